@@ -1,0 +1,1 @@
+//! dmabuf (being built)

@@ -1,0 +1,43 @@
+//! dmabridge: compositor-side dma-buf sharing for Wayland, Vulkan and DRM.
+//!
+//! # Layers
+//!
+//! Dependencies point one way, from the top of this list to the bottom:
+//!
+//! ```text
+//! alloc    buffer producers for clients and tests: udmabuf, dma-heap, vgem, GBM
+//!   │
+//! dmabuf   a client's dma-buf: planes, validation (zwp_linux_buffer_params_v1 rules),
+//!   │      the ownership state machine, and the CPU-access guard
+//!   │
+//! sync     kernel fences: sync_file export/import on a dma-buf, merge, wait,
+//!          and a calloop event source that fires when a fence signals
+//! ```
+//!
+//! No module here imports Wayland types: the protocol layer maps the typed
+//! errors of these modules onto the protocol errors the specifications name.
+//!
+//! # Invariants
+//!
+//! * **One owner at a time.** Every [`dmabuf::Dmabuf`] tracks the ownership
+//!   state machine of dma-buf heaps (CPU-owned, device-owned, un-owned × the
+//!   mapping states, five valid states). A transition outside that table is
+//!   refused with an error that names the state and the operation.
+//! * **CPU access is bracketed.** The only way to touch a dma-buf's bytes is a
+//!   [`dmabuf::CpuAccess`] guard: creating it issues `DMA_BUF_IOCTL_SYNC`
+//!   START, dropping it issues END, and the byte slices borrow from the guard.
+//!   No sequence of calls can produce an END without its START.
+//! * **Validated before use.** A [`dmabuf::Dmabuf`] only exists once its
+//!   planes passed every check of `zwp_linux_buffer_params_v1`: every plane
+//!   fits inside its fd, the fds are dma-bufs, the arithmetic does not
+//!   overflow. Nothing downstream re-checks, and nothing downstream can be
+//!   handed an unchecked buffer.
+//! * **Fences are values.** A [`sync::SyncFile`] owns its fd; waiting never
+//!   blocks an event loop (use [`sync::FenceSource`]).
+//! * **`unsafe` lives in `sys` modules** (`dmabuf/sys.rs`, `sync/sys.rs`,
+//!   `alloc/sys.rs`), each block with a `SAFETY:` comment. The rest of the crate
+//!   denies it.
+
+pub mod alloc;
+pub mod dmabuf;
+pub mod sync;
