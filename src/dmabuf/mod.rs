@@ -1,1 +1,5 @@
-//! dmabuf (being built)
+//! A client's dma-buf: planes, validation, ownership, CPU access.
+
+mod format;
+
+pub use format::{FormatInfo, PlaneLayout};
