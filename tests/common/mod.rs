@@ -7,7 +7,7 @@
 /// binary through `tools/cargo-runner`, which boots the guest with
 /// `tools/vmrun`; running such a binary any other way is a setup error and
 /// must fail loudly rather than skip.
-pub fn require_guest() {
+pub(crate) fn require_guest() {
     assert_eq!(
         std::env::var("DMABRIDGE_GUEST").as_deref(),
         Ok("1"),
