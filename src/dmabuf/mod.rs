@@ -20,6 +20,7 @@ mod format;
 mod geometry;
 mod ownership;
 mod params;
+pub mod probe;
 #[expect(
     unsafe_code,
     reason = "ioctl and mmap/munmap on client dma-bufs; every block has a SAFETY comment"
