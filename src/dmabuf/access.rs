@@ -67,15 +67,13 @@ pub enum AccessError {
     Ownership(#[from] OwnershipError),
 }
 
-impl From<Errno> for AccessError {
-    /// The error of a refused SYNC START.
-    fn from(errno: Errno) -> Self {
-        if errno == Errno::NOTTY {
-            tracing::debug!("DMA_BUF_IOCTL_SYNC unsupported (ENOTTY)");
-            Self::SyncUnsupported
-        } else {
-            Self::Sync(errno)
-        }
+/// The error for a refused SYNC START.
+fn sync_start_error(errno: Errno) -> AccessError {
+    if errno == Errno::NOTTY {
+        tracing::debug!("DMA_BUF_IOCTL_SYNC unsupported (ENOTTY)");
+        AccessError::SyncUnsupported
+    } else {
+        AccessError::Sync(errno)
     }
 }
 
@@ -161,7 +159,7 @@ impl<'a> CpuAccess<'a> {
         for (started, fd) in sync_fds(planes, backings).enumerate() {
             if let Err(errno) = sys::sync(fd, flags) {
                 end_sync(planes, backings, started, flags);
-                return Err(errno.into());
+                return Err(sync_start_error(errno));
             }
         }
         if ownership.state() == OwnershipState::DeviceOwnedCpuDeviceMapped
@@ -258,12 +256,9 @@ mod tests {
 
     #[test]
     fn enotty_is_unsupported() {
+        assert_eq!(sync_start_error(Errno::NOTTY), AccessError::SyncUnsupported);
         assert_eq!(
-            AccessError::from(Errno::NOTTY),
-            AccessError::SyncUnsupported
-        );
-        assert_eq!(
-            AccessError::from(Errno::INVAL),
+            sync_start_error(Errno::INVAL),
             AccessError::Sync(Errno::INVAL)
         );
     }
