@@ -26,7 +26,9 @@
 //! * **CPU access is bracketed.** The only way to touch a dma-buf's bytes is a
 //!   [`dmabuf::CpuAccess`] guard: creating it issues `DMA_BUF_IOCTL_SYNC`
 //!   START, dropping it issues END, and the byte slices borrow from the guard.
-//!   No sequence of calls can produce an END without its START.
+//!   No sequence of calls can produce an END without its START; the one
+//!   exception is [`dmabuf::probe`], which exists to show the kernel
+//!   refusing such an END and touches no bytes.
 //! * **Validated before use.** A [`dmabuf::Dmabuf`] only exists once its
 //!   planes passed every check of `zwp_linux_buffer_params_v1`: every plane
 //!   fits inside its fd, the fds are dma-bufs, the arithmetic does not
