@@ -2,7 +2,9 @@
 //!
 //! Each allocator hands out raw dma-buf fds plus the layout numbers the
 //! producer chose; turning them into validated [`crate::dmabuf`] buffers is the
-//! caller's business.
+//! caller's business, or [`DmabufAllocator::allocate`]'s: it lays out a
+//! format (or lets the driver do it) and validates the result as a client's
+//! buffer would be.
 //!
 //! * [`Udmabuf`]: `/dev/udmabuf`, dma-bufs over sealed memfds (plain memory).
 //! * [`DmaHeap`]: `/dev/dma_heap/<name>`, e.g. the `system` heap.
@@ -16,6 +18,8 @@
 
 mod gbm;
 mod heap;
+mod image;
+mod node;
 #[expect(unsafe_code, reason = "udmabuf, dma-heap and vgem fence ioctls")]
 mod sys;
 mod udmabuf;
@@ -30,6 +34,10 @@ use rustix::io::Errno;
 
 pub use self::gbm::{GbmBuffer, GbmDevice, GbmPlane};
 pub use heap::DmaHeap;
+pub use image::{
+    DmabufAllocator, LINEAR_PITCH_ALIGN, LinearLayout, MAX_DIMENSION, PLANE_OFFSET_ALIGN, PlaneSpan,
+};
+pub use node::{DRI_DIR, DrmNode, NodeKind, drm_nodes};
 pub use udmabuf::Udmabuf;
 pub use vgem::{FenceAccess, GemHandle, Vgem, VgemBuffer, VgemFence};
 
@@ -137,6 +145,29 @@ pub enum AllocError {
     /// handles and fence ids only mean something in the file that made them.
     #[error("the object belongs to a different vgem device file")]
     WrongDevice,
+    /// The width or height is zero or larger than [`MAX_DIMENSION`].
+    #[error("invalid buffer dimensions {width}x{height}")]
+    InvalidDimensions {
+        /// The width asked for.
+        width: u32,
+        /// The height asked for.
+        height: u32,
+    },
+    /// The allocator cannot lay out this format: it is not in the format
+    /// table, or it has several planes and the allocator (vgem's dumb
+    /// buffers) makes only one.
+    #[error("cannot allocate format {format}")]
+    UnsupportedFormat {
+        /// The format asked for.
+        format: drm_fourcc::DrmFourcc,
+    },
+    /// Duplicating a plane's fd failed (`EMFILE`).
+    #[error("duplicating a dma-buf fd")]
+    Dup(#[source] io::Error),
+    /// The allocated buffer failed the checks a client's buffer meets: the
+    /// allocator and the validation disagree, a bug in one of them.
+    #[error("the allocated buffer failed validation")]
+    Params(#[from] crate::dmabuf::ParamsError),
     /// A GBM call failed; `op` names it (`gbm_create_device` on a node
     /// without a GBM backend, `gbm_bo_create` for an unsupported format or
     /// modifier list).

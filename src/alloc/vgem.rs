@@ -5,35 +5,18 @@
 //! buffer, watch everything that waits on the buffer stay pending, signal the
 //! fence when the test decides.
 
-use std::fs;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use drm::Device as _;
 use drm::buffer::{Buffer as _, DrmFourcc, Handle};
 use drm::control::Device as _;
 use rustix::fs::SeekFrom;
 use rustix::io::Errno;
 use tracing::{debug, error};
 
-use super::{AllocError, open_node, sys};
-
-/// Where the DRM nodes live.
-const DRI_DIR: &str = "/dev/dri";
-
-/// An open vgem DRM node, shared by the objects whose handles live in it.
-#[derive(Debug)]
-struct Card(OwnedFd);
-
-impl AsFd for Card {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.0.as_fd()
-    }
-}
-
-impl drm::Device for Card {}
-impl drm::control::Device for Card {}
+use super::node::{Card, drm_nodes};
+use super::{AllocError, sys};
 
 /// A vgem DRM node.
 #[derive(Debug)]
@@ -169,37 +152,15 @@ impl Vgem {
     /// render nodes. Nodes that cannot be opened are skipped (logged at
     /// `debug`).
     pub fn open() -> Result<Self, AllocError> {
-        let entries = match fs::read_dir(DRI_DIR) {
-            Ok(entries) => entries,
-            Err(err) => {
-                debug!(?err, dir = DRI_DIR, "no DRM nodes");
-                return Err(AllocError::NoVgem);
-            }
-        };
-        let mut nodes: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        nodes.retain(|path| node_rank(path).is_some());
-        nodes.sort_by_key(|path| (node_rank(path), path.clone()));
-        for path in nodes {
-            let card = match open_node(&path) {
-                Ok(fd) => Card(fd),
-                Err(err) => {
-                    debug!(?err, path = %path.display(), "skipping DRM node");
-                    continue;
-                }
-            };
-            match card.get_driver() {
-                Ok(driver) if driver.name() == "vgem" => {
-                    debug!(path = %path.display(), "found vgem");
-                    return Ok(Self {
-                        card: Arc::new(card),
-                        path,
-                    });
-                }
-                Ok(_) => {}
-                Err(err) => debug!(?err, path = %path.display(), "DRM_IOCTL_VERSION failed"),
-            }
-        }
-        Err(AllocError::NoVgem)
+        let node = drm_nodes()
+            .into_iter()
+            .find(|node| node.driver == "vgem")
+            .ok_or(AllocError::NoVgem)?;
+        debug!(path = %node.path.display(), "found vgem");
+        Ok(Self {
+            card: Arc::new(node.open()?),
+            path: node.path,
+        })
     }
 
     /// The node that was opened.
@@ -326,30 +287,10 @@ fn dmabuf_size(dmabuf: BorrowedFd<'_>) -> Result<u64, Errno> {
     Ok(size)
 }
 
-/// Search order of DRM nodes: primary nodes, then render nodes; anything else
-/// under `/dev/dri` (`by-path/`, control nodes) is not a candidate.
-fn node_rank(path: &Path) -> Option<u8> {
-    let name = path.file_name()?.to_str()?;
-    let (rank, digits) = if let Some(digits) = name.strip_prefix("card") {
-        (0, digits)
-    } else {
-        (1, name.strip_prefix("renderD")?)
-    };
-    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())).then_some(rank)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cards_come_before_render_nodes() {
-        assert_eq!(node_rank(Path::new("/dev/dri/card0")), Some(0));
-        assert_eq!(node_rank(Path::new("/dev/dri/renderD128")), Some(1));
-        assert_eq!(node_rank(Path::new("/dev/dri/by-path")), None);
-        assert_eq!(node_rank(Path::new("/dev/dri/card")), None);
-        assert_eq!(node_rank(Path::new("/dev/dri/cardX")), None);
-    }
+    use crate::alloc::DRI_DIR;
 
     /// The build host has no DRM at all; where vgem is loaded it opens.
     #[test]
