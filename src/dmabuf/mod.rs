@@ -12,10 +12,13 @@
 //! * [`CpuAccess`] is the only way to the bytes: `DMA_BUF_IOCTL_SYNC` START
 //!   when it is created, END when it is dropped. The CPU mapping behind it is
 //!   made once and cached for the buffer's life (reference 003).
+//! * [`Dmabuf::export_sync_file`] / [`Dmabuf::import_sync_file`] move the
+//!   buffer's implicit fences to and from [`crate::sync::SyncFile`]s.
 //! * Every system call, and all `unsafe`, is in `sys.rs`.
 
 mod access;
 mod buffer;
+mod fence;
 mod format;
 mod geometry;
 mod ownership;
