@@ -14,6 +14,7 @@ use dmabridge::dmabuf::{
     Access, AccessError, Dmabuf, DmabufFlags, DmabufParams, OwnershipState, ParamsError,
     ParamsProtocolError, probe,
 };
+use dmabridge::sync::SyncFile;
 use drm_fourcc::{DrmFourcc, DrmModifier};
 use rustix::fs::MemfdFlags;
 use rustix::io::Errno;
@@ -264,4 +265,141 @@ fn releasing_a_device_mapped_buffer_is_a_bug() {
     let mut buf = argb(udmabuf(ARGB_SIZE)).unwrap();
     buf.map_device().unwrap();
     drop(buf);
+}
+
+/// Every allocator that exists in the guest makes buffers that pass the
+/// client validation and hold what is written through the CPU bracket; GBM
+/// exports read-only fds, so there the write bracket must be refused.
+#[test]
+fn every_allocator_makes_valid_buffers() {
+    use dmabridge::alloc::{DmaHeap, DmabufAllocator, GbmDevice, NodeKind, Vgem, drm_nodes};
+    common::require_guest();
+    let mut allocators: Vec<(String, Box<dyn DmabufAllocator>)> = vec![
+        ("udmabuf".into(), Box::new(Udmabuf::open().unwrap())),
+        (
+            "system heap".into(),
+            Box::new(DmaHeap::open_system().unwrap()),
+        ),
+        ("vgem".into(), Box::new(Vgem::open().unwrap())),
+    ];
+    let cards: Vec<_> = drm_nodes()
+        .into_iter()
+        .filter(|n| n.kind == NodeKind::Primary)
+        .collect();
+    assert!(
+        cards.iter().any(|n| n.driver == "virtio_gpu") && cards.iter().any(|n| n.driver == "vgem"),
+        "the guest has vgem and virtio-gpu cards: {cards:?}"
+    );
+    for node in &cards {
+        let gbm = GbmDevice::open(&node.path).unwrap();
+        allocators.push((format!("gbm on {}", node.driver), Box::new(gbm)));
+    }
+    for (name, allocator) in &allocators {
+        for format in [DrmFourcc::Xrgb8888, DrmFourcc::Nv12] {
+            let mut buf = match allocator.allocate(format, 67, 45) {
+                Ok(buf) => buf,
+                // Dumb buffers have one plane.
+                Err(dmabridge::alloc::AllocError::UnsupportedFormat { .. })
+                    if name == "vgem" && format == DrmFourcc::Nv12 =>
+                {
+                    continue;
+                }
+                // Mesa's GBM without a render driver (kms_swrast) lays out
+                // packed formats only.
+                Err(dmabridge::alloc::AllocError::Gbm { .. })
+                    if name.starts_with("gbm") && format == DrmFourcc::Nv12 =>
+                {
+                    continue;
+                }
+                Err(err) => panic!("{name} {format}: {err:?}"),
+            };
+            assert_eq!((buf.width(), buf.height(), buf.format()), (67, 45, format));
+            let writable = match buf.begin_cpu_access(Access::Write) {
+                Ok(mut access) => {
+                    access.plane_mut(0).unwrap().fill(0x5a);
+                    true
+                }
+                Err(AccessError::ReadOnly) => false,
+                Err(err) => panic!("{name} {format}: {err:?}"),
+            };
+            assert_eq!(
+                writable,
+                !name.starts_with("gbm"),
+                "{name}: writable export"
+            );
+            let access = buf.begin_cpu_access(Access::Read).unwrap();
+            if writable {
+                assert!(
+                    access.plane(0).iter().all(|&b| b == 0x5a),
+                    "{name} {format}"
+                );
+            }
+            drop(access);
+            assert_eq!(buf.ownership(), OwnershipState::CpuOwnedCpuMapped);
+        }
+    }
+}
+
+/// The implicit fence of a buffer whose planes lie in two dma-bufs is the
+/// merge of both: a vgem write fence on the chroma buffer alone holds a
+/// reader of the whole buffer until it signals.
+#[test]
+fn disjoint_buffer_fence_is_the_merge_of_its_planes() {
+    use dmabridge::alloc::{FenceAccess, Vgem};
+    use dmabridge::sync::SyncAccess;
+    common::require_guest();
+    let y = udmabuf(NV12_SIZE);
+    let uv = udmabuf(NV12_SIZE);
+    let vgem = Vgem::open().unwrap();
+    let gem = vgem.import_prime_fd(uv.as_fd()).unwrap();
+    let buf = nv12(y, uv, 0).unwrap();
+    assert!(buf.is_disjoint());
+    assert!(
+        buf.export_sync_file(SyncAccess::Read)
+            .unwrap()
+            .is_signalled()
+            .unwrap()
+    );
+
+    let fence = vgem.attach_fence(&gem, FenceAccess::Write).unwrap();
+    let pending = buf.export_sync_file(SyncAccess::Read).unwrap();
+    assert!(
+        !pending.is_signalled().unwrap(),
+        "the chroma plane's writer is pending"
+    );
+    vgem.signal(fence).unwrap();
+    assert!(pending.is_signalled().unwrap());
+    assert!(
+        buf.export_sync_file(SyncAccess::Read)
+            .unwrap()
+            .is_signalled()
+            .unwrap()
+    );
+}
+
+/// A fence imported as a writer into a buffer holds every later user of the
+/// buffer, through another Dmabuf of the same memory too, until it signals.
+#[test]
+fn imported_fence_holds_later_users_of_the_buffer() {
+    use dmabridge::alloc::{FenceAccess, Vgem};
+    use dmabridge::sync::SyncAccess;
+    common::require_guest();
+    let vgem = Vgem::open().unwrap();
+    let producer = vgem.alloc(W, H, DrmFourcc::Argb8888, 32).unwrap();
+    let fence = vgem.attach_fence(&producer, FenceAccess::Write).unwrap();
+    let producer_fence = SyncFile::export_from_dmabuf(producer.dmabuf(), SyncAccess::Read).unwrap();
+
+    let fd = udmabuf(ARGB_SIZE);
+    let target = argb(dup(&fd)).unwrap();
+    let other_view = argb(fd).unwrap();
+    target
+        .import_sync_file(&producer_fence, SyncAccess::Write)
+        .unwrap();
+    let read = other_view.export_sync_file(SyncAccess::Read).unwrap();
+    let write = other_view.export_sync_file(SyncAccess::Write).unwrap();
+    assert!(!read.is_signalled().unwrap());
+    assert!(!write.is_signalled().unwrap());
+    vgem.signal(fence).unwrap();
+    assert!(read.is_signalled().unwrap());
+    assert!(write.is_signalled().unwrap());
 }
