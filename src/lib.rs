@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! copy     the geometry of a copy: validated rectangles, wl_output transforms,
-//!   │      the destination-to-source map a shader takes
+//!   │      the destination-to-source map a shader takes, and a CPU reference
 //!   │
 //! alloc    buffer producers for clients and tests: udmabuf, dma-heap, vgem, GBM
 //!   │

@@ -9,9 +9,12 @@
 //! * [`CopyPlan::new`] validates a [`CopyRequest`] and yields the map from
 //!   destination pixels to source coordinates that a blit or shader follows;
 //!   no Vulkan, Wayland or fd is involved.
+//! * [`reference`](mod@reference) carries a plan out on the CPU, simply: the definition the
+//!   GPU path is tested against.
 
 mod geometry;
 mod plan;
+pub mod reference;
 mod transform;
 
 pub use geometry::{Buffer, Dest, Point, Rect, Size};

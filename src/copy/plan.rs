@@ -215,7 +215,8 @@ fn check_rect<S>(side: Side, rect: Rect<i32, S>, buffer: Size<i32, S>) -> Result
 /// and a scaled copy stretches each axis evenly. In exact arithmetic every
 /// pixel centre lands strictly inside `src_rect`; evaluated in `f32` as
 /// [`matrix`](Self::matrix) describes, it lands inside or on the border of
-/// `src_rect`, never outside.
+/// `src_rect`, never outside. How a coordinate becomes a value (which texels,
+/// clamped how) is defined by [`reference`](super::reference).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CopyPlan {
     request: CopyRequest,
