@@ -5,6 +5,9 @@
 //! Dependencies point one way, from the top of this list to the bottom:
 //!
 //! ```text
+//! copy     the geometry of a copy: validated rectangles, wl_output transforms,
+//!   │      the destination-to-source map a shader takes, and a CPU reference
+//!   │
 //! alloc    buffer producers for clients and tests: udmabuf, dma-heap, vgem, GBM
 //!   │
 //! dmabuf   a client's dma-buf: planes, validation (zwp_linux_buffer_params_v1 rules),
@@ -41,5 +44,6 @@
 //!   denies it.
 
 pub mod alloc;
+pub mod copy;
 pub mod dmabuf;
 pub mod sync;

@@ -1,0 +1,22 @@
+//! Copies between buffers: "copy this rectangle of X to that rectangle of Y
+//! with this transform", asked for in one call.
+//!
+//! * [`Point`], [`Size`] and [`Rect`] carry their coordinate space,
+//!   [`Buffer`] (source pixels) or [`Dest`] (destination pixels).
+//! * [`Transform`] is a `wl_output.transform` value, applied to the source
+//!   content on its way to the destination (its documentation states the
+//!   convention and its relation to `wl_surface.set_buffer_transform`).
+//! * [`CopyPlan::new`] validates a [`CopyRequest`] and yields the map from
+//!   destination pixels to source coordinates that a blit or shader follows;
+//!   no Vulkan, Wayland or fd is involved.
+//! * [`reference`](mod@reference) carries a plan out on the CPU, simply: the definition the
+//!   GPU path is tested against.
+
+mod geometry;
+mod plan;
+pub mod reference;
+mod transform;
+
+pub use geometry::{Buffer, Dest, Point, Rect, Size};
+pub use plan::{CopyPlan, CopyRequest, Filter, MAX_EXTENT, PlanError, Side};
+pub use transform::Transform;
