@@ -5,6 +5,9 @@
 //! Dependencies point one way, from the top of this list to the bottom:
 //!
 //! ```text
+//! vulkan   the Vulkan device that imports dma-bufs: capabilities (SYNC_FD,
+//!   │      modifiers), the importable (fourcc, modifier) table, fourcc↔VkFormat
+//!   │
 //! alloc    buffer producers for clients and tests: udmabuf, dma-heap, vgem, GBM
 //!   │
 //! dmabuf   a client's dma-buf: planes, validation (zwp_linux_buffer_params_v1 rules),
@@ -37,9 +40,11 @@
 //! * **Fences are values.** A [`sync::SyncFile`] owns its fd; waiting never
 //!   blocks an event loop (use [`sync::FenceSource`]).
 //! * **`unsafe` lives in `sys` modules** (`dmabuf/sys.rs`, `sync/sys.rs`,
-//!   `alloc/sys.rs`), each block with a `SAFETY:` comment. The rest of the crate
+//!   `alloc/sys.rs`) and in `vulkan/`, each block with a `SAFETY:` comment
+//!   (in `vulkan/`, naming the valid-usage rules met). The rest of the crate
 //!   denies it.
 
 pub mod alloc;
 pub mod dmabuf;
 pub mod sync;
+pub mod vulkan;
