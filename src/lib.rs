@@ -8,6 +8,9 @@
 //! copy     the geometry of a copy: validated rectangles, wl_output transforms,
 //!   │      the destination-to-source map a shader takes, and a CPU reference
 //!   │
+//! vulkan   the Vulkan device that imports dma-bufs: capabilities (SYNC_FD,
+//!   │      modifiers), the importable (fourcc, modifier) table, fourcc↔VkFormat
+//!   │
 //! alloc    buffer producers for clients and tests: udmabuf, dma-heap, vgem, GBM
 //!   │
 //! dmabuf   a client's dma-buf: planes, validation (zwp_linux_buffer_params_v1 rules),
@@ -40,10 +43,12 @@
 //! * **Fences are values.** A [`sync::SyncFile`] owns its fd; waiting never
 //!   blocks an event loop (use [`sync::FenceSource`]).
 //! * **`unsafe` lives in `sys` modules** (`dmabuf/sys.rs`, `sync/sys.rs`,
-//!   `alloc/sys.rs`), each block with a `SAFETY:` comment. The rest of the crate
+//!   `alloc/sys.rs`) and in `vulkan/`, each block with a `SAFETY:` comment
+//!   (in `vulkan/`, naming the valid-usage rules met). The rest of the crate
 //!   denies it.
 
 pub mod alloc;
 pub mod copy;
 pub mod dmabuf;
 pub mod sync;
+pub mod vulkan;

@@ -1,6 +1,7 @@
 //! Command-line interface: one module per subcommand.
 
 mod kernel;
+mod probe;
 
 use clap::{Parser, Subcommand};
 
@@ -16,12 +17,16 @@ pub(crate) struct Cli {
 enum Command {
     /// Report the kernel's buffer-sharing facilities and exercise them.
     Kernel(kernel::Args),
+    /// Report the Vulkan device, its dma-buf capabilities, and the formats
+    /// and modifiers it imports.
+    Probe(probe::Args),
 }
 
 impl Cli {
     pub(crate) fn run(self) -> anyhow::Result<()> {
         match self.command {
             Command::Kernel(args) => kernel::run(args),
+            Command::Probe(args) => probe::run(args),
         }
     }
 }

@@ -1,0 +1,258 @@
+//! The logical device: which physical device, its capabilities and
+//! importable table, and one queue.
+
+use std::ffi::{CStr, c_char};
+use std::path::Path;
+use std::sync::Arc;
+
+use ash::vk;
+use rustix::fs::FileType;
+use tracing::{debug, debug_span};
+
+use super::conv::{map_create_device_err, map_host_device_oom_err};
+use super::formats::{self, ImportableFormat};
+use super::{Capabilities, DeviceType, Instance, NodeId, VulkanError};
+
+/// Extensions without which a device is of no use here.
+const REQUIRED_EXTENSIONS: [&CStr; 2] = [
+    ash::khr::external_memory_fd::NAME,
+    ash::ext::external_memory_dma_buf::NAME,
+];
+
+/// Extensions enabled when the device has them.
+const OPTIONAL_EXTENSIONS: [&CStr; 5] = [
+    ash::ext::image_drm_format_modifier::NAME,
+    ash::ext::queue_family_foreign::NAME,
+    ash::khr::external_semaphore_fd::NAME,
+    ash::khr::external_fence_fd::NAME,
+    ash::ext::physical_device_drm::NAME,
+];
+
+/// A logical Vulkan device for importing dma-bufs.
+///
+/// Fields are in destruction order: the device is destroyed in `Drop`, and
+/// the instance it was created from is released after it.
+pub struct Device {
+    device: ash::Device,
+    queue_family: u32,
+    queue: vk::Queue,
+    caps: Capabilities,
+    formats: Vec<ImportableFormat>,
+    instance: Arc<Instance>,
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Device")
+            .field("handle", &self.device.handle())
+            .field("name", &self.caps.device_name)
+            .field("queue_family", &self.queue_family)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Device {
+    /// Chooses a physical device and creates a logical device on it.
+    ///
+    /// With `node` (a `/dev/dri/cardN` or `renderDN`), the device whose
+    /// `VK_EXT_physical_device_drm` primary or render numbers are the node's
+    /// `st_rdev`; a device without that extension matches no node. Without
+    /// it, the first CPU device (lavapipe), else the first device. Devices
+    /// older than Vulkan 1.2 are not considered.
+    pub fn new(instance: Arc<Instance>, node: Option<&Path>) -> Result<Self, VulkanError> {
+        let mut candidates = Vec::new();
+        for physical in instance.physical_devices()? {
+            match Capabilities::probe(&instance, physical) {
+                Ok(caps) => candidates.push((physical, caps)),
+                Err(VulkanError::TooOld { what, found }) => {
+                    debug!(device = what, %found, "skipping a device older than Vulkan 1.2");
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        let chosen = match node {
+            Some(path) => {
+                let id = node_id(path)?;
+                candidates
+                    .into_iter()
+                    .find(|(_, caps)| caps.drm_nodes.is_some_and(|n| n.contains(id)))
+                    .ok_or_else(|| VulkanError::NoDeviceForNode {
+                        path: path.to_owned(),
+                        id,
+                    })?
+            }
+            None => {
+                let cpu = candidates
+                    .iter()
+                    .position(|(_, caps)| caps.device_type == DeviceType::Cpu)
+                    .unwrap_or(0);
+                if cpu >= candidates.len() {
+                    return Err(VulkanError::NoDevice);
+                }
+                candidates.swap_remove(cpu)
+            }
+        };
+        let (physical, caps) = chosen;
+        Self::create(instance, physical, caps)
+    }
+
+    fn create(
+        instance: Arc<Instance>,
+        physical: vk::PhysicalDevice,
+        caps: Capabilities,
+    ) -> Result<Self, VulkanError> {
+        let _span = debug_span!("vulkan device", name = %caps.device_name).entered();
+        for extension in REQUIRED_EXTENSIONS {
+            if !caps.has_extension(extension) {
+                return Err(VulkanError::MissingExtension {
+                    device: caps.device_name.clone(),
+                    extension: extension.to_str().unwrap_or("?"),
+                });
+            }
+        }
+        let vk = instance.ash();
+        // SAFETY: `physical` was enumerated from this instance.
+        let families = unsafe { vk.get_physical_device_queue_family_properties(physical) };
+        let queue_family = [vk::QueueFlags::GRAPHICS, vk::QueueFlags::COMPUTE]
+            .iter()
+            .find_map(|&flag| families.iter().position(|f| f.queue_flags.contains(flag)))
+            .and_then(|i| u32::try_from(i).ok())
+            .ok_or_else(|| VulkanError::NoQueueFamily {
+                device: caps.device_name.clone(),
+            })?;
+
+        let sync2_extension = caps.api_version.0 < vk::API_VERSION_1_3
+            && caps.has_extension(ash::khr::synchronization2::NAME);
+        let mut extensions: Vec<*const c_char> = REQUIRED_EXTENSIONS
+            .iter()
+            .chain(OPTIONAL_EXTENSIONS.iter().filter(|e| caps.has_extension(e)))
+            .map(|e| e.as_ptr())
+            .collect();
+        if sync2_extension {
+            extensions.push(ash::khr::synchronization2::NAME.as_ptr());
+        }
+        let priorities = [1.0];
+        let queues = [vk::DeviceQueueCreateInfo::default()
+            .queue_family_index(queue_family)
+            .queue_priorities(&priorities)];
+        let mut ycbcr = vk::PhysicalDeviceSamplerYcbcrConversionFeatures::default()
+            .sampler_ycbcr_conversion(caps.sampler_ycbcr_conversion);
+        let mut timeline = vk::PhysicalDeviceTimelineSemaphoreFeatures::default()
+            .timeline_semaphore(caps.timeline_semaphore);
+        let mut sync2 = vk::PhysicalDeviceSynchronization2Features::default()
+            .synchronization2(caps.synchronization2);
+        let mut info = vk::DeviceCreateInfo::default()
+            .queue_create_infos(&queues)
+            .enabled_extension_names(&extensions)
+            .push_next(&mut ycbcr)
+            .push_next(&mut timeline);
+        if caps.synchronization2 {
+            info = info.push_next(&mut sync2);
+        }
+        // SAFETY: every extension enabled is listed by the device
+        // (VUID-vkCreateDevice-ppEnabledExtensionNames-01387), each once;
+        // every feature enabled was reported by vkGetPhysicalDeviceFeatures2
+        // (VUID-vkCreateDevice-pNext-pNext); the synchronization2 structure is
+        // chained only with Vulkan 1.3 or its extension enabled; the queue
+        // family index is below the family count and the one queue asked for
+        // is within its queueCount, which is at least 1
+        // (VUID-VkDeviceQueueCreateInfo-queueFamilyIndex-00381,
+        // VUID-VkDeviceQueueCreateInfo-queueCount-00382).
+        let device =
+            unsafe { vk.create_device(physical, &info, None) }.map_err(map_create_device_err)?;
+        // SAFETY: one queue of `queue_family` was created with the device
+        // (VUID-vkGetDeviceQueue-queueFamilyIndex-00384, -queueIndex-00385).
+        let queue = unsafe { device.get_device_queue(queue_family, 0) };
+        let mut this = Self {
+            device,
+            queue_family,
+            queue,
+            caps,
+            formats: Vec::new(),
+            instance,
+        };
+        // Set after construction so that a failure below destroys the device.
+        this.name_objects()?;
+        this.formats = formats::probe(&this.instance, physical, &this.caps)?;
+        debug!(
+            driver = this.caps.driver_name,
+            queue_family,
+            importable = this.formats.len(),
+            "Vulkan device created"
+        );
+        Ok(this)
+    }
+
+    /// Gives the device and its queue debug names for validation messages
+    /// and tools.
+    fn name_objects(&self) -> Result<(), VulkanError> {
+        if !self.instance.debug_utils() {
+            return Ok(());
+        }
+        let names = ash::ext::debug_utils::Device::new(self.instance.ash(), &self.device);
+        let device_name = vk::DebugUtilsObjectNameInfoEXT::default()
+            .object_handle(self.device.handle())
+            .object_name(c"dmabridge device");
+        let queue_name = vk::DebugUtilsObjectNameInfoEXT::default()
+            .object_handle(self.queue)
+            .object_name(c"dmabridge queue");
+        for info in [device_name, queue_name] {
+            // SAFETY: the instance has VK_EXT_debug_utils enabled; the objects
+            // belong to this device and the type is set from the handle's
+            // type by `object_handle` (VUID-VkDebugUtilsObjectNameInfoEXT-objectType-02590).
+            unsafe { names.set_debug_utils_object_name(&info) }
+                .map_err(|r| map_host_device_oom_err("vkSetDebugUtilsObjectNameEXT", r))?;
+        }
+        Ok(())
+    }
+
+    /// What the device offers for sharing dma-bufs.
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+
+    /// Every (fourcc, modifier) pair a dma-buf can be imported with, in
+    /// [`FormatInfo::all`](crate::dmabuf::FormatInfo::all) order.
+    pub fn importable_formats(&self) -> &[ImportableFormat] {
+        &self.formats
+    }
+
+    /// The instance the device was created from.
+    pub fn instance(&self) -> &Arc<Instance> {
+        &self.instance
+    }
+
+    /// The family of the device's one queue: graphics if the device has
+    /// it, else compute.
+    pub fn queue_family(&self) -> u32 {
+        self.queue_family
+    }
+}
+
+impl Drop for Device {
+    fn drop(&mut self) {
+        // SAFETY: no object was created from the device (this type hands
+        // out neither the device handle nor its queue), so none outlives it
+        // (VUID-vkDestroyDevice-device-05137) and no submitted work is
+        // pending; `&mut self` excludes other users. No allocator was given
+        // (VUID-vkDestroyDevice-device-00379).
+        unsafe { self.device.destroy_device(None) };
+    }
+}
+
+/// The device number of a DRM node.
+fn node_id(path: &Path) -> Result<NodeId, VulkanError> {
+    let stat = rustix::fs::stat(path).map_err(|errno| VulkanError::Node {
+        path: path.to_owned(),
+        errno,
+    })?;
+    if FileType::from_raw_mode(stat.st_mode) != FileType::CharacterDevice {
+        return Err(VulkanError::NotANode {
+            path: path.to_owned(),
+        });
+    }
+    Ok(NodeId {
+        major: rustix::fs::major(stat.st_rdev),
+        minor: rustix::fs::minor(stat.st_rdev),
+    })
+}
