@@ -7,6 +7,8 @@
 //! first).
 
 mod common;
+#[path = "support/vulkan.rs"]
+mod fixture;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -17,32 +19,10 @@ use dmabridge::vulkan::{
 };
 use drm_fourcc::{DrmFourcc, DrmModifier};
 
-fn log_to_test_output() {
-    let _already = tracing_subscriber::fmt()
-        .with_env_filter("warn")
-        .with_test_writer()
-        .try_init();
-}
-
-/// Runs `f` on the lavapipe device, then checks that no validation error
-/// occurred.
-fn on_device(f: impl FnOnce(&Device)) {
-    log_to_test_output();
-    let instance = Arc::new(Instance::new().expect("creating the Vulkan instance"));
-    assert!(
-        instance.validation_enabled(),
-        "VK_LAYER_KHRONOS_validation is not installed"
-    );
-    let device = Device::new(Arc::clone(&instance), None).expect("creating the device");
-    f(&device);
-    drop(device);
-    assert_eq!(instance.validation_errors(), 0, "validation errors");
-}
-
 #[test]
 fn modifiers_and_sync_fd_are_detected() {
     common::require_guest();
-    on_device(|device| {
+    fixture::on_device(|device| {
         let caps = device.capabilities();
         assert_eq!(caps.device_type, DeviceType::Cpu);
         assert!(caps.drm_format_modifier);
@@ -61,7 +41,7 @@ fn modifiers_and_sync_fd_are_detected() {
 #[test]
 fn table_lists_linear_argb_via_the_image_path() {
     common::require_guest();
-    on_device(|device| {
+    fixture::on_device(|device| {
         let table = device.importable_formats();
         for fourcc in [DrmFourcc::Argb8888, DrmFourcc::Xrgb8888] {
             let row = table
@@ -86,7 +66,7 @@ fn table_lists_linear_argb_via_the_image_path() {
 #[test]
 fn a_drm_node_matches_no_device_without_physical_device_drm() {
     common::require_guest();
-    log_to_test_output();
+    fixture::log_to_test_output();
     let node = drm_nodes()
         .into_iter()
         .find(|n| n.kind == NodeKind::Render)

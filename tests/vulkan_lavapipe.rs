@@ -6,6 +6,9 @@
 //! LINEAR on the buffer path and SYNC_FD is absent. `kernel_vulkan` checks
 //! the other side inside the test guest.
 
+#[path = "support/vulkan.rs"]
+mod fixture;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -25,33 +28,9 @@ fn udmabuf_opens() -> bool {
         .is_ok()
 }
 
-/// Shows Vulkan's messages (validation errors included) in a failing test's
-/// output.
-fn log_to_test_output() {
-    let _already = tracing_subscriber::fmt()
-        .with_env_filter("warn")
-        .with_test_writer()
-        .try_init();
-}
-
-/// Runs `f` on a lavapipe device, then checks that no validation error
-/// occurred from instance creation to instance destruction.
-fn on_device(f: impl FnOnce(&Device)) {
-    log_to_test_output();
-    let instance = Arc::new(Instance::new().expect("creating the Vulkan instance"));
-    assert!(
-        instance.validation_enabled(),
-        "VK_LAYER_KHRONOS_validation is not installed (tools/setup installs vulkan-validationlayers)"
-    );
-    let device = Device::new(Arc::clone(&instance), None).expect("creating the device");
-    f(&device);
-    drop(device);
-    assert_eq!(instance.validation_errors(), 0, "validation errors");
-}
-
 #[test]
 fn instance_and_device_come_up_on_lavapipe() {
-    on_device(|device| {
+    fixture::on_device(|device| {
         let caps = device.capabilities();
         assert_eq!(caps.device_type, DeviceType::Cpu);
         assert_eq!(caps.driver_name, "llvmpipe");
@@ -68,7 +47,7 @@ fn instance_and_device_come_up_on_lavapipe() {
 #[test]
 fn capabilities_are_what_lavapipe_has_here() {
     let udmabuf = udmabuf_opens();
-    on_device(|device| {
+    fixture::on_device(|device| {
         let caps: &Capabilities = device.capabilities();
         assert!(caps.external_memory_dma_buf);
         assert!(caps.queue_family_foreign);
@@ -96,7 +75,7 @@ fn table_lists_linear_rgb_on_the_path_the_driver_allows() {
     } else {
         ImportPath::Buffer
     };
-    on_device(|device| {
+    fixture::on_device(|device| {
         let table = device.importable_formats();
         for fourcc in [DrmFourcc::Argb8888, DrmFourcc::Xrgb8888] {
             let row = table
@@ -136,7 +115,7 @@ fn table_lists_linear_rgb_on_the_path_the_driver_allows() {
 
 #[test]
 fn a_node_must_be_a_device_some_vulkan_device_drives() {
-    log_to_test_output();
+    fixture::log_to_test_output();
     let instance = Arc::new(Instance::new().expect("creating the Vulkan instance"));
     // /dev/null is a character device (1:3) that no Vulkan device reports.
     match Device::new(Arc::clone(&instance), Some(Path::new("/dev/null"))) {

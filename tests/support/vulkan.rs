@@ -1,0 +1,29 @@
+//! The Vulkan fixture shared by the test binaries that need a device.
+
+use std::sync::Arc;
+
+use dmabridge::vulkan::{Device, Instance};
+
+/// Shows Vulkan's messages (validation errors included) in a failing test's
+/// output.
+pub(crate) fn log_to_test_output() {
+    let _already = tracing_subscriber::fmt()
+        .with_env_filter("warn")
+        .with_test_writer()
+        .try_init();
+}
+
+/// Runs `f` on the CPU device (lavapipe), then checks that no validation
+/// error occurred from instance creation to instance destruction.
+pub(crate) fn on_device(f: impl FnOnce(&Device)) {
+    log_to_test_output();
+    let instance = Arc::new(Instance::new().expect("creating the Vulkan instance"));
+    assert!(
+        instance.validation_enabled(),
+        "VK_LAYER_KHRONOS_validation is not installed (tools/setup installs vulkan-validationlayers)"
+    );
+    let device = Device::new(Arc::clone(&instance), None).expect("creating the device");
+    f(&device);
+    drop(device);
+    assert_eq!(instance.validation_errors(), 0, "validation errors");
+}
