@@ -6,10 +6,13 @@
 //!
 //! ```text
 //! copy     the geometry of a copy: validated rectangles, wl_output transforms,
-//!   │      the destination-to-source map a shader takes, and a CPU reference
+//!   │      the destination-to-source map a shader takes, and a CPU reference;
+//!   │      the copy job that carries a plan out on the GPU (a compute shader
+//!   │      over storage buffers, `shaders/copy.comp`)
 //!   │
 //! vulkan   the Vulkan device that imports dma-bufs: capabilities (SYNC_FD,
-//!   │      modifiers), the importable (fourcc, modifier) table, fourcc↔VkFormat
+//!   │      modifiers), the importable (fourcc, modifier) table, fourcc↔VkFormat;
+//!   │      buffers, compute pipelines, one-shot command buffers and fences
 //!   │
 //! alloc    buffer producers for clients and tests: udmabuf, dma-heap, vgem, GBM
 //!   │
@@ -40,6 +43,10 @@
 //!   fits inside its fd, the fds are dma-bufs, the arithmetic does not
 //!   overflow. Nothing downstream re-checks, and nothing downstream can be
 //!   handed an unchecked buffer.
+//! * **Copies are asked for whole.** A [`copy::CopyJob`] names the plan and
+//!   both buffers at once; every plane is checked against its buffer before
+//!   a command is recorded, and every GPU object a job uses is held until
+//!   its fence signalled.
 //! * **Fences are values.** A [`sync::SyncFile`] owns its fd; waiting never
 //!   blocks an event loop (use [`sync::FenceSource`]).
 //! * **`unsafe` lives in `sys` modules** (`dmabuf/sys.rs`, `sync/sys.rs`,

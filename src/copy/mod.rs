@@ -11,12 +11,19 @@
 //!   no Vulkan, Wayland or fd is involved.
 //! * [`reference`](mod@reference) carries a plan out on the CPU, simply: the definition the
 //!   GPU path is tested against.
+//! * [`Copier`] carries a plan out on a Vulkan device, as a [`CopyJob`]: a
+//!   compute shader over storage buffers, any offset and stride.
 
+mod exec;
 mod geometry;
 mod plan;
 pub mod reference;
 mod transform;
 
+pub use exec::{
+    Copier, CopyCompletion, CopyError, CopyJob, DeviceBuffer, ImageDesc, PlaneDesc, Readback,
+    Surface,
+};
 pub use geometry::{Buffer, Dest, Point, Rect, Size};
 pub use plan::{CopyPlan, CopyRequest, Filter, MAX_EXTENT, PlanError, Side};
 pub use transform::Transform;

@@ -187,6 +187,27 @@ pub(super) fn map_host_device_oom_and_init_err(
     }
 }
 
+/// Host and device out-of-memory and `VK_ERROR_DEVICE_LOST`:
+/// `vkQueueSubmit`, `vkWaitForFences`, `vkGetFenceStatus`.
+pub(super) fn map_host_device_oom_and_lost_err(
+    call: &'static str,
+    result: vk::Result,
+) -> VulkanError {
+    match result {
+        vk::Result::ERROR_DEVICE_LOST => VulkanError::DeviceLost { call },
+        result => map_host_device_oom_err(call, result),
+    }
+}
+
+/// `vkMapMemory`: out of memory and `VK_ERROR_MEMORY_MAP_FAILED`.
+pub(super) fn map_map_memory_err(result: vk::Result) -> VulkanError {
+    const CALL: &str = "vkMapMemory";
+    match result {
+        vk::Result::ERROR_MEMORY_MAP_FAILED => VulkanError::MemoryMapFailed,
+        result => map_host_device_oom_err(CALL, result),
+    }
+}
+
 /// `vkCreateInstance`: out of memory, initialization failed, a layer or
 /// extension not present, incompatible driver.
 pub(super) fn map_create_instance_err(result: vk::Result) -> VulkanError {

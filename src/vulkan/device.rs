@@ -1,15 +1,21 @@
 //! The logical device: which physical device, its capabilities and
 //! importable table, and one queue.
+//!
+//! Objects made from the device elsewhere in this module (buffers, pipelines,
+//! command buffers, fences) each hold an `Arc<Device>`, so the device is
+//! destroyed after the last of them.
 
 use std::ffi::{CStr, c_char};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use ash::vk;
 use rustix::fs::FileType;
 use tracing::{debug, debug_span};
 
-use super::conv::{map_create_device_err, map_host_device_oom_err};
+use super::conv::{
+    map_create_device_err, map_host_device_oom_and_lost_err, map_host_device_oom_err,
+};
 use super::formats::{self, ImportableFormat};
 use super::{Capabilities, DeviceType, Instance, NodeId, VulkanError};
 
@@ -34,8 +40,15 @@ const OPTIONAL_EXTENSIONS: [&CStr; 5] = [
 /// the instance it was created from is released after it.
 pub struct Device {
     device: ash::Device,
+    /// `VK_EXT_debug_utils` object names, where the instance has it.
+    names: Option<ash::ext::debug_utils::Device>,
     queue_family: u32,
-    queue: vk::Queue,
+    /// The one queue; the mutex is its external synchronization
+    /// (`vkQueueSubmit`: "Host access to queue must be externally
+    /// synchronized").
+    queue: Mutex<vk::Queue>,
+    memory: vk::PhysicalDeviceMemoryProperties,
+    limits: vk::PhysicalDeviceLimits,
     caps: Capabilities,
     formats: Vec<ImportableFormat>,
     instance: Arc<Instance>,
@@ -163,10 +176,20 @@ impl Device {
         // SAFETY: one queue of `queue_family` was created with the device
         // (VUID-vkGetDeviceQueue-queueFamilyIndex-00384, -queueIndex-00385).
         let queue = unsafe { device.get_device_queue(queue_family, 0) };
+        // SAFETY: `physical` was enumerated from this instance.
+        let memory = unsafe { vk.get_physical_device_memory_properties(physical) };
+        // SAFETY: as above.
+        let limits = unsafe { vk.get_physical_device_properties(physical) }.limits;
+        let names = instance
+            .debug_utils()
+            .then(|| ash::ext::debug_utils::Device::new(vk, &device));
         let mut this = Self {
             device,
+            names,
             queue_family,
-            queue,
+            queue: Mutex::new(queue),
+            memory,
+            limits,
             caps,
             formats: Vec::new(),
             instance,
@@ -186,24 +209,83 @@ impl Device {
     /// Gives the device and its queue debug names for validation messages
     /// and tools.
     fn name_objects(&self) -> Result<(), VulkanError> {
-        if !self.instance.debug_utils() {
+        let queue = *self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        self.set_name(self.device.handle(), c"dmabridge device")?;
+        self.set_name(queue, c"dmabridge queue")
+    }
+
+    /// Names `object`, a handle of this device, for validation messages and
+    /// tools; nothing happens without `VK_EXT_debug_utils`.
+    pub(super) fn set_name<H: vk::Handle>(
+        &self,
+        object: H,
+        name: &CStr,
+    ) -> Result<(), VulkanError> {
+        let Some(names) = &self.names else {
             return Ok(());
-        }
-        let names = ash::ext::debug_utils::Device::new(self.instance.ash(), &self.device);
-        let device_name = vk::DebugUtilsObjectNameInfoEXT::default()
-            .object_handle(self.device.handle())
-            .object_name(c"dmabridge device");
-        let queue_name = vk::DebugUtilsObjectNameInfoEXT::default()
-            .object_handle(self.queue)
-            .object_name(c"dmabridge queue");
-        for info in [device_name, queue_name] {
-            // SAFETY: the instance has VK_EXT_debug_utils enabled; the objects
-            // belong to this device and the type is set from the handle's
-            // type by `object_handle` (VUID-VkDebugUtilsObjectNameInfoEXT-objectType-02590).
-            unsafe { names.set_debug_utils_object_name(&info) }
-                .map_err(|r| map_host_device_oom_err("vkSetDebugUtilsObjectNameEXT", r))?;
-        }
-        Ok(())
+        };
+        let info = vk::DebugUtilsObjectNameInfoEXT::default()
+            .object_handle(object)
+            .object_name(name);
+        // SAFETY: the instance has VK_EXT_debug_utils enabled; the caller's
+        // object belongs to this device and the type is set from the handle's
+        // type by `object_handle` (VUID-VkDebugUtilsObjectNameInfoEXT-objectType-02590).
+        unsafe { names.set_debug_utils_object_name(&info) }
+            .map_err(|r| map_host_device_oom_err("vkSetDebugUtilsObjectNameEXT", r))
+    }
+
+    /// The device's function table.
+    pub(super) fn raw(&self) -> &ash::Device {
+        &self.device
+    }
+
+    /// `VkPhysicalDeviceLimits` of the device.
+    pub(super) fn limits(&self) -> &vk::PhysicalDeviceLimits {
+        &self.limits
+    }
+
+    /// `maxStorageBufferRange`: the largest buffer a shader binds whole.
+    pub(crate) fn max_storage_buffer_range(&self) -> u64 {
+        u64::from(self.limits.max_storage_buffer_range)
+    }
+
+    /// The first memory type among `allowed` (a `memoryTypeBits` mask) that
+    /// has every property of `required`, and the properties it has.
+    pub(super) fn memory_type(
+        &self,
+        allowed: u32,
+        required: vk::MemoryPropertyFlags,
+    ) -> Option<(u32, vk::MemoryPropertyFlags)> {
+        let count = self
+            .memory
+            .memory_type_count
+            .min(vk::MAX_MEMORY_TYPES as u32);
+        (0..count).find_map(|i| {
+            let flags = self.memory.memory_types[i as usize].property_flags;
+            (allowed & (1 << i) != 0 && flags.contains(required)).then_some((i, flags))
+        })
+    }
+
+    /// Submits `submits` to the device's queue, holding the queue's lock.
+    ///
+    /// # Safety
+    ///
+    /// Every command buffer, semaphore and the fence in the call belong to
+    /// this device and meet the valid-usage rules of `vkQueueSubmit`:
+    /// command buffers recorded and not pending elsewhere, wait semaphores
+    /// with a pending or imported signal, an unsignalled fence.
+    pub(super) unsafe fn submit(
+        &self,
+        submits: &[vk::SubmitInfo<'_>],
+        fence: vk::Fence,
+    ) -> Result<(), VulkanError> {
+        let queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        // SAFETY: the caller meets the rules for the submitted objects; the
+        // queue belongs to this device and the lock held is its external
+        // synchronization (VUID-vkQueueSubmit-queue-parameter and the host
+        // synchronization rules of vkQueueSubmit).
+        unsafe { self.device.queue_submit(*queue, submits, fence) }
+            .map_err(|r| map_host_device_oom_and_lost_err("vkQueueSubmit", r))
     }
 
     /// What the device offers for sharing dma-bufs.
@@ -231,11 +313,11 @@ impl Device {
 
 impl Drop for Device {
     fn drop(&mut self) {
-        // SAFETY: no object was created from the device (this type hands
-        // out neither the device handle nor its queue), so none outlives it
-        // (VUID-vkDestroyDevice-device-05137) and no submitted work is
-        // pending; `&mut self` excludes other users. No allocator was given
-        // (VUID-vkDestroyDevice-device-00379).
+        // SAFETY: every object created from the device holds an
+        // `Arc<Device>` and destroys itself once its last use completed, so
+        // none outlives the device (VUID-vkDestroyDevice-device-05137) and no
+        // submitted work is pending; `&mut self` excludes other users. No
+        // allocator was given (VUID-vkDestroyDevice-device-00379).
         unsafe { self.device.destroy_device(None) };
     }
 }

@@ -43,9 +43,19 @@
 
 #[expect(
     unsafe_code,
+    reason = "buffer and memory creation, mapping, flushing and invalidation"
+)]
+mod buffer;
+#[expect(
+    unsafe_code,
     reason = "vkGetPhysicalDevice* property and feature queries"
 )]
 mod caps;
+#[expect(
+    unsafe_code,
+    reason = "compute pipelines, command recording, submission and fences"
+)]
+mod compute;
 mod conv;
 #[expect(
     unsafe_code,
@@ -73,7 +83,9 @@ use std::path::PathBuf;
 
 use ash::vk;
 
+pub(crate) use buffer::{Buffer, BufferKind};
 pub use caps::{Capabilities, DeviceType, DrmNodeIds, ExternalHandleSupport, NodeId};
+pub(crate) use compute::{Barrier, Commands, ComputePipeline, Submitted};
 pub use conv::{Alpha, FORMAT_MAPPINGS, FormatMapping, fourcc_for_vk_format, vk_format};
 pub use device::Device;
 pub use formats::{ImportPath, ImportUsage, ImportableFormat};
@@ -229,5 +241,26 @@ pub enum VulkanError {
     NoQueueFamily {
         /// The device's name.
         device: String,
+    },
+    /// `VK_ERROR_MEMORY_MAP_FAILED` from `vkMapMemory`, or a mapping at
+    /// address null: the host could not map device memory.
+    #[error("vkMapMemory: the memory could not be mapped")]
+    MemoryMapFailed,
+    /// No memory type allowed for the object has the properties it needs
+    /// (host-visible memory for a staging buffer).
+    #[error("no memory type fits the {what}")]
+    NoMemoryType {
+        /// The object memory was sought for.
+        what: &'static str,
+    },
+    /// A number exceeds a limit of `VkPhysicalDeviceLimits`.
+    #[error("{value} exceeds the device's {limit} of {max}")]
+    LimitExceeded {
+        /// The limit's name in `VkPhysicalDeviceLimits`.
+        limit: &'static str,
+        /// The number asked for.
+        value: u64,
+        /// The device's limit.
+        max: u64,
     },
 }

@@ -1,0 +1,74 @@
+//! Compiles the GLSL compute shaders in `shaders/` to SPIR-V with naga, into
+//! `OUT_DIR`, where `include_bytes!` embeds them. naga is pure Rust: the
+//! build needs no glslc or shaderc on the machine.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use naga::back::spv;
+use naga::front::glsl;
+use naga::valid::{Capabilities, ValidationFlags, Validator};
+
+/// The shaders, each a compute shader with entry point `main`.
+const SHADERS: [&str; 1] = ["copy.comp"];
+
+fn main() {
+    let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("set by cargo"));
+    // Cargo reads a build script's directives from its stdout.
+    let mut directives = std::io::stdout().lock();
+    for name in SHADERS {
+        let path = manifest.join("shaders").join(name);
+        writeln!(directives, "cargo::rerun-if-changed={}", path.display())
+            .expect("writing to cargo");
+        let words = compile(&path);
+        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let target = out.join(format!("{name}.spv"));
+        std::fs::write(&target, bytes)
+            .unwrap_or_else(|err| panic!("writing {}: {err}", target.display()));
+    }
+}
+
+/// GLSL 450 compute shader → validated naga module → SPIR-V 1.0 words.
+fn compile(path: &Path) -> Vec<u32> {
+    let source = std::fs::read_to_string(path)
+        .unwrap_or_else(|err| panic!("reading {}: {err}", path.display()));
+    let options = glsl::Options::from(naga::ShaderStage::Compute);
+    let module = glsl::Frontend::default()
+        .parse(&options, &source)
+        .unwrap_or_else(|errors| {
+            panic!(
+                "{}",
+                errors.emit_to_string_with_path(&source, &path.to_string_lossy())
+            )
+        });
+    // Push constants ("immediates" in naga) are the only capability used.
+    let info = Validator::new(ValidationFlags::all(), Capabilities::IMMEDIATES)
+        .validate(&module)
+        .unwrap_or_else(|err| {
+            panic!(
+                "{}",
+                err.emit_to_string_with_path(&source, &path.to_string_lossy())
+            )
+        });
+    let mut options = spv::Options {
+        lang_version: (1, 0),
+        // No debug names or coordinate-space adjustments (those are for
+        // vertex shaders).
+        flags: spv::WriterFlags::empty(),
+        // With no binding map, each resource keeps the set and binding its
+        // layout qualifier names.
+        fake_missing_bindings: true,
+        ..spv::Options::default()
+    };
+    // Defence in depth: the executor checks every plane against its buffer
+    // before recording, and a storage access past the end of a buffer still
+    // reads zero and writes nothing.
+    options.bounds_check_policies.buffer = naga::proc::BoundsCheckPolicy::ReadZeroSkipWrite;
+    let pipeline = spv::PipelineOptions {
+        shader_stage: naga::ShaderStage::Compute,
+        entry_point: "main".to_owned(),
+    };
+    spv::write_vec(&module, &info, &options, Some(&pipeline))
+        .unwrap_or_else(|err| panic!("{}: writing SPIR-V: {err}", path.display()))
+}

@@ -1,0 +1,188 @@
+#version 450
+// The copy job (src/copy/exec.rs): one invocation per pixel of the
+// destination rectangle. It finds the source coordinate with the plan's
+// destination-to-source matrix, samples as src/copy/reference.rs defines
+// (nearest, or bilinear clamped to the source rectangle), converts the format
+// and stores one packed pixel. Pixels outside the destination rectangle are
+// never written.
+//
+// Both buffers are storage buffers of 32-bit words addressed in bytes, so any
+// plane offset and stride works: a source pixel that straddles two words is
+// put together from both. The destination's offset and stride are multiples
+// of 4 (the executor checks), so each pixel is one whole word and no two
+// invocations write the same word.
+
+layout(local_size_x = 8, local_size_y = 8, local_size_z = 1) in;
+
+// Plane 0 of the source: the packed pixels, or NV12's luma.
+layout(set = 0, binding = 0) readonly buffer SourcePlane0 { uint words[]; } src0;
+// Plane 1 of the source: NV12's interleaved Cb, Cr. Bound to plane 0's
+// buffer for packed sources and never read then.
+layout(set = 0, binding = 1) readonly buffer SourcePlane1 { uint words[]; } src1;
+layout(set = 0, binding = 2) buffer Destination { uint words[]; } dst;
+
+// Every member is 4 bytes or an 8-byte vector at a multiple of 8, so std140
+// and std430 agree and the Rust side (PushConstants in src/copy/exec.rs)
+// writes them one after the other.
+layout(push_constant) uniform Job {
+    // CopyPlan::matrix, column by column: src = m0 * x + m1 * y + m2 for the
+    // point (x, y) relative to the destination rectangle.
+    vec2 m0;
+    vec2 m1;
+    vec2 m2;
+    // The destination rectangle, absolute.
+    ivec2 dst_origin;
+    ivec2 dst_extent;
+    // The source rectangle, absolute: samples are clamped into it.
+    ivec2 src_origin;
+    ivec2 src_extent;
+    // Byte offsets and strides of the planes in their buffers.
+    uint src_offset0;
+    uint src_stride0;
+    uint src_offset1;
+    uint src_stride1;
+    uint dst_offset;
+    uint dst_stride;
+    // FORMAT_* below.
+    uint src_format;
+    uint dst_format;
+    // FILTER_NEAREST below, or bilinear.
+    uint filter_mode;
+} job;
+
+const uint FORMAT_ARGB8888 = 0u;
+const uint FORMAT_XRGB8888 = 1u;
+const uint FORMAT_ABGR8888 = 2u;
+const uint FORMAT_XBGR8888 = 3u;
+const uint FORMAT_NV12 = 4u;
+
+// Any other value samples bilinearly.
+const uint FILTER_NEAREST = 0u;
+
+// BT.601 limited range to R'G'B' on the 0-255 scale, the reference's matrix
+// derived the way the reference derives it: luma 16-235, chroma 16-240
+// around 128, weights KR and KB (ITU-R BT.601, section 2.5.1).
+const float KR = 0.299;
+const float KB = 0.114;
+const float KG = 1.0 - KR - KB;
+const float Y_SCALE = 255.0 / 219.0;
+const float C_SCALE = 255.0 / 224.0;
+const float CR_TO_R = C_SCALE * 2.0 * (1.0 - KR);
+const float CB_TO_G = C_SCALE * 2.0 * KB * (1.0 - KB) / KG;
+const float CR_TO_G = C_SCALE * 2.0 * KR * (1.0 - KR) / KG;
+const float CB_TO_B = C_SCALE * 2.0 * (1.0 - KB);
+
+// The 32-bit little-endian word at byte `addr` of source plane 0, from one
+// or two stored words.
+uint source_word(uint addr) {
+    uint i = addr >> 2u;
+    uint shift = (addr & 3u) * 8u;
+    uint low = src0.words[i];
+    if (shift == 0u) {
+        return low;
+    }
+    return (low >> shift) | (src0.words[i + 1u] << (32u - shift));
+}
+
+uint plane0_byte(uint addr) {
+    return (src0.words[addr >> 2u] >> ((addr & 3u) * 8u)) & 255u;
+}
+
+uint plane1_byte(uint addr) {
+    return (src1.words[addr >> 2u] >> ((addr & 3u) * 8u)) & 255u;
+}
+
+// R, G, B, A (0-255) of a packed pixel; X formats read as opaque.
+vec4 decode(uint word, uint format) {
+    vec4 bgra = vec4(
+        float(word & 255u),
+        float((word >> 8u) & 255u),
+        float((word >> 16u) & 255u),
+        float(word >> 24u));
+    vec4 rgba = bgra.zyxw;
+    if (format == FORMAT_ABGR8888 || format == FORMAT_XBGR8888) {
+        rgba = bgra;
+    }
+    if (format == FORMAT_XRGB8888 || format == FORMAT_XBGR8888) {
+        rgba.w = 255.0;
+    }
+    return rgba;
+}
+
+// Rust's f32::round for values that are not negative: halves round up.
+float round_half_up(float v) {
+    float whole = floor(v);
+    if (v - whole >= 0.5) {
+        whole += 1.0;
+    }
+    return whole;
+}
+
+// The packed word of R, G, B, A (0-255, unrounded); X formats store 0xff.
+uint encode(vec4 rgba, uint format) {
+    uvec4 c = uvec4(clamp(vec4(
+        round_half_up(rgba.x),
+        round_half_up(rgba.y),
+        round_half_up(rgba.z),
+        round_half_up(rgba.w)), 0.0, 255.0));
+    if (format == FORMAT_XRGB8888 || format == FORMAT_XBGR8888) {
+        c.w = 255u;
+    }
+    if (format == FORMAT_ABGR8888 || format == FORMAT_XBGR8888) {
+        return c.x | (c.y << 8u) | (c.z << 16u) | (c.w << 24u);
+    }
+    return c.z | (c.y << 8u) | (c.x << 16u) | (c.w << 24u);
+}
+
+// R, G, B, A (0-255) of the source pixel at `p`, which lies in the source
+// rectangle.
+vec4 texel(ivec2 p) {
+    uint x = uint(p.x);
+    uint y = uint(p.y);
+    if (job.src_format == FORMAT_NV12) {
+        float luma = float(plane0_byte(job.src_offset0 + y * job.src_stride0 + x));
+        uint pair = job.src_offset1 + (y >> 1u) * job.src_stride1 + (x >> 1u) * 2u;
+        float cb = float(plane1_byte(pair)) - 128.0;
+        float cr = float(plane1_byte(pair + 1u)) - 128.0;
+        float l = Y_SCALE * (luma - 16.0);
+        vec3 rgb = vec3(
+            l + CR_TO_R * cr,
+            l - CB_TO_G * cb - CR_TO_G * cr,
+            l + CB_TO_B * cb);
+        return vec4(clamp(rgb, 0.0, 255.0), 255.0);
+    }
+    return decode(source_word(job.src_offset0 + y * job.src_stride0 + x * 4u), job.src_format);
+}
+
+void main() {
+    uvec2 id = gl_GlobalInvocationID.xy;
+    if (id.x >= uint(job.dst_extent.x) || id.y >= uint(job.dst_extent.y)) {
+        return;
+    }
+    vec2 centre = vec2(id) + vec2(0.5);
+    vec2 c = job.m0 * centre.x + job.m1 * centre.y + job.m2;
+    ivec2 lo = job.src_origin;
+    ivec2 hi = job.src_origin + job.src_extent - ivec2(1);
+
+    vec4 rgba;
+    if (job.filter_mode == FILTER_NEAREST) {
+        rgba = texel(clamp(ivec2(floor(c)), lo, hi));
+    } else {
+        vec2 t = c - vec2(0.5);
+        vec2 first = floor(t);
+        vec2 f = t - first;
+        ivec2 p0 = clamp(ivec2(first), lo, hi);
+        ivec2 p1 = clamp(ivec2(first) + ivec2(1), lo, hi);
+        vec4 top_left = texel(p0);
+        vec4 top_right = texel(ivec2(p1.x, p0.y));
+        vec4 bottom_left = texel(ivec2(p0.x, p1.y));
+        vec4 bottom_right = texel(p1);
+        vec4 top = top_left * (1.0 - f.x) + top_right * f.x;
+        vec4 bottom = bottom_left * (1.0 - f.x) + bottom_right * f.x;
+        rgba = top * (1.0 - f.y) + bottom * f.y;
+    }
+
+    ivec2 p = job.dst_origin + ivec2(id);
+    uint addr = job.dst_offset + uint(p.y) * job.dst_stride + uint(p.x) * 4u;
+    dst.words[addr >> 2u] = encode(rgba, job.dst_format);
+}

@@ -1,0 +1,697 @@
+//! Carrying out a [`CopyPlan`] on the GPU: a compute shader over storage
+//! buffers (`shaders/copy.comp`).
+//!
+//! Both sides of a copy are buffers described by format, size and, for each
+//! plane, a byte offset and a stride, so any layout a client sends works,
+//! with or without `VK_EXT_image_drm_format_modifier`. For each pixel of the
+//! destination rectangle the shader maps its centre through
+//! [`CopyPlan::matrix`] (push constants), samples as
+//! [`reference`](super::reference) defines (nearest, or bilinear clamped to
+//! the source rectangle), converts the format and stores the packed pixel.
+//! No pixel outside the destination rectangle is written.
+//!
+//! A caller asks for the whole copy at once, as a [`CopyJob`]: a plan and
+//! both buffers with their descriptions. Everything is checked before
+//! anything is recorded, so nothing out of bounds reaches the GPU: the
+//! formats, the sizes against the plan, every plane's
+//! `offset + stride × rows` against its buffer, the device's
+//! `maxStorageBufferRange`, and the destination's alignment (its pixels are
+//! whole 32-bit words, so no two invocations share a word). The source may
+//! have any offset and stride.
+//!
+//! [`Copier::submit`] returns a [`CopyCompletion`] holding the job's fence.
+//! [`Copier::upload`] and [`Copier::readback`] move bytes between host
+//! memory and a [`DeviceBuffer`] through host-visible staging buffers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use drm_fourcc::DrmFourcc;
+use tracing::{debug, debug_span};
+
+use super::plan::{CopyPlan, Filter, Side};
+use crate::vulkan::{
+    Barrier, Buffer, BufferKind, Commands, ComputePipeline, Device, Submitted, VulkanError,
+};
+
+/// The copy shader, compiled from `shaders/copy.comp` by `build.rs`.
+const COPY_SPIRV: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/copy.comp.spv"));
+
+/// Bindings of the copy shader: source planes 0 and 1, the destination.
+const BINDINGS: u32 = 3;
+
+/// The shader's workgroup is `WORKGROUP × WORKGROUP` invocations
+/// (`local_size_x`, `local_size_y` in `shaders/copy.comp`).
+const WORKGROUP: u32 = 8;
+
+/// Why a copy, upload or readback was refused or failed. Every refusal
+/// happens before anything is recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    /// The format cannot be copied from (source) or to (destination): sources
+    /// are ARGB8888, XRGB8888, ABGR8888, XBGR8888 or NV12, destinations one
+    /// of the four packed formats.
+    #[error("{side} format {format} is not supported")]
+    UnsupportedFormat {
+        /// The buffer.
+        side: Side,
+        /// Its format.
+        format: DrmFourcc,
+    },
+    /// A description's size is not the one the plan was made for.
+    #[error("{side} is {width}×{height}, the plan expects {plan_width}×{plan_height}")]
+    SizeMismatch {
+        /// The buffer.
+        side: Side,
+        /// The description's width.
+        width: u32,
+        /// The description's height.
+        height: u32,
+        /// The plan's width.
+        plan_width: i32,
+        /// The plan's height.
+        plan_height: i32,
+    },
+    /// A description has another number of planes than its format.
+    #[error("{side} has {got} planes, its format has {expected}")]
+    PlaneCount {
+        /// The buffer.
+        side: Side,
+        /// The format's plane count.
+        expected: usize,
+        /// The description's.
+        got: usize,
+    },
+    /// A plane's stride is smaller than one row of it.
+    #[error("{side} plane {plane} has stride {stride}, less than its row of {min} bytes")]
+    StrideTooSmall {
+        /// The buffer.
+        side: Side,
+        /// The plane.
+        plane: usize,
+        /// Its stride.
+        stride: u32,
+        /// The bytes of one of its rows.
+        min: u64,
+    },
+    /// A plane's `offset + stride × rows` passes the end of its buffer
+    /// (`end` saturates at `u64::MAX`).
+    #[error("{side} plane {plane} ends at byte {end}, past its buffer of {size}")]
+    PlaneOutOfBounds {
+        /// The buffer.
+        side: Side,
+        /// The plane.
+        plane: usize,
+        /// Where the plane ends.
+        end: u64,
+        /// The buffer's size.
+        size: u64,
+    },
+    /// A buffer is larger than the device's `maxStorageBufferRange`, so a
+    /// shader cannot bind it whole.
+    #[error("{side} buffer of {size} bytes exceeds maxStorageBufferRange ({max})")]
+    BufferTooLarge {
+        /// The buffer.
+        side: Side,
+        /// Its size.
+        size: u64,
+        /// The device's limit.
+        max: u64,
+    },
+    /// The destination's offset or stride is not a multiple of 4: each
+    /// destination pixel must be one whole 32-bit word of the storage
+    /// buffer, since two invocations writing parts of one word would race.
+    #[error("destination offset {offset} and stride {stride} must be multiples of 4")]
+    UnalignedDestination {
+        /// The destination's offset.
+        offset: u64,
+        /// The destination's stride.
+        stride: u32,
+    },
+    /// The source and the destination are the same buffer.
+    #[error("the source and the destination are the same buffer")]
+    SameBuffer,
+    /// [`Copier::create_buffer`] was asked for an empty buffer.
+    #[error("a buffer of 0 bytes")]
+    EmptyBuffer,
+    /// [`Copier::upload`] was given more bytes than the buffer holds.
+    #[error("{len} bytes do not fit a buffer of {size}")]
+    UploadTooLarge {
+        /// The bytes given.
+        len: u64,
+        /// The buffer's size.
+        size: u64,
+    },
+    /// A Vulkan call failed.
+    #[error(transparent)]
+    Vulkan(#[from] VulkanError),
+}
+
+/// Where one plane lies in its buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PlaneDesc {
+    /// Byte offset of the plane's first row.
+    pub offset: u64,
+    /// Bytes from one row to the next.
+    pub stride: u32,
+}
+
+/// What a buffer of a copy holds: format, size and the planes' layout.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ImageDesc {
+    /// The pixel format.
+    pub format: DrmFourcc,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// One entry a plane, in plane order: one for the packed formats, two
+    /// (Y, then interleaved CbCr) for NV12.
+    pub planes: Vec<PlaneDesc>,
+}
+
+/// A buffer in device memory that copies read and write, created by
+/// [`Copier::create_buffer`]. Its contents are undefined until uploaded to
+/// or written by a copy.
+///
+/// Dropping it while a job uses it is safe: the job holds the buffer until
+/// it completed.
+#[derive(Debug, Clone)]
+pub struct DeviceBuffer {
+    buffer: Arc<Buffer>,
+}
+
+impl DeviceBuffer {
+    /// The size in bytes.
+    pub fn size(&self) -> u64 {
+        self.buffer.size()
+    }
+}
+
+/// One side of a [`CopyJob`]: a buffer and what it holds.
+#[derive(Debug, Clone, Copy)]
+pub struct Surface<'a> {
+    /// The buffer.
+    pub buffer: &'a DeviceBuffer,
+    /// Its format, size and plane layout.
+    pub desc: &'a ImageDesc,
+}
+
+/// "Copy this rectangle of X to that rectangle of Y with this transform",
+/// asked for in one piece: the plan and both sides, handed to
+/// [`Copier::submit`] together.
+#[derive(Debug, Clone, Copy)]
+pub struct CopyJob<'a> {
+    plan: &'a CopyPlan,
+    src: Surface<'a>,
+    dst: Surface<'a>,
+}
+
+impl<'a> CopyJob<'a> {
+    /// The job of carrying out `plan` from `src` to `dst`. Checked when
+    /// submitted.
+    pub fn new(plan: &'a CopyPlan, src: Surface<'a>, dst: Surface<'a>) -> Self {
+        Self { plan, src, dst }
+    }
+}
+
+/// The fence of a submitted copy or upload: [`wait`](Self::wait) blocks
+/// until the GPU finished it.
+///
+/// Dropping it does not cancel or wait for anything: the [`Copier`] keeps
+/// the work's resources until it completed.
+#[must_use = "a completion is the only way to know when the GPU finished the work"]
+#[derive(Debug, Clone)]
+pub struct CopyCompletion {
+    work: Arc<Submitted>,
+}
+
+impl CopyCompletion {
+    /// Whether the GPU finished the work, without blocking.
+    pub fn is_done(&self) -> Result<bool, CopyError> {
+        Ok(self.work.is_done()?)
+    }
+
+    /// Blocks until the GPU finished the work. Never call this on an event
+    /// loop.
+    pub fn wait(self) -> Result<(), CopyError> {
+        self.work.wait(None)?;
+        Ok(())
+    }
+
+    /// Blocks until the GPU finished the work or `timeout` passed; whether
+    /// it finished.
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<bool, CopyError> {
+        Ok(self.work.wait(Some(timeout))?)
+    }
+}
+
+/// A submitted readback of a [`DeviceBuffer`]: [`wait`](Self::wait) blocks
+/// until the bytes arrived in host memory and returns them.
+#[must_use = "the bytes are only available through wait()"]
+#[derive(Debug)]
+pub struct Readback {
+    work: Arc<Submitted>,
+    staging: Arc<Buffer>,
+}
+
+impl Readback {
+    /// Blocks until the copy into host-visible memory completed, then
+    /// returns the buffer's bytes (invalidated first where the memory is not
+    /// host-coherent). Never call this on an event loop.
+    pub fn wait(self) -> Result<Vec<u8>, CopyError> {
+        self.work.wait(None)?;
+        Ok(self.staging.read()?)
+    }
+}
+
+/// Carries out copies on one Vulkan device: owns the copy pipeline and the
+/// work in flight.
+///
+/// Work in flight is released by [`collect`](Self::collect), which
+/// [`submit`](Self::submit) also runs, once its fence signalled. Dropping
+/// the copier waits for what is still in flight.
+#[derive(Debug)]
+pub struct Copier {
+    in_flight: Vec<Arc<Submitted>>,
+    pipeline: Arc<ComputePipeline>,
+    device: Arc<Device>,
+}
+
+impl Copier {
+    /// Builds the copy pipeline on `device`.
+    pub fn new(device: Arc<Device>) -> Result<Self, CopyError> {
+        let push_size = u32::try_from(PushConstants::SIZE).expect("a few dozen bytes");
+        let pipeline =
+            ComputePipeline::new(&device, COPY_SPIRV, BINDINGS, push_size, c"dmabridge copy")?;
+        Ok(Self {
+            in_flight: Vec::new(),
+            pipeline: Arc::new(pipeline),
+            device,
+        })
+    }
+
+    /// A new buffer of `size` bytes in device memory.
+    pub fn create_buffer(&self, size: u64) -> Result<DeviceBuffer, CopyError> {
+        if size == 0 {
+            return Err(CopyError::EmptyBuffer);
+        }
+        let buffer = Buffer::new(
+            &self.device,
+            size,
+            BufferKind::Storage,
+            c"dmabridge copy buffer",
+        )?;
+        Ok(DeviceBuffer {
+            buffer: Arc::new(buffer),
+        })
+    }
+
+    /// Writes `bytes` to the start of `buffer`, through a staging buffer.
+    /// Later copies and readbacks see them (each records a barrier after
+    /// earlier transfers and shader writes).
+    pub fn upload(
+        &mut self,
+        buffer: &DeviceBuffer,
+        bytes: &[u8],
+    ) -> Result<CopyCompletion, CopyError> {
+        let len = bytes.len() as u64;
+        if len > buffer.size() {
+            return Err(CopyError::UploadTooLarge {
+                len,
+                size: buffer.size(),
+            });
+        }
+        if len == 0 {
+            return Err(CopyError::EmptyBuffer);
+        }
+        let mut staging = Buffer::new(
+            &self.device,
+            len,
+            BufferKind::Staging,
+            c"dmabridge upload staging",
+        )?;
+        staging.write(0, bytes)?;
+        let mut commands = Commands::begin(&self.device, c"dmabridge upload")?;
+        commands.barrier(Barrier::BeforeTransfer);
+        commands.copy(&Arc::new(staging), &buffer.buffer, len);
+        let work = self.track(commands.submit(c"dmabridge upload")?)?;
+        Ok(CopyCompletion { work })
+    }
+
+    /// Reads all of `buffer` back into host memory, through a host-visible
+    /// staging buffer, after the copies and uploads submitted before.
+    pub fn readback(&mut self, buffer: &DeviceBuffer) -> Result<Readback, CopyError> {
+        let staging = Arc::new(Buffer::new(
+            &self.device,
+            buffer.size(),
+            BufferKind::Staging,
+            c"dmabridge readback staging",
+        )?);
+        let mut commands = Commands::begin(&self.device, c"dmabridge readback")?;
+        commands.barrier(Barrier::BeforeTransfer);
+        commands.copy(&buffer.buffer, &staging, buffer.size());
+        commands.barrier(Barrier::TransferToHost);
+        let work = self.track(commands.submit(c"dmabridge readback")?)?;
+        Ok(Readback { work, staging })
+    }
+
+    /// Checks `job` and submits it: one dispatch of the copy shader over the
+    /// destination rectangle, after the copies and uploads submitted before.
+    pub fn submit(&mut self, job: &CopyJob<'_>) -> Result<CopyCompletion, CopyError> {
+        let request = job.plan.request();
+        let _span = debug_span!(
+            "copy job",
+            src = %job.src.desc.format,
+            dst = %job.dst.desc.format,
+            transform = ?request.transform,
+            filter = ?job.plan.filter(),
+        )
+        .entered();
+        if Arc::ptr_eq(&job.src.buffer.buffer, &job.dst.buffer.buffer) {
+            return Err(CopyError::SameBuffer);
+        }
+        let max = self.device.max_storage_buffer_range();
+        let src = Side::Source;
+        let (w, h) = (request.src_size.w, request.src_size.h);
+        let src_layout = check(src, job.src.desc, (w, h), job.src.buffer.size(), max)?;
+        let dst = Side::Destination;
+        let (w, h) = (request.dst_size.w, request.dst_size.h);
+        let dst_layout = check(dst, job.dst.desc, (w, h), job.dst.buffer.size(), max)?;
+        let push = PushConstants::new(job.plan, &src_layout, &dst_layout);
+
+        let extent = request.dst_rect.size;
+        let groups = [extent.w, extent.h].map(|n| {
+            u32::try_from(n)
+                .expect("a plan's rectangles are not empty")
+                .div_ceil(WORKGROUP)
+        });
+        let buffers = [
+            &job.src.buffer.buffer,
+            // Plane 1 of a single-plane source is never read; plane 0 stands in.
+            &job.src.buffer.buffer,
+            &job.dst.buffer.buffer,
+        ];
+        let mut commands = Commands::begin(&self.device, c"dmabridge copy job")?;
+        commands.barrier(Barrier::BeforeShader);
+        commands.dispatch(&self.pipeline, &buffers, &push.bytes(), groups)?;
+        let work = self.track(commands.submit(c"dmabridge copy job")?)?;
+        debug!(?groups, "copy submitted");
+        Ok(CopyCompletion { work })
+    }
+
+    /// Releases the work whose fence signalled; returns how much is still in
+    /// flight.
+    pub fn collect(&mut self) -> Result<usize, CopyError> {
+        let mut error = None;
+        self.in_flight.retain(|work| match work.is_done() {
+            Ok(done) => !done,
+            Err(err) => {
+                error.get_or_insert(err);
+                true
+            }
+        });
+        match error {
+            Some(err) => Err(err.into()),
+            None => Ok(self.in_flight.len()),
+        }
+    }
+
+    /// Keeps `work` until it completed, and releases what completed before.
+    fn track(&mut self, work: Submitted) -> Result<Arc<Submitted>, CopyError> {
+        let work = Arc::new(work);
+        self.in_flight.push(Arc::clone(&work));
+        self.collect()?;
+        Ok(work)
+    }
+}
+
+/// The copy shader's code for a format (`FORMAT_*` in `shaders/copy.comp`).
+fn shader_format(format: DrmFourcc) -> Option<u32> {
+    match format {
+        DrmFourcc::Argb8888 => Some(0),
+        DrmFourcc::Xrgb8888 => Some(1),
+        DrmFourcc::Abgr8888 => Some(2),
+        DrmFourcc::Xbgr8888 => Some(3),
+        DrmFourcc::Nv12 => Some(4),
+        _ => None,
+    }
+}
+
+/// A checked side of a copy: the shader's format code and each plane's
+/// offset and stride, which fit the shader's 32-bit byte addresses.
+#[derive(Debug)]
+struct Layout {
+    format: u32,
+    planes: Vec<(u32, u32)>,
+}
+
+/// Checks one side of a copy against the plan's `size`, its buffer's
+/// `buffer_size` and the device's `max` storage buffer range.
+fn check(
+    side: Side,
+    desc: &ImageDesc,
+    (plan_width, plan_height): (i32, i32),
+    buffer_size: u64,
+    max: u64,
+) -> Result<Layout, CopyError> {
+    // NV12 is read, never written.
+    let format = shader_format(desc.format)
+        .filter(|_| side == Side::Source || desc.format != DrmFourcc::Nv12)
+        .ok_or(CopyError::UnsupportedFormat {
+            side,
+            format: desc.format,
+        })?;
+    let (width, height) = (desc.width, desc.height);
+    if i64::from(width) != i64::from(plan_width) || i64::from(height) != i64::from(plan_height) {
+        return Err(CopyError::SizeMismatch {
+            side,
+            width,
+            height,
+            plan_width,
+            plan_height,
+        });
+    }
+    // (bytes a row, rows) of each plane.
+    let (w, h) = (u64::from(width), u64::from(height));
+    let shapes: &[(u64, u64)] = if desc.format == DrmFourcc::Nv12 {
+        &[(w, h), (w.div_ceil(2) * 2, h.div_ceil(2))]
+    } else {
+        &[(w * 4, h)]
+    };
+    if desc.planes.len() != shapes.len() {
+        return Err(CopyError::PlaneCount {
+            side,
+            expected: shapes.len(),
+            got: desc.planes.len(),
+        });
+    }
+    if buffer_size > max {
+        return Err(CopyError::BufferTooLarge {
+            side,
+            size: buffer_size,
+            max,
+        });
+    }
+    let mut planes = Vec::with_capacity(shapes.len());
+    for (plane, (p, &(row, rows))) in desc.planes.iter().zip(shapes).enumerate() {
+        if u64::from(p.stride) < row {
+            return Err(CopyError::StrideTooSmall {
+                side,
+                plane,
+                stride: p.stride,
+                min: row,
+            });
+        }
+        let end = p.offset.saturating_add(u64::from(p.stride) * rows);
+        if end > buffer_size {
+            return Err(CopyError::PlaneOutOfBounds {
+                side,
+                plane,
+                end,
+                size: buffer_size,
+            });
+        }
+        // The plane lies in a buffer of at most maxStorageBufferRange bytes,
+        // a u32: so does its offset.
+        let offset = u32::try_from(p.offset).expect("inside a buffer of at most u32::MAX bytes");
+        planes.push((offset, p.stride));
+    }
+    let (offset, stride) = planes[0];
+    if side == Side::Destination && (!offset.is_multiple_of(4) || !stride.is_multiple_of(4)) {
+        return Err(CopyError::UnalignedDestination {
+            offset: u64::from(offset),
+            stride,
+        });
+    }
+    Ok(Layout { format, planes })
+}
+
+/// The push constants of `shaders/copy.comp`, member by member: every
+/// member is 4 bytes or an 8-byte vector at a multiple of 8, so std430 packs
+/// them back to back.
+#[derive(Debug)]
+struct PushConstants {
+    /// `m0`, `m1`, `m2`: [`CopyPlan::matrix`], column-major.
+    matrix: [f32; 6],
+    /// `dst_origin`, `dst_extent`, `src_origin`, `src_extent`.
+    rects: [i32; 8],
+    /// `src_offset0`, `src_stride0`, `src_offset1`, `src_stride1`,
+    /// `dst_offset`, `dst_stride`, `src_format`, `dst_format`,
+    /// `filter_mode`.
+    words: [u32; 9],
+}
+
+impl PushConstants {
+    const SIZE: usize = 4 * (6 + 8 + 9);
+
+    fn new(plan: &CopyPlan, src: &Layout, dst: &Layout) -> Self {
+        let request = plan.request();
+        let (s, d) = (request.src_rect, request.dst_rect);
+        let (src0, src1) = (src.planes[0], src.planes.get(1).copied().unwrap_or((0, 0)));
+        let filter = match plan.filter() {
+            Filter::Nearest => 0,
+            Filter::Linear => 1,
+        };
+        Self {
+            matrix: plan.matrix(),
+            rects: [
+                d.loc.x, d.loc.y, d.size.w, d.size.h, s.loc.x, s.loc.y, s.size.w, s.size.h,
+            ],
+            words: [
+                src0.0,
+                src0.1,
+                src1.0,
+                src1.1,
+                dst.planes[0].0,
+                dst.planes[0].1,
+                src.format,
+                dst.format,
+                filter,
+            ],
+        }
+    }
+
+    fn bytes(&self) -> [u8; Self::SIZE] {
+        let words = self
+            .matrix
+            .iter()
+            .map(|f| f.to_bits())
+            .chain(self.rects.iter().map(|&i| i.cast_unsigned()))
+            .chain(self.words.iter().copied());
+        let mut bytes = [0; Self::SIZE];
+        for (chunk, word) in bytes.chunks_exact_mut(4).zip(words) {
+            chunk.copy_from_slice(&word.to_ne_bytes());
+        }
+        bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::copy::{CopyRequest, Point, Rect, Size, Transform};
+
+    fn desc(format: DrmFourcc, (width, height): (u32, u32), planes: &[(u64, u32)]) -> ImageDesc {
+        ImageDesc {
+            format,
+            width,
+            height,
+            planes: planes
+                .iter()
+                .map(|&(offset, stride)| PlaneDesc { offset, stride })
+                .collect(),
+        }
+    }
+
+    const MAX: u64 = u32::MAX as u64;
+
+    #[test]
+    fn nv12_planes_are_checked_with_their_own_shape() {
+        // 5×3: luma rows of 5 bytes, 2 chroma rows of 3 pairs (6 bytes).
+        let good = desc(DrmFourcc::Nv12, (5, 3), &[(0, 5), (15, 6)]);
+        let layout = check(Side::Source, &good, (5, 3), 27, MAX).expect("fits exactly");
+        assert_eq!(layout.format, 4);
+        assert_eq!(layout.planes, [(0, 5), (15, 6)]);
+        let narrow = desc(DrmFourcc::Nv12, (5, 3), &[(0, 5), (15, 5)]);
+        assert!(matches!(
+            check(Side::Source, &narrow, (5, 3), 64, MAX),
+            Err(CopyError::StrideTooSmall {
+                plane: 1,
+                stride: 5,
+                min: 6,
+                ..
+            })
+        ));
+        assert!(matches!(
+            check(Side::Source, &good, (5, 3), 26, MAX),
+            Err(CopyError::PlaneOutOfBounds {
+                plane: 1,
+                end: 27,
+                size: 26,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn only_the_destination_must_be_word_aligned() {
+        let odd = desc(DrmFourcc::Xrgb8888, (2, 2), &[(3, 9)]);
+        assert!(check(Side::Source, &odd, (2, 2), 21, MAX).is_ok());
+        assert!(matches!(
+            check(Side::Destination, &odd, (2, 2), 21, MAX),
+            Err(CopyError::UnalignedDestination {
+                offset: 3,
+                stride: 9
+            })
+        ));
+    }
+
+    #[test]
+    fn buffers_past_the_storage_range_are_refused() {
+        let image = desc(DrmFourcc::Argb8888, (2, 2), &[(0, 8)]);
+        assert!(matches!(
+            check(Side::Destination, &image, (2, 2), 17, 16),
+            Err(CopyError::BufferTooLarge {
+                size: 17,
+                max: 16,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn push_constants_follow_the_shader_block() {
+        let plan = CopyPlan::new(CopyRequest {
+            src_size: Size::new(4, 3),
+            dst_size: Size::new(9, 13),
+            src_rect: Rect::new(Point::new(1, 1), Size::new(3, 2)),
+            dst_rect: Rect::new(Point::new(5, 7), Size::new(4, 6)),
+            transform: Transform::_90,
+            filter: Some(Filter::Linear),
+        })
+        .expect("a valid request");
+        let src = Layout {
+            format: 4,
+            planes: vec![(8, 12), (48, 16)],
+        };
+        let dst = Layout {
+            format: 1,
+            planes: vec![(4, 40)],
+        };
+        let bytes = PushConstants::new(&plan, &src, &dst).bytes();
+        let word = |offset: usize| {
+            u32::from_ne_bytes(bytes[offset..offset + 4].try_into().expect("4 bytes"))
+        };
+        // m0, m1, m2 (vec2 each) at 0, 8, 16: the plan's matrix.
+        let matrix: Vec<f32> = (0..6).map(|i| f32::from_bits(word(4 * i))).collect();
+        assert_eq!(matrix, plan.matrix());
+        // dst_origin, dst_extent, src_origin, src_extent (ivec2) at 24..56.
+        let rects: Vec<u32> = (6..14).map(|i| word(4 * i)).collect();
+        assert_eq!(rects, [5, 7, 4, 6, 1, 1, 3, 2]);
+        // The planes, the formats and the filter at 56..92.
+        let words: Vec<u32> = (14..23).map(|i| word(4 * i)).collect();
+        assert_eq!(words, [8, 12, 48, 16, 4, 40, 4, 1, 1]);
+        assert_eq!(bytes.len(), 92);
+    }
+}

@@ -1,0 +1,259 @@
+//! Buffers of device memory: storage buffers a compute shader reads and
+//! writes, and host-visible staging buffers for uploads and readback.
+//!
+//! A [`Buffer`] owns its `VkBuffer` and `VkDeviceMemory` and destroys both
+//! when dropped; recorded commands keep an `Arc<Buffer>` until their fence
+//! signalled, so a buffer is never destroyed while the GPU may use it.
+
+use std::ffi::CStr;
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+use ash::vk;
+
+use super::conv::{map_host_device_oom_err, map_map_memory_err};
+use super::{Device, VulkanError};
+
+/// What a [`Buffer`] is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BufferKind {
+    /// Read and written by shaders, and by transfers from and to staging
+    /// buffers; in device-local memory where the device has it.
+    Storage,
+    /// Host-visible and mapped for its whole life: the CPU side of uploads
+    /// and readback.
+    Staging,
+}
+
+/// A persistent host mapping of a staging buffer's memory.
+#[derive(Debug)]
+struct HostMapping {
+    ptr: NonNull<u8>,
+    /// Whether the memory is `HOST_COHERENT`; if not, writes are flushed and
+    /// reads invalidated explicitly.
+    coherent: bool,
+}
+
+/// A `VkBuffer` bound to its own `VkDeviceMemory` at offset 0.
+///
+/// The buffer and memory are destroyed in `Drop` (which unmaps the memory
+/// too), before the device is released.
+pub(crate) struct Buffer {
+    raw: vk::Buffer,
+    memory: vk::DeviceMemory,
+    size: u64,
+    mapping: Option<HostMapping>,
+    device: Arc<Device>,
+}
+
+// SAFETY: the mapping pointer is only dereferenced through `write` (which
+// takes `&mut self`) and `read`, whose callers order their accesses with the
+// GPU's through fences; the Vulkan handles are plain identifiers whose host
+// synchronization rules (destroy, map) are met by ownership.
+unsafe impl Send for Buffer {}
+// SAFETY: as above: shared references only read the mapping.
+unsafe impl Sync for Buffer {}
+
+impl std::fmt::Debug for Buffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Buffer")
+            .field("raw", &self.raw)
+            .field("size", &self.size)
+            .field("mapped", &self.mapping.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Buffer {
+    /// A new buffer of `size` bytes (at least 1) of `kind`, named `name`.
+    pub(crate) fn new(
+        device: &Arc<Device>,
+        size: u64,
+        kind: BufferKind,
+        name: &CStr,
+    ) -> Result<Self, VulkanError> {
+        let usage = match kind {
+            BufferKind::Storage => {
+                vk::BufferUsageFlags::STORAGE_BUFFER
+                    | vk::BufferUsageFlags::TRANSFER_SRC
+                    | vk::BufferUsageFlags::TRANSFER_DST
+            }
+            BufferKind::Staging => {
+                vk::BufferUsageFlags::TRANSFER_SRC | vk::BufferUsageFlags::TRANSFER_DST
+            }
+        };
+        let info = vk::BufferCreateInfo::default()
+            .size(size)
+            .usage(usage)
+            .sharing_mode(vk::SharingMode::EXCLUSIVE);
+        let raw = create_buffer(device, &info)?;
+        let mut this = Self {
+            raw,
+            memory: vk::DeviceMemory::null(),
+            size,
+            mapping: None,
+            device: Arc::clone(device),
+        };
+        // From here on a failure drops `this`, destroying what exists.
+        // SAFETY: `raw` is a buffer of this device.
+        let requirements = unsafe { device.raw().get_buffer_memory_requirements(raw) };
+        let (required, preferred) = match kind {
+            BufferKind::Storage => (
+                vk::MemoryPropertyFlags::empty(),
+                vk::MemoryPropertyFlags::DEVICE_LOCAL,
+            ),
+            BufferKind::Staging => (
+                vk::MemoryPropertyFlags::HOST_VISIBLE,
+                vk::MemoryPropertyFlags::HOST_VISIBLE | vk::MemoryPropertyFlags::HOST_COHERENT,
+            ),
+        };
+        let (index, flags) = device
+            .memory_type(requirements.memory_type_bits, preferred)
+            .or_else(|| device.memory_type(requirements.memory_type_bits, required))
+            .ok_or(VulkanError::NoMemoryType { what: "buffer" })?;
+        let allocate = vk::MemoryAllocateInfo::default()
+            .allocation_size(requirements.size)
+            .memory_type_index(index);
+        // SAFETY: the size is the buffer's requirement and the type index one
+        // its memoryTypeBits allows (VUID-vkBindBufferMemory-memory-01035).
+        this.memory = unsafe { device.raw().allocate_memory(&allocate, None) }
+            .map_err(|r| map_host_device_oom_err("vkAllocateMemory", r))?;
+        this.bind()?;
+        if kind == BufferKind::Staging {
+            // SAFETY: the memory is HOST_VISIBLE (required above), not mapped
+            // yet (VUID-vkMapMemory-memory-00678), and the whole range is
+            // mapped (offset 0, VK_WHOLE_SIZE).
+            let ptr = unsafe {
+                device
+                    .raw()
+                    .map_memory(this.memory, 0, vk::WHOLE_SIZE, vk::MemoryMapFlags::empty())
+            }
+            .map_err(map_map_memory_err)?;
+            let ptr = NonNull::new(ptr.cast::<u8>()).ok_or(VulkanError::MemoryMapFailed)?;
+            this.mapping = Some(HostMapping {
+                ptr,
+                coherent: flags.contains(vk::MemoryPropertyFlags::HOST_COHERENT),
+            });
+        }
+        device.set_name(raw, name)?;
+        Ok(this)
+    }
+
+    fn bind(&self) -> Result<(), VulkanError> {
+        // SAFETY: the buffer has no memory bound yet
+        // (VUID-vkBindBufferMemory-buffer-07459); the memory was allocated
+        // for its requirements (type and size), at offset 0, which every
+        // alignment divides (VUID-vkBindBufferMemory-memoryOffset-01036,
+        // -size-01037); a dedicated allocation names this buffer
+        // (VUID-vkBindBufferMemory-memory-01508).
+        unsafe {
+            self.device
+                .raw()
+                .bind_buffer_memory(self.raw, self.memory, 0)
+        }
+        .map_err(|r| map_host_device_oom_err("vkBindBufferMemory", r))
+    }
+
+    /// The buffer's handle.
+    pub(crate) fn raw(&self) -> vk::Buffer {
+        self.raw
+    }
+
+    /// The buffer's size in bytes.
+    pub(crate) fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Copies `bytes` into a staging buffer at `offset`, and flushes them
+    /// for the device where the memory is not coherent. Panics on a buffer
+    /// that is not [`BufferKind::Staging`] or a range past its end: both
+    /// are bugs of the caller.
+    ///
+    /// The caller writes before submitting the commands that read the
+    /// buffer (submission makes host writes visible to the device).
+    pub(crate) fn write(&mut self, offset: u64, bytes: &[u8]) -> Result<(), VulkanError> {
+        let mapping = self.mapping.as_ref().expect("write to a staging buffer");
+        let end = offset.checked_add(bytes.len() as u64);
+        assert!(
+            end.is_some_and(|end| end <= self.size),
+            "write past the end of a staging buffer"
+        );
+        let start = usize::try_from(offset).expect("inside a mapped buffer");
+        // SAFETY: the mapping covers the whole buffer and the range lies in
+        // it (checked above); `&mut self` excludes other host access, and
+        // the caller has no GPU work on the buffer pending.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                mapping.ptr.as_ptr().add(start),
+                bytes.len(),
+            );
+        }
+        if !mapping.coherent {
+            let range = self.whole_range();
+            // SAFETY: the memory is mapped, and the range is the whole
+            // allocation (offset 0, VK_WHOLE_SIZE), which meets the
+            // nonCoherentAtomSize rules (VUID-VkMappedMemoryRange-size-01389).
+            unsafe { self.device.raw().flush_mapped_memory_ranges(&[range]) }
+                .map_err(|r| map_host_device_oom_err("vkFlushMappedMemoryRanges", r))?;
+        }
+        Ok(())
+    }
+
+    /// The bytes of a staging buffer, invalidated first where the memory is
+    /// not coherent. Panics on a buffer that is not [`BufferKind::Staging`].
+    ///
+    /// The caller reads after the fence of the last write signalled, and the
+    /// commands made that write available to the host (a barrier to
+    /// `HOST_READ`).
+    pub(crate) fn read(&self) -> Result<Vec<u8>, VulkanError> {
+        let mapping = self.mapping.as_ref().expect("read from a staging buffer");
+        if !mapping.coherent {
+            let range = self.whole_range();
+            // SAFETY: as for the flush in `write`.
+            unsafe { self.device.raw().invalidate_mapped_memory_ranges(&[range]) }
+                .map_err(|r| map_host_device_oom_err("vkInvalidateMappedMemoryRanges", r))?;
+        }
+        let len = usize::try_from(self.size).expect("inside a mapped buffer");
+        let mut bytes = vec![0; len];
+        // SAFETY: the mapping covers the whole buffer; no GPU write is
+        // pending (the caller waited for it) and host writes take `&mut`.
+        unsafe { std::ptr::copy_nonoverlapping(mapping.ptr.as_ptr(), bytes.as_mut_ptr(), len) };
+        Ok(bytes)
+    }
+
+    fn whole_range(&self) -> vk::MappedMemoryRange<'static> {
+        vk::MappedMemoryRange::default()
+            .memory(self.memory)
+            .offset(0)
+            .size(vk::WHOLE_SIZE)
+    }
+}
+
+impl Drop for Buffer {
+    fn drop(&mut self) {
+        let device = self.device.raw();
+        // SAFETY: commands that use the buffer hold an Arc to it until their
+        // fence signalled, so none is pending
+        // (VUID-vkDestroyBuffer-buffer-00922, VUID-vkFreeMemory-memory-00677);
+        // `&mut self` excludes other users. Freeing mapped memory unmaps it.
+        // Null handles (a failed construction) are ignored by both calls.
+        unsafe {
+            device.destroy_buffer(self.raw, None);
+            device.free_memory(self.memory, None);
+        }
+    }
+}
+
+fn create_buffer(
+    device: &Device,
+    info: &vk::BufferCreateInfo<'_>,
+) -> Result<vk::Buffer, VulkanError> {
+    // SAFETY: the size is non-zero (callers pass at least 1:
+    // VUID-VkBufferCreateInfo-size-00912), the usage is not empty, sharing
+    // is exclusive, and the only chained structure is
+    // VkExternalMemoryBufferCreateInfo with DMA_BUF, defined by the required
+    // VK_EXT_external_memory_dma_buf.
+    unsafe { device.raw().create_buffer(info, None) }
+        .map_err(|r| map_host_device_oom_err("vkCreateBuffer", r))
+}

@@ -1,0 +1,559 @@
+//! Compute pipelines over storage buffers, and one-shot command buffers that
+//! record transfers, barriers and dispatches and are submitted once.
+//!
+//! * [`ComputePipeline`]: a SPIR-V compute shader whose descriptor set 0
+//!   holds `bindings` storage buffers (bindings 0, 1, …) and whose push
+//!   constants are `push_size` bytes at offset 0.
+//! * [`Commands`]: a command buffer in its own command pool, recording
+//!   begun. Every buffer and pipeline it records is held until
+//!   the work completed, so none is destroyed while the GPU may use it, and
+//!   a `Commands` has nothing to share with another: no external
+//!   synchronization between jobs.
+//! * [`Submitted`]: the commands after `vkQueueSubmit`, with the fence that
+//!   signals when they completed. Dropping it waits for that fence before
+//!   anything is destroyed.
+
+use std::ffi::CStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ash::vk;
+use tracing::error;
+
+use super::buffer::Buffer;
+use super::conv::{map_host_device_oom_and_lost_err, map_host_device_oom_err};
+use super::{Device, VulkanError};
+
+/// A compute pipeline and its layout: descriptor set 0 of `bindings`
+/// storage buffers, push constants of `push_size` bytes.
+///
+/// Fields are in destruction order; the device is released last.
+pub(crate) struct ComputePipeline {
+    pipeline: vk::Pipeline,
+    layout: vk::PipelineLayout,
+    set_layout: vk::DescriptorSetLayout,
+    bindings: u32,
+    push_size: u32,
+    device: Arc<Device>,
+}
+
+impl std::fmt::Debug for ComputePipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ComputePipeline")
+            .field("pipeline", &self.pipeline)
+            .field("bindings", &self.bindings)
+            .field("push_size", &self.push_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ComputePipeline {
+    /// Builds the pipeline of the compute shader `spirv` (entry point
+    /// `main`), whose interface is `bindings` storage buffers in set 0 and
+    /// `push_size` bytes of push constants.
+    ///
+    /// Panics when `spirv` is not whole 32-bit words or `push_size` is not a
+    /// multiple of 4: the shaders are built into the crate, so either is a
+    /// bug of the build.
+    pub(crate) fn new(
+        device: &Arc<Device>,
+        spirv: &[u8],
+        bindings: u32,
+        push_size: u32,
+        name: &CStr,
+    ) -> Result<Self, VulkanError> {
+        let code = ash::util::read_spv(&mut std::io::Cursor::new(spirv))
+            .expect("the embedded SPIR-V is whole 32-bit words");
+        assert!(
+            push_size.is_multiple_of(4),
+            "push constants are whole words"
+        );
+        if push_size > device.limits().max_push_constants_size {
+            return Err(VulkanError::LimitExceeded {
+                limit: "maxPushConstantsSize",
+                value: u64::from(push_size),
+                max: u64::from(device.limits().max_push_constants_size),
+            });
+        }
+        let raw = device.raw();
+        let mut this = Self {
+            pipeline: vk::Pipeline::null(),
+            layout: vk::PipelineLayout::null(),
+            set_layout: vk::DescriptorSetLayout::null(),
+            bindings,
+            push_size,
+            device: Arc::clone(device),
+        };
+        // From here on a failure drops `this`, destroying what exists.
+        let layout_bindings: Vec<_> = (0..bindings)
+            .map(|binding| {
+                vk::DescriptorSetLayoutBinding::default()
+                    .binding(binding)
+                    .descriptor_type(vk::DescriptorType::STORAGE_BUFFER)
+                    .descriptor_count(1)
+                    .stage_flags(vk::ShaderStageFlags::COMPUTE)
+            })
+            .collect();
+        let info = vk::DescriptorSetLayoutCreateInfo::default().bindings(&layout_bindings);
+        // SAFETY: binding numbers are distinct
+        // (VUID-VkDescriptorSetLayoutCreateInfo-binding-00279), of one
+        // storage-buffer descriptor each, for the compute stage.
+        this.set_layout = unsafe { raw.create_descriptor_set_layout(&info, None) }
+            .map_err(|r| map_host_device_oom_err("vkCreateDescriptorSetLayout", r))?;
+        let set_layouts = [this.set_layout];
+        let ranges = [vk::PushConstantRange::default()
+            .stage_flags(vk::ShaderStageFlags::COMPUTE)
+            .offset(0)
+            .size(push_size)];
+        let mut info = vk::PipelineLayoutCreateInfo::default().set_layouts(&set_layouts);
+        if push_size > 0 {
+            info = info.push_constant_ranges(&ranges);
+        }
+        // SAFETY: one set layout of this device; the push constant range is
+        // a non-zero multiple of 4 within maxPushConstantsSize (checked
+        // above: VUID-VkPushConstantRange-size-00296, -size-00297, -size-00298).
+        this.layout = unsafe { raw.create_pipeline_layout(&info, None) }
+            .map_err(|r| map_host_device_oom_err("vkCreatePipelineLayout", r))?;
+        let info = vk::ShaderModuleCreateInfo::default().code(&code);
+        // SAFETY: `code` is the SPIR-V naga wrote and validated at build time
+        // (VUID-VkShaderModuleCreateInfo-pCode-08737; the validation layer
+        // checks it again in debug builds).
+        let module = unsafe { raw.create_shader_module(&info, None) }
+            .map_err(|r| map_host_device_oom_err("vkCreateShaderModule", r))?;
+        let stage = vk::PipelineShaderStageCreateInfo::default()
+            .stage(vk::ShaderStageFlags::COMPUTE)
+            .module(module)
+            .name(c"main");
+        let info = [vk::ComputePipelineCreateInfo::default()
+            .stage(stage)
+            .layout(this.layout)];
+        // SAFETY: the module's entry point `main` is a compute shader whose
+        // resources are set 0's storage buffers and push constants within
+        // the layout's range (VUID-VkComputePipelineCreateInfo-layout-07987,
+        // -07988, -07990: the shader's interface is built for this layout);
+        // no pipeline cache and no derivative flags.
+        let created =
+            unsafe { raw.create_compute_pipelines(vk::PipelineCache::null(), &info, None) };
+        // SAFETY: the module was used only by the call above, which has
+        // returned; a pipeline does not need its module afterwards.
+        unsafe { raw.destroy_shader_module(module, None) };
+        this.pipeline =
+            created.map_err(|(_, r)| map_host_device_oom_err("vkCreateComputePipelines", r))?[0];
+        device.set_name(this.pipeline, name)?;
+        Ok(this)
+    }
+}
+
+impl Drop for ComputePipeline {
+    fn drop(&mut self) {
+        let raw = self.device.raw();
+        // SAFETY: commands that use the pipeline hold an Arc to it until
+        // their fence signalled (VUID-vkDestroyPipeline-pipeline-00765), and
+        // the layouts outlive every command buffer recorded with them for
+        // the same reason. Null handles (a failed construction) are ignored.
+        unsafe {
+            raw.destroy_pipeline(self.pipeline, None);
+            raw.destroy_pipeline_layout(self.layout, None);
+            raw.destroy_descriptor_set_layout(self.set_layout, None);
+        }
+    }
+}
+
+/// A memory dependency between commands of the same queue, recorded with
+/// [`Commands::barrier`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Barrier {
+    /// Earlier transfer and shader writes, and earlier reads, before shader
+    /// reads and writes.
+    BeforeShader,
+    /// Earlier transfer and shader writes, and earlier reads, before
+    /// transfers.
+    BeforeTransfer,
+    /// Transfer writes before host reads (after the fence).
+    TransferToHost,
+}
+
+impl Barrier {
+    fn masks(
+        self,
+    ) -> (
+        vk::PipelineStageFlags,
+        vk::AccessFlags,
+        vk::PipelineStageFlags,
+        vk::AccessFlags,
+    ) {
+        let gpu_stages = vk::PipelineStageFlags::TRANSFER | vk::PipelineStageFlags::COMPUTE_SHADER;
+        let gpu_writes = vk::AccessFlags::TRANSFER_WRITE | vk::AccessFlags::SHADER_WRITE;
+        match self {
+            Self::BeforeShader => (
+                gpu_stages,
+                gpu_writes,
+                vk::PipelineStageFlags::COMPUTE_SHADER,
+                vk::AccessFlags::SHADER_READ | vk::AccessFlags::SHADER_WRITE,
+            ),
+            Self::BeforeTransfer => (
+                gpu_stages,
+                gpu_writes,
+                vk::PipelineStageFlags::TRANSFER,
+                vk::AccessFlags::TRANSFER_READ | vk::AccessFlags::TRANSFER_WRITE,
+            ),
+            Self::TransferToHost => (
+                vk::PipelineStageFlags::TRANSFER,
+                vk::AccessFlags::TRANSFER_WRITE,
+                vk::PipelineStageFlags::HOST,
+                vk::AccessFlags::HOST_READ,
+            ),
+        }
+    }
+}
+
+/// A primary command buffer in its own pool, recording; see the module
+/// documentation.
+///
+/// Fields are in destruction order: the descriptor and command pools are
+/// destroyed in `Drop` (freeing the sets and the command buffer), then what
+/// the commands used is released, the device last.
+pub(crate) struct Commands {
+    pool: vk::CommandPool,
+    cmd: vk::CommandBuffer,
+    descriptor_pools: Vec<vk::DescriptorPool>,
+    buffers: Vec<Arc<Buffer>>,
+    pipelines: Vec<Arc<ComputePipeline>>,
+    device: Arc<Device>,
+}
+
+impl std::fmt::Debug for Commands {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Commands")
+            .field("cmd", &self.cmd)
+            .field("buffers", &self.buffers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Commands {
+    /// A new command buffer, named `name`, with recording begun
+    /// (`ONE_TIME_SUBMIT`).
+    pub(crate) fn begin(device: &Arc<Device>, name: &CStr) -> Result<Self, VulkanError> {
+        let raw = device.raw();
+        let info = vk::CommandPoolCreateInfo::default()
+            .flags(vk::CommandPoolCreateFlags::TRANSIENT)
+            .queue_family_index(device.queue_family());
+        // SAFETY: the queue family is the device's one queue's
+        // (VUID-vkCreateCommandPool-queueFamilyIndex-01937).
+        let pool = unsafe { raw.create_command_pool(&info, None) }
+            .map_err(|r| map_host_device_oom_err("vkCreateCommandPool", r))?;
+        let mut this = Self {
+            pool,
+            cmd: vk::CommandBuffer::null(),
+            descriptor_pools: Vec::new(),
+            buffers: Vec::new(),
+            pipelines: Vec::new(),
+            device: Arc::clone(device),
+        };
+        let info = vk::CommandBufferAllocateInfo::default()
+            .command_pool(pool)
+            .level(vk::CommandBufferLevel::PRIMARY)
+            .command_buffer_count(1);
+        // SAFETY: the pool is this device's and only this object uses it.
+        this.cmd = unsafe { raw.allocate_command_buffers(&info) }
+            .map_err(|r| map_host_device_oom_err("vkAllocateCommandBuffers", r))?[0];
+        let info = vk::CommandBufferBeginInfo::default()
+            .flags(vk::CommandBufferUsageFlags::ONE_TIME_SUBMIT);
+        // SAFETY: a new primary command buffer, in the initial state
+        // (VUID-vkBeginCommandBuffer-commandBuffer-00049); its pool is
+        // externally synchronized by `&mut this`.
+        unsafe { raw.begin_command_buffer(this.cmd, &info) }
+            .map_err(|r| map_host_device_oom_err("vkBeginCommandBuffer", r))?;
+        device.set_name(this.cmd, name)?;
+        Ok(this)
+    }
+
+    /// Records `barrier`: a global memory barrier.
+    pub(crate) fn barrier(&mut self, barrier: Barrier) {
+        let (src_stage, src_access, dst_stage, dst_access) = barrier.masks();
+        let memory = [vk::MemoryBarrier::default()
+            .src_access_mask(src_access)
+            .dst_access_mask(dst_access)];
+        // SAFETY: recording (begun in `begin`, ended only by `submit`); each
+        // access mask is supported by its stage mask
+        // (VUID-vkCmdPipelineBarrier-srcAccessMask-02815, -dstAccessMask-02816),
+        // and no stage needs a feature; outside a render pass.
+        unsafe {
+            self.device.raw().cmd_pipeline_barrier(
+                self.cmd,
+                src_stage,
+                dst_stage,
+                vk::DependencyFlags::empty(),
+                &memory,
+                &[],
+                &[],
+            );
+        }
+    }
+
+    /// Records a copy of the first `size` bytes of `src` to `dst`. Panics
+    /// when `size` is zero or passes the end of either buffer.
+    pub(crate) fn copy(&mut self, src: &Arc<Buffer>, dst: &Arc<Buffer>, size: u64) {
+        assert!(
+            size > 0 && size <= src.size() && size <= dst.size(),
+            "copy of {size} bytes between buffers of {} and {}",
+            src.size(),
+            dst.size()
+        );
+        let region = [vk::BufferCopy::default().size(size)];
+        // SAFETY: recording; the region is non-empty and inside both buffers
+        // (VUID-vkCmdCopyBuffer-size-00113, -srcOffset-00114, -dstOffset-00115:
+        // checked above); both were created with the transfer usages
+        // (BufferKind) and are bound to memory.
+        unsafe {
+            self.device
+                .raw()
+                .cmd_copy_buffer(self.cmd, src.raw(), dst.raw(), &region);
+        }
+        self.buffers.push(Arc::clone(src));
+        self.buffers.push(Arc::clone(dst));
+    }
+
+    /// Records a dispatch of `groups` workgroups of `pipeline`, with
+    /// `buffers` as bindings 0, 1, … of set 0 (whole buffers) and `push` as
+    /// its push constants.
+    ///
+    /// Panics when the numbers do not fit the pipeline or the device's
+    /// limits: callers check buffer sizes against `maxStorageBufferRange`
+    /// with a typed error first, so a panic here is a bug.
+    pub(crate) fn dispatch(
+        &mut self,
+        pipeline: &Arc<ComputePipeline>,
+        buffers: &[&Arc<Buffer>],
+        push: &[u8],
+        groups: [u32; 2],
+    ) -> Result<(), VulkanError> {
+        let limits = self.device.limits();
+        assert_eq!(
+            buffers.len(),
+            pipeline.bindings as usize,
+            "one buffer a binding"
+        );
+        assert_eq!(
+            push.len(),
+            pipeline.push_size as usize,
+            "push constant size"
+        );
+        assert!(
+            buffers
+                .iter()
+                .all(|b| b.size() <= u64::from(limits.max_storage_buffer_range)),
+            "a buffer is larger than maxStorageBufferRange"
+        );
+        assert!(
+            groups[0] <= limits.max_compute_work_group_count[0]
+                && groups[1] <= limits.max_compute_work_group_count[1],
+            "{groups:?} workgroups are more than maxComputeWorkGroupCount"
+        );
+        let raw = self.device.raw();
+        let sizes = [vk::DescriptorPoolSize::default()
+            .ty(vk::DescriptorType::STORAGE_BUFFER)
+            .descriptor_count(pipeline.bindings)];
+        let info = vk::DescriptorPoolCreateInfo::default()
+            .max_sets(1)
+            .pool_sizes(&sizes);
+        // SAFETY: one set of `bindings` storage buffers, which is non-zero
+        // (VUID-VkDescriptorPoolSize-descriptorCount-00302 needs > 0:
+        // the pipeline has at least the buffers asserted above).
+        let pool = unsafe { raw.create_descriptor_pool(&info, None) }
+            .map_err(|r| map_host_device_oom_err("vkCreateDescriptorPool", r))?;
+        self.descriptor_pools.push(pool);
+        let layouts = [pipeline.set_layout];
+        let info = vk::DescriptorSetAllocateInfo::default()
+            .descriptor_pool(pool)
+            .set_layouts(&layouts);
+        // SAFETY: the pool was made for exactly this one set, so neither
+        // VK_ERROR_OUT_OF_POOL_MEMORY nor fragmentation can happen (either is
+        // reported as unexpected).
+        let set = unsafe { raw.allocate_descriptor_sets(&info) }
+            .map_err(|r| map_host_device_oom_err("vkAllocateDescriptorSets", r))?[0];
+        let infos: Vec<[vk::DescriptorBufferInfo; 1]> = buffers
+            .iter()
+            .map(|b| {
+                [vk::DescriptorBufferInfo::default()
+                    .buffer(b.raw())
+                    .offset(0)
+                    .range(vk::WHOLE_SIZE)]
+            })
+            .collect();
+        let writes: Vec<_> = (0..)
+            .zip(&infos)
+            .map(|(binding, info)| {
+                vk::WriteDescriptorSet::default()
+                    .dst_set(set)
+                    .dst_binding(binding)
+                    .descriptor_type(vk::DescriptorType::STORAGE_BUFFER)
+                    .buffer_info(info)
+            })
+            .collect();
+        // SAFETY: each write names a binding of the set's layout with its
+        // type and one descriptor; the buffers have STORAGE_BUFFER usage
+        // (VUID-VkWriteDescriptorSet-descriptorType-00331), offset 0 and a
+        // range within maxStorageBufferRange (asserted above,
+        // VUID-VkWriteDescriptorSet-descriptorType-00333); the set is not in
+        // use by any command buffer yet.
+        unsafe { raw.update_descriptor_sets(&writes, &[]) };
+        // SAFETY: recording, outside a render pass; the pipeline is a compute
+        // pipeline whose layout the set and the push constant range come
+        // from (VUID-vkCmdBindDescriptorSets-pDescriptorSets-00358,
+        // VUID-vkCmdPushConstants-offset-01795: the range covers offset 0
+        // and push.len() bytes, asserted above); every binding the shader
+        // uses is written; the group counts are within
+        // maxComputeWorkGroupCount (VUID-vkCmdDispatch-groupCountX-00386,
+        // asserted above).
+        unsafe {
+            raw.cmd_bind_pipeline(self.cmd, vk::PipelineBindPoint::COMPUTE, pipeline.pipeline);
+            raw.cmd_bind_descriptor_sets(
+                self.cmd,
+                vk::PipelineBindPoint::COMPUTE,
+                pipeline.layout,
+                0,
+                &[set],
+                &[],
+            );
+            if !push.is_empty() {
+                raw.cmd_push_constants(
+                    self.cmd,
+                    pipeline.layout,
+                    vk::ShaderStageFlags::COMPUTE,
+                    0,
+                    push,
+                );
+            }
+            raw.cmd_dispatch(self.cmd, groups[0], groups[1], 1);
+        }
+        self.pipelines.push(Arc::clone(pipeline));
+        self.buffers.extend(buffers.iter().map(|b| Arc::clone(b)));
+        Ok(())
+    }
+
+    /// Ends recording and submits the commands to the device's queue, with
+    /// a new fence named `name`.
+    pub(crate) fn submit(self, name: &CStr) -> Result<Submitted, VulkanError> {
+        let raw = self.device.raw();
+        // SAFETY: recording was begun and nothing is left open (no render
+        // pass, no query) (VUID-vkEndCommandBuffer-commandBuffer-00059).
+        unsafe { raw.end_command_buffer(self.cmd) }
+            .map_err(|r| map_host_device_oom_err("vkEndCommandBuffer", r))?;
+        // SAFETY: an unsignalled fence, no chained structure.
+        let fence = unsafe { raw.create_fence(&vk::FenceCreateInfo::default(), None) }
+            .map_err(|r| map_host_device_oom_err("vkCreateFence", r))?;
+        // Not submitted yet: a failure below destroys the fence unwaited.
+        let unsubmitted = Submitted {
+            fence,
+            commands: self,
+        };
+        let commands = &unsubmitted.commands;
+        let submitted = commands.device.set_name(fence, name).and_then(|()| {
+            let buffers = [commands.cmd];
+            let info = [vk::SubmitInfo::default().command_buffers(&buffers)];
+            // SAFETY: the command buffer is executable (ended above) and
+            // submitted once (ONE_TIME_SUBMIT); the fence is new, unsignalled
+            // and unused (VUID-vkQueueSubmit-fence-00063). Both are this
+            // device's.
+            unsafe { commands.device.submit(&info, fence) }
+        });
+        match submitted {
+            Ok(()) => Ok(unsubmitted),
+            Err(err) => {
+                unsubmitted.forget_fence();
+                Err(err)
+            }
+        }
+    }
+}
+
+impl Drop for Commands {
+    fn drop(&mut self) {
+        let raw = self.device.raw();
+        // SAFETY: a `Commands` is either never submitted, or owned by a
+        // `Submitted` that waited for its fence before dropping it, so the
+        // command buffer and the descriptor sets are not pending
+        // (VUID-vkDestroyCommandPool-commandPool-00041,
+        // VUID-vkDestroyDescriptorPool-descriptorPool-00303). Destroying a
+        // pool frees what was allocated from it.
+        unsafe {
+            for &pool in &self.descriptor_pools {
+                raw.destroy_descriptor_pool(pool, None);
+            }
+            raw.destroy_command_pool(self.pool, None);
+        }
+    }
+}
+
+/// Submitted [`Commands`] and the fence that signals when they completed.
+///
+/// Dropping it waits for the fence (a bug in the caller if that blocks: keep
+/// it until [`is_done`](Self::is_done)), then releases everything.
+pub(crate) struct Submitted {
+    fence: vk::Fence,
+    commands: Commands,
+}
+
+impl std::fmt::Debug for Submitted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Submitted")
+            .field("fence", &self.fence)
+            .field("commands", &self.commands)
+            .finish()
+    }
+}
+
+impl Submitted {
+    /// Whether the commands completed (`vkGetFenceStatus`).
+    pub(crate) fn is_done(&self) -> Result<bool, VulkanError> {
+        // SAFETY: the fence is this device's and was submitted.
+        unsafe { self.commands.device.raw().get_fence_status(self.fence) }
+            .map_err(|r| map_host_device_oom_and_lost_err("vkGetFenceStatus", r))
+    }
+
+    /// Blocks until the commands completed or `timeout` passed (`None`: no
+    /// limit); whether they completed.
+    pub(crate) fn wait(&self, timeout: Option<Duration>) -> Result<bool, VulkanError> {
+        let nanos = timeout.map_or(u64::MAX, |t| {
+            u64::try_from(t.as_nanos()).unwrap_or(u64::MAX)
+        });
+        // SAFETY: the fence is this device's and was submitted.
+        match unsafe {
+            self.commands
+                .device
+                .raw()
+                .wait_for_fences(&[self.fence], true, nanos)
+        } {
+            Ok(()) => Ok(true),
+            Err(vk::Result::TIMEOUT) => Ok(false),
+            Err(r) => Err(map_host_device_oom_and_lost_err("vkWaitForFences", r)),
+        }
+    }
+
+    /// For a submission that failed: nothing is pending, so the fence is
+    /// destroyed without a wait.
+    fn forget_fence(mut self) {
+        let fence = std::mem::replace(&mut self.fence, vk::Fence::null());
+        // SAFETY: the fence was never submitted (vkQueueSubmit failed), so
+        // no queue operation refers to it (VUID-vkDestroyFence-fence-01120).
+        unsafe { self.commands.device.raw().destroy_fence(fence, None) };
+    }
+}
+
+impl Drop for Submitted {
+    fn drop(&mut self) {
+        if self.fence == vk::Fence::null() {
+            return;
+        }
+        if let Err(err) = self.wait(None) {
+            error!(%err, "waiting for a submission before releasing it");
+        }
+        // SAFETY: the fence signalled (waited above; after a device loss
+        // every operation counts as complete), so no queue operation refers
+        // to it (VUID-vkDestroyFence-fence-01120). `commands` is dropped
+        // after this, with nothing pending.
+        unsafe { self.commands.device.raw().destroy_fence(self.fence, None) };
+    }
+}

@@ -1,0 +1,678 @@
+//! The GPU copy (`copy::Copier`, `shaders/copy.comp`) against the CPU
+//! reference (`copy::reference`), on lavapipe on the build host.
+//!
+//! Each case uploads a source of noise and a destination filled with a
+//! sentinel into device buffers, copies, reads the whole destination buffer
+//! back and compares every byte with what the reference makes of the same
+//! bytes, padding, offsets and pixels outside the destination rectangle
+//! included (the reference leaves those alone, so must the GPU).
+//!
+//! Tolerance, per 8-bit channel:
+//! * exact for packed sources sampled nearest: the shader reads the same
+//!   bytes and evaluates the plan's matrix in `f32` like the reference;
+//! * ±1 for bilinear filtering, whose weighted sums the GPU may evaluate
+//!   with fused multiply-adds, and for NV12 sources, whose BT.601
+//!   conversion the shader does in `f32` and the reference in `f64`.
+//!
+//! A failed comparison writes `<name>-actual.png`, `<name>-expected.png` and
+//! `<name>-diff.png` (red where a channel is off by more than the tolerance,
+//! grey where within it) under `target/golden-failures/`. The reference is
+//! computed on every run: there is no stored image to update.
+//!
+//! Every test ends by checking that the validation layer reported no error.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use dmabridge::copy::reference::{self, ImageView, ImageViewMut};
+use dmabridge::copy::{
+    Copier, CopyError, CopyJob, CopyPlan, CopyRequest, DeviceBuffer, Filter, ImageDesc, PlaneDesc,
+    Point, Rect, Side, Size, Surface, Transform,
+};
+use dmabridge::vulkan::{Device, Instance};
+use drm_fourcc::DrmFourcc;
+
+const PACKED: [DrmFourcc; 4] = [
+    DrmFourcc::Argb8888,
+    DrmFourcc::Xrgb8888,
+    DrmFourcc::Abgr8888,
+    DrmFourcc::Xbgr8888,
+];
+
+/// Every source format: the packed ones and NV12.
+const SOURCES: [DrmFourcc; 5] = [
+    DrmFourcc::Argb8888,
+    DrmFourcc::Xrgb8888,
+    DrmFourcc::Abgr8888,
+    DrmFourcc::Xbgr8888,
+    DrmFourcc::Nv12,
+];
+
+/// The byte destination buffers are filled with before a copy.
+const SENTINEL: u8 = 0xa5;
+
+fn log_to_test_output() {
+    let _already = tracing_subscriber::fmt()
+        .with_env_filter("warn")
+        .with_test_writer()
+        .try_init();
+}
+
+/// Runs `f` with a copier on lavapipe, then checks that the validation layer
+/// reported no error from instance creation to destruction.
+fn on_gpu(f: impl FnOnce(&mut Copier)) {
+    log_to_test_output();
+    let instance = Arc::new(Instance::new().expect("creating the Vulkan instance"));
+    assert!(
+        instance.validation_enabled(),
+        "VK_LAYER_KHRONOS_validation is not installed (tools/setup installs vulkan-validationlayers)"
+    );
+    let device = Arc::new(Device::new(Arc::clone(&instance), None).expect("creating the device"));
+    let mut copier = Copier::new(device).expect("creating the copier");
+    f(&mut copier);
+    drop(copier);
+    assert_eq!(instance.validation_errors(), 0, "validation errors");
+}
+
+fn rect<S>(x: i32, y: i32, w: i32, h: i32) -> Rect<i32, S> {
+    Rect::new(Point::new(x, y), Size::new(w, h))
+}
+
+/// Deterministic noise (xorshift32).
+fn noise(seed: u32, len: usize) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state.to_le_bytes()[1]
+        })
+        .collect()
+}
+
+/// A buffer's layout: where each plane starts and its stride.
+#[derive(Debug, Clone, Copy)]
+struct Layout {
+    /// Offset of the first plane.
+    offset: u64,
+    /// Bytes added to each row beyond the plane's row.
+    pad: u32,
+}
+
+/// The description of a `w × h` image of `format` laid out as `layout`
+/// (NV12's chroma plane follows its luma plane at the same padding), and
+/// the size of the buffer that holds it plus a few bytes of slack.
+fn describe(format: DrmFourcc, (w, h): (u32, u32), layout: Layout) -> (ImageDesc, u64) {
+    let shapes: &[(u32, u32)] = if format == DrmFourcc::Nv12 {
+        &[(w, h), (w.div_ceil(2) * 2, h.div_ceil(2))]
+    } else {
+        &[(w * 4, h)]
+    };
+    let mut at = layout.offset;
+    let planes = shapes
+        .iter()
+        .map(|&(row, rows)| {
+            let stride = row + layout.pad;
+            let plane = PlaneDesc { offset: at, stride };
+            at += u64::from(stride) * u64::from(rows) + layout.offset;
+            plane
+        })
+        .collect();
+    let desc = ImageDesc {
+        format,
+        width: w,
+        height: h,
+        planes,
+    };
+    // The slack past the last plane must stay untouched too.
+    (desc, at.next_multiple_of(4) + 8)
+}
+
+/// What one copy should do.
+struct Case {
+    name: String,
+    plan: CopyPlan,
+    src: ImageDesc,
+    src_size: u64,
+    dst: ImageDesc,
+    dst_size: u64,
+    /// Largest difference allowed per channel.
+    tolerance: u8,
+}
+
+impl Case {
+    fn new(
+        name: String,
+        request: CopyRequest,
+        (src_format, src_layout): (DrmFourcc, Layout),
+        (dst_format, dst_layout): (DrmFourcc, Layout),
+    ) -> Self {
+        let plan = CopyPlan::new(request).expect("a valid request");
+        let size = |s: Size<i32, _>| (s.w as u32, s.h as u32);
+        let (src, src_size) = describe(src_format, size(request.src_size), src_layout);
+        let (dst, dst_size) = describe(
+            dst_format,
+            (request.dst_size.w as u32, request.dst_size.h as u32),
+            dst_layout,
+        );
+        let linear = plan.filter() == Filter::Linear && plan.needs_scaling();
+        let tolerance = u8::from(linear || src_format == DrmFourcc::Nv12);
+        Self {
+            name,
+            plan,
+            src,
+            src_size,
+            dst,
+            dst_size,
+            tolerance,
+        }
+    }
+}
+
+fn upload(copier: &mut Copier, bytes: &[u8]) -> DeviceBuffer {
+    let buffer = copier
+        .create_buffer(bytes.len() as u64)
+        .expect("creating a buffer");
+    copier
+        .upload(&buffer, bytes)
+        .expect("uploading")
+        .wait()
+        .expect("waiting for the upload");
+    buffer
+}
+
+/// The reference's result: `dst_bytes` after copying `src_bytes` as `case`
+/// says.
+fn expected(case: &Case, src_bytes: &[u8], dst_bytes: &[u8]) -> Vec<u8> {
+    let request = case.plan.request();
+    let plane = |desc: &ImageDesc, i: usize| {
+        let p = desc.planes[i];
+        (p.offset as usize, p.stride as usize)
+    };
+    let (off0, stride0) = plane(&case.src, 0);
+    let src = if case.src.format == DrmFourcc::Nv12 {
+        let (off1, stride1) = plane(&case.src, 1);
+        ImageView::nv12(
+            request.src_size,
+            &src_bytes[off0..],
+            stride0,
+            &src_bytes[off1..],
+            stride1,
+        )
+    } else {
+        ImageView::packed(
+            case.src.format,
+            request.src_size,
+            &src_bytes[off0..],
+            stride0,
+        )
+    }
+    .expect("source view");
+    let mut out = dst_bytes.to_vec();
+    let (off, stride) = plane(&case.dst, 0);
+    let mut dst = ImageViewMut::packed(case.dst.format, request.dst_size, &mut out[off..], stride)
+        .expect("destination view");
+    reference::copy(&case.plan, &src, &mut dst).expect("sizes match");
+    out
+}
+
+/// Runs `case` on the GPU and compares; on a mismatch writes the images and
+/// returns what went wrong.
+fn run(copier: &mut Copier, case: &Case, seed: u32) -> Result<(), String> {
+    let src_bytes = noise(seed, case.src_size as usize);
+    let dst_bytes = vec![SENTINEL; case.dst_size as usize];
+    let src = upload(copier, &src_bytes);
+    let dst = upload(copier, &dst_bytes);
+    let job = CopyJob::new(
+        &case.plan,
+        Surface {
+            buffer: &src,
+            desc: &case.src,
+        },
+        Surface {
+            buffer: &dst,
+            desc: &case.dst,
+        },
+    );
+    copier
+        .submit(&job)
+        .expect("submitting the copy")
+        .wait()
+        .expect("waiting for the copy");
+    let actual = copier
+        .readback(&dst)
+        .expect("reading back")
+        .wait()
+        .expect("waiting for the readback");
+    let want = expected(case, &src_bytes, &dst_bytes);
+    compare(case, &actual, &want)
+}
+
+fn compare(case: &Case, actual: &[u8], want: &[u8]) -> Result<(), String> {
+    assert_eq!(actual.len(), want.len());
+    let bad: Vec<usize> = (0..actual.len())
+        .filter(|&i| actual[i].abs_diff(want[i]) > case.tolerance)
+        .collect();
+    let Some(&first) = bad.first() else {
+        return Ok(());
+    };
+    write_failure(case, actual, want);
+    Err(format!(
+        "{}: {} bytes off by more than {}; first at byte {first}: {:#04x}, want {:#04x}",
+        case.name,
+        bad.len(),
+        case.tolerance,
+        actual[first],
+        want[first]
+    ))
+}
+
+/// Writes `<name>-actual.png`, `-expected.png` and `-diff.png` of the
+/// destination image under `target/golden-failures/`.
+fn write_failure(case: &Case, actual: &[u8], want: &[u8]) {
+    let dir = failure_dir();
+    std::fs::create_dir_all(&dir).expect("creating target/golden-failures");
+    let (w, h) = (case.dst.width, case.dst.height);
+    let p = case.dst.planes[0];
+    let pixels = |bytes: &[u8]| -> Vec<[u8; 4]> {
+        (0..h)
+            .flat_map(|y| (0..w).map(move |x| (x, y)))
+            .map(|(x, y)| {
+                let at = p.offset as usize + y as usize * p.stride as usize + x as usize * 4;
+                rgba(case.dst.format, [0, 1, 2, 3].map(|i| bytes[at + i]))
+            })
+            .collect()
+    };
+    let (got, exp) = (pixels(actual), pixels(want));
+    let diff: Vec<[u8; 4]> = got
+        .iter()
+        .zip(&exp)
+        .map(|(a, b)| {
+            let d = (0..4).map(|i| a[i].abs_diff(b[i])).max().unwrap_or(0);
+            match d {
+                0 => [0, 0, 0, 255],
+                d if d <= case.tolerance => [96, 96, 96, 255],
+                _ => [255, 0, 0, 255],
+            }
+        })
+        .collect();
+    for (suffix, image) in [("actual", &got), ("expected", &exp), ("diff", &diff)] {
+        let path = dir.join(format!("{}-{suffix}.png", case.name));
+        write_png(&path, w, h, image);
+    }
+}
+
+fn failure_dir() -> PathBuf {
+    // CARGO_TARGET_TMPDIR is <target>/tmp.
+    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    tmp.parent()
+        .expect("the target directory")
+        .join("golden-failures")
+}
+
+/// R, G, B, A of a packed pixel's bytes, X formats shown opaque.
+fn rgba(format: DrmFourcc, [b0, b1, b2, b3]: [u8; 4]) -> [u8; 4] {
+    match format {
+        DrmFourcc::Argb8888 => [b2, b1, b0, b3],
+        DrmFourcc::Xrgb8888 => [b2, b1, b0, 255],
+        DrmFourcc::Abgr8888 => [b0, b1, b2, b3],
+        DrmFourcc::Xbgr8888 => [b0, b1, b2, 255],
+        other => panic!("{other} is not a destination format"),
+    }
+}
+
+fn write_png(path: &std::path::Path, w: u32, h: u32, pixels: &[[u8; 4]]) {
+    let file = std::fs::File::create(path).expect("creating a PNG file");
+    let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), w, h);
+    encoder.set_color(png::ColorType::Rgba);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().expect("writing the PNG header");
+    writer
+        .write_image_data(pixels.as_flattened())
+        .expect("writing the PNG data");
+}
+
+/// Runs every case and fails with the list of those that did not match.
+fn run_all(copier: &mut Copier, cases: &[Case]) {
+    let failures: Vec<String> = (0u32..)
+        .zip(cases)
+        .filter_map(|(seed, case)| run(copier, case, seed.wrapping_mul(0x9e37_79b9) + 7).err())
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed (images in {}):\n{}",
+        failures.len(),
+        cases.len(),
+        failure_dir().display(),
+        failures.join("\n")
+    );
+}
+
+fn short(format: DrmFourcc) -> String {
+    format.to_string().to_lowercase()
+}
+
+/// 67×45, odd on both axes: rows of packed pixels are not multiples of 64
+/// bytes, NV12's last chroma pair covers a single column and row.
+const ODD: (i32, i32) = (67, 45);
+
+const PADDED_SOURCE: Layout = Layout {
+    offset: 12,
+    pad: 20,
+};
+
+const PADDED_DESTINATION: Layout = Layout { offset: 16, pad: 8 };
+
+#[test]
+fn every_transform_and_format_pair_unscaled() {
+    let (w, h) = ODD;
+    let mut cases = Vec::new();
+    for transform in Transform::ALL {
+        let seen = transform.transformed_size(Size::<i32, dmabridge::copy::Buffer>::new(w, h));
+        for src in SOURCES {
+            for dst in PACKED {
+                let request = CopyRequest {
+                    src_size: Size::new(w, h),
+                    dst_size: Size::new(80, 76),
+                    src_rect: rect(0, 0, w, h),
+                    // Inside the destination, away from its edges.
+                    dst_rect: rect(5, 7, seen.w, seen.h),
+                    transform,
+                    filter: None,
+                };
+                cases.push(Case::new(
+                    format!("{transform:?}-{}-to-{}", short(src), short(dst)),
+                    request,
+                    (src, PADDED_SOURCE),
+                    (dst, PADDED_DESTINATION),
+                ));
+            }
+        }
+    }
+    on_gpu(|copier| run_all(copier, &cases));
+}
+
+#[test]
+fn scaled_copies_nearest_and_linear() {
+    // A sub-rectangle stretched across and squeezed down, and a small one
+    // blown up: every pixel centre lands between texels.
+    let geometries: [(Rect<i32, _>, Rect<i32, _>); 2] = [
+        (rect(3, 2, 50, 40), rect(4, 5, 73, 31)),
+        (rect(1, 1, 9, 7), rect(2, 3, 60, 50)),
+    ];
+    let pairs = [
+        (DrmFourcc::Argb8888, DrmFourcc::Xbgr8888),
+        (DrmFourcc::Xrgb8888, DrmFourcc::Argb8888),
+        (DrmFourcc::Abgr8888, DrmFourcc::Abgr8888),
+        (DrmFourcc::Nv12, DrmFourcc::Argb8888),
+    ];
+    let mut cases = Vec::new();
+    for (g, (src_rect, dst_rect)) in geometries.into_iter().enumerate() {
+        for transform in Transform::ALL {
+            for filter in [Filter::Nearest, Filter::Linear] {
+                for (src, dst) in pairs {
+                    let request = CopyRequest {
+                        src_size: Size::new(ODD.0, ODD.1),
+                        dst_size: Size::new(80, 60),
+                        src_rect,
+                        dst_rect,
+                        transform,
+                        filter: Some(filter),
+                    };
+                    cases.push(Case::new(
+                        format!(
+                            "scaled{g}-{transform:?}-{filter:?}-{}-to-{}",
+                            short(src),
+                            short(dst)
+                        ),
+                        request,
+                        (src, PADDED_SOURCE),
+                        (dst, PADDED_DESTINATION),
+                    ));
+                }
+            }
+        }
+    }
+    on_gpu(|copier| run_all(copier, &cases));
+}
+
+#[test]
+fn sources_at_any_byte_offset_and_stride() {
+    // Offsets and strides that are not multiples of 4: packed pixels
+    // straddle two 32-bit words of the storage buffer.
+    let (w, h) = ODD;
+    let mut cases = Vec::new();
+    for (offset, pad) in [(1, 1), (2, 2), (3, 3), (5, 0), (0, 7)] {
+        for src in SOURCES {
+            let request = CopyRequest {
+                src_size: Size::new(w, h),
+                dst_size: Size::new(w, h),
+                src_rect: rect(0, 0, w, h),
+                dst_rect: rect(0, 0, w, h),
+                transform: Transform::_180,
+                filter: None,
+            };
+            cases.push(Case::new(
+                format!("unaligned-{offset}-{pad}-{}", short(src)),
+                request,
+                (src, Layout { offset, pad }),
+                (DrmFourcc::Abgr8888, Layout { offset: 0, pad: 0 }),
+            ));
+        }
+    }
+    on_gpu(|copier| run_all(copier, &cases));
+}
+
+/// A 4×4 ARGB8888 copy of `src` onto `dst` with the given descriptions.
+fn submit(
+    copier: &mut Copier,
+    (src, src_desc): (&DeviceBuffer, &ImageDesc),
+    (dst, dst_desc): (&DeviceBuffer, &ImageDesc),
+) -> Result<(), CopyError> {
+    let plan = CopyPlan::new(CopyRequest {
+        src_size: Size::new(4, 4),
+        dst_size: Size::new(4, 4),
+        src_rect: rect(0, 0, 4, 4),
+        dst_rect: rect(0, 0, 4, 4),
+        transform: Transform::Normal,
+        filter: None,
+    })
+    .expect("a valid request");
+    let job = CopyJob::new(
+        &plan,
+        Surface {
+            buffer: src,
+            desc: src_desc,
+        },
+        Surface {
+            buffer: dst,
+            desc: dst_desc,
+        },
+    );
+    copier
+        .submit(&job)
+        .map(|done| done.wait().expect("waiting"))
+}
+
+#[test]
+fn bad_descriptions_are_refused_before_any_work() {
+    on_gpu(|copier| {
+        let src = upload(copier, &[1; 64]);
+        let dst = upload(copier, &[SENTINEL; 128]);
+        assert_eq!(copier.collect().expect("collecting"), 0);
+        let packed = |format, offset, stride| ImageDesc {
+            format,
+            width: 4,
+            height: 4,
+            planes: vec![PlaneDesc { offset, stride }],
+        };
+        let good = packed(DrmFourcc::Argb8888, 0, 16);
+        let refused = |copier: &mut Copier, src_desc: &ImageDesc, dst_desc: &ImageDesc| {
+            submit(copier, (&src, src_desc), (&dst, dst_desc)).expect_err("must be refused")
+        };
+
+        // One byte too many: the last row ends past the 64-byte buffer.
+        let err = refused(copier, &packed(DrmFourcc::Argb8888, 1, 16), &good);
+        assert!(
+            matches!(
+                err,
+                CopyError::PlaneOutOfBounds {
+                    side: Side::Source,
+                    plane: 0,
+                    end: 65,
+                    size: 64
+                }
+            ),
+            "{err:?}"
+        );
+        let err = refused(copier, &good, &packed(DrmFourcc::Argb8888, 0, 40));
+        assert!(
+            matches!(
+                err,
+                CopyError::PlaneOutOfBounds {
+                    side: Side::Destination,
+                    end: 160,
+                    size: 128,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        // An offset so large that offset + stride × rows overflows.
+        let err = refused(
+            copier,
+            &packed(DrmFourcc::Argb8888, u64::MAX - 8, 16),
+            &good,
+        );
+        assert!(
+            matches!(err, CopyError::PlaneOutOfBounds { end: u64::MAX, .. }),
+            "{err:?}"
+        );
+        let err = refused(copier, &packed(DrmFourcc::Argb8888, 0, 15), &good);
+        assert!(
+            matches!(
+                err,
+                CopyError::StrideTooSmall {
+                    stride: 15,
+                    min: 16,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let err = refused(copier, &good, &packed(DrmFourcc::Argb8888, 2, 16));
+        assert!(
+            matches!(
+                err,
+                CopyError::UnalignedDestination {
+                    offset: 2,
+                    stride: 16
+                }
+            ),
+            "{err:?}"
+        );
+        let mut small = good.clone();
+        small.width = 3;
+        let err = refused(copier, &small, &good);
+        assert!(
+            matches!(
+                err,
+                CopyError::SizeMismatch {
+                    side: Side::Source,
+                    width: 3,
+                    plan_width: 4,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let err = refused(copier, &good, &packed(DrmFourcc::Nv12, 0, 16));
+        assert!(
+            matches!(
+                err,
+                CopyError::UnsupportedFormat {
+                    side: Side::Destination,
+                    format: DrmFourcc::Nv12
+                }
+            ),
+            "{err:?}"
+        );
+        let err = refused(copier, &packed(DrmFourcc::Rgb565, 0, 16), &good);
+        assert!(
+            matches!(
+                err,
+                CopyError::UnsupportedFormat {
+                    side: Side::Source,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let err = refused(copier, &packed(DrmFourcc::Nv12, 0, 16), &good);
+        assert!(
+            matches!(
+                err,
+                CopyError::PlaneCount {
+                    expected: 2,
+                    got: 1,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let err = submit(copier, (&src, &good), (&src, &good)).expect_err("same buffer");
+        assert!(matches!(err, CopyError::SameBuffer), "{err:?}");
+        let err = copier.upload(&src, &[0; 65]).expect_err("too large");
+        assert!(
+            matches!(err, CopyError::UploadTooLarge { len: 65, size: 64 }),
+            "{err:?}"
+        );
+        assert!(matches!(
+            copier.create_buffer(0),
+            Err(CopyError::EmptyBuffer)
+        ));
+
+        // Nothing was submitted, and the destination is untouched.
+        assert_eq!(copier.collect().expect("collecting"), 0);
+        let bytes = copier
+            .readback(&dst)
+            .expect("readback")
+            .wait()
+            .expect("waiting");
+        assert_eq!(bytes, [SENTINEL; 128]);
+        // The good description goes through, and writes only its 64 bytes.
+        submit(copier, (&src, &good), (&dst, &good)).expect("a valid copy");
+        let bytes = copier
+            .readback(&dst)
+            .expect("readback")
+            .wait()
+            .expect("waiting");
+        assert_eq!(bytes[..64], [1; 64]);
+        assert_eq!(bytes[64..], [SENTINEL; 64]);
+    });
+}
+
+#[test]
+fn work_in_flight_is_collected_once_done() {
+    on_gpu(|copier| {
+        let buffer = copier.create_buffer(1 << 20).expect("creating a buffer");
+        let uploads: Vec<_> = (0..4)
+            .map(|i| {
+                copier
+                    .upload(&buffer, &vec![i; 1 << 20])
+                    .expect("uploading")
+            })
+            .collect();
+        for upload in uploads {
+            upload.wait().expect("waiting");
+        }
+        assert_eq!(copier.collect().expect("collecting"), 0);
+        let bytes = copier
+            .readback(&buffer)
+            .expect("readback")
+            .wait()
+            .expect("waiting");
+        assert!(bytes.iter().all(|&b| b == 3), "uploads ran in order");
+    });
+}
