@@ -21,6 +21,9 @@
 //!
 //! Every test ends by checking that the validation layer reported no error.
 
+#[path = "support/vulkan.rs"]
+mod fixture;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -29,7 +32,6 @@ use dmabridge::copy::{
     Copier, CopyError, CopyJob, CopyPlan, CopyRequest, DeviceBuffer, Filter, ImageDesc, PlaneDesc,
     Point, Rect, Side, Size, Surface, Transform,
 };
-use dmabridge::vulkan::{Device, Instance};
 use drm_fourcc::DrmFourcc;
 
 const PACKED: [DrmFourcc; 4] = [
@@ -51,27 +53,13 @@ const SOURCES: [DrmFourcc; 5] = [
 /// The byte destination buffers are filled with before a copy.
 const SENTINEL: u8 = 0xa5;
 
-fn log_to_test_output() {
-    let _already = tracing_subscriber::fmt()
-        .with_env_filter("warn")
-        .with_test_writer()
-        .try_init();
-}
-
-/// Runs `f` with a copier on lavapipe, then checks that the validation layer
-/// reported no error from instance creation to destruction.
+/// Runs `f` with a copier on lavapipe; the fixture checks that the
+/// validation layer reported no error.
 fn on_gpu(f: impl FnOnce(&mut Copier)) {
-    log_to_test_output();
-    let instance = Arc::new(Instance::new().expect("creating the Vulkan instance"));
-    assert!(
-        instance.validation_enabled(),
-        "VK_LAYER_KHRONOS_validation is not installed (tools/setup installs vulkan-validationlayers)"
-    );
-    let device = Arc::new(Device::new(Arc::clone(&instance), None).expect("creating the device"));
-    let mut copier = Copier::new(device).expect("creating the copier");
-    f(&mut copier);
-    drop(copier);
-    assert_eq!(instance.validation_errors(), 0, "validation errors");
+    fixture::on_device(|device| {
+        let mut copier = Copier::new(Arc::clone(device)).expect("creating the copier");
+        f(&mut copier);
+    });
 }
 
 fn rect<S>(x: i32, y: i32, w: i32, h: i32) -> Rect<i32, S> {

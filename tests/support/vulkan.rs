@@ -15,14 +15,14 @@ pub(crate) fn log_to_test_output() {
 
 /// Runs `f` on the CPU device (lavapipe), then checks that no validation
 /// error occurred from instance creation to instance destruction.
-pub(crate) fn on_device(f: impl FnOnce(&Device)) {
+pub(crate) fn on_device(f: impl FnOnce(&Arc<Device>)) {
     log_to_test_output();
     let instance = Arc::new(Instance::new().expect("creating the Vulkan instance"));
     assert!(
         instance.validation_enabled(),
         "VK_LAYER_KHRONOS_validation is not installed (tools/setup installs vulkan-validationlayers)"
     );
-    let device = Device::new(Arc::clone(&instance), None).expect("creating the device");
+    let device = Arc::new(Device::new(Arc::clone(&instance), None).expect("creating the device"));
     f(&device);
     drop(device);
     assert_eq!(instance.validation_errors(), 0, "validation errors");
