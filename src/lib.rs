@@ -8,11 +8,12 @@
 //! copy     the geometry of a copy: validated rectangles, wl_output transforms,
 //!   │      the destination-to-source map a shader takes, and a CPU reference;
 //!   │      the copy job that carries a plan out on the GPU (a compute shader
-//!   │      over storage buffers, `shaders/copy.comp`)
+//!   │      over storage buffers, `shaders/copy.comp`), dma-bufs included
 //!   │
 //! vulkan   the Vulkan device that imports dma-bufs: capabilities (SYNC_FD,
 //!   │      modifiers), the importable (fourcc, modifier) table, fourcc↔VkFormat;
-//!   │      buffers, compute pipelines, one-shot command buffers and fences
+//!   │      buffers, compute pipelines, one-shot command buffers and fences;
+//!   │      dma-bufs imported as buffers, SYNC_FD semaphores
 //!   │
 //! alloc    buffer producers for clients and tests: udmabuf, dma-heap, vgem, GBM
 //!   │
@@ -46,7 +47,8 @@
 //! * **Copies are asked for whole.** A [`copy::CopyJob`] names the plan and
 //!   both buffers at once; every plane is checked against its buffer before
 //!   a command is recorded, and every GPU object a job uses is held until
-//!   its fence signalled.
+//!   its fence signalled. An imported dma-buf stays device-mapped until its
+//!   last `VkBuffer` is destroyed.
 //! * **Fences are values.** A [`sync::SyncFile`] owns its fd; waiting never
 //!   blocks an event loop (use [`sync::FenceSource`]).
 //! * **`unsafe` lives in `sys` modules** (`dmabuf/sys.rs`, `sync/sys.rs`,

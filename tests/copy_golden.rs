@@ -214,11 +214,11 @@ fn run(copier: &mut Copier, case: &Case, seed: u32) -> Result<(), String> {
     let dst = upload(copier, &dst_bytes);
     let job = CopyJob::new(
         &case.plan,
-        Surface {
+        Surface::Buffer {
             buffer: &src,
             desc: &case.src,
         },
-        Surface {
+        Surface::Buffer {
             buffer: &dst,
             desc: &case.dst,
         },
@@ -469,11 +469,11 @@ fn submit(
     .expect("a valid request");
     let job = CopyJob::new(
         &plan,
-        Surface {
+        Surface::Buffer {
             buffer: src,
             desc: src_desc,
         },
-        Surface {
+        Surface::Buffer {
             buffer: dst,
             desc: dst_desc,
         },

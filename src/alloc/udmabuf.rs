@@ -33,6 +33,15 @@ impl Udmabuf {
     /// returning, the dma-buf keeps the pages. The kernel caps a udmabuf at
     /// the module's `size_limit_mb` (64 MiB by default).
     pub fn alloc(&self, size: u64) -> Result<OwnedFd, AllocError> {
+        self.alloc_with_memfd(size).map(|(dmabuf, _memfd)| dmabuf)
+    }
+
+    /// Like [`alloc`](Self::alloc), and also returns the memfd behind the
+    /// dma-buf (the dma-buf first). Writes through the memfd reach the
+    /// dma-buf's pages without its CPU-access bracket and without waiting
+    /// for its fences: what a device that writes the buffer does. Tests play
+    /// such a producer with it.
+    pub fn alloc_with_memfd(&self, size: u64) -> Result<(OwnedFd, OwnedFd), AllocError> {
         let size = page_rounded(size)?;
         let memfd = memfd_create(
             "dmabridge-udmabuf",
@@ -50,7 +59,9 @@ impl Udmabuf {
             step: "F_ADD_SEALS",
             errno,
         })?;
-        sys::udmabuf_create(self.fd.as_fd(), memfd.as_fd(), 0, size).map_err(AllocError::Udmabuf)
+        let dmabuf = sys::udmabuf_create(self.fd.as_fd(), memfd.as_fd(), 0, size)
+            .map_err(AllocError::Udmabuf)?;
+        Ok((dmabuf, memfd))
     }
 }
 

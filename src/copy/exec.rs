@@ -22,16 +22,51 @@
 //! [`Copier::submit`] returns a [`CopyCompletion`] holding the job's fence.
 //! [`Copier::upload`] and [`Copier::readback`] move bytes between host
 //! memory and a [`DeviceBuffer`] through host-visible staging buffers.
+//!
+//! # Dma-bufs
+//!
+//! A side of a copy may be a client's LINEAR dma-buf ([`Surface::Dmabuf`]).
+//! Its distinct buffers are imported as storage buffers the first time
+//! (dup'd fds, dedicated allocations, [`Dmabuf::map_device`](crate::dmabuf::Dmabuf::map_device)),
+//! and the import is cached by the [`SharedDmabuf`]: using it again creates
+//! no Vulkan object ([`Copier::import_objects_created`] counts them). The
+//! import is destroyed ([`Dmabuf::unmap_device`](crate::dmabuf::Dmabuf::unmap_device))
+//! once the caller dropped its `SharedDmabuf` and the last job that used it
+//! completed. Each job acquires the imported buffers from the foreign queue
+//! family before the shader and releases them after it.
+//!
+//! Implicit synchronization, in the kernel's terms:
+//!
+//! * Before the GPU reads a source dma-buf, its writers' fences
+//!   (`export_sync_file(Read)`) must have signalled; before it writes a
+//!   destination dma-buf, every user's (`export_sync_file(Write)`). Where
+//!   the device imports SYNC_FD semaphore payloads
+//!   ([`Capabilities::semaphore_sync_fd`](crate::vulkan::Capabilities::semaphore_sync_fd)),
+//!   the submission waits on them on the GPU. Where it cannot,
+//!   [`Copier::submit`] waits for them on the CPU before it submits, which
+//!   blocks: the compositor layer waits for the same fences first, on its
+//!   event loop (a [`FenceSource`](crate::sync::FenceSource) per fence), and
+//!   submits once they signalled, so that wait finds them signalled and the
+//!   event loop never blocks.
+//! * Where the device exports SYNC_FD payloads, the job's completion
+//!   becomes a sync_file that is added to the destination as a write fence
+//!   and to the source as a read fence, so the buffers' other users wait
+//!   for the job. Where it cannot, nothing tells them: the caller waits for
+//!   the [`CopyCompletion`] before it hands the destination on.
 
-use std::sync::Arc;
+use std::borrow::Cow;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use drm_fourcc::DrmFourcc;
 use tracing::{debug, debug_span};
 
 use super::plan::{CopyPlan, Filter, Side};
+use crate::dmabuf::SharedDmabuf;
+use crate::sync::{SyncAccess, SyncError};
 use crate::vulkan::{
-    Barrier, Buffer, BufferKind, Commands, ComputePipeline, Device, Submitted, VulkanError,
+    Barrier, Buffer, BufferKind, Commands, ComputePipeline, Device, ImportCache, ImportedDmabuf,
+    Ownership, Submitted, VulkanError,
 };
 
 /// The copy shader, compiled from `shaders/copy.comp` by `build.rs`.
@@ -142,9 +177,14 @@ pub enum CopyError {
         /// The buffer's size.
         size: u64,
     },
-    /// A Vulkan call failed.
+    /// A Vulkan call failed, or a dma-buf could not be imported.
     #[error(transparent)]
     Vulkan(#[from] VulkanError),
+    /// Moving a dma-buf's implicit fences failed (exporting the fences to
+    /// wait for, waiting, or adding the job's fence). After submission the
+    /// job still runs; the copier keeps it until it completed.
+    #[error(transparent)]
+    Sync(#[from] SyncError),
 }
 
 /// Where one plane lies in its buffer.
@@ -188,13 +228,50 @@ impl DeviceBuffer {
     }
 }
 
-/// One side of a [`CopyJob`]: a buffer and what it holds.
+/// One side of a [`CopyJob`].
 #[derive(Debug, Clone, Copy)]
-pub struct Surface<'a> {
-    /// The buffer.
-    pub buffer: &'a DeviceBuffer,
-    /// Its format, size and plane layout.
-    pub desc: &'a ImageDesc,
+pub enum Surface<'a> {
+    /// A buffer of device memory, and what it holds.
+    Buffer {
+        /// The buffer.
+        buffer: &'a DeviceBuffer,
+        /// Its format, size and plane layout.
+        desc: &'a ImageDesc,
+    },
+    /// A client's LINEAR dma-buf, with the format, size and layout it was
+    /// validated with; imported on first use (see the module documentation).
+    Dmabuf(&'a SharedDmabuf),
+}
+
+impl Surface<'_> {
+    /// Whether both sides name the same buffer.
+    fn same_as(&self, other: &Surface<'_>) -> bool {
+        match (self, other) {
+            (Self::Buffer { buffer: a, .. }, Surface::Buffer { buffer: b, .. }) => {
+                Arc::ptr_eq(&a.buffer, &b.buffer)
+            }
+            (Self::Dmabuf(a), Surface::Dmabuf(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+/// A side of a job with its buffers found: a dma-buf's from the import
+/// cache.
+#[derive(Debug)]
+struct Resolved<'a> {
+    desc: Cow<'a, ImageDesc>,
+    /// The buffer of each plane of `desc`, in plane order.
+    planes: Vec<Arc<Buffer>>,
+    /// For a dma-buf: the buffer and its import.
+    dmabuf: Option<(&'a SharedDmabuf, Arc<ImportedDmabuf>)>,
+}
+
+impl Resolved<'_> {
+    /// The size of each plane's buffer.
+    fn sizes(&self) -> Vec<u64> {
+        self.planes.iter().map(|b| b.size()).collect()
+    }
 }
 
 /// "Copy this rectangle of X to that rectangle of Y with this transform",
@@ -274,6 +351,7 @@ impl Readback {
 #[derive(Debug)]
 pub struct Copier {
     in_flight: Vec<Arc<Submitted>>,
+    imports: ImportCache,
     pipeline: Arc<ComputePipeline>,
     device: Arc<Device>,
 }
@@ -286,6 +364,7 @@ impl Copier {
             ComputePipeline::new(&device, COPY_SPIRV, BINDINGS, push_size, c"dmabridge copy")?;
         Ok(Self {
             in_flight: Vec::new(),
+            imports: ImportCache::default(),
             pipeline: Arc::new(pipeline),
             device,
         })
@@ -356,52 +435,165 @@ impl Copier {
         Ok(Readback { work, staging })
     }
 
+    /// Imports `dmabuf` now rather than on its first copy (a compositor
+    /// learns early whether a client's buffer imports). Cached: a buffer
+    /// imported before creates no Vulkan object.
+    pub fn import(&mut self, dmabuf: &SharedDmabuf) -> Result<(), CopyError> {
+        self.imports.import(&self.device, dmabuf)?;
+        Ok(())
+    }
+
+    /// How many Vulkan objects (`VkBuffer`s and `VkDeviceMemory`s) dma-buf
+    /// imports have created so far.
+    pub fn import_objects_created(&self) -> u64 {
+        self.imports.objects_created()
+    }
+
+    /// How many dma-buf imports the cache holds.
+    pub fn cached_imports(&self) -> usize {
+        self.imports.len()
+    }
+
     /// Checks `job` and submits it: one dispatch of the copy shader over the
-    /// destination rectangle, after the copies and uploads submitted before.
+    /// destination rectangle, after the copies and uploads submitted before,
+    /// and after the implicit fences of the dma-bufs involved (see the
+    /// module documentation).
     pub fn submit(&mut self, job: &CopyJob<'_>) -> Result<CopyCompletion, CopyError> {
         let request = job.plan.request();
         let _span = debug_span!(
             "copy job",
-            src = %job.src.desc.format,
-            dst = %job.dst.desc.format,
             transform = ?request.transform,
             filter = ?job.plan.filter(),
         )
         .entered();
-        if Arc::ptr_eq(&job.src.buffer.buffer, &job.dst.buffer.buffer) {
+        if job.src.same_as(&job.dst) {
             return Err(CopyError::SameBuffer);
         }
+        let src = self.resolve(job.src)?;
+        let dst = self.resolve(job.dst)?;
         let max = self.device.max_storage_buffer_range();
-        let src = Side::Source;
-        let (w, h) = (request.src_size.w, request.src_size.h);
-        let src_layout = check(src, job.src.desc, (w, h), job.src.buffer.size(), max)?;
-        let dst = Side::Destination;
-        let (w, h) = (request.dst_size.w, request.dst_size.h);
-        let dst_layout = check(dst, job.dst.desc, (w, h), job.dst.buffer.size(), max)?;
+        let size = (request.src_size.w, request.src_size.h);
+        let src_layout = check(Side::Source, &src.desc, size, &src.sizes(), max)?;
+        let size = (request.dst_size.w, request.dst_size.h);
+        let dst_layout = check(Side::Destination, &dst.desc, size, &dst.sizes(), max)?;
         let push = PushConstants::new(job.plan, &src_layout, &dst_layout);
+        debug!(src = %src.desc.format, dst = %dst.desc.format, "copy checked");
 
+        let mut commands = Commands::begin(&self.device, c"dmabridge copy job")?;
+        for (side, access) in [(&src, SyncAccess::Read), (&dst, SyncAccess::Write)] {
+            if let Some((dmabuf, _)) = &side.dmabuf {
+                self.wait_implicit(&mut commands, dmabuf, access)?;
+            }
+        }
+        let imported: Vec<&Arc<Buffer>> = [&src, &dst]
+            .into_iter()
+            .filter_map(|side| side.dmabuf.as_ref())
+            .flat_map(|(_, import)| import.buffers())
+            .collect();
         let extent = request.dst_rect.size;
         let groups = [extent.w, extent.h].map(|n| {
             u32::try_from(n)
                 .expect("a plan's rectangles are not empty")
                 .div_ceil(WORKGROUP)
         });
+        // Plane 1 of a single-plane source is never read; plane 0 stands in.
         let buffers = [
-            &job.src.buffer.buffer,
-            // Plane 1 of a single-plane source is never read; plane 0 stands in.
-            &job.src.buffer.buffer,
-            &job.dst.buffer.buffer,
+            &src.planes[0],
+            src.planes.get(1).unwrap_or(&src.planes[0]),
+            &dst.planes[0],
         ];
-        let mut commands = Commands::begin(&self.device, c"dmabridge copy job")?;
         commands.barrier(Barrier::BeforeShader);
+        for buffer in &imported {
+            commands.foreign(buffer, Ownership::Acquire);
+        }
         commands.dispatch(&self.pipeline, &buffers, &push.bytes(), groups)?;
+        for buffer in &imported {
+            commands.foreign(buffer, Ownership::Release);
+        }
+        let export = !imported.is_empty() && self.device.capabilities().semaphore_sync_fd.export;
+        if export {
+            commands.signal_sync_file()?;
+        }
         let work = self.track(commands.submit(c"dmabridge copy job")?)?;
         debug!(?groups, "copy submitted");
+        if export && let Some(done) = work.export_sync_file()? {
+            if let Some((dmabuf, _)) = &dst.dmabuf {
+                lock(dmabuf).import_sync_file(&done, SyncAccess::Write)?;
+            }
+            if let Some((dmabuf, _)) = &src.dmabuf {
+                lock(dmabuf).import_sync_file(&done, SyncAccess::Read)?;
+            }
+        }
         Ok(CopyCompletion { work })
+    }
+
+    /// Finds the buffers of one side, importing a dma-buf if it is not in
+    /// the cache yet.
+    fn resolve<'a>(&mut self, surface: Surface<'a>) -> Result<Resolved<'a>, CopyError> {
+        match surface {
+            Surface::Buffer { buffer, desc } => Ok(Resolved {
+                desc: Cow::Borrowed(desc),
+                planes: vec![Arc::clone(&buffer.buffer); desc.planes.len()],
+                dmabuf: None,
+            }),
+            Surface::Dmabuf(dmabuf) => {
+                let import = self.imports.import(&self.device, dmabuf)?;
+                let (width, height) = import.size();
+                let desc = ImageDesc {
+                    format: import.format(),
+                    width,
+                    height,
+                    planes: import
+                        .planes()
+                        .iter()
+                        .map(|p| PlaneDesc {
+                            offset: u64::from(p.offset),
+                            stride: p.stride,
+                        })
+                        .collect(),
+                };
+                let planes = import
+                    .planes()
+                    .iter()
+                    .map(|p| Arc::clone(import.buffer(p.buffer)))
+                    .collect();
+                Ok(Resolved {
+                    desc: Cow::Owned(desc),
+                    planes,
+                    dmabuf: Some((dmabuf, import)),
+                })
+            }
+        }
+    }
+
+    /// Makes the job wait for `dmabuf`'s implicit fences that `access` must
+    /// wait for: on the GPU where SYNC_FD imports, else on the CPU now.
+    fn wait_implicit(
+        &self,
+        commands: &mut Commands,
+        dmabuf: &SharedDmabuf,
+        access: SyncAccess,
+    ) -> Result<(), CopyError> {
+        let fence = lock(dmabuf).export_sync_file(access)?;
+        if fence.is_signalled()? {
+            return Ok(());
+        }
+        if self.device.capabilities().semaphore_sync_fd.import {
+            commands.wait_sync_file(fence)?;
+        } else {
+            // Blocks; the compositor layer waited for this fence on its event
+            // loop before submitting (module documentation). No timeout: the
+            // outcome is Signalled.
+            debug!(?access, "waiting for a dma-buf's fence on the CPU");
+            let _signalled = fence.wait(None)?;
+        }
+        Ok(())
     }
 
     /// Releases the work whose fence signalled; returns how much is still in
     /// flight.
+    /// Imports whose dma-buf nobody else holds any more leave the cache; they
+    /// are destroyed once no job uses them.
     pub fn collect(&mut self) -> Result<usize, CopyError> {
         let mut error = None;
         self.in_flight.retain(|work| match work.is_done() {
@@ -411,6 +603,7 @@ impl Copier {
                 true
             }
         });
+        self.imports.sweep();
         match error {
             Some(err) => Err(err.into()),
             None => Ok(self.in_flight.len()),
@@ -424,6 +617,12 @@ impl Copier {
         self.collect()?;
         Ok(work)
     }
+}
+
+/// `dmabuf`, locked; a panic of another holder does not make it unusable
+/// (every operation on it leaves it consistent).
+fn lock(dmabuf: &SharedDmabuf) -> std::sync::MutexGuard<'_, crate::dmabuf::Dmabuf> {
+    dmabuf.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The copy shader's code for a format (`FORMAT_*` in `shaders/copy.comp`).
@@ -446,13 +645,14 @@ struct Layout {
     planes: Vec<(u32, u32)>,
 }
 
-/// Checks one side of a copy against the plan's `size`, its buffer's
-/// `buffer_size` and the device's `max` storage buffer range.
+/// Checks one side of a copy against the plan's `size`, the size of each
+/// plane's buffer (`buffer_sizes`, one a plane of `desc`) and the device's
+/// `max` storage buffer range.
 fn check(
     side: Side,
     desc: &ImageDesc,
     (plan_width, plan_height): (i32, i32),
-    buffer_size: u64,
+    buffer_sizes: &[u64],
     max: u64,
 ) -> Result<Layout, CopyError> {
     // NV12 is read, never written.
@@ -486,15 +686,13 @@ fn check(
             got: desc.planes.len(),
         });
     }
-    if buffer_size > max {
-        return Err(CopyError::BufferTooLarge {
-            side,
-            size: buffer_size,
-            max,
-        });
+    if let Some(&size) = buffer_sizes.iter().find(|&&size| size > max) {
+        return Err(CopyError::BufferTooLarge { side, size, max });
     }
     let mut planes = Vec::with_capacity(shapes.len());
-    for (plane, (p, &(row, rows))) in desc.planes.iter().zip(shapes).enumerate() {
+    for (plane, ((p, &(row, rows)), &buffer_size)) in
+        desc.planes.iter().zip(shapes).zip(buffer_sizes).enumerate()
+    {
         if u64::from(p.stride) < row {
             return Err(CopyError::StrideTooSmall {
                 side,
@@ -610,12 +808,12 @@ mod tests {
     fn nv12_planes_are_checked_with_their_own_shape() {
         // 5×3: luma rows of 5 bytes, 2 chroma rows of 3 pairs (6 bytes).
         let good = desc(DrmFourcc::Nv12, (5, 3), &[(0, 5), (15, 6)]);
-        let layout = check(Side::Source, &good, (5, 3), 27, MAX).expect("fits exactly");
+        let layout = check(Side::Source, &good, (5, 3), &[27, 27], MAX).expect("fits exactly");
         assert_eq!(layout.format, 4);
         assert_eq!(layout.planes, [(0, 5), (15, 6)]);
         let narrow = desc(DrmFourcc::Nv12, (5, 3), &[(0, 5), (15, 5)]);
         assert!(matches!(
-            check(Side::Source, &narrow, (5, 3), 64, MAX),
+            check(Side::Source, &narrow, (5, 3), &[64, 64], MAX),
             Err(CopyError::StrideTooSmall {
                 plane: 1,
                 stride: 5,
@@ -624,7 +822,7 @@ mod tests {
             })
         ));
         assert!(matches!(
-            check(Side::Source, &good, (5, 3), 26, MAX),
+            check(Side::Source, &good, (5, 3), &[26, 26], MAX),
             Err(CopyError::PlaneOutOfBounds {
                 plane: 1,
                 end: 27,
@@ -637,9 +835,9 @@ mod tests {
     #[test]
     fn only_the_destination_must_be_word_aligned() {
         let odd = desc(DrmFourcc::Xrgb8888, (2, 2), &[(3, 9)]);
-        assert!(check(Side::Source, &odd, (2, 2), 21, MAX).is_ok());
+        assert!(check(Side::Source, &odd, (2, 2), &[21], MAX).is_ok());
         assert!(matches!(
-            check(Side::Destination, &odd, (2, 2), 21, MAX),
+            check(Side::Destination, &odd, (2, 2), &[21], MAX),
             Err(CopyError::UnalignedDestination {
                 offset: 3,
                 stride: 9
@@ -651,7 +849,7 @@ mod tests {
     fn buffers_past_the_storage_range_are_refused() {
         let image = desc(DrmFourcc::Argb8888, (2, 2), &[(0, 8)]);
         assert!(matches!(
-            check(Side::Destination, &image, (2, 2), 17, 16),
+            check(Side::Destination, &image, (2, 2), &[17], 16),
             Err(CopyError::BufferTooLarge {
                 size: 17,
                 max: 16,

@@ -38,6 +38,17 @@ impl Plane {
     pub fn stride(&self) -> u32 {
         self.stride
     }
+
+    /// Which of [`Dmabuf::buffers`] the plane lies in.
+    pub(crate) fn buffer_index(&self) -> usize {
+        self.backing
+    }
+
+    /// The byte after the plane's last row: `offset + stride × rows`.
+    pub(crate) fn end(&self) -> u64 {
+        // Validation bounded it by MAX_PLANE_END, a u32.
+        (self.start + self.len) as u64
+    }
 }
 
 /// One distinct buffer (inode) behind a [`Dmabuf`]'s planes. Planes that
@@ -125,6 +136,14 @@ impl Dmabuf {
     /// The planes, in plane-index order; as many as the format has.
     pub fn planes(&self) -> &[Plane] {
         &self.planes
+    }
+
+    /// The distinct buffers (inodes) behind the planes, in order of first
+    /// use: an fd of each and its size (`lseek(SEEK_END)` at validation).
+    pub(crate) fn buffers(&self) -> impl Iterator<Item = (BorrowedFd<'_>, u64)> {
+        self.backings
+            .iter()
+            .map(|b| (self.planes[b.plane].fd(), b.size as u64))
     }
 
     /// Whether the planes lie in more than one buffer (different inodes by

@@ -14,6 +14,8 @@
 //!   made once and cached for the buffer's life (reference 003).
 //! * [`Dmabuf::export_sync_file`] / [`Dmabuf::import_sync_file`] move the
 //!   buffer's implicit fences to and from [`crate::sync::SyncFile`]s.
+//! * [`SharedDmabuf`] is how a buffer is handed to importers, which keep it
+//!   until their import is destroyed.
 //! * Every system call, and all `unsafe`, is in `sys.rs`.
 
 mod access;
@@ -30,8 +32,16 @@ pub mod probe;
 )]
 mod sys;
 
+use std::sync::{Arc, Mutex};
+
 pub use access::{Access, AccessError, CpuAccess};
 pub use buffer::{Dmabuf, Plane};
 pub use format::{FormatInfo, PlaneLayout};
 pub use ownership::{OwnershipError, OwnershipOp, OwnershipState};
 pub use params::{DmabufFlags, DmabufParams, FdCall, ParamsError, ParamsProtocolError};
+
+/// A [`Dmabuf`] shared between its owner (the compositor's `wl_buffer`) and
+/// the devices that import it. An importer keeps a reference for as long as
+/// its import lives, so the buffer outlives every device mapping of it and
+/// is released, un-owned and un-mapped, by whoever holds it last.
+pub type SharedDmabuf = Arc<Mutex<Dmabuf>>;

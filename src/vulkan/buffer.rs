@@ -1,17 +1,21 @@
 //! Buffers of device memory: storage buffers a compute shader reads and
-//! writes, and host-visible staging buffers for uploads and readback.
+//! writes, host-visible staging buffers for uploads and readback, and
+//! dma-buf fds imported as storage buffers.
 //!
 //! A [`Buffer`] owns its `VkBuffer` and `VkDeviceMemory` and destroys both
 //! when dropped; recorded commands keep an `Arc<Buffer>` until their fence
 //! signalled, so a buffer is never destroyed while the GPU may use it.
 
 use std::ffi::CStr;
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::Arc;
 
 use ash::vk;
+use tracing::debug;
 
-use super::conv::{map_host_device_oom_err, map_map_memory_err};
+use super::conv::{map_host_device_oom_err, map_import_err, map_map_memory_err};
+use super::import::DeviceMapping;
 use super::{Device, VulkanError};
 
 /// What a [`Buffer`] is for.
@@ -36,13 +40,17 @@ struct HostMapping {
 
 /// A `VkBuffer` bound to its own `VkDeviceMemory` at offset 0.
 ///
-/// The buffer and memory are destroyed in `Drop` (which unmaps the memory
-/// too), before the device is released.
+/// Fields are in destruction order: the buffer and memory are destroyed in
+/// `Drop` (which unmaps the memory too), then an imported dma-buf's device
+/// mapping is released, then the device.
 pub(crate) struct Buffer {
     raw: vk::Buffer,
     memory: vk::DeviceMemory,
     size: u64,
     mapping: Option<HostMapping>,
+    /// Released after the Vulkan objects: for a dma-buf import, the record
+    /// that the dma-buf is mapped for the device.
+    _device_mapping: Option<Arc<DeviceMapping>>,
     device: Arc<Device>,
 }
 
@@ -92,6 +100,7 @@ impl Buffer {
             memory: vk::DeviceMemory::null(),
             size,
             mapping: None,
+            _device_mapping: None,
             device: Arc::clone(device),
         };
         // From here on a failure drops `this`, destroying what exists.
@@ -136,6 +145,99 @@ impl Buffer {
             });
         }
         device.set_name(raw, name)?;
+        Ok(this)
+    }
+
+    /// Imports a dma-buf of `size` bytes as a storage buffer over all of it:
+    /// a dedicated allocation (`VkImportMemoryFdInfoKHR`,
+    /// `VK_EXTERNAL_MEMORY_HANDLE_TYPE_DMA_BUF_BIT_EXT`) that takes `fd`.
+    /// Importing hands the fd to the driver, and lavapipe closes it even
+    /// when the import fails (ENVIRONMENT.md): callers pass a dup, never a
+    /// client's fd.
+    ///
+    /// `mapping` is released after the buffer and its memory are destroyed:
+    /// the record that the dma-buf is mapped for the device.
+    pub(super) fn import_dmabuf(
+        device: &Arc<Device>,
+        fd: OwnedFd,
+        size: u64,
+        mapping: Arc<DeviceMapping>,
+        name: &CStr,
+    ) -> Result<Self, VulkanError> {
+        let handle_type = vk::ExternalMemoryHandleTypeFlags::DMA_BUF_EXT;
+        let mut external = vk::ExternalMemoryBufferCreateInfo::default().handle_types(handle_type);
+        let info = vk::BufferCreateInfo::default()
+            .size(size)
+            .usage(vk::BufferUsageFlags::STORAGE_BUFFER)
+            .sharing_mode(vk::SharingMode::EXCLUSIVE)
+            .push_next(&mut external);
+        let raw = create_buffer(device, &info)?;
+        let mut this = Self {
+            raw,
+            memory: vk::DeviceMemory::null(),
+            size,
+            mapping: None,
+            _device_mapping: Some(mapping),
+            device: Arc::clone(device),
+        };
+        // SAFETY: `raw` is a buffer of this device.
+        let requirements = unsafe { device.raw().get_buffer_memory_requirements(raw) };
+        // A dedicated allocation is exactly the buffer's requirement
+        // (VUID-VkMemoryDedicatedAllocateInfo-buffer-02965), and an fd
+        // smaller than the allocation does not import (lavapipe answers
+        // VK_ERROR_OUT_OF_DEVICE_MEMORY).
+        if requirements.size > size {
+            return Err(VulkanError::ImportTooSmall {
+                needed: requirements.size,
+                size,
+            });
+        }
+        let mut props = vk::MemoryFdPropertiesKHR::default();
+        // SAFETY: the handle type is DMA_BUF, which VK_EXT_external_memory_dma_buf
+        // (required of every Device) defines for fds
+        // (VUID-vkGetMemoryFdPropertiesKHR-handleType-00674: not OPAQUE_FD);
+        // `fd` is open for the duration of the call, which does not take it.
+        unsafe {
+            device
+                .memory_fd()
+                .get_memory_fd_properties(handle_type, fd.as_raw_fd(), &mut props)
+        }
+        .map_err(|r| map_import_err("vkGetMemoryFdPropertiesKHR", r))?;
+        let (index, _) = device
+            .memory_type(
+                requirements.memory_type_bits & props.memory_type_bits,
+                vk::MemoryPropertyFlags::empty(),
+            )
+            .ok_or(VulkanError::NoMemoryType {
+                what: "imported dma-buf",
+            })?;
+        let mut import = vk::ImportMemoryFdInfoKHR::default()
+            .handle_type(handle_type)
+            .fd(fd.into_raw_fd());
+        let mut dedicated = vk::MemoryDedicatedAllocateInfo::default().buffer(raw);
+        let allocate = vk::MemoryAllocateInfo::default()
+            .allocation_size(requirements.size)
+            .memory_type_index(index)
+            .push_next(&mut import)
+            .push_next(&mut dedicated);
+        // SAFETY: the fd is one this call owns, a dma-buf of `size` bytes
+        // (at least the allocation size, checked above) and of the handle
+        // type the buffer was created for
+        // (VUID-VkImportMemoryFdInfoKHR-handleType-00670); the memory type is
+        // one vkGetMemoryFdPropertiesKHR allows for it
+        // (VUID-VkMemoryAllocateInfo-memoryTypeIndex-00648 by way of
+        // VkMemoryFdPropertiesKHR); the dedicated allocation names this
+        // buffer, not yet bound, with its exact requirement as size
+        // (VUID-VkMemoryDedicatedAllocateInfo-buffer-02965). On success the
+        // driver owns the fd. On failure it is left alone: lavapipe closes it
+        // even then, so closing it here could close an unrelated fd that took
+        // the number; a driver that keeps to the specification leaks one fd
+        // per failed import instead.
+        this.memory = unsafe { device.raw().allocate_memory(&allocate, None) }
+            .map_err(|r| map_import_err("vkAllocateMemory", r))?;
+        this.bind()?;
+        device.set_name(raw, name)?;
+        debug!(size, memory_type = index, "imported a dma-buf as a buffer");
         Ok(this)
     }
 

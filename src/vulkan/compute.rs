@@ -5,7 +5,7 @@
 //!   holds `bindings` storage buffers (bindings 0, 1, …) and whose push
 //!   constants are `push_size` bytes at offset 0.
 //! * [`Commands`]: a command buffer in its own command pool, recording
-//!   begun. Every buffer and pipeline it records is held until
+//!   begun. Every buffer, pipeline and semaphore it records is held until
 //!   the work completed, so none is destroyed while the GPU may use it, and
 //!   a `Commands` has nothing to share with another: no external
 //!   synchronization between jobs.
@@ -22,7 +22,9 @@ use tracing::error;
 
 use super::buffer::Buffer;
 use super::conv::{map_host_device_oom_and_lost_err, map_host_device_oom_err};
+use super::semaphore::Semaphore;
 use super::{Device, VulkanError};
+use crate::sync::SyncFile;
 
 /// A compute pipeline and its layout: descriptor set 0 of `bindings`
 /// storage buffers, push constants of `push_size` bytes.
@@ -207,6 +209,17 @@ impl Barrier {
     }
 }
 
+/// The direction of a queue family ownership transfer between the device
+/// and the dma-buf's other users, recorded with [`Commands::foreign`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ownership {
+    /// From the foreign (or external) queue family to ours, before the
+    /// shader uses the buffer.
+    Acquire,
+    /// From ours back to the foreign queue family, after the shader.
+    Release,
+}
+
 /// A primary command buffer in its own pool, recording; see the module
 /// documentation.
 ///
@@ -217,6 +230,8 @@ pub(crate) struct Commands {
     pool: vk::CommandPool,
     cmd: vk::CommandBuffer,
     descriptor_pools: Vec<vk::DescriptorPool>,
+    waits: Vec<Semaphore>,
+    signal: Option<Semaphore>,
     buffers: Vec<Arc<Buffer>>,
     pipelines: Vec<Arc<ComputePipeline>>,
     device: Arc<Device>,
@@ -227,6 +242,7 @@ impl std::fmt::Debug for Commands {
         f.debug_struct("Commands")
             .field("cmd", &self.cmd)
             .field("buffers", &self.buffers.len())
+            .field("waits", &self.waits.len())
             .finish_non_exhaustive()
     }
 }
@@ -247,6 +263,8 @@ impl Commands {
             pool,
             cmd: vk::CommandBuffer::null(),
             descriptor_pools: Vec::new(),
+            waits: Vec::new(),
+            signal: None,
             buffers: Vec::new(),
             pipelines: Vec::new(),
             device: Arc::clone(device),
@@ -290,6 +308,70 @@ impl Commands {
                 &[],
             );
         }
+    }
+
+    /// Records the ownership transfer `op` of all of `buffer` between the
+    /// device's queue family and the dma-buf's other users
+    /// (`VK_QUEUE_FAMILY_FOREIGN_EXT` with `VK_EXT_queue_family_foreign`,
+    /// else `VK_QUEUE_FAMILY_EXTERNAL`).
+    ///
+    /// The acquire's first scope is the compute stage, where the fences of
+    /// [`wait_sync_file`](Self::wait_sync_file) are waited for, so it follows
+    /// them.
+    pub(crate) fn foreign(&mut self, buffer: &Arc<Buffer>, op: Ownership) {
+        let foreign = if self.device.capabilities().queue_family_foreign {
+            vk::QUEUE_FAMILY_FOREIGN_EXT
+        } else {
+            vk::QUEUE_FAMILY_EXTERNAL
+        };
+        let ours = self.device.queue_family();
+        let shader = vk::PipelineStageFlags::COMPUTE_SHADER;
+        let shader_access = vk::AccessFlags::SHADER_READ | vk::AccessFlags::SHADER_WRITE;
+        let (src, dst, src_stage, src_access, dst_stage, dst_access) = match op {
+            Ownership::Acquire => (
+                foreign,
+                ours,
+                shader,
+                vk::AccessFlags::empty(),
+                shader,
+                shader_access,
+            ),
+            Ownership::Release => (
+                ours,
+                foreign,
+                shader,
+                vk::AccessFlags::SHADER_WRITE,
+                vk::PipelineStageFlags::BOTTOM_OF_PIPE,
+                vk::AccessFlags::empty(),
+            ),
+        };
+        let barrier = [vk::BufferMemoryBarrier::default()
+            .src_access_mask(src_access)
+            .dst_access_mask(dst_access)
+            .src_queue_family_index(src)
+            .dst_queue_family_index(dst)
+            .buffer(buffer.raw())
+            .offset(0)
+            .size(vk::WHOLE_SIZE)];
+        // SAFETY: recording; the buffer was created with EXCLUSIVE sharing
+        // and external memory, so FOREIGN (with its extension enabled) or
+        // EXTERNAL may stand on the other side of the transfer
+        // (VUID-VkBufferMemoryBarrier-srcQueueFamilyIndex-04087 and
+        // VUID-VkBufferMemoryBarrier-buffer-09095 with VK_EXT_queue_family_foreign);
+        // the range is the whole buffer; the access masks are supported by
+        // their stages.
+        unsafe {
+            self.device.raw().cmd_pipeline_barrier(
+                self.cmd,
+                src_stage,
+                dst_stage,
+                vk::DependencyFlags::empty(),
+                &[],
+                &barrier,
+                &[],
+            );
+        }
+        self.buffers.push(Arc::clone(buffer));
     }
 
     /// Records a copy of the first `size` bytes of `src` to `dst`. Panics
@@ -433,6 +515,26 @@ impl Commands {
         Ok(())
     }
 
+    /// Makes the submission wait, at the compute stage, for the kernel fence
+    /// `fence`, imported as a semaphore's SYNC_FD payload.
+    /// [`VulkanError::SyncFdUnsupported`] where the device cannot import
+    /// SYNC_FD.
+    pub(crate) fn wait_sync_file(&mut self, fence: SyncFile) -> Result<(), VulkanError> {
+        self.waits
+            .push(Semaphore::from_sync_file(&self.device, fence)?);
+        Ok(())
+    }
+
+    /// Makes the submission signal a new SYNC_FD-exportable semaphore when
+    /// every command completed, for [`Submitted::export_sync_file`].
+    /// [`VulkanError::SyncFdUnsupported`] where the device cannot export
+    /// SYNC_FD. Once a submission.
+    pub(crate) fn signal_sync_file(&mut self) -> Result<(), VulkanError> {
+        assert!(self.signal.is_none(), "one signal semaphore a submission");
+        self.signal = Some(Semaphore::exportable(&self.device)?);
+        Ok(())
+    }
+
     /// Ends recording and submits the commands to the device's queue, with
     /// a new fence named `name`.
     pub(crate) fn submit(self, name: &CStr) -> Result<Submitted, VulkanError> {
@@ -451,11 +553,20 @@ impl Commands {
         };
         let commands = &unsubmitted.commands;
         let submitted = commands.device.set_name(fence, name).and_then(|()| {
+            let waits: Vec<vk::Semaphore> = commands.waits.iter().map(Semaphore::raw).collect();
+            let stages = vec![vk::PipelineStageFlags::COMPUTE_SHADER; waits.len()];
+            let signals: Vec<vk::Semaphore> = commands.signal.iter().map(Semaphore::raw).collect();
             let buffers = [commands.cmd];
-            let info = [vk::SubmitInfo::default().command_buffers(&buffers)];
+            let info = [vk::SubmitInfo::default()
+                .wait_semaphores(&waits)
+                .wait_dst_stage_mask(&stages)
+                .command_buffers(&buffers)
+                .signal_semaphores(&signals)];
             // SAFETY: the command buffer is executable (ended above) and
-            // submitted once (ONE_TIME_SUBMIT); the fence is new, unsignalled
-            // and unused (VUID-vkQueueSubmit-fence-00063). Both are this
+            // submitted once (ONE_TIME_SUBMIT); each wait semaphore carries
+            // an imported payload and is waited on once; the signal semaphore
+            // is new and unsignalled; the fence is new, unsignalled and
+            // unused (VUID-vkQueueSubmit-fence-00063). Every object is this
             // device's.
             unsafe { commands.device.submit(&info, fence) }
         });
@@ -530,6 +641,22 @@ impl Submitted {
             Err(vk::Result::TIMEOUT) => Ok(false),
             Err(r) => Err(map_host_device_oom_and_lost_err("vkWaitForFences", r)),
         }
+    }
+
+    /// The signal semaphore's payload as a sync_file that signals when the
+    /// commands completed; `None` when the driver reports it signalled
+    /// already. Panics without [`Commands::signal_sync_file`]. Call it once:
+    /// exporting a SYNC_FD payload unsignals the semaphore.
+    pub(crate) fn export_sync_file(&self) -> Result<Option<SyncFile>, VulkanError> {
+        let semaphore = self
+            .commands
+            .signal
+            .as_ref()
+            .expect("export from a submission with a signal semaphore");
+        // SAFETY: the semaphore was created exportable
+        // (`Commands::signal_sync_file`) and its signal operation was
+        // submitted with this submission.
+        unsafe { semaphore.export_sync_file() }
     }
 
     /// For a submission that failed: nothing is pending, so the fence is

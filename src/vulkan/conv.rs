@@ -199,6 +199,27 @@ pub(super) fn map_host_device_oom_and_lost_err(
     }
 }
 
+/// Host and device out-of-memory and `VK_ERROR_INVALID_EXTERNAL_HANDLE`:
+/// `vkAllocateMemory` with an imported fd (its
+/// `VK_ERROR_INVALID_OPAQUE_CAPTURE_ADDRESS` needs a capture address, which
+/// this crate never passes), `vkGetMemoryFdPropertiesKHR` and
+/// `vkImportSemaphoreFdKHR` (whose lists have host memory and the handle
+/// only; a device out-of-memory is taken as the allocation's would be).
+pub(super) fn map_import_err(call: &'static str, result: vk::Result) -> VulkanError {
+    match result {
+        vk::Result::ERROR_INVALID_EXTERNAL_HANDLE => VulkanError::InvalidExternalHandle { call },
+        result => map_host_device_oom_err(call, result),
+    }
+}
+
+/// `vkGetSemaphoreFdKHR`: `VK_ERROR_TOO_MANY_OBJECTS` and host out-of-memory.
+pub(super) fn map_export_err(call: &'static str, result: vk::Result) -> VulkanError {
+    match result {
+        vk::Result::ERROR_TOO_MANY_OBJECTS => VulkanError::TooManyObjects { call },
+        result => map_host_oom_err(call, result),
+    }
+}
+
 /// `vkMapMemory`: out of memory and `VK_ERROR_MEMORY_MAP_FAILED`.
 pub(super) fn map_map_memory_err(result: vk::Result) -> VulkanError {
     const CALL: &str = "vkMapMemory";
@@ -353,6 +374,30 @@ mod tests {
         assert!(matches!(
             map_host_device_oom_and_init_err("c", vk::Result::ERROR_INITIALIZATION_FAILED),
             VulkanError::InitializationFailed { call: "c" }
+        ));
+        assert!(matches!(
+            map_host_device_oom_and_lost_err("c", vk::Result::ERROR_DEVICE_LOST),
+            VulkanError::DeviceLost { call: "c" }
+        ));
+        assert!(matches!(
+            map_import_err("c", vk::Result::ERROR_INVALID_EXTERNAL_HANDLE),
+            VulkanError::InvalidExternalHandle { call: "c" }
+        ));
+        assert!(matches!(
+            map_import_err("c", vk::Result::ERROR_DEVICE_LOST),
+            VulkanError::Unexpected { .. }
+        ));
+        assert!(matches!(
+            map_export_err("c", vk::Result::ERROR_TOO_MANY_OBJECTS),
+            VulkanError::TooManyObjects { call: "c" }
+        ));
+        assert!(matches!(
+            map_export_err("c", vk::Result::ERROR_OUT_OF_DEVICE_MEMORY),
+            VulkanError::Unexpected { .. }
+        ));
+        assert!(matches!(
+            map_map_memory_err(vk::Result::ERROR_MEMORY_MAP_FAILED),
+            VulkanError::MemoryMapFailed
         ));
         assert!(matches!(
             map_create_instance_err(vk::Result::ERROR_INCOMPATIBLE_DRIVER),

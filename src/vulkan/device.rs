@@ -2,7 +2,7 @@
 //! importable table, and one queue.
 //!
 //! Objects made from the device elsewhere in this module (buffers, pipelines,
-//! command buffers, fences) each hold an `Arc<Device>`, so the device is
+//! command buffers, fences, semaphores) each hold an `Arc<Device>`, so the device is
 //! destroyed after the last of them.
 
 use std::ffi::{CStr, c_char};
@@ -40,6 +40,10 @@ const OPTIONAL_EXTENSIONS: [&CStr; 5] = [
 /// the instance it was created from is released after it.
 pub struct Device {
     device: ash::Device,
+    /// `VK_KHR_external_memory_fd`, a required extension.
+    memory_fd: ash::khr::external_memory_fd::Device,
+    /// `VK_KHR_external_semaphore_fd`, where the device has it.
+    semaphore_fd: Option<ash::khr::external_semaphore_fd::Device>,
     /// `VK_EXT_debug_utils` object names, where the instance has it.
     names: Option<ash::ext::debug_utils::Device>,
     queue_family: u32,
@@ -180,11 +184,17 @@ impl Device {
         let memory = unsafe { vk.get_physical_device_memory_properties(physical) };
         // SAFETY: as above.
         let limits = unsafe { vk.get_physical_device_properties(physical) }.limits;
+        let memory_fd = ash::khr::external_memory_fd::Device::new(vk, &device);
+        let semaphore_fd = caps
+            .has_extension(ash::khr::external_semaphore_fd::NAME)
+            .then(|| ash::khr::external_semaphore_fd::Device::new(vk, &device));
         let names = instance
             .debug_utils()
             .then(|| ash::ext::debug_utils::Device::new(vk, &device));
         let mut this = Self {
             device,
+            memory_fd,
+            semaphore_fd,
             names,
             queue_family,
             queue: Mutex::new(queue),
@@ -237,6 +247,17 @@ impl Device {
     /// The device's function table.
     pub(super) fn raw(&self) -> &ash::Device {
         &self.device
+    }
+
+    /// `VK_KHR_external_memory_fd`'s function table.
+    pub(super) fn memory_fd(&self) -> &ash::khr::external_memory_fd::Device {
+        &self.memory_fd
+    }
+
+    /// `VK_KHR_external_semaphore_fd`'s function table, where the device
+    /// has the extension.
+    pub(super) fn semaphore_fd(&self) -> Option<&ash::khr::external_semaphore_fd::Device> {
+        self.semaphore_fd.as_ref()
     }
 
     /// `VkPhysicalDeviceLimits` of the device.

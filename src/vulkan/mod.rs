@@ -72,23 +72,30 @@ mod device;
     reason = "vkGetPhysicalDevice*FormatProperties* and external buffer queries"
 )]
 mod formats;
+mod import;
 #[expect(
     unsafe_code,
     reason = "loading libvulkan, vkCreateInstance, vkDestroyInstance"
 )]
 mod instance;
+#[expect(unsafe_code, reason = "semaphore creation, SYNC_FD import and export")]
+mod semaphore;
 
 use std::fmt;
 use std::path::PathBuf;
 
 use ash::vk;
 
+use crate::dmabuf::OwnershipError;
+use crate::sync::SyncError;
+
 pub(crate) use buffer::{Buffer, BufferKind};
 pub use caps::{Capabilities, DeviceType, DrmNodeIds, ExternalHandleSupport, NodeId};
-pub(crate) use compute::{Barrier, Commands, ComputePipeline, Submitted};
+pub(crate) use compute::{Barrier, Commands, ComputePipeline, Ownership, Submitted};
 pub use conv::{Alpha, FORMAT_MAPPINGS, FormatMapping, fourcc_for_vk_format, vk_format};
 pub use device::Device;
 pub use formats::{ImportPath, ImportUsage, ImportableFormat};
+pub(crate) use import::{ImportCache, ImportedDmabuf};
 pub use instance::Instance;
 
 /// The lowest Vulkan version of the loader and of a device.
@@ -253,6 +260,59 @@ pub enum VulkanError {
         /// The object memory was sought for.
         what: &'static str,
     },
+    /// `VK_ERROR_INVALID_EXTERNAL_HANDLE`: the driver refused an fd
+    /// (`vkAllocateMemory` with an imported dma-buf, `vkGetMemoryFdPropertiesKHR`,
+    /// `vkImportSemaphoreFdKHR`); lavapipe refuses a dma-buf that does not
+    /// map read-write.
+    #[error("{call}: the driver refused the fd")]
+    InvalidExternalHandle {
+        /// The Vulkan command.
+        call: &'static str,
+    },
+    /// Duplicating a dma-buf fd for an import failed (`EMFILE`).
+    #[error("duplicating a dma-buf fd")]
+    Dup(#[source] std::io::Error),
+    /// A dma-buf's modifier is not LINEAR: its planes cannot be read as
+    /// rows of a buffer.
+    #[error("only LINEAR dma-bufs import as buffers, not modifier {modifier:#x}")]
+    NotLinear {
+        /// The buffer's modifier.
+        modifier: u64,
+    },
+    /// A plane of a dma-buf ends past the end of its fd. Validation refuses
+    /// such a buffer; the import checks again before the GPU sees it.
+    #[error("plane {plane} ends at byte {end}, past its dma-buf of {size}")]
+    PlaneOutsideFd {
+        /// The plane.
+        plane: usize,
+        /// `offset + stride × rows`.
+        end: u64,
+        /// The fd's size.
+        size: u64,
+    },
+    /// The driver needs more memory for a buffer over a dma-buf than the
+    /// dma-buf has (its memory requirement rounds the size up).
+    #[error("a buffer over a dma-buf of {size} bytes needs {needed}")]
+    ImportTooSmall {
+        /// `VkMemoryRequirements::size`.
+        needed: u64,
+        /// The dma-buf's size.
+        size: u64,
+    },
+    /// The ownership state machine refused the import's `map_device`: the
+    /// buffer is in a state where a device may not map it.
+    #[error(transparent)]
+    Ownership(#[from] OwnershipError),
+    /// A SYNC_FD semaphore payload was to be imported or exported where
+    /// [`Capabilities::semaphore_sync_fd`] says the device cannot.
+    #[error("the device cannot {what} SYNC_FD semaphore payloads")]
+    SyncFdUnsupported {
+        /// `import` or `export`.
+        what: &'static str,
+    },
+    /// A sync_file exported by the driver was not one.
+    #[error(transparent)]
+    Sync(#[from] SyncError),
     /// A number exceeds a limit of `VkPhysicalDeviceLimits`.
     #[error("{value} exceeds the device's {limit} of {max}")]
     LimitExceeded {
