@@ -43,9 +43,11 @@ impl Totals {
         entry.1 += iters;
     }
 
-    fn mean(&self, width: u32, name: &str) -> Duration {
-        let (time, iters) = self.0[&(width, name.to_owned())];
-        time / u32::try_from(iters.max(1)).unwrap_or(u32::MAX)
+    /// The mean time of a benchmark, if it ran (a filter on the command
+    /// line may have left it out).
+    fn mean(&self, width: u32, name: &str) -> Option<Duration> {
+        let &(time, iters) = self.0.get(&(width, name.to_owned()))?;
+        Some(time / u32::try_from(iters.max(1)).unwrap_or(u32::MAX))
     }
 }
 
@@ -144,9 +146,13 @@ fn bench(c: &mut Criterion) {
     )
     .expect("writing to stdout");
     for (w, h) in SIZES {
-        let memcpy = totals.mean(w, "memcpy");
+        let Some(memcpy) = totals.mean(w, "memcpy") else {
+            continue;
+        };
         for (name, _) in TRANSFORMS {
-            let mean = totals.mean(w, name);
+            let Some(mean) = totals.mean(w, name) else {
+                continue;
+            };
             writeln!(
                 out,
                 "{:<11} {:<9} {:>12.3?} {:>12.3?} {:>7.1}×",

@@ -620,6 +620,8 @@ fn bad_descriptions_are_refused_before_any_work() {
             copier.create_buffer(0),
             Err(CopyError::EmptyBuffer)
         ));
+        // Whole words: a plane ending in the last one is read whole.
+        assert_eq!(copier.create_buffer(27).expect("a buffer").size(), 28);
 
         // Nothing was submitted, and the destination is untouched.
         assert_eq!(copier.collect().expect("collecting"), 0);

@@ -222,7 +222,7 @@ pub struct DeviceBuffer {
 }
 
 impl DeviceBuffer {
-    /// The size in bytes.
+    /// The size in bytes, a multiple of 4.
     pub fn size(&self) -> u64 {
         self.buffer.size()
     }
@@ -370,14 +370,16 @@ impl Copier {
         })
     }
 
-    /// A new buffer of `size` bytes in device memory.
+    /// A new buffer of at least `size` bytes in device memory: rounded up to
+    /// whole 32-bit words, the unit the copy shader reads, so that a plane
+    /// ending inside the last word can be read whole.
     pub fn create_buffer(&self, size: u64) -> Result<DeviceBuffer, CopyError> {
         if size == 0 {
             return Err(CopyError::EmptyBuffer);
         }
         let buffer = Buffer::new(
             &self.device,
-            size,
+            size.next_multiple_of(4),
             BufferKind::Storage,
             c"dmabridge copy buffer",
         )?;

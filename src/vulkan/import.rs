@@ -5,7 +5,8 @@
 //! disjoint buffer) each become a `VkBuffer` over the whole dma-buf, with a
 //! dedicated allocation imported from a dup of its fd; the shader addresses
 //! each plane by its offset and stride, so any layout works, with or without
-//! `VK_EXT_image_drm_format_modifier`.
+//! `VK_EXT_image_drm_format_modifier`. (A dma-buf is whole pages, so whole
+//! 32-bit words, the unit the shader reads.)
 //!
 //! Importing records [`Dmabuf::map_device`]; the record, a
 //! [`DeviceMapping`], is held by every buffer of the import and released
