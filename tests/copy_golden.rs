@@ -23,6 +23,8 @@
 
 #[path = "support/vulkan.rs"]
 mod fixture;
+#[path = "support/copy.rs"]
+mod support;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,7 +32,7 @@ use std::sync::Arc;
 use dmabridge::copy::reference::{self, ImageView, ImageViewMut};
 use dmabridge::copy::{
     Copier, CopyError, CopyJob, CopyPlan, CopyRequest, DeviceBuffer, Filter, ImageDesc, PlaneDesc,
-    Point, Rect, Side, Size, Surface, Transform,
+    Rect, Side, Size, Surface, Transform,
 };
 use drm_fourcc::DrmFourcc;
 
@@ -60,23 +62,6 @@ fn on_gpu(f: impl FnOnce(&mut Copier)) {
         let mut copier = Copier::new(Arc::clone(device)).expect("creating the copier");
         f(&mut copier);
     });
-}
-
-fn rect<S>(x: i32, y: i32, w: i32, h: i32) -> Rect<i32, S> {
-    Rect::new(Point::new(x, y), Size::new(w, h))
-}
-
-/// Deterministic noise (xorshift32).
-fn noise(seed: u32, len: usize) -> Vec<u8> {
-    let mut state = seed | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            state.to_le_bytes()[1]
-        })
-        .collect()
 }
 
 /// A buffer's layout: where each plane starts and its stride.
@@ -208,7 +193,7 @@ fn expected(case: &Case, src_bytes: &[u8], dst_bytes: &[u8]) -> Vec<u8> {
 /// Runs `case` on the GPU and compares; on a mismatch writes the images and
 /// returns what went wrong.
 fn run(copier: &mut Copier, case: &Case, seed: u32) -> Result<(), String> {
-    let src_bytes = noise(seed, case.src_size as usize);
+    let src_bytes = support::noise(seed, case.src_size as usize);
     let dst_bytes = vec![SENTINEL; case.dst_size as usize];
     let src = upload(copier, &src_bytes);
     let dst = upload(copier, &dst_bytes);
@@ -363,9 +348,9 @@ fn every_transform_and_format_pair_unscaled() {
                 let request = CopyRequest {
                     src_size: Size::new(w, h),
                     dst_size: Size::new(80, 76),
-                    src_rect: rect(0, 0, w, h),
+                    src_rect: support::rect(0, 0, w, h),
                     // Inside the destination, away from its edges.
-                    dst_rect: rect(5, 7, seen.w, seen.h),
+                    dst_rect: support::rect(5, 7, seen.w, seen.h),
                     transform,
                     filter: None,
                 };
@@ -386,8 +371,8 @@ fn scaled_copies_nearest_and_linear() {
     // A sub-rectangle stretched across and squeezed down, and a small one
     // blown up: every pixel centre lands between texels.
     let geometries: [(Rect<i32, _>, Rect<i32, _>); 2] = [
-        (rect(3, 2, 50, 40), rect(4, 5, 73, 31)),
-        (rect(1, 1, 9, 7), rect(2, 3, 60, 50)),
+        (support::rect(3, 2, 50, 40), support::rect(4, 5, 73, 31)),
+        (support::rect(1, 1, 9, 7), support::rect(2, 3, 60, 50)),
     ];
     let pairs = [
         (DrmFourcc::Argb8888, DrmFourcc::Xbgr8888),
@@ -436,8 +421,8 @@ fn sources_at_any_byte_offset_and_stride() {
             let request = CopyRequest {
                 src_size: Size::new(w, h),
                 dst_size: Size::new(w, h),
-                src_rect: rect(0, 0, w, h),
-                dst_rect: rect(0, 0, w, h),
+                src_rect: support::rect(0, 0, w, h),
+                dst_rect: support::rect(0, 0, w, h),
                 transform: Transform::_180,
                 filter: None,
             };
@@ -461,8 +446,8 @@ fn submit(
     let plan = CopyPlan::new(CopyRequest {
         src_size: Size::new(4, 4),
         dst_size: Size::new(4, 4),
-        src_rect: rect(0, 0, 4, 4),
-        dst_rect: rect(0, 0, 4, 4),
+        src_rect: support::rect(0, 0, 4, 4),
+        dst_rect: support::rect(0, 0, 4, 4),
         transform: Transform::Normal,
         filter: None,
     })

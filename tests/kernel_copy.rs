@@ -11,71 +11,36 @@
 //! Every test ends by checking that the validation layer reported no error.
 
 mod common;
+#[path = "support/vulkan.rs"]
+mod fixture;
+#[path = "support/copy.rs"]
+mod support;
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dmabridge::alloc::{DmabufAllocator, FenceAccess, LinearLayout, Udmabuf, Vgem};
 use dmabridge::copy::reference::{self, ImageView, ImageViewMut};
-use dmabridge::copy::{
-    Copier, CopyJob, CopyPlan, CopyRequest, Filter, Point, Rect, Size, Surface, Transform,
-};
+use dmabridge::copy::{Copier, CopyJob, CopyPlan, CopyRequest, Filter, Size, Surface, Transform};
 use dmabridge::dmabuf::{Access, Dmabuf, DmabufFlags, DmabufParams, OwnershipState, SharedDmabuf};
-use dmabridge::vulkan::{Device, Instance};
 use drm_fourcc::{DrmFourcc, DrmModifier};
 
 /// The byte destination buffers are filled with before a copy.
 const SENTINEL: u8 = 0xa5;
 
-fn log_to_test_output() {
-    let _already = tracing_subscriber::fmt()
-        .with_env_filter("warn")
-        .with_test_writer()
-        .try_init();
-}
-
-/// Held while a test uses Vulkan. Run side by side in the guest, the three
-/// tests' instances and devices crashed the process once in about 25 runs
-/// (SIGSEGV, not reproduced under gdb, and never on the host); concurrent
-/// instance and device creation with the validation layer is a known source
-/// of such crashes (gfx-rs/wgpu#10010), so the tests take turns.
-static GPU: Mutex<()> = Mutex::new(());
-
-/// Runs `f` with a copier on lavapipe, then checks that the validation layer
-/// reported no error.
+/// Runs `f` with a copier on lavapipe; the fixture checks that the
+/// validation layer reported no error.
 fn on_gpu(f: impl FnOnce(&mut Copier)) {
-    let _turn = GPU.lock().unwrap_or_else(PoisonError::into_inner);
-    log_to_test_output();
-    let instance = Arc::new(Instance::new().expect("creating the Vulkan instance"));
-    assert!(instance.validation_enabled(), "no validation layer");
-    let device = Arc::new(Device::new(Arc::clone(&instance), None).expect("creating the device"));
-    let caps = device.capabilities();
-    assert!(
-        caps.semaphore_sync_fd.import && caps.semaphore_sync_fd.export,
-        "lavapipe in the guest has SYNC_FD semaphores"
-    );
-    let mut copier = Copier::new(device).expect("creating the copier");
-    f(&mut copier);
-    drop(copier);
-    assert_eq!(instance.validation_errors(), 0, "validation errors");
-}
-
-fn rect<S>(x: i32, y: i32, w: i32, h: i32) -> Rect<i32, S> {
-    Rect::new(Point::new(x, y), Size::new(w, h))
-}
-
-/// Deterministic noise (xorshift32).
-fn noise(seed: u32, len: usize) -> Vec<u8> {
-    let mut state = seed | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            state.to_le_bytes()[1]
-        })
-        .collect()
+    fixture::on_device(|device| {
+        let caps = device.capabilities();
+        assert!(
+            caps.semaphore_sync_fd.import && caps.semaphore_sync_fd.export,
+            "lavapipe in the guest has SYNC_FD semaphores"
+        );
+        let mut copier = Copier::new(Arc::clone(device)).expect("creating the copier");
+        f(&mut copier);
+    });
 }
 
 fn shared(dmabuf: Dmabuf) -> SharedDmabuf {
@@ -187,8 +152,8 @@ fn copies_between_udmabufs_match_the_reference() {
             .unwrap(),
     );
     assert!(nv12.lock().unwrap().is_disjoint());
-    write(&argb, |i, len| noise(11 + i as u32, len));
-    write(&nv12, |i, len| noise(23 + i as u32, len));
+    write(&argb, |i, len| support::noise(11 + i as u32, len));
+    write(&nv12, |i, len| support::noise(23 + i as u32, len));
     write(&dst, |_, len| vec![SENTINEL; len]);
 
     on_gpu(|copier| {
@@ -198,8 +163,8 @@ fn copies_between_udmabufs_match_the_reference() {
             CopyRequest {
                 src_size: Size::new(67, 45),
                 dst_size: Size::new(80, 80),
-                src_rect: rect(0, 0, 67, 45),
-                dst_rect: rect(5, 7, 45, 67),
+                src_rect: support::rect(0, 0, 67, 45),
+                dst_rect: support::rect(5, 7, 45, 67),
                 transform: Transform::_90,
                 filter: None,
             },
@@ -214,8 +179,8 @@ fn copies_between_udmabufs_match_the_reference() {
             CopyRequest {
                 src_size: Size::new(67, 45),
                 dst_size: Size::new(80, 80),
-                src_rect: rect(3, 2, 50, 40),
-                dst_rect: rect(20, 1, 59, 71),
+                src_rect: support::rect(3, 2, 50, 40),
+                dst_rect: support::rect(20, 1, 59, 71),
                 transform: Transform::Flipped270,
                 filter: Some(Filter::Linear),
             },
@@ -251,9 +216,9 @@ fn a_pending_write_fence_holds_the_copy_back() {
             .unwrap(),
     );
     let dst = shared(udmabuf.allocate(DrmFourcc::Argb8888, w, h).unwrap());
-    let fresh_bytes = move || noise(2, (plane.stride * h) as usize);
+    let fresh_bytes = move || support::noise(2, (plane.stride * h) as usize);
     let fresh = fresh_bytes();
-    write(&src, |_, len| noise(1, len));
+    write(&src, |_, len| support::noise(1, len));
     write(&dst, |_, len| vec![SENTINEL; len]);
 
     let vgem = Vgem::open().unwrap();
@@ -263,8 +228,8 @@ fn a_pending_write_fence_holds_the_copy_back() {
         let plan = CopyPlan::new(CopyRequest {
             src_size: Size::new(64, 32),
             dst_size: Size::new(64, 32),
-            src_rect: rect(0, 0, 64, 32),
-            dst_rect: rect(0, 0, 64, 32),
+            src_rect: support::rect(0, 0, 64, 32),
+            dst_rect: support::rect(0, 0, 64, 32),
             transform: Transform::Normal,
             filter: None,
         })
@@ -330,8 +295,8 @@ fn imports_are_made_once_and_released_with_their_buffer() {
         let plan = CopyPlan::new(CopyRequest {
             src_size: Size::new(32, 16),
             dst_size: Size::new(32, 16),
-            src_rect: rect(0, 0, 32, 16),
-            dst_rect: rect(0, 0, 32, 16),
+            src_rect: support::rect(0, 0, 32, 16),
+            dst_rect: support::rect(0, 0, 32, 16),
             transform: Transform::_180,
             filter: None,
         })
