@@ -7,6 +7,15 @@
 //!   ones the destination shows.
 //! * Importing a buffer again creates no Vulkan object, and an import is
 //!   released (the dma-buf unmapped) once its owner let go of it.
+//! * A LINEAR source imported as an image with its modifier (explicit
+//!   offsets and row pitches, disjoint planes bound one by one, NV12 with a
+//!   YCbCr conversion) gives the same bytes as the buffer path.
+//! * An unsupported modifier, an undersized buffer and an out-of-bounds
+//!   rectangle are each refused with their typed error before anything
+//!   reaches the driver: no Vulkan object, no submission, no device mapping.
+//! * After a job, the destination's exported READ fence does not signal
+//!   before the job finished, also while the job waits for a pending source
+//!   fence.
 //!
 //! Every test ends by checking that the validation layer reported no error.
 
@@ -22,8 +31,14 @@ use std::time::Duration;
 
 use dmabridge::alloc::{DmabufAllocator, FenceAccess, LinearLayout, Udmabuf, Vgem};
 use dmabridge::copy::reference::{self, ImageView, ImageViewMut};
-use dmabridge::copy::{Copier, CopyJob, CopyPlan, CopyRequest, Filter, Size, Surface, Transform};
-use dmabridge::dmabuf::{Access, Dmabuf, DmabufFlags, DmabufParams, OwnershipState, SharedDmabuf};
+use dmabridge::copy::{
+    Copier, CopyError, CopyJob, CopyPlan, CopyRequest, Filter, ImageDesc, PlanError, PlaneDesc,
+    Size, Surface, Transform,
+};
+use dmabridge::dmabuf::{
+    Access, Dmabuf, DmabufFlags, DmabufParams, FormatInfo, OwnershipState, SharedDmabuf,
+};
+use dmabridge::vulkan::{ImportPath, VulkanError};
 use drm_fourcc::{DrmFourcc, DrmModifier};
 
 /// The byte destination buffers are filled with before a copy.
@@ -324,4 +339,240 @@ fn imports_are_made_once_and_released_with_their_buffer() {
         assert_eq!(copier.cached_imports(), 0);
         assert!(released.0.upgrade().is_none() && released.1.upgrade().is_none());
     });
+}
+
+/// A LINEAR dma-buf of `format` whose planes each lie in their own
+/// udmabuf (`disjoint`) or one after another in one, with rows `pad` bytes
+/// longer than they need to be and the first plane `lead` bytes in.
+fn padded(
+    udmabuf: &Udmabuf,
+    format: DrmFourcc,
+    (w, h): (u32, u32),
+    pad: u32,
+    lead: u32,
+    disjoint: bool,
+) -> SharedDmabuf {
+    let spans: Vec<(u32, u32)> = FormatInfo::of(format)
+        .unwrap()
+        .planes()
+        .iter()
+        .map(|p| (p.row_bytes(w) as u32 + pad, p.height(h)))
+        .collect();
+    let sizes: Vec<u64> = spans
+        .iter()
+        .map(|&(stride, rows)| u64::from(stride) * u64::from(rows))
+        .collect();
+    let linear = DrmModifier::Linear.into();
+    let mut params = DmabufParams::new();
+    if disjoint {
+        for (i, (&(stride, _), &size)) in spans.iter().zip(&sizes).enumerate() {
+            let fd = udmabuf.alloc(size + u64::from(lead)).unwrap();
+            params.add(i as u32, fd, lead, stride, linear).unwrap();
+        }
+    } else {
+        let total = u64::from(lead) + sizes.iter().sum::<u64>();
+        let fd = udmabuf.alloc(total).unwrap();
+        let mut offset = u64::from(lead);
+        for (i, (&(stride, _), &size)) in spans.iter().zip(&sizes).enumerate() {
+            params
+                .add(
+                    i as u32,
+                    fd.try_clone().unwrap(),
+                    offset as u32,
+                    stride,
+                    linear,
+                )
+                .unwrap();
+            offset += size;
+        }
+    }
+    shared(
+        params
+            .create(w as i32, h as i32, format as u32, DmabufFlags::empty())
+            .unwrap(),
+    )
+}
+
+#[test]
+fn linear_sources_imported_as_images_copy_like_buffers() {
+    common::require_guest();
+    let udmabuf = Udmabuf::open().unwrap();
+    let size = (67, 45);
+    // Rows longer than they need to be and planes away from the start of
+    // their buffer: the image gets the client's offsets and pitches.
+    let sources = [
+        (
+            "ARGB8888",
+            padded(&udmabuf, DrmFourcc::Argb8888, size, 64, 256, false),
+        ),
+        (
+            "XBGR8888",
+            padded(&udmabuf, DrmFourcc::Xbgr8888, size, 4, 4096, false),
+        ),
+    ];
+    let nv12 = padded(&udmabuf, DrmFourcc::Nv12, size, 17, 64, true);
+    let request = CopyRequest {
+        src_size: Size::new(67, 45),
+        dst_size: Size::new(80, 80),
+        src_rect: support::rect(2, 3, 60, 40),
+        dst_rect: support::rect(5, 7, 40, 60),
+        transform: Transform::_90,
+        filter: None,
+    };
+    fixture::on_device(|device| {
+        let copier = &mut Copier::new(Arc::clone(device)).unwrap();
+        copier.set_linear_source_import(ImportPath::Image);
+        // The same copies through the buffer path, with a copier of its own
+        // (the first one's import cache would hand back the images).
+        let mut by_buffer_copier = Copier::new(Arc::clone(device)).unwrap();
+        for (seed, (name, src)) in sources.iter().enumerate() {
+            write(src, |i, len| {
+                support::noise(31 + 7 * seed as u32 + i as u32, len)
+            });
+            let by_image = shared(udmabuf.allocate(DrmFourcc::Xrgb8888, 80, 80).unwrap());
+            write(&by_image, |_, len| vec![SENTINEL; len]);
+            let before = copier.import_objects_created();
+            copy_and_compare(copier, request, src, &by_image, 0);
+            // The destination's buffer and memory, the image and its memory.
+            assert_eq!(copier.import_objects_created() - before, 4, "{name}");
+
+            let by_buffer = shared(udmabuf.allocate(DrmFourcc::Xrgb8888, 80, 80).unwrap());
+            write(&by_buffer, |_, len| vec![SENTINEL; len]);
+            copy_and_compare(&mut by_buffer_copier, request, src, &by_buffer, 0);
+            assert!(
+                read(&by_image) == read(&by_buffer),
+                "{name}: the paths differ"
+            );
+        }
+
+        // Lavapipe lists no YUV format among its modifiers, so NV12 does not
+        // import as an image: the typed refusal, before any Vulkan object.
+        assert!(
+            !device
+                .importable_formats()
+                .iter()
+                .any(|r| r.fourcc == DrmFourcc::Nv12),
+            "lavapipe learnt NV12 images: test the YCbCr import here"
+        );
+        let dst = shared(udmabuf.allocate(DrmFourcc::Xrgb8888, 80, 80).unwrap());
+        let before = copier.import_objects_created();
+        let plan = CopyPlan::new(request).unwrap();
+        let job = CopyJob::new(&plan, Surface::Dmabuf(&nv12), Surface::Dmabuf(&dst));
+        assert!(matches!(
+            copier.submit(&job),
+            Err(CopyError::Vulkan(VulkanError::UnsupportedModifier {
+                fourcc: DrmFourcc::Nv12,
+                modifier: 0
+            }))
+        ));
+        assert_eq!(copier.import_objects_created(), before);
+        assert_eq!(
+            nv12.lock().unwrap().ownership(),
+            OwnershipState::UnownedUnmapped
+        );
+    });
+}
+
+#[test]
+fn refused_jobs_reach_no_driver() {
+    common::require_guest();
+    let udmabuf = Udmabuf::open().unwrap();
+    let (w, h) = (32u32, 16u32);
+    // An X-tiled modifier on a udmabuf: valid to the protocol (non-LINEAR
+    // strides are the driver's business), unknown to lavapipe.
+    let x_tiled = DrmModifier::I915_x_tiled.into();
+    let mut params = DmabufParams::new();
+    let fd = udmabuf.alloc(u64::from(w * h * 4)).unwrap();
+    params.add(0, fd, 0, w * 4, x_tiled).unwrap();
+    let tiled = shared(
+        params
+            .create(
+                w as i32,
+                h as i32,
+                DrmFourcc::Argb8888 as u32,
+                DmabufFlags::empty(),
+            )
+            .unwrap(),
+    );
+    let dst = shared(udmabuf.allocate(DrmFourcc::Argb8888, w, h).unwrap());
+    write(&dst, |_, len| vec![SENTINEL; len]);
+    let whole = |w: u32, h: u32| CopyRequest {
+        src_size: Size::new(w as i32, h as i32),
+        dst_size: Size::new(w as i32, h as i32),
+        src_rect: support::rect(0, 0, w as i32, h as i32),
+        dst_rect: support::rect(0, 0, w as i32, h as i32),
+        transform: Transform::Normal,
+        filter: None,
+    };
+
+    let states = [&tiled, &dst].map(|d| d.lock().unwrap().ownership());
+    on_gpu(|copier| {
+        let nothing_reached_the_driver = |copier: &mut Copier| {
+            assert_eq!(copier.import_objects_created(), 0);
+            assert_eq!(copier.cached_imports(), 0);
+            assert_eq!(copier.collect().unwrap(), 0, "nothing was submitted");
+            // No device mapping was recorded, or one was undone.
+            assert_eq!(
+                states,
+                [&tiled, &dst].map(|d| d.lock().unwrap().ownership())
+            );
+        };
+
+        // Unsupported modifier: refused by the importable table.
+        let plan = CopyPlan::new(whole(w, h)).unwrap();
+        let job = CopyJob::new(&plan, Surface::Dmabuf(&tiled), Surface::Dmabuf(&dst));
+        match copier.submit(&job) {
+            Err(CopyError::Vulkan(VulkanError::UnsupportedModifier { fourcc, modifier })) => {
+                assert_eq!(fourcc, DrmFourcc::Argb8888);
+                assert_eq!(modifier, u64::from(DrmModifier::I915_x_tiled));
+            }
+            other => panic!("expected UnsupportedModifier, got {other:?}"),
+        }
+        nothing_reached_the_driver(copier);
+
+        // Undersized buffer: a description that needs more bytes than the
+        // buffer has.
+        let small = copier.create_buffer(u64::from(w * h * 4) - 4).unwrap();
+        let big = copier.create_buffer(u64::from(w * h * 4)).unwrap();
+        let desc = ImageDesc {
+            format: DrmFourcc::Argb8888,
+            width: w,
+            height: h,
+            planes: vec![PlaneDesc {
+                offset: 0,
+                stride: w * 4,
+            }],
+        };
+        let job = CopyJob::new(
+            &plan,
+            Surface::Buffer {
+                buffer: &small,
+                desc: &desc,
+            },
+            Surface::Buffer {
+                buffer: &big,
+                desc: &desc,
+            },
+        );
+        match copier.submit(&job) {
+            Err(CopyError::PlaneOutOfBounds { end, size, .. }) => {
+                assert_eq!(
+                    (end, size),
+                    (u64::from(w * h * 4), u64::from(w * h * 4) - 4)
+                );
+            }
+            other => panic!("expected PlaneOutOfBounds, got {other:?}"),
+        }
+        nothing_reached_the_driver(copier);
+
+        // Out-of-bounds rectangle: no plan, so no job.
+        let mut request = whole(w, h);
+        request.src_rect = support::rect(1, 0, w as i32, h as i32);
+        assert!(matches!(
+            CopyPlan::new(request),
+            Err(PlanError::RectOutOfBounds { .. })
+        ));
+        nothing_reached_the_driver(copier);
+    });
+    assert!(read(&dst)[0].iter().all(|&b| b == SENTINEL));
 }

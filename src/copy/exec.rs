@@ -25,15 +25,21 @@
 //!
 //! # Dma-bufs
 //!
-//! A side of a copy may be a client's LINEAR dma-buf ([`Surface::Dmabuf`]).
-//! Its distinct buffers are imported as storage buffers the first time
-//! (dup'd fds, dedicated allocations, [`Dmabuf::map_device`](crate::dmabuf::Dmabuf::map_device)),
-//! and the import is cached by the [`SharedDmabuf`]: using it again creates
-//! no Vulkan object ([`Copier::import_objects_created`] counts them). The
+//! A side of a copy may be a client's dma-buf ([`Surface::Dmabuf`]). A
+//! LINEAR one's distinct buffers are imported as storage buffers the first
+//! time (dup'd fds, dedicated allocations, [`Dmabuf::map_device`](crate::dmabuf::Dmabuf::map_device)).
+//! A source whose layout the shader cannot address (any other modifier),
+//! or a LINEAR source when [`Copier::set_linear_source_import`] asks for
+//! [`ImportPath::Image`], is imported as an image with its modifier instead
+//! and copied plane by plane into a transient device buffer
+//! (`vkCmdCopyImageToBuffer`) in the same submission, before the shader
+//! reads that buffer. Destinations are always LINEAR buffers. Either import
+//! is cached by the [`SharedDmabuf`]: using it again creates no Vulkan
+//! object ([`Copier::import_objects_created`] counts them). The
 //! import is destroyed ([`Dmabuf::unmap_device`](crate::dmabuf::Dmabuf::unmap_device))
 //! once the caller dropped its `SharedDmabuf` and the last job that used it
-//! completed. Each job acquires the imported buffers from the foreign queue
-//! family before the shader and releases them after it.
+//! completed. Each job acquires the imported buffers and images from the
+//! foreign queue family before it uses them and releases them after.
 //!
 //! Implicit synchronization, in the kernel's terms:
 //!
@@ -58,15 +64,15 @@ use std::borrow::Cow;
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
-use drm_fourcc::DrmFourcc;
+use drm_fourcc::{DrmFourcc, DrmModifier};
 use tracing::{debug, debug_span};
 
 use super::plan::{CopyPlan, Filter, Side};
 use crate::dmabuf::SharedDmabuf;
 use crate::sync::{SyncAccess, SyncError};
 use crate::vulkan::{
-    Barrier, Buffer, BufferKind, Commands, ComputePipeline, Device, ImportCache, ImportedDmabuf,
-    Ownership, Submitted, VulkanError,
+    Barrier, Buffer, BufferKind, Commands, ComputePipeline, Device, ImportCache, ImportPath,
+    ImportedImage, ImportedPlane, Ownership, Submitted, VulkanError,
 };
 
 /// The copy shader, compiled from `shaders/copy.comp` by `build.rs`.
@@ -238,8 +244,9 @@ pub enum Surface<'a> {
         /// Its format, size and plane layout.
         desc: &'a ImageDesc,
     },
-    /// A client's LINEAR dma-buf, with the format, size and layout it was
+    /// A client's dma-buf, with the format, size, modifier and layout it was
     /// validated with; imported on first use (see the module documentation).
+    /// A destination must be LINEAR.
     Dmabuf(&'a SharedDmabuf),
 }
 
@@ -263,8 +270,12 @@ struct Resolved<'a> {
     desc: Cow<'a, ImageDesc>,
     /// The buffer of each plane of `desc`, in plane order.
     planes: Vec<Arc<Buffer>>,
-    /// For a dma-buf: the buffer and its import.
-    dmabuf: Option<(&'a SharedDmabuf, Arc<ImportedDmabuf>)>,
+    /// The dma-buf, whose implicit fences the job takes part in.
+    dmabuf: Option<&'a SharedDmabuf>,
+    /// The imported buffers the job acquires from the foreign queue family.
+    foreign: Vec<Arc<Buffer>>,
+    /// An image the job first copies into `planes[0]` (a transient buffer).
+    staged: Option<Arc<ImportedImage>>,
 }
 
 impl Resolved<'_> {
@@ -352,6 +363,8 @@ impl Readback {
 pub struct Copier {
     in_flight: Vec<Arc<Submitted>>,
     imports: ImportCache,
+    /// How a LINEAR source dma-buf is imported.
+    linear_sources: ImportPath,
     pipeline: Arc<ComputePipeline>,
     device: Arc<Device>,
 }
@@ -365,6 +378,7 @@ impl Copier {
         Ok(Self {
             in_flight: Vec::new(),
             imports: ImportCache::default(),
+            linear_sources: ImportPath::Buffer,
             pipeline: Arc::new(pipeline),
             device,
         })
@@ -437,16 +451,37 @@ impl Copier {
         Ok(Readback { work, staging })
     }
 
+    /// Chooses how LINEAR source dma-bufs are imported from now on: as
+    /// storage buffers the shader reads directly ([`ImportPath::Buffer`],
+    /// the default), or as images with their modifier, copied into a
+    /// transient buffer first ([`ImportPath::Image`], the path every other
+    /// modifier takes; this makes it testable with LINEAR buffers).
+    pub fn set_linear_source_import(&mut self, path: ImportPath) {
+        self.linear_sources = path;
+    }
+
     /// Imports `dmabuf` now rather than on its first copy (a compositor
-    /// learns early whether a client's buffer imports). Cached: a buffer
-    /// imported before creates no Vulkan object.
+    /// learns early whether a client's buffer imports), the way a copy
+    /// source is imported. Cached: a buffer imported before creates no
+    /// Vulkan object.
     pub fn import(&mut self, dmabuf: &SharedDmabuf) -> Result<(), CopyError> {
-        self.imports.import(&self.device, dmabuf)?;
+        if self.source_as_image(dmabuf) {
+            self.imports.import_image(&self.device, dmabuf)?;
+        } else {
+            self.imports.import(&self.device, dmabuf)?;
+        }
         Ok(())
     }
 
-    /// How many Vulkan objects (`VkBuffer`s and `VkDeviceMemory`s) dma-buf
-    /// imports have created so far.
+    /// Whether a source dma-buf is imported as an image: when the shader
+    /// cannot address its layout (not LINEAR), or when asked to.
+    fn source_as_image(&self, dmabuf: &SharedDmabuf) -> bool {
+        lock(dmabuf).modifier() != DrmModifier::Linear || self.linear_sources == ImportPath::Image
+    }
+
+    /// How many Vulkan objects (buffers, images, memories, and a YUV
+    /// image's conversion, sampler and view) dma-buf imports have created
+    /// so far.
     pub fn import_objects_created(&self) -> u64 {
         self.imports.objects_created()
     }
@@ -471,8 +506,8 @@ impl Copier {
         if job.src.same_as(&job.dst) {
             return Err(CopyError::SameBuffer);
         }
-        let src = self.resolve(job.src)?;
-        let dst = self.resolve(job.dst)?;
+        let src = self.resolve(job.src, Side::Source)?;
+        let dst = self.resolve(job.dst, Side::Destination)?;
         let max = self.device.max_storage_buffer_range();
         let size = (request.src_size.w, request.src_size.h);
         let src_layout = check(Side::Source, &src.desc, size, &src.sizes(), max)?;
@@ -483,15 +518,14 @@ impl Copier {
 
         let mut commands = Commands::begin(&self.device, c"dmabridge copy job")?;
         for (side, access) in [(&src, SyncAccess::Read), (&dst, SyncAccess::Write)] {
-            if let Some((dmabuf, _)) = &side.dmabuf {
+            if let Some(dmabuf) = side.dmabuf {
                 self.wait_implicit(&mut commands, dmabuf, access)?;
             }
         }
-        let imported: Vec<&Arc<Buffer>> = [&src, &dst]
-            .into_iter()
-            .filter_map(|side| side.dmabuf.as_ref())
-            .flat_map(|(_, import)| import.buffers())
-            .collect();
+        if let Some(image) = &src.staged {
+            commands.stage_image(image, &src.planes[0]);
+        }
+        let imported: Vec<&Arc<Buffer>> = src.foreign.iter().chain(&dst.foreign).collect();
         let extent = request.dst_rect.size;
         let groups = [extent.w, extent.h].map(|n| {
             u32::try_from(n)
@@ -512,17 +546,18 @@ impl Copier {
         for buffer in &imported {
             commands.foreign(buffer, Ownership::Release);
         }
-        let export = !imported.is_empty() && self.device.capabilities().semaphore_sync_fd.export;
+        let dmabufs = src.dmabuf.is_some() || dst.dmabuf.is_some();
+        let export = dmabufs && self.device.capabilities().semaphore_sync_fd.export;
         if export {
             commands.signal_sync_file()?;
         }
         let work = self.track(commands.submit(c"dmabridge copy job")?)?;
         debug!(?groups, "copy submitted");
         if export && let Some(done) = work.export_sync_file()? {
-            if let Some((dmabuf, _)) = &dst.dmabuf {
+            if let Some(dmabuf) = dst.dmabuf {
                 lock(dmabuf).import_sync_file(&done, SyncAccess::Write)?;
             }
-            if let Some((dmabuf, _)) = &src.dmabuf {
+            if let Some(dmabuf) = src.dmabuf {
                 lock(dmabuf).import_sync_file(&done, SyncAccess::Read)?;
             }
         }
@@ -530,42 +565,50 @@ impl Copier {
     }
 
     /// Finds the buffers of one side, importing a dma-buf if it is not in
-    /// the cache yet.
-    fn resolve<'a>(&mut self, surface: Surface<'a>) -> Result<Resolved<'a>, CopyError> {
-        match surface {
-            Surface::Buffer { buffer, desc } => Ok(Resolved {
-                desc: Cow::Borrowed(desc),
-                planes: vec![Arc::clone(&buffer.buffer); desc.planes.len()],
-                dmabuf: None,
-            }),
-            Surface::Dmabuf(dmabuf) => {
-                let import = self.imports.import(&self.device, dmabuf)?;
-                let (width, height) = import.size();
-                let desc = ImageDesc {
-                    format: import.format(),
-                    width,
-                    height,
-                    planes: import
-                        .planes()
-                        .iter()
-                        .map(|p| PlaneDesc {
-                            offset: u64::from(p.offset),
-                            stride: p.stride,
-                        })
-                        .collect(),
-                };
-                let planes = import
-                    .planes()
-                    .iter()
-                    .map(|p| Arc::clone(import.buffer(p.buffer)))
-                    .collect();
-                Ok(Resolved {
-                    desc: Cow::Owned(desc),
-                    planes,
-                    dmabuf: Some((dmabuf, import)),
-                })
+    /// the cache yet: as an image for a source the shader cannot address
+    /// (or any LINEAR source when asked to), as buffers otherwise.
+    fn resolve<'a>(&mut self, surface: Surface<'a>, side: Side) -> Result<Resolved<'a>, CopyError> {
+        let dmabuf = match surface {
+            Surface::Buffer { buffer, desc } => {
+                return Ok(Resolved {
+                    desc: Cow::Borrowed(desc),
+                    planes: vec![Arc::clone(&buffer.buffer); desc.planes.len()],
+                    dmabuf: None,
+                    foreign: Vec::new(),
+                    staged: None,
+                });
             }
+            Surface::Dmabuf(dmabuf) => dmabuf,
+        };
+        let linear = lock(dmabuf).modifier() == DrmModifier::Linear;
+        let as_image =
+            side == Side::Source && (!linear || self.linear_sources == ImportPath::Image);
+        if as_image {
+            let image = self.imports.import_image(&self.device, dmabuf)?;
+            let staging = self.create_buffer(image.staging_size())?.buffer;
+            let (width, height) = image.size();
+            let planes = image.staging_planes();
+            return Ok(Resolved {
+                desc: Cow::Owned(image_desc(image.format(), width, height, &planes)),
+                planes: vec![staging; planes.len()],
+                dmabuf: Some(dmabuf),
+                foreign: Vec::new(),
+                staged: Some(image),
+            });
         }
+        let import = self.imports.import(&self.device, dmabuf)?;
+        let (width, height) = import.size();
+        Ok(Resolved {
+            desc: Cow::Owned(image_desc(import.format(), width, height, import.planes())),
+            planes: import
+                .planes()
+                .iter()
+                .map(|p| Arc::clone(import.buffer(p.buffer)))
+                .collect(),
+            dmabuf: Some(dmabuf),
+            foreign: import.buffers().to_vec(),
+            staged: None,
+        })
     }
 
     /// Makes the job wait for `dmabuf`'s implicit fences that `access` must
@@ -625,6 +668,22 @@ impl Copier {
 /// (every operation on it leaves it consistent).
 fn lock(dmabuf: &SharedDmabuf) -> std::sync::MutexGuard<'_, crate::dmabuf::Dmabuf> {
     dmabuf.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The description of an imported dma-buf's planes.
+fn image_desc(format: DrmFourcc, width: u32, height: u32, planes: &[ImportedPlane]) -> ImageDesc {
+    ImageDesc {
+        format,
+        width,
+        height,
+        planes: planes
+            .iter()
+            .map(|p| PlaneDesc {
+                offset: u64::from(p.offset),
+                stride: p.stride,
+            })
+            .collect(),
+    }
 }
 
 /// The copy shader's code for a format (`FORMAT_*` in `shaders/copy.comp`).

@@ -192,52 +192,10 @@ impl Buffer {
                 size,
             });
         }
-        let mut props = vk::MemoryFdPropertiesKHR::default();
-        // SAFETY: the handle type is DMA_BUF, which VK_EXT_external_memory_dma_buf
-        // (required of every Device) defines for fds
-        // (VUID-vkGetMemoryFdPropertiesKHR-handleType-00674: not OPAQUE_FD);
-        // `fd` is open for the duration of the call, which does not take it.
-        unsafe {
-            device
-                .memory_fd()
-                .get_memory_fd_properties(handle_type, fd.as_raw_fd(), &mut props)
-        }
-        .map_err(|r| map_import_err("vkGetMemoryFdPropertiesKHR", r))?;
-        let (index, _) = device
-            .memory_type(
-                requirements.memory_type_bits & props.memory_type_bits,
-                vk::MemoryPropertyFlags::empty(),
-            )
-            .ok_or(VulkanError::NoMemoryType {
-                what: "imported dma-buf",
-            })?;
-        let mut import = vk::ImportMemoryFdInfoKHR::default()
-            .handle_type(handle_type)
-            .fd(fd.into_raw_fd());
-        let mut dedicated = vk::MemoryDedicatedAllocateInfo::default().buffer(raw);
-        let allocate = vk::MemoryAllocateInfo::default()
-            .allocation_size(requirements.size)
-            .memory_type_index(index)
-            .push_next(&mut import)
-            .push_next(&mut dedicated);
-        // SAFETY: the fd is one this call owns, a dma-buf of `size` bytes
-        // (at least the allocation size, checked above) and of the handle
-        // type the buffer was created for
-        // (VUID-VkImportMemoryFdInfoKHR-handleType-00670); the memory type is
-        // one vkGetMemoryFdPropertiesKHR allows for it
-        // (VUID-VkMemoryAllocateInfo-memoryTypeIndex-00648 by way of
-        // VkMemoryFdPropertiesKHR); the dedicated allocation names this
-        // buffer, not yet bound, with its exact requirement as size
-        // (VUID-VkMemoryDedicatedAllocateInfo-buffer-02965). On success the
-        // driver owns the fd. On failure it is left alone: lavapipe closes it
-        // even then, so closing it here could close an unrelated fd that took
-        // the number; a driver that keeps to the specification leaks one fd
-        // per failed import instead.
-        this.memory = unsafe { device.raw().allocate_memory(&allocate, None) }
-            .map_err(|r| map_import_err("vkAllocateMemory", r))?;
+        this.memory = import_memory(device, fd, requirements, Dedicated::Buffer(raw))?;
         this.bind()?;
         device.set_name(raw, name)?;
-        debug!(size, memory_type = index, "imported a dma-buf as a buffer");
+        debug!(size, "imported a dma-buf as a buffer");
         Ok(this)
     }
 
@@ -345,6 +303,84 @@ impl Drop for Buffer {
             device.free_memory(self.memory, None);
         }
     }
+}
+
+/// What a memory import is dedicated to (`VkMemoryDedicatedAllocateInfo`).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Dedicated {
+    /// A buffer, bound to the whole allocation.
+    Buffer(vk::Buffer),
+    /// A non-disjoint image, bound to the whole allocation.
+    Image(vk::Image),
+    /// Nothing: one plane of a disjoint image, which cannot have a
+    /// dedicated allocation (VUID-VkMemoryDedicatedAllocateInfo-image-01797).
+    None,
+}
+
+/// Imports the dma-buf `fd` as device memory of `requirements` (type and
+/// size of the object it will be bound to), dedicated to `dedicated`.
+///
+/// The caller checked that `requirements.size` does not exceed the fd's
+/// size (lavapipe answers `VK_ERROR_OUT_OF_DEVICE_MEMORY` otherwise) and
+/// passes a dup: importing hands the fd to the driver, and lavapipe closes
+/// it even when the import fails (ENVIRONMENT.md).
+pub(super) fn import_memory(
+    device: &Device,
+    fd: OwnedFd,
+    requirements: vk::MemoryRequirements,
+    dedicated: Dedicated,
+) -> Result<vk::DeviceMemory, VulkanError> {
+    let handle_type = vk::ExternalMemoryHandleTypeFlags::DMA_BUF_EXT;
+    let mut props = vk::MemoryFdPropertiesKHR::default();
+    // SAFETY: the handle type is DMA_BUF, which VK_EXT_external_memory_dma_buf
+    // (required of every Device) defines for fds
+    // (VUID-vkGetMemoryFdPropertiesKHR-handleType-00674: not OPAQUE_FD);
+    // `fd` is open for the duration of the call, which does not take it.
+    unsafe {
+        device
+            .memory_fd()
+            .get_memory_fd_properties(handle_type, fd.as_raw_fd(), &mut props)
+    }
+    .map_err(|r| map_import_err("vkGetMemoryFdPropertiesKHR", r))?;
+    let (index, _) = device
+        .memory_type(
+            requirements.memory_type_bits & props.memory_type_bits,
+            vk::MemoryPropertyFlags::empty(),
+        )
+        .ok_or(VulkanError::NoMemoryType {
+            what: "imported dma-buf",
+        })?;
+    let mut import = vk::ImportMemoryFdInfoKHR::default()
+        .handle_type(handle_type)
+        .fd(fd.into_raw_fd());
+    let mut allocate = vk::MemoryAllocateInfo::default()
+        .allocation_size(requirements.size)
+        .memory_type_index(index)
+        .push_next(&mut import);
+    let mut info = vk::MemoryDedicatedAllocateInfo::default();
+    match dedicated {
+        Dedicated::Buffer(buffer) => info = info.buffer(buffer),
+        Dedicated::Image(image) => info = info.image(image),
+        Dedicated::None => {}
+    }
+    if !matches!(dedicated, Dedicated::None) {
+        allocate = allocate.push_next(&mut info);
+    }
+    // SAFETY: the fd is one this call owns, a dma-buf at least as large as
+    // the allocation (the caller's check) and of the handle type the object
+    // was created for (VUID-VkImportMemoryFdInfoKHR-handleType-00670); the
+    // memory type is one vkGetMemoryFdPropertiesKHR allows for it
+    // (VUID-VkMemoryAllocateInfo-memoryTypeIndex-00648 by way of
+    // VkMemoryFdPropertiesKHR); a dedicated allocation names an object not
+    // yet bound, with its exact requirement as size
+    // (VUID-VkMemoryDedicatedAllocateInfo-buffer-02965, -image-02964), and
+    // never a disjoint image (-image-01797). On success the driver owns the
+    // fd. On failure it is left alone: lavapipe closes it even then, so
+    // closing it here could close an unrelated fd that took the number; a
+    // driver that keeps to the specification leaks one fd per failed import
+    // instead.
+    unsafe { device.raw().allocate_memory(&allocate, None) }
+        .map_err(|r| map_import_err("vkAllocateMemory", r))
 }
 
 fn create_buffer(

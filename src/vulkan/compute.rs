@@ -22,6 +22,7 @@ use tracing::error;
 
 use super::buffer::Buffer;
 use super::conv::{map_host_device_oom_and_lost_err, map_host_device_oom_err};
+use super::image::ImportedImage;
 use super::semaphore::Semaphore;
 use super::{Device, VulkanError};
 use crate::sync::SyncFile;
@@ -233,6 +234,7 @@ pub(crate) struct Commands {
     waits: Vec<Semaphore>,
     signal: Option<Semaphore>,
     buffers: Vec<Arc<Buffer>>,
+    images: Vec<Arc<ImportedImage>>,
     pipelines: Vec<Arc<ComputePipeline>>,
     device: Arc<Device>,
 }
@@ -266,6 +268,7 @@ impl Commands {
             waits: Vec::new(),
             signal: None,
             buffers: Vec::new(),
+            images: Vec::new(),
             pipelines: Vec::new(),
             device: Arc::clone(device),
         };
@@ -315,15 +318,11 @@ impl Commands {
     /// (`VK_QUEUE_FAMILY_FOREIGN_EXT` with `VK_EXT_queue_family_foreign`,
     /// else `VK_QUEUE_FAMILY_EXTERNAL`).
     ///
-    /// The acquire's first scope is the compute stage, where the fences of
-    /// [`wait_sync_file`](Self::wait_sync_file) are waited for, so it follows
-    /// them.
+    /// The acquire's first scope is the compute stage, one of the stages
+    /// where the fences of [`wait_sync_file`](Self::wait_sync_file) are
+    /// waited for, so it follows them.
     pub(crate) fn foreign(&mut self, buffer: &Arc<Buffer>, op: Ownership) {
-        let foreign = if self.device.capabilities().queue_family_foreign {
-            vk::QUEUE_FAMILY_FOREIGN_EXT
-        } else {
-            vk::QUEUE_FAMILY_EXTERNAL
-        };
+        let foreign = self.foreign_family();
         let ours = self.device.queue_family();
         let shader = vk::PipelineStageFlags::COMPUTE_SHADER;
         let shader_access = vk::AccessFlags::SHADER_READ | vk::AccessFlags::SHADER_WRITE;
@@ -374,6 +373,96 @@ impl Commands {
         self.buffers.push(Arc::clone(buffer));
     }
 
+    /// Records a copy of every plane of `image` into `dst`, laid out as
+    /// [`ImportedImage::staging_planes`] says, between an acquire of the
+    /// image from the dma-buf's other users and its release back to them
+    /// (as [`foreign`](Self::foreign) does for buffers). A later
+    /// [`Barrier::BeforeShader`] makes the bytes visible to a shader.
+    ///
+    /// Panics when `dst` is smaller than [`ImportedImage::staging_size`].
+    pub(crate) fn stage_image(&mut self, image: &Arc<ImportedImage>, dst: &Arc<Buffer>) {
+        assert!(
+            dst.size() >= image.staging_size(),
+            "a staging buffer of {} bytes for an image of {}",
+            dst.size(),
+            image.staging_size()
+        );
+        let foreign = self.foreign_family();
+        let ours = self.device.queue_family();
+        let transfer = vk::PipelineStageFlags::TRANSFER;
+        let range = vk::ImageSubresourceRange::default()
+            .aspect_mask(vk::ImageAspectFlags::COLOR)
+            .level_count(1)
+            .layer_count(1);
+        // The dma-buf's producers use it in GENERAL, the only layout the
+        // foreign queue family knows; it goes back in GENERAL.
+        let acquire = [vk::ImageMemoryBarrier::default()
+            .src_access_mask(vk::AccessFlags::empty())
+            .dst_access_mask(vk::AccessFlags::TRANSFER_READ)
+            .old_layout(vk::ImageLayout::GENERAL)
+            .new_layout(vk::ImageLayout::TRANSFER_SRC_OPTIMAL)
+            .src_queue_family_index(foreign)
+            .dst_queue_family_index(ours)
+            .image(image.raw())
+            .subresource_range(range)];
+        let release = [vk::ImageMemoryBarrier::default()
+            .src_access_mask(vk::AccessFlags::empty())
+            .dst_access_mask(vk::AccessFlags::empty())
+            .old_layout(vk::ImageLayout::TRANSFER_SRC_OPTIMAL)
+            .new_layout(vk::ImageLayout::GENERAL)
+            .src_queue_family_index(ours)
+            .dst_queue_family_index(foreign)
+            .image(image.raw())
+            .subresource_range(range)];
+        let regions = image.copy_regions();
+        let raw = self.device.raw();
+        // SAFETY: recording, outside a render pass. The image was created
+        // EXCLUSIVE with external memory, so FOREIGN (its extension enabled)
+        // or EXTERNAL may stand on the other side of the transfers
+        // (VUID-VkImageMemoryBarrier-srcQueueFamilyIndex-04070,
+        // VUID-VkImageMemoryBarrier-image-09117); the range is the whole
+        // image with the COLOR aspect, which names every plane of a
+        // multi-planar format (VUID-VkImageMemoryBarrier-image-01672); the
+        // acquire's first scope is the transfer stage, where the submission
+        // waits for the dma-buf's fences. The copy reads the image in
+        // TRANSFER_SRC_OPTIMAL (VUID-vkCmdCopyImageToBuffer-srcImageLayout-00189);
+        // it has TRANSFER_SRC usage, `dst` TRANSFER_DST (BufferKind::Storage);
+        // each region is one plane aspect of the format with that plane's
+        // extent (VUID-vkCmdCopyImageToBuffer-imageSubresource-07970,
+        // -srcImage-01558: PLANE_i only for multi-planar formats) and lands
+        // inside `dst` (asserted above, -pRegions-00183) at a 4-byte aligned
+        // offset (-srcImage-07975, -commandBuffer-07737).
+        unsafe {
+            raw.cmd_pipeline_barrier(
+                self.cmd,
+                transfer,
+                transfer,
+                vk::DependencyFlags::empty(),
+                &[],
+                &[],
+                &acquire,
+            );
+            raw.cmd_copy_image_to_buffer(
+                self.cmd,
+                image.raw(),
+                vk::ImageLayout::TRANSFER_SRC_OPTIMAL,
+                dst.raw(),
+                &regions,
+            );
+            raw.cmd_pipeline_barrier(
+                self.cmd,
+                transfer,
+                vk::PipelineStageFlags::BOTTOM_OF_PIPE,
+                vk::DependencyFlags::empty(),
+                &[],
+                &[],
+                &release,
+            );
+        }
+        self.images.push(Arc::clone(image));
+        self.buffers.push(Arc::clone(dst));
+    }
+
     /// Records a copy of the first `size` bytes of `src` to `dst`. Panics
     /// when `size` is zero or passes the end of either buffer.
     pub(crate) fn copy(&mut self, src: &Arc<Buffer>, dst: &Arc<Buffer>, size: u64) {
@@ -395,6 +484,17 @@ impl Commands {
         }
         self.buffers.push(Arc::clone(src));
         self.buffers.push(Arc::clone(dst));
+    }
+
+    /// The queue family of a dma-buf's other users:
+    /// `VK_QUEUE_FAMILY_FOREIGN_EXT` with `VK_EXT_queue_family_foreign`,
+    /// else `VK_QUEUE_FAMILY_EXTERNAL`.
+    fn foreign_family(&self) -> u32 {
+        if self.device.capabilities().queue_family_foreign {
+            vk::QUEUE_FAMILY_FOREIGN_EXT
+        } else {
+            vk::QUEUE_FAMILY_EXTERNAL
+        }
     }
 
     /// Records a dispatch of `groups` workgroups of `pipeline`, with
@@ -515,8 +615,8 @@ impl Commands {
         Ok(())
     }
 
-    /// Makes the submission wait, at the compute stage, for the kernel fence
-    /// `fence`, imported as a semaphore's SYNC_FD payload.
+    /// Makes the submission wait, at the transfer and compute stages, for
+    /// the kernel fence `fence`, imported as a semaphore's SYNC_FD payload.
     /// [`VulkanError::SyncFdUnsupported`] where the device cannot import
     /// SYNC_FD.
     pub(crate) fn wait_sync_file(&mut self, fence: SyncFile) -> Result<(), VulkanError> {
@@ -554,7 +654,8 @@ impl Commands {
         let commands = &unsubmitted.commands;
         let submitted = commands.device.set_name(fence, name).and_then(|()| {
             let waits: Vec<vk::Semaphore> = commands.waits.iter().map(Semaphore::raw).collect();
-            let stages = vec![vk::PipelineStageFlags::COMPUTE_SHADER; waits.len()];
+            let stage = vk::PipelineStageFlags::TRANSFER | vk::PipelineStageFlags::COMPUTE_SHADER;
+            let stages = vec![stage; waits.len()];
             let signals: Vec<vk::Semaphore> = commands.signal.iter().map(Semaphore::raw).collect();
             let buffers = [commands.cmd];
             let info = [vk::SubmitInfo::default()

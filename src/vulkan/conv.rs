@@ -212,6 +212,21 @@ pub(super) fn map_import_err(call: &'static str, result: vk::Result) -> VulkanEr
     }
 }
 
+/// `vkCreateImage`: out of memory, and
+/// `VK_ERROR_INVALID_DRM_FORMAT_MODIFIER_PLANE_LAYOUT_EXT` for a client's
+/// offsets and pitches the driver cannot use with the modifier. (Its
+/// compression and capture-address errors need structures this crate never
+/// chains.)
+pub(super) fn map_create_image_err(result: vk::Result) -> VulkanError {
+    const CALL: &str = "vkCreateImage";
+    match result {
+        vk::Result::ERROR_INVALID_DRM_FORMAT_MODIFIER_PLANE_LAYOUT_EXT => {
+            VulkanError::InvalidPlaneLayout
+        }
+        result => map_host_device_oom_err(CALL, result),
+    }
+}
+
 /// `vkGetSemaphoreFdKHR`: `VK_ERROR_TOO_MANY_OBJECTS` and host out-of-memory.
 pub(super) fn map_export_err(call: &'static str, result: vk::Result) -> VulkanError {
     match result {

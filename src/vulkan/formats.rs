@@ -74,6 +74,11 @@ pub struct ImportableFormat {
     pub usage: ImportUsage,
     /// The largest image of this pair the driver allows.
     pub max_extent: vk::Extent2D,
+    /// The format features of the pair: the modifier's tiling features on
+    /// the image path (`DISJOINT`, the chroma sample locations and the
+    /// YCbCr filters of a multi-planar format among them), the optimal
+    /// tiling features of the device image on the buffer path.
+    pub features: vk::FormatFeatureFlags,
 }
 
 /// The usage every row must allow.
@@ -245,6 +250,7 @@ fn image_row(
             width: limits.max_extent.width,
             height: limits.max_extent.height,
         },
+        features,
     }))
 }
 
@@ -366,6 +372,7 @@ fn buffer_row(
             width: limits.max_extent.width,
             height: limits.max_extent.height,
         },
+        features,
     }))
 }
 

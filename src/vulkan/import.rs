@@ -1,5 +1,5 @@
 //! Client dma-bufs imported as storage buffers, and the cache that imports
-//! each buffer once.
+//! each buffer once, as buffers, as an image (`image.rs`) or both.
 //!
 //! A LINEAR [`Dmabuf`]'s distinct buffers (one, or one a plane for a
 //! disjoint buffer) each become a `VkBuffer` over the whole dma-buf, with a
@@ -8,10 +8,10 @@
 //! `VK_EXT_image_drm_format_modifier`. (A dma-buf is whole pages, so whole
 //! 32-bit words, the unit the shader reads.)
 //!
-//! Importing records [`Dmabuf::map_device`]; the record, a
-//! [`DeviceMapping`], is held by every buffer of the import and released
-//! after the last of them is destroyed, which is when
-//! [`Dmabuf::unmap_device`] is called. Recorded commands hold the buffers
+//! The first import of a dma-buf records [`Dmabuf::map_device`]; the record,
+//! a [`DeviceMapping`], is held by every Vulkan object of its imports and
+//! released after the last of them is destroyed, which is when
+//! [`Dmabuf::unmap_device`] is called. Recorded commands hold those objects
 //! until their fence signalled, so the unmapping waits for the last job that
 //! used the import.
 //!
@@ -29,6 +29,7 @@ use drm_fourcc::{DrmFourcc, DrmModifier};
 use tracing::{debug, debug_span, error};
 
 use super::buffer::Buffer;
+use super::image::ImportedImage;
 use super::{Device, VulkanError};
 use crate::dmabuf::{Dmabuf, SharedDmabuf};
 
@@ -38,6 +39,26 @@ use crate::dmabuf::{Dmabuf, SharedDmabuf};
 #[derive(Debug)]
 pub(crate) struct DeviceMapping {
     dmabuf: SharedDmabuf,
+}
+
+impl DeviceMapping {
+    /// Records [`Dmabuf::map_device`] on `dmabuf`.
+    fn new(dmabuf: &SharedDmabuf) -> Result<Arc<Self>, VulkanError> {
+        dmabuf
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .map_device()?;
+        Ok(Arc::new(Self {
+            dmabuf: Arc::clone(dmabuf),
+        }))
+    }
+
+    /// The dma-buf, for reading its description; the lock must be let go
+    /// before any Vulkan call, since a failure drops objects whose drop may
+    /// take it.
+    pub(super) fn dmabuf(&self) -> std::sync::MutexGuard<'_, Dmabuf> {
+        self.dmabuf.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl Drop for DeviceMapping {
@@ -69,25 +90,27 @@ pub(crate) struct ImportedDmabuf {
     format: DrmFourcc,
     width: u32,
     height: u32,
-    mapping: Arc<DeviceMapping>,
 }
 
 impl ImportedDmabuf {
-    /// Imports `shared`'s buffers into `device`; the number of Vulkan objects
-    /// created is added to `created`, also when a later step fails.
+    /// Imports the buffers of `mapping`'s dma-buf into `device`; the number
+    /// of Vulkan objects created is added to `created`, also when a later
+    /// step fails.
     fn new(
         device: &Arc<Device>,
-        shared: &SharedDmabuf,
+        mapping: &Arc<DeviceMapping>,
         created: &mut u64,
     ) -> Result<Self, VulkanError> {
-        // Everything the import needs is read under the lock, which is let go
-        // before any Vulkan call: a failure drops the DeviceMapping, whose
-        // drop takes the lock.
         let (format, width, height, planes, fds) = {
-            let mut dmabuf = shared.lock().unwrap_or_else(PoisonError::into_inner);
+            let dmabuf = mapping.dmabuf();
             let _span = debug_span!("import dma-buf", fourcc = %dmabuf.format()).entered();
+            let modifier = dmabuf.modifier();
+            if modifier != DrmModifier::Linear {
+                return Err(VulkanError::NotLinear {
+                    modifier: modifier.into(),
+                });
+            }
             let (planes, fds) = describe(&dmabuf)?;
-            dmabuf.map_device()?;
             (
                 dmabuf.format(),
                 dmabuf.width(),
@@ -96,14 +119,11 @@ impl ImportedDmabuf {
                 fds,
             )
         };
-        let mapping = Arc::new(DeviceMapping {
-            dmabuf: Arc::clone(shared),
-        });
         let mut buffers = Vec::with_capacity(fds.len());
         for (i, (fd, size)) in fds.into_iter().enumerate() {
             let name = CString::new(format!("dmabridge {format} buffer {i}"))
                 .expect("no NUL in a format name");
-            let buffer = Buffer::import_dmabuf(device, fd, size, Arc::clone(&mapping), &name)?;
+            let buffer = Buffer::import_dmabuf(device, fd, size, Arc::clone(mapping), &name)?;
             // A VkBuffer and its VkDeviceMemory.
             *created += 2;
             buffers.push(Arc::new(buffer));
@@ -115,7 +135,6 @@ impl ImportedDmabuf {
             format,
             width,
             height,
-            mapping,
         })
     }
 
@@ -147,22 +166,15 @@ impl ImportedDmabuf {
 
 /// The planes of a dma-buf, and a dup of each distinct buffer's fd with its
 /// size.
-type Described = (Vec<ImportedPlane>, Vec<(OwnedFd, u64)>);
+pub(super) type Described = (Vec<ImportedPlane>, Vec<(OwnedFd, u64)>);
 
 /// The planes of `dmabuf` and a dup of each distinct buffer's fd with its
-/// size, after checking that the buffer is LINEAR and that every plane ends
-/// inside its fd.
+/// size, after checking that every plane ends inside its fd.
 ///
 /// [`DmabufParams::create`](crate::dmabuf::DmabufParams::create) made the
 /// same check; it is repeated here, cheaply, because an import that reached
 /// past the fd's end would give the GPU memory that is not the buffer's.
-fn describe(dmabuf: &Dmabuf) -> Result<Described, VulkanError> {
-    let modifier = dmabuf.modifier();
-    if modifier != DrmModifier::Linear {
-        return Err(VulkanError::NotLinear {
-            modifier: modifier.into(),
-        });
-    }
+pub(super) fn describe(dmabuf: &Dmabuf) -> Result<Described, VulkanError> {
     let sizes: Vec<u64> = dmabuf.buffers().map(|(_, size)| size).collect();
     let mut planes = Vec::with_capacity(dmabuf.planes().len());
     for (index, plane) in dmabuf.planes().iter().enumerate() {
@@ -188,47 +200,98 @@ fn describe(dmabuf: &Dmabuf) -> Result<Described, VulkanError> {
     Ok((planes, fds))
 }
 
+/// The imports of one dma-buf, sharing its [`DeviceMapping`].
+#[derive(Debug)]
+struct Entry {
+    mapping: Arc<DeviceMapping>,
+    buffers: Option<Arc<ImportedDmabuf>>,
+    image: Option<Arc<ImportedImage>>,
+}
+
 /// Imports of [`SharedDmabuf`]s, each made once; see the module
 /// documentation.
 #[derive(Debug, Default)]
 pub(crate) struct ImportCache {
     /// Keyed by the address of the `Mutex<Dmabuf>` behind the `Arc`, which
     /// cannot be reused while the entry's [`DeviceMapping`] holds the `Arc`.
-    entries: HashMap<usize, Arc<ImportedDmabuf>>,
+    entries: HashMap<usize, Entry>,
     created: u64,
 }
 
 impl ImportCache {
-    /// The import of `dmabuf`: from the cache, or made now.
+    /// The import of `dmabuf` as storage buffers: from the cache, or made
+    /// now.
     pub(crate) fn import(
         &mut self,
         device: &Arc<Device>,
         dmabuf: &SharedDmabuf,
     ) -> Result<Arc<ImportedDmabuf>, VulkanError> {
+        self.get_or_import(
+            dmabuf,
+            |entry| &mut entry.buffers,
+            |mapping, created| ImportedDmabuf::new(device, mapping, created),
+        )
+    }
+
+    /// The import of `dmabuf` as an image with its modifier: from the cache,
+    /// or made now.
+    pub(crate) fn import_image(
+        &mut self,
+        device: &Arc<Device>,
+        dmabuf: &SharedDmabuf,
+    ) -> Result<Arc<ImportedImage>, VulkanError> {
+        self.get_or_import(
+            dmabuf,
+            |entry| &mut entry.image,
+            |mapping, created| ImportedImage::new(device, mapping, created),
+        )
+    }
+
+    /// The import in `dmabuf`'s entry that `slot` picks, made by `import`
+    /// (with the entry's device mapping, made first if need be) when the
+    /// slot is empty. A failed import leaves the cache as it was.
+    fn get_or_import<T>(
+        &mut self,
+        dmabuf: &SharedDmabuf,
+        slot: impl Fn(&mut Entry) -> &mut Option<Arc<T>>,
+        import: impl FnOnce(&Arc<DeviceMapping>, &mut u64) -> Result<T, VulkanError>,
+    ) -> Result<Arc<T>, VulkanError> {
         let key = Arc::as_ptr(dmabuf).addr();
-        if let Some(import) = self.entries.get(&key) {
-            return Ok(Arc::clone(import));
-        }
-        let import = Arc::new(ImportedDmabuf::new(device, dmabuf, &mut self.created)?);
-        self.entries.insert(key, Arc::clone(&import));
-        Ok(import)
+        let mapping = match self.entries.get_mut(&key) {
+            Some(entry) => {
+                if let Some(import) = slot(entry) {
+                    return Ok(Arc::clone(import));
+                }
+                Arc::clone(&entry.mapping)
+            }
+            None => DeviceMapping::new(dmabuf)?,
+        };
+        // On failure a new mapping is dropped here, unmapping the dma-buf.
+        let made = Arc::new(import(&mapping, &mut self.created)?);
+        let entry = self.entries.entry(key).or_insert_with(|| Entry {
+            mapping,
+            buffers: None,
+            image: None,
+        });
+        *slot(entry) = Some(Arc::clone(&made));
+        Ok(made)
     }
 
     /// Drops the imports whose dma-buf nobody else holds any more. Their
-    /// buffers are destroyed, and the dma-buf unmapped, once the last job
-    /// that uses them completed.
+    /// Vulkan objects are destroyed, and the dma-buf unmapped, once the last
+    /// job that uses them completed.
     pub(crate) fn sweep(&mut self) {
         self.entries
-            .retain(|_, import| Arc::strong_count(&import.mapping.dmabuf) > 1);
+            .retain(|_, entry| Arc::strong_count(&entry.mapping.dmabuf) > 1);
     }
 
-    /// How many imports the cache holds.
+    /// How many dma-bufs the cache holds imports of.
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
 
-    /// How many Vulkan objects (`VkBuffer`s and `VkDeviceMemory`s) imports
-    /// have created so far.
+    /// How many Vulkan objects (buffers, images, memories, YCbCr
+    /// conversions, samplers, views) imports have created so far.
     pub(crate) fn objects_created(&self) -> u64 {
         self.created
     }

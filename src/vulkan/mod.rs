@@ -72,6 +72,11 @@ mod device;
     reason = "vkGetPhysicalDevice*FormatProperties* and external buffer queries"
 )]
 mod formats;
+#[expect(
+    unsafe_code,
+    reason = "images over imported dma-bufs, their memory, YCbCr conversions"
+)]
+mod image;
 mod import;
 #[expect(
     unsafe_code,
@@ -95,7 +100,8 @@ pub(crate) use compute::{Barrier, Commands, ComputePipeline, Ownership, Submitte
 pub use conv::{Alpha, FORMAT_MAPPINGS, FormatMapping, fourcc_for_vk_format, vk_format};
 pub use device::Device;
 pub use formats::{ImportPath, ImportUsage, ImportableFormat};
-pub(crate) use import::{ImportCache, ImportedDmabuf};
+pub(crate) use image::ImportedImage;
+pub(crate) use import::{ImportCache, ImportedPlane};
 pub use instance::Instance;
 
 /// The lowest Vulkan version of the loader and of a device.
@@ -279,6 +285,47 @@ pub enum VulkanError {
         /// The buffer's modifier.
         modifier: u64,
     },
+    /// A dma-buf's (fourcc, modifier) pair is not a row of the device's
+    /// importable table on the image path: the driver cannot import it as
+    /// an image (or the device lacks `VK_EXT_image_drm_format_modifier`).
+    /// Nothing was handed to the driver.
+    #[error("{fourcc} with modifier {modifier:#x} does not import as an image on this device")]
+    UnsupportedModifier {
+        /// The buffer's format.
+        fourcc: drm_fourcc::DrmFourcc,
+        /// The buffer's modifier.
+        modifier: u64,
+    },
+    /// A dma-buf has another number of planes than the driver's
+    /// `drmFormatModifierPlaneCount` for its format and modifier.
+    #[error("modifier {modifier:#x} has {expected} memory planes, the dma-buf {got}")]
+    ModifierPlanes {
+        /// The buffer's modifier.
+        modifier: u64,
+        /// The driver's plane count.
+        expected: u32,
+        /// The dma-buf's.
+        got: usize,
+    },
+    /// The device imports the format and modifier as an image, but not in
+    /// the way this dma-buf needs: `what` is "planes in separate buffers"
+    /// (no `DISJOINT` feature) or "a YCbCr conversion" (no
+    /// `samplerYcbcrConversion`, or no chroma sample location for the
+    /// modifier).
+    #[error("{fourcc} with modifier {modifier:#x} cannot be imported with {what}")]
+    ImageImportUnsupported {
+        /// The buffer's format.
+        fourcc: drm_fourcc::DrmFourcc,
+        /// The buffer's modifier.
+        modifier: u64,
+        /// What the device lacks.
+        what: &'static str,
+    },
+    /// `VK_ERROR_INVALID_DRM_FORMAT_MODIFIER_PLANE_LAYOUT_EXT` from
+    /// `vkCreateImage`: the driver cannot use the client's offsets and
+    /// pitches with its modifier.
+    #[error("vkCreateImage: the driver refused the planes' offsets and pitches")]
+    InvalidPlaneLayout,
     /// A plane of a dma-buf ends past the end of its fd. Validation refuses
     /// such a buffer; the import checks again before the GPU sees it.
     #[error("plane {plane} ends at byte {end}, past its dma-buf of {size}")]
@@ -290,9 +337,10 @@ pub enum VulkanError {
         /// The fd's size.
         size: u64,
     },
-    /// The driver needs more memory for a buffer over a dma-buf than the
-    /// dma-buf has (its memory requirement rounds the size up).
-    #[error("a buffer over a dma-buf of {size} bytes needs {needed}")]
+    /// The driver needs more memory for a buffer or image over a dma-buf
+    /// than the dma-buf has (its memory requirement rounds the size up, or
+    /// the image's planes reach past the fd).
+    #[error("an import of a dma-buf of {size} bytes needs {needed}")]
     ImportTooSmall {
         /// `VkMemoryRequirements::size`.
         needed: u64,
