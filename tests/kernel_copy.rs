@@ -29,7 +29,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dmabridge::alloc::{DmabufAllocator, FenceAccess, LinearLayout, Udmabuf, Vgem};
+use dmabridge::alloc::{DmabufAllocator, FenceAccess, LinearLayout, PlaneSpan, Udmabuf, Vgem};
 use dmabridge::copy::reference::{self, ImageView, ImageViewMut};
 use dmabridge::copy::{
     Copier, CopyError, CopyJob, CopyPlan, CopyRequest, Filter, ImageDesc, PlanError, PlaneDesc,
@@ -38,6 +38,7 @@ use dmabridge::copy::{
 use dmabridge::dmabuf::{
     Access, Dmabuf, DmabufFlags, DmabufParams, FormatInfo, OwnershipState, SharedDmabuf,
 };
+use dmabridge::sync::{SyncAccess, SyncFile, WaitOutcome};
 use dmabridge::vulkan::{ImportPath, VulkanError};
 use drm_fourcc::{DrmFourcc, DrmModifier};
 
@@ -206,11 +207,10 @@ fn copies_between_udmabufs_match_the_reference() {
     });
 }
 
-#[test]
-fn a_pending_write_fence_holds_the_copy_back() {
-    common::require_guest();
-    let (w, h) = (64u32, 32u32);
-    let udmabuf = Udmabuf::open().unwrap();
+/// A `w`×`h` ARGB8888 udmabuf, with its fd and the memfd behind it (which
+/// a producer writes as its device would, outside a CPU bracket), and its
+/// plane's layout.
+fn with_memfd(udmabuf: &Udmabuf, w: u32, h: u32) -> (SharedDmabuf, OwnedFd, OwnedFd, PlaneSpan) {
     let layout = LinearLayout::new(DrmFourcc::Argb8888, w, h).unwrap();
     let plane = layout.planes()[0];
     let (fd, memfd) = udmabuf.alloc_with_memfd(layout.size()).unwrap();
@@ -227,9 +227,23 @@ fn a_pending_write_fence_holds_the_copy_back() {
         .unwrap();
     let src = shared(
         params
-            .create(64, 32, DrmFourcc::Argb8888 as u32, DmabufFlags::empty())
+            .create(
+                w as i32,
+                h as i32,
+                DrmFourcc::Argb8888 as u32,
+                DmabufFlags::empty(),
+            )
             .unwrap(),
     );
+    (src, fd, memfd, plane)
+}
+
+#[test]
+fn a_pending_write_fence_holds_the_copy_back() {
+    common::require_guest();
+    let (w, h) = (64u32, 32u32);
+    let udmabuf = Udmabuf::open().unwrap();
+    let (src, fd, memfd, plane) = with_memfd(&udmabuf, w, h);
     let dst = shared(udmabuf.allocate(DrmFourcc::Argb8888, w, h).unwrap());
     let fresh_bytes = move || support::noise(2, (plane.stride * h) as usize);
     let fresh = fresh_bytes();
@@ -575,4 +589,93 @@ fn refused_jobs_reach_no_driver() {
         nothing_reached_the_driver(copier);
     });
     assert!(read(&dst)[0].iter().all(|&b| b == SENTINEL));
+}
+
+#[test]
+fn acquire_fences_hold_the_job_and_release_fences_follow_it() {
+    common::require_guest();
+    let (w, h) = (64u32, 32u32);
+    let udmabuf = Udmabuf::open().unwrap();
+    let (src, _fd, memfd, plane) = with_memfd(&udmabuf, w, h);
+    let dst = shared(udmabuf.allocate(DrmFourcc::Argb8888, w, h).unwrap());
+    let fresh_bytes = move || support::noise(4, (plane.stride * h) as usize);
+    let fresh = fresh_bytes();
+    write(&src, |_, len| support::noise(3, len));
+    write(&dst, |_, len| vec![SENTINEL; len]);
+
+    // The acquire fence: a pending vgem write fence on a buffer the job does
+    // not touch, so only explicit synchronization can hold the job back.
+    let vgem = Vgem::open().unwrap();
+    let other = vgem.alloc(16, 16, DrmFourcc::Argb8888, 32).unwrap();
+
+    on_gpu(|copier| {
+        let plan = CopyPlan::new(CopyRequest {
+            src_size: Size::new(w as i32, h as i32),
+            dst_size: Size::new(w as i32, h as i32),
+            src_rect: support::rect(0, 0, w as i32, h as i32),
+            dst_rect: support::rect(0, 0, w as i32, h as i32),
+            transform: Transform::Normal,
+            filter: None,
+        })
+        .unwrap();
+        let job = CopyJob::new(&plan, Surface::Dmabuf(&src), Surface::Dmabuf(&dst));
+        // The shader's first dispatch compiles it (seconds in the guest).
+        copier.submit(&job).unwrap().wait().unwrap();
+
+        // Attached only now: vgem signals a fence by itself after 10 s.
+        let fence = vgem.attach_fence(&other, FenceAccess::Write).unwrap();
+        let acquire = [SyncFile::export_from_dmabuf(other.dmabuf(), SyncAccess::Read).unwrap()];
+        assert!(!acquire[0].is_signalled().unwrap());
+
+        // The producer writes the source and then signals the acquire fence.
+        let producer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(1500));
+            let written = rustix::io::pwrite(&memfd, &fresh_bytes(), u64::from(plane.offset));
+            assert_eq!(written.unwrap(), (plane.stride * h) as usize);
+            let signalled_at = std::time::Instant::now();
+            vgem.signal(fence).unwrap();
+            drop(other);
+            signalled_at
+        });
+        let done = copier.submit(&job.acquire(&acquire)).expect("submitting");
+        // Neither the destination's READ fence nor the release fence may
+        // signal before the job completed.
+        let read_fence = dst
+            .lock()
+            .unwrap()
+            .export_sync_file(SyncAccess::Read)
+            .unwrap();
+        let release = done
+            .release_fence()
+            .expect("lavapipe in the guest exports SYNC_FD");
+        for fence in [Some(&read_fence), release.as_ref()].into_iter().flatten() {
+            if fence.is_signalled().unwrap() {
+                assert!(done.is_done().unwrap(), "a fence signalled before the job");
+            }
+        }
+        assert_eq!(read_fence.wait(None).unwrap(), WaitOutcome::Signalled);
+        let readable_at = std::time::Instant::now();
+        assert!(
+            done.is_done().unwrap(),
+            "the READ fence signalled before the job"
+        );
+        if let Some(release) = release {
+            assert_eq!(release.wait(None).unwrap(), WaitOutcome::Signalled);
+        }
+        let signalled_at = producer.join().expect("the producer");
+        assert!(
+            readable_at >= signalled_at,
+            "the job ran before its acquire fence"
+        );
+        done.wait().unwrap();
+    });
+    let got = &read(&dst)[0];
+    let (stride, row) = (plane.stride as usize, w as usize * 4);
+    for y in 0..h as usize {
+        assert_eq!(
+            &got[y * stride..y * stride + row],
+            &fresh[y * stride..y * stride + row],
+            "row {y} is not what the producer wrote before signalling"
+        );
+    }
 }

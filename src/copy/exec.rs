@@ -59,8 +59,14 @@
 //!   and to the source as a read fence, so the buffers' other users wait
 //!   for the job. Where it cannot, nothing tells them: the caller waits for
 //!   the [`CopyCompletion`] before it hands the destination on.
+//!
+//! Explicit synchronization: a job may carry acquire sync_files
+//! ([`CopyJob::acquire`]), waited for like the implicit fences, and its
+//! completion hands out the same release sync_file
+//! ([`CopyCompletion::release_fence`]) where the device exports SYNC_FD.
 
 use std::borrow::Cow;
+use std::os::fd::AsFd;
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
@@ -69,7 +75,7 @@ use tracing::{debug, debug_span};
 
 use super::plan::{CopyPlan, Filter, Side};
 use crate::dmabuf::SharedDmabuf;
-use crate::sync::{SyncAccess, SyncError};
+use crate::sync::{SyncAccess, SyncError, SyncFile};
 use crate::vulkan::{
     Barrier, Buffer, BufferKind, Commands, ComputePipeline, Device, ImportCache, ImportPath,
     ImportedImage, ImportedPlane, Ownership, Submitted, VulkanError,
@@ -183,6 +189,9 @@ pub enum CopyError {
         /// The buffer's size.
         size: u64,
     },
+    /// Duplicating a sync_file's fd failed (`EMFILE`).
+    #[error("duplicating a sync_file")]
+    Dup(#[source] std::io::Error),
     /// A Vulkan call failed, or a dma-buf could not be imported.
     #[error(transparent)]
     Vulkan(#[from] VulkanError),
@@ -287,19 +296,45 @@ impl Resolved<'_> {
 
 /// "Copy this rectangle of X to that rectangle of Y with this transform",
 /// asked for in one piece: the plan and both sides, handed to
-/// [`Copier::submit`] together.
+/// [`Copier::submit`] together, with the explicit fences the job waits for.
 #[derive(Debug, Clone, Copy)]
 pub struct CopyJob<'a> {
     plan: &'a CopyPlan,
     src: Surface<'a>,
     dst: Surface<'a>,
+    acquire: &'a [SyncFile],
+    release: bool,
 }
 
 impl<'a> CopyJob<'a> {
     /// The job of carrying out `plan` from `src` to `dst`. Checked when
     /// submitted.
     pub fn new(plan: &'a CopyPlan, src: Surface<'a>, dst: Surface<'a>) -> Self {
-        Self { plan, src, dst }
+        Self {
+            plan,
+            src,
+            dst,
+            acquire: &[],
+            release: false,
+        }
+    }
+
+    /// Explicit synchronization: the job does not touch either buffer
+    /// before every fence of `fences` signalled (a client's acquire
+    /// points, `linux-drm-syncobj-v1` style), on top of the dma-bufs'
+    /// implicit fences. Waited for on the GPU where the device imports
+    /// SYNC_FD semaphore payloads, else on the CPU in [`Copier::submit`].
+    pub fn acquire(mut self, fences: &'a [SyncFile]) -> Self {
+        self.acquire = fences;
+        self
+    }
+
+    /// Asks for a release fence: [`CopyCompletion::release_fence`] gives a
+    /// sync_file that signals when the job completed. A job with a dma-buf
+    /// or an acquire fence has one without asking.
+    pub fn release(mut self) -> Self {
+        self.release = true;
+        self
     }
 }
 
@@ -312,9 +347,31 @@ impl<'a> CopyJob<'a> {
 #[derive(Debug, Clone)]
 pub struct CopyCompletion {
     work: Arc<Submitted>,
+    /// The job's release fence: `None` where the device cannot export
+    /// SYNC_FD or none was asked for; `Some(None)` where the driver reported
+    /// the job complete when the fence was exported.
+    release: Option<Option<Arc<SyncFile>>>,
 }
 
 impl CopyCompletion {
+    /// The job's release fence (explicit synchronization): a sync_file that
+    /// signals once the job completed, for a consumer to wait on; `None`
+    /// when the driver reported the job complete already when its fence was
+    /// exported. [`VulkanError::SyncFdUnsupported`] where the device cannot
+    /// export SYNC_FD payloads, and for work that asked for no release
+    /// fence (uploads, and copies between device buffers without
+    /// [`CopyJob::release`]).
+    pub fn release_fence(&self) -> Result<Option<SyncFile>, CopyError> {
+        let Some(release) = &self.release else {
+            return Err(VulkanError::SyncFdUnsupported { what: "export" }.into());
+        };
+        let Some(fence) = release else {
+            return Ok(None);
+        };
+        let fd = fence.as_fd().try_clone_to_owned().map_err(CopyError::Dup)?;
+        Ok(Some(SyncFile::from_fd(fd)?))
+    }
+
     /// Whether the GPU finished the work, without blocking.
     pub fn is_done(&self) -> Result<bool, CopyError> {
         Ok(self.work.is_done()?)
@@ -431,7 +488,10 @@ impl Copier {
         commands.barrier(Barrier::BeforeTransfer);
         commands.copy(&Arc::new(staging), &buffer.buffer, len);
         let work = self.track(commands.submit(c"dmabridge upload")?)?;
-        Ok(CopyCompletion { work })
+        Ok(CopyCompletion {
+            work,
+            release: None,
+        })
     }
 
     /// Reads all of `buffer` back into host memory, through a host-visible
@@ -519,8 +579,13 @@ impl Copier {
         let mut commands = Commands::begin(&self.device, c"dmabridge copy job")?;
         for (side, access) in [(&src, SyncAccess::Read), (&dst, SyncAccess::Write)] {
             if let Some(dmabuf) = side.dmabuf {
-                self.wait_implicit(&mut commands, dmabuf, access)?;
+                let fence = lock(dmabuf).export_sync_file(access)?;
+                self.wait_fence(&mut commands, fence)?;
             }
+        }
+        for fence in job.acquire {
+            let fd = fence.as_fd().try_clone_to_owned().map_err(CopyError::Dup)?;
+            self.wait_fence(&mut commands, SyncFile::from_fd(fd)?)?;
         }
         if let Some(image) = &src.staged {
             commands.stage_image(image, &src.planes[0]);
@@ -546,22 +611,29 @@ impl Copier {
         for buffer in &imported {
             commands.foreign(buffer, Ownership::Release);
         }
-        let dmabufs = src.dmabuf.is_some() || dst.dmabuf.is_some();
-        let export = dmabufs && self.device.capabilities().semaphore_sync_fd.export;
+        let wanted =
+            job.release || !job.acquire.is_empty() || src.dmabuf.is_some() || dst.dmabuf.is_some();
+        let export = wanted && self.device.capabilities().semaphore_sync_fd.export;
         if export {
             commands.signal_sync_file()?;
         }
         let work = self.track(commands.submit(c"dmabridge copy job")?)?;
         debug!(?groups, "copy submitted");
-        if export && let Some(done) = work.export_sync_file()? {
-            if let Some(dmabuf) = dst.dmabuf {
-                lock(dmabuf).import_sync_file(&done, SyncAccess::Write)?;
+        let release = if export {
+            let done = work.export_sync_file()?;
+            if let Some(done) = &done {
+                if let Some(dmabuf) = dst.dmabuf {
+                    lock(dmabuf).import_sync_file(done, SyncAccess::Write)?;
+                }
+                if let Some(dmabuf) = src.dmabuf {
+                    lock(dmabuf).import_sync_file(done, SyncAccess::Read)?;
+                }
             }
-            if let Some(dmabuf) = src.dmabuf {
-                lock(dmabuf).import_sync_file(&done, SyncAccess::Read)?;
-            }
-        }
-        Ok(CopyCompletion { work })
+            Some(done.map(Arc::new))
+        } else {
+            None
+        };
+        Ok(CopyCompletion { work, release })
     }
 
     /// Finds the buffers of one side, importing a dma-buf if it is not in
@@ -611,15 +683,10 @@ impl Copier {
         })
     }
 
-    /// Makes the job wait for `dmabuf`'s implicit fences that `access` must
-    /// wait for: on the GPU where SYNC_FD imports, else on the CPU now.
-    fn wait_implicit(
-        &self,
-        commands: &mut Commands,
-        dmabuf: &SharedDmabuf,
-        access: SyncAccess,
-    ) -> Result<(), CopyError> {
-        let fence = lock(dmabuf).export_sync_file(access)?;
+    /// Makes the job wait for `fence` (a dma-buf's implicit fence or an
+    /// acquire fence): on the GPU where SYNC_FD imports, else on the CPU
+    /// now.
+    fn wait_fence(&self, commands: &mut Commands, fence: SyncFile) -> Result<(), CopyError> {
         if fence.is_signalled()? {
             return Ok(());
         }
@@ -629,7 +696,7 @@ impl Copier {
             // Blocks; the compositor layer waited for this fence on its event
             // loop before submitting (module documentation). No timeout: the
             // outcome is Signalled.
-            debug!(?access, "waiting for a dma-buf's fence on the CPU");
+            debug!("waiting for a fence on the CPU");
             let _signalled = fence.wait(None)?;
         }
         Ok(())
