@@ -57,7 +57,10 @@
 //!   denies it.
 
 pub mod alloc;
+pub mod args;
+pub mod compositor;
 pub mod copy;
 pub mod dmabuf;
 pub mod sync;
+pub mod testcard;
 pub mod vulkan;
