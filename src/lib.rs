@@ -59,5 +59,6 @@
 pub mod alloc;
 pub mod copy;
 pub mod dmabuf;
+pub mod render;
 pub mod sync;
 pub mod vulkan;
