@@ -84,9 +84,7 @@ fn e2e(c: &mut Criterion) {
     let ours = measure(c, "dmabridge", &dmabridge, 60);
 
     let peer = Weston::start(session.dir());
-    let theirs = peer
-        .as_ref()
-        .map(|w| measure(c, "weston", &w.server, 60));
+    let theirs = peer.as_ref().map(|w| measure(c, "weston", &w.server, 60));
     let mut table = format!(
         "\n{:<28} {:>10} {:>14}\n{:<28} {:>10.1} {:>11.2} ms\n",
         "1920x1080 shm client, 60 Hz",
@@ -97,15 +95,17 @@ fn e2e(c: &mut Criterion) {
         ours.1.as_secs_f64() * 1e3
     );
     match theirs {
-        Some((fps, cpu)) => table += &format!(
-            "{:<28} {:>10.1} {:>11.2} ms\n{:<28} {:>10.2} {:>14.2}\n",
-            "weston 10 (headless, pixman)",
-            fps,
-            cpu.as_secs_f64() * 1e3,
-            "ratio dmabridge / weston",
-            ours.0 / fps,
-            ours.1.as_secs_f64() / cpu.as_secs_f64()
-        ),
+        Some((fps, cpu)) => {
+            table += &format!(
+                "{:<28} {:>10.1} {:>11.2} ms\n{:<28} {:>10.2} {:>14.2}\n",
+                "weston 10 (headless, pixman)",
+                fps,
+                cpu.as_secs_f64() * 1e3,
+                "ratio dmabridge / weston",
+                ours.0 / fps,
+                ours.1.as_secs_f64() / cpu.as_secs_f64()
+            )
+        }
         None => table += "weston: not installed (tools/setup installs it); no peer measured\n",
     }
     use std::io::Write;
@@ -124,7 +124,11 @@ impl Weston {
         std::fs::create_dir_all(&runtime).ok()?;
         let (w, h) = SIZE.split_once('x')?;
         let child = Command::new("weston")
-            .args(["--backend=headless-backend.so", "--socket=weston-bench", "--idle-time=0"])
+            .args([
+                "--backend=headless-backend.so",
+                "--socket=weston-bench",
+                "--idle-time=0",
+            ])
             .arg(format!("--width={w}"))
             .arg(format!("--height={h}"))
             .env("XDG_RUNTIME_DIR", &runtime)

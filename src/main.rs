@@ -13,5 +13,7 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
         .with_writer(std::io::stderr)
         .init();
     let code = cli::Cli::parse().run()?;
-    Ok(std::process::ExitCode::from(u8::try_from(code).unwrap_or(1)))
+    Ok(std::process::ExitCode::from(
+        u8::try_from(code).unwrap_or(1),
+    ))
 }

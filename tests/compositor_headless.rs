@@ -19,18 +19,18 @@ const TOLERANCE: u8 = 1;
 
 #[test]
 fn an_shm_client_draws_the_test_card() {
-    let mut session = Session::start(
-        (320, 240),
-        &[CLIENT, "--size", "256x192", "--frames", "3"],
-    );
+    let mut session = Session::start((320, 240), &[CLIENT, "--size", "256x192", "--frames", "3"]);
     let status = session.wait(Duration::from_secs(120));
     assert!(status.success(), "the client failed: {status}");
-    let frames = session.frames();
-    let last = frames.last().expect("at least one frame was dumped");
-    let got = Rgb::load(last);
+    let got = session.last_frame_with_content();
     let want = Rgb::expected((320, 240), &[(0, (256, 192))]);
     let bad = got.count_differences(&want, TOLERANCE, session.dir());
-    assert_eq!(bad, 0, "{bad} pixels differ (pictures in {})", session.dir().display());
+    assert_eq!(
+        bad,
+        0,
+        "{bad} pixels differ (pictures in {})",
+        session.dir().display()
+    );
 }
 
 #[test]

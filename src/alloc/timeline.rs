@@ -24,10 +24,12 @@ impl Timeline {
     /// `DRM_CAP_SYNCOBJ_TIMELINE` ([`DrmNode::syncobj_timeline`](super::DrmNode::syncobj_timeline)).
     pub fn new(node: &Path) -> Result<Self, AllocError> {
         let card = Card(open_node(node)?);
-        let handle = card.create_syncobj(false).map_err(|source| AllocError::Drm {
-            op: "DRM_IOCTL_SYNCOBJ_CREATE",
-            source,
-        })?;
+        let handle = card
+            .create_syncobj(false)
+            .map_err(|source| AllocError::Drm {
+                op: "DRM_IOCTL_SYNCOBJ_CREATE",
+                source,
+            })?;
         Ok(Self { card, handle })
     }
 

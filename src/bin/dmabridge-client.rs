@@ -26,11 +26,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
-use dmabridge::alloc::{
-    FenceAccess, LinearLayout, NodeKind, Timeline, Udmabuf, Vgem, drm_nodes,
-};
-use dmabridge::testcard::test_card;
+use dmabridge::alloc::{FenceAccess, LinearLayout, NodeKind, Timeline, Udmabuf, Vgem, drm_nodes};
 use dmabridge::dmabuf::{Access, Dmabuf, DmabufFlags, DmabufParams};
+use dmabridge::testcard::test_card;
 use drm_fourcc::{DrmFourcc, DrmModifier};
 use rustix::fs::{MemfdFlags, memfd_create};
 use wayland_client::globals::{GlobalListContents, registry_queue_init};
@@ -113,7 +111,8 @@ enum Hostile {
     PlaneIndex,
     /// `add` twice for plane 0: `plane_set`.
     PlaneSet,
-    /// `create_immed` of NV12 with only plane 0: `incomplete`.
+    /// `create_immed` of ARGB8888 (one plane) with two planes:
+    /// `incomplete`.
     Incomplete,
     /// `create_immed` with a fourcc nobody knows: `invalid_format`.
     InvalidFormat,
@@ -121,7 +120,8 @@ enum Hostile {
     InvalidDimensions,
     /// A plane that ends past its fd: `out_of_bounds`.
     OutOfBounds,
-    /// `create_immed` twice on one params object: `already_used`.
+    /// `create` twice on one params object: `already_used` (the first may
+    /// fail on its own; the params are used either way).
     AlreadyUsed,
     /// A memfd where a dma-buf belongs: `create_immed` fails with
     /// `invalid_wl_buffer`.
@@ -184,7 +184,10 @@ fn main() -> anyhow::Result<()> {
     while !app.configured {
         queue.blocking_dispatch(&mut app)?;
     }
-    say(format_args!("configured {}x{}", app.suggested.0, app.suggested.1));
+    say(format_args!(
+        "configured {}x{}",
+        app.suggested.0, app.suggested.1
+    ));
 
     let explicit = if args.explicit_sync {
         let manager: WpLinuxDrmSyncobjManagerV1 = globals
@@ -496,8 +499,12 @@ fn write_through_bracket(
         plane.stride,
         DrmModifier::Linear.into(),
     )?;
-    let mut dmabuf: Dmabuf =
-        params.create(w as i32, h as i32, DrmFourcc::Argb8888 as u32, DmabufFlags::empty())?;
+    let mut dmabuf: Dmabuf = params.create(
+        w as i32,
+        h as i32,
+        DrmFourcc::Argb8888 as u32,
+        DmabufFlags::empty(),
+    )?;
     let mut access = dmabuf.begin_cpu_access(Access::Write)?;
     access.plane_mut(0)?.copy_from_slice(rows);
     Ok(())
@@ -540,7 +547,8 @@ fn hostile(
         }
         Hostile::Incomplete => {
             params.add(fd()?.as_fd(), 0, 0, stride, hi, lo);
-            let _ = params.create_immed(w as i32, h as i32, DrmFourcc::Nv12 as u32, none, &qh, ());
+            params.add(fd()?.as_fd(), 1, 0, stride, hi, lo);
+            let _ = params.create_immed(w as i32, h as i32, argb, none, &qh, ());
         }
         Hostile::InvalidFormat => {
             params.add(fd()?.as_fd(), 0, 0, stride, hi, lo);
@@ -556,8 +564,8 @@ fn hostile(
         }
         Hostile::AlreadyUsed => {
             params.add(fd()?.as_fd(), 0, 0, stride, hi, lo);
-            let _ = params.create_immed(w as i32, h as i32, argb, none, &qh, ());
-            let _ = params.create_immed(w as i32, h as i32, argb, none, &qh, ());
+            params.create(w as i32, h as i32, argb, none);
+            params.create(w as i32, h as i32, argb, none);
         }
         Hostile::NotDmabuf => {
             let memfd = memfd_create("not-a-dmabuf", MemfdFlags::CLOEXEC)?;
@@ -568,7 +576,14 @@ fn hostile(
         Hostile::UnsupportedModifier => {
             // I915_FORMAT_MOD_X_TILED: no software device imports it.
             let tiled: u64 = DrmModifier::I915_x_tiled.into();
-            params.add(fd()?.as_fd(), 0, 0, stride, (tiled >> 32) as u32, tiled as u32);
+            params.add(
+                fd()?.as_fd(),
+                0,
+                0,
+                stride,
+                (tiled >> 32) as u32,
+                tiled as u32,
+            );
             let _ = params.create_immed(w as i32, h as i32, argb, none, &qh, ());
         }
     }

@@ -34,7 +34,7 @@ impl FrameDump {
         target: &VulkanTexture,
         sequence: u64,
     ) -> anyhow::Result<()> {
-        if sequence % self.every != 0 {
+        if !sequence.is_multiple_of(self.every) {
             return Ok(());
         }
         let (width, height) = (target.width(), target.height());

@@ -57,10 +57,7 @@ impl Headless {
     ) -> anyhow::Result<Self> {
         let mode = output.current_mode().context("the output has a mode")?;
         let target = renderer
-            .create_buffer(
-                DrmFourcc::Xrgb8888,
-                Size::from((mode.size.w, mode.size.h)),
-            )
+            .create_buffer(DrmFourcc::Xrgb8888, Size::from((mode.size.w, mode.size.h)))
             .context("creating the offscreen output image")?;
         Ok(Self {
             target,
@@ -154,7 +151,12 @@ impl Headless {
             debug!(sequence = self.sequence, "frame presented");
         }
         for window in state.space.elements() {
-            window.send_frame(&output, now, Some(Duration::ZERO), surface_primary_scanout_output);
+            window.send_frame(
+                &output,
+                now,
+                Some(Duration::ZERO),
+                surface_primary_scanout_output,
+            );
         }
         state.space.refresh();
         state.popups.cleanup();

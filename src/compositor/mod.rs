@@ -71,7 +71,7 @@ pub struct Config {
 pub fn run_headless(config: Config, on_socket: impl FnOnce(&OsString)) -> anyhow::Result<i32> {
     let mut event_loop: EventLoop<'static, State> =
         EventLoop::try_new().context("creating the event loop")?;
-    let display: Display<State> = Display::new().context("creating the Wayland display")?;
+    let mut display: Display<State> = Display::new().context("creating the Wayland display")?;
     let dh = display.handle();
 
     let node = render_node();
@@ -194,7 +194,12 @@ fn headless_output(size: (u32, u32), refresh_hz: f64) -> anyhow::Result<Output> 
             .into(),
         refresh: (refresh_hz * 1000.0).round() as i32,
     };
-    output.change_current_state(Some(mode), Some(Transform::Normal), None, Some((0, 0).into()));
+    output.change_current_state(
+        Some(mode),
+        Some(Transform::Normal),
+        None,
+        Some((0, 0).into()),
+    );
     output.set_preferred(mode);
     Ok(output)
 }

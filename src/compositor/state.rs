@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use smithay::backend::allocator::dmabuf::Dmabuf;
-use smithay::backend::renderer::utils::on_commit_buffer_handler;
 use smithay::backend::renderer::ImportDma;
+use smithay::backend::renderer::utils::on_commit_buffer_handler;
 use smithay::desktop::{PopupManager, Space, Window};
 use smithay::input::{Seat, SeatHandler, SeatState};
 use smithay::output::Output;
@@ -21,7 +21,9 @@ use smithay::wayland::compositor::{
     self, BufferAssignment, CompositorClientState, CompositorHandler, CompositorState,
     SurfaceAttributes, with_states,
 };
-use smithay::wayland::dmabuf::{DmabufGlobal, DmabufHandler, DmabufState, ImportNotifier, get_dmabuf};
+use smithay::wayland::dmabuf::{
+    DmabufGlobal, DmabufHandler, DmabufState, ImportNotifier, get_dmabuf,
+};
 use smithay::wayland::drm_syncobj::{DrmSyncobjCachedState, DrmSyncobjHandler, DrmSyncobjState};
 use smithay::wayland::output::{OutputHandler, OutputManagerState};
 use smithay::wayland::presentation::PresentationState;
@@ -37,7 +39,8 @@ use smithay::{
 };
 use tracing::{debug, warn};
 
-use crate::render::VulkanRenderer;
+use crate::dmabuf::ParamsProtocolError;
+use crate::render::{RenderError, VulkanRenderer};
 use crate::sync::{FenceSource, SyncAccess, SyncFile};
 
 /// Everything the event loop's callbacks reach.
@@ -287,8 +290,7 @@ impl CompositorHandler for State {
                         .data_map
                         .get::<XdgToplevelSurfaceData>()
                         .is_some_and(|data| {
-                            data.lock()
-                                .is_ok_and(|data| data.initial_configure_sent)
+                            data.lock().is_ok_and(|data| data.initial_configure_sent)
                         })
                 });
                 if !configured && let Some(toplevel) = window.toplevel() {
@@ -381,14 +383,28 @@ impl DmabufHandler for State {
     /// A buffer is import-tested when it is created, so one the renderer
     /// cannot use fails now, with the protocol's error, not at its first
     /// commit.
-    fn dmabuf_imported(&mut self, _global: &DmabufGlobal, dmabuf: Dmabuf, notifier: ImportNotifier) {
+    fn dmabuf_imported(
+        &mut self,
+        _global: &DmabufGlobal,
+        dmabuf: Dmabuf,
+        notifier: ImportNotifier,
+    ) {
         match self.renderer.import_dmabuf(&dmabuf, None) {
             Ok(_) => {
                 let _ = notifier.successful::<Self>();
             }
             Err(err) => {
                 debug!(%err, "refusing a dma-buf the renderer cannot import");
-                notifier.failed();
+                // smithay checked indices, dimensions and bounds; the
+                // project's validation also knows each format's planes.
+                match &err {
+                    RenderError::Params(params) => match params.protocol_error() {
+                        ParamsProtocolError::Incomplete => notifier.incomplete(),
+                        ParamsProtocolError::InvalidFormat => notifier.invalid_format(),
+                        _ => notifier.failed(),
+                    },
+                    _ => notifier.failed(),
+                }
             }
         }
     }

@@ -1,5 +1,8 @@
 //! Runs `dmabridge run` and `dmabridge-client` as real processes on a real
-#![allow(dead_code, reason = "each test binary uses its own part of these helpers")]
+#![allow(
+    dead_code,
+    reason = "each test binary uses its own part of these helpers"
+)]
 //! socket, in a fresh `XDG_RUNTIME_DIR`, and reads the frames the headless
 //! output dumped.
 
@@ -69,6 +72,9 @@ pub(crate) struct Session {
     dir: PathBuf,
     child: Option<Child>,
     socket: String,
+    /// The compositor's stdout after the socket line: what its own client
+    /// printed (it inherits the compositor's stdout).
+    lines: Lines,
 }
 
 impl Session {
@@ -111,7 +117,13 @@ impl Session {
             dir,
             child: Some(child),
             socket,
+            lines,
         }
+    }
+
+    /// What the compositor's own client printed so far.
+    pub(crate) fn client_log(&self) -> Vec<String> {
+        self.lines.drain()
     }
 
     /// The compositor's process id.
@@ -146,7 +158,10 @@ impl Session {
                 self.child = None;
                 return status;
             }
-            assert!(Instant::now() < deadline, "the compositor did not exit in {timeout:?}");
+            assert!(
+                Instant::now() < deadline,
+                "the compositor did not exit in {timeout:?}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -172,6 +187,18 @@ impl Session {
     /// The socket's name, for `WAYLAND_DISPLAY`.
     pub(crate) fn socket(&self) -> &str {
         &self.socket
+    }
+
+    /// The newest dumped frame that shows more than the background: a
+    /// client that exits unmaps its window, and the compositor may present
+    /// the empty output before it notices the exit.
+    pub(crate) fn last_frame_with_content(&self) -> Rgb {
+        self.frames()
+            .iter()
+            .rev()
+            .map(|path| Rgb::load(path))
+            .find(Rgb::has_content)
+            .expect("a frame shows a client")
     }
 
     /// Where failing tests leave their pictures.
@@ -215,6 +242,13 @@ impl Rgb {
         }
     }
 
+    /// Whether any pixel is not the background.
+    pub(crate) fn has_content(&self) -> bool {
+        self.bytes
+            .chunks(3)
+            .any(|p| p.iter().zip(CLEAR).any(|(a, b)| a.abs_diff(b) > 1))
+    }
+
     pub(crate) fn pixel(&self, x: u32, y: u32) -> [u8; 3] {
         let i = ((y * self.width + x) * 3) as usize;
         [self.bytes[i], self.bytes[i + 1], self.bytes[i + 2]]
@@ -249,7 +283,11 @@ impl Rgb {
             .bytes
             .chunks(3)
             .zip(other.bytes.chunks(3))
-            .filter(|(a, b)| a.iter().zip(b.iter()).any(|(x, y)| x.abs_diff(*y) > tolerance))
+            .filter(|(a, b)| {
+                a.iter()
+                    .zip(b.iter())
+                    .any(|(x, y)| x.abs_diff(*y) > tolerance)
+            })
             .count();
         if bad > 0 {
             self.save(&dir.join("actual.png"));
@@ -263,6 +301,10 @@ impl Rgb {
         let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), self.width, self.height);
         encoder.set_color(png::ColorType::Rgb);
         encoder.set_depth(png::BitDepth::Eight);
-        encoder.write_header().unwrap().write_image_data(&self.bytes).unwrap();
+        encoder
+            .write_header()
+            .unwrap()
+            .write_image_data(&self.bytes)
+            .unwrap();
     }
 }
