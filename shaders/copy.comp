@@ -1,10 +1,13 @@
 #version 450
-// The copy job (src/copy/exec.rs): one invocation per pixel of the
-// destination rectangle. It finds the source coordinate with the plan's
+// The copy job and the draws of a frame (src/copy/exec.rs): one invocation
+// per pixel of the clip rectangle (a copy's clip is its destination
+// rectangle). It finds the source coordinate with the plan's
 // destination-to-source matrix, samples as src/copy/reference.rs defines
-// (nearest, or bilinear clamped to the source rectangle), converts the format
-// and stores one packed pixel. Pixels outside the destination rectangle are
-// never written.
+// (nearest, or bilinear clamped to the source rectangle) or takes the solid
+// colour, multiplies by the alpha, blends over the destination pixel when
+// asked to (premultiplied: src + dst * (1 - src.a)), converts the format and
+// stores one packed pixel. Pixels outside the clip rectangle are never
+// written.
 //
 // Both buffers are storage buffers of 32-bit words addressed in bytes, so any
 // plane offset and stride works: a source pixel that straddles two words is
@@ -21,16 +24,18 @@ layout(set = 0, binding = 0) readonly buffer SourcePlane0 { uint words[]; } src0
 layout(set = 0, binding = 1) readonly buffer SourcePlane1 { uint words[]; } src1;
 layout(set = 0, binding = 2) buffer Destination { uint words[]; } dst;
 
-// Every member is 4 bytes or an 8-byte vector at a multiple of 8, so std140
-// and std430 agree and the Rust side (PushConstants in src/copy/exec.rs)
-// writes them one after the other.
+// Every member is 4 bytes, an 8-byte vector at a multiple of 8 or a 16-byte
+// vector at a multiple of 16, so std140 and std430 agree and the Rust side
+// (PushConstants in src/copy/exec.rs) writes them one after the other: 128
+// bytes, the smallest maxPushConstantsSize Vulkan allows.
 layout(push_constant) uniform Job {
     // CopyPlan::matrix, column by column: src = m0 * x + m1 * y + m2 for the
     // point (x, y) relative to the destination rectangle.
     vec2 m0;
     vec2 m1;
     vec2 m2;
-    // The destination rectangle, absolute.
+    // The destination rectangle, absolute: the matrix's origin. It may reach
+    // outside the buffer; only the clip rectangle is written.
     ivec2 dst_origin;
     ivec2 dst_extent;
     // The source rectangle, absolute: samples are clamped into it.
@@ -46,8 +51,16 @@ layout(push_constant) uniform Job {
     // FORMAT_* below.
     uint src_format;
     uint dst_format;
-    // FILTER_NEAREST below, or bilinear.
-    uint filter_mode;
+    // MODE_* bits below.
+    uint mode;
+    // Multiplies the premultiplied source.
+    float alpha;
+    // The pixels written, absolute, inside the buffer and the destination
+    // rectangle.
+    ivec2 clip_origin;
+    ivec2 clip_extent;
+    // The premultiplied colour (0-255) of a FORMAT_SOLID source.
+    vec4 colour;
 } job;
 
 const uint FORMAT_ARGB8888 = 0u;
@@ -55,9 +68,13 @@ const uint FORMAT_XRGB8888 = 1u;
 const uint FORMAT_ABGR8888 = 2u;
 const uint FORMAT_XBGR8888 = 3u;
 const uint FORMAT_NV12 = 4u;
+// No source buffer: every sample is job.colour.
+const uint FORMAT_SOLID = 5u;
 
-// Any other value samples bilinearly.
-const uint FILTER_NEAREST = 0u;
+// Sample bilinearly (else nearest).
+const uint MODE_LINEAR = 1u;
+// Blend over the destination (else replace it).
+const uint MODE_OVER = 2u;
 
 // BT.601 limited range to R'G'B' on the 0-255 scale, the reference's matrix
 // derived the way the reference derives it: luma 16-235, chroma 16-240
@@ -156,33 +173,43 @@ vec4 texel(ivec2 p) {
 
 void main() {
     uvec2 id = gl_GlobalInvocationID.xy;
-    if (id.x >= uint(job.dst_extent.x) || id.y >= uint(job.dst_extent.y)) {
+    if (id.x >= uint(job.clip_extent.x) || id.y >= uint(job.clip_extent.y)) {
         return;
     }
-    vec2 centre = vec2(id) + vec2(0.5);
-    vec2 c = job.m0 * centre.x + job.m1 * centre.y + job.m2;
-    ivec2 lo = job.src_origin;
-    ivec2 hi = job.src_origin + job.src_extent - ivec2(1);
+    ivec2 p = job.clip_origin + ivec2(id);
+    vec2 centre = vec2(p - job.dst_origin) + vec2(0.5);
 
     vec4 rgba;
-    if (job.filter_mode == FILTER_NEAREST) {
-        rgba = texel(clamp(ivec2(floor(c)), lo, hi));
+    if (job.src_format == FORMAT_SOLID) {
+        rgba = job.colour;
     } else {
-        vec2 t = c - vec2(0.5);
-        vec2 first = floor(t);
-        vec2 f = t - first;
-        ivec2 p0 = clamp(ivec2(first), lo, hi);
-        ivec2 p1 = clamp(ivec2(first) + ivec2(1), lo, hi);
-        vec4 top_left = texel(p0);
-        vec4 top_right = texel(ivec2(p1.x, p0.y));
-        vec4 bottom_left = texel(ivec2(p0.x, p1.y));
-        vec4 bottom_right = texel(p1);
-        vec4 top = top_left * (1.0 - f.x) + top_right * f.x;
-        vec4 bottom = bottom_left * (1.0 - f.x) + bottom_right * f.x;
-        rgba = top * (1.0 - f.y) + bottom * f.y;
+        vec2 c = job.m0 * centre.x + job.m1 * centre.y + job.m2;
+        ivec2 lo = job.src_origin;
+        ivec2 hi = job.src_origin + job.src_extent - ivec2(1);
+        if ((job.mode & MODE_LINEAR) == 0u) {
+            rgba = texel(clamp(ivec2(floor(c)), lo, hi));
+        } else {
+            vec2 t = c - vec2(0.5);
+            vec2 first = floor(t);
+            vec2 f = t - first;
+            ivec2 p0 = clamp(ivec2(first), lo, hi);
+            ivec2 p1 = clamp(ivec2(first) + ivec2(1), lo, hi);
+            vec4 top_left = texel(p0);
+            vec4 top_right = texel(ivec2(p1.x, p0.y));
+            vec4 bottom_left = texel(ivec2(p0.x, p1.y));
+            vec4 bottom_right = texel(p1);
+            vec4 top = top_left * (1.0 - f.x) + top_right * f.x;
+            vec4 bottom = bottom_left * (1.0 - f.x) + bottom_right * f.x;
+            rgba = top * (1.0 - f.y) + bottom * f.y;
+        }
     }
+    // Exact for a copy, whose alpha is 1.
+    rgba = rgba * job.alpha;
 
-    ivec2 p = job.dst_origin + ivec2(id);
     uint addr = job.dst_offset + uint(p.y) * job.dst_stride + uint(p.x) * 4u;
+    if ((job.mode & MODE_OVER) != 0u) {
+        vec4 under = decode(dst.words[addr >> 2u], job.dst_format);
+        rgba = rgba + under * (1.0 - rgba.w / 255.0);
+    }
     dst.words[addr >> 2u] = encode(rgba, job.dst_format);
 }

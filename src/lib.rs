@@ -5,6 +5,9 @@
 //! Dependencies point one way, from the top of this list to the bottom:
 //!
 //! ```text
+//! render   a smithay renderer on the copy engine: each draw of a frame is a
+//!   │      copy job extended with blending, a frame is one submission
+//!   │
 //! copy     the geometry of a copy: validated rectangles, wl_output transforms,
 //!   │      the destination-to-source map a shader takes, and a CPU reference;
 //!   │      the copy job that carries a plan out on the GPU (a compute shader
@@ -52,12 +55,16 @@
 //! * **Fences are values.** A [`sync::SyncFile`] owns its fd; waiting never
 //!   blocks an event loop (use [`sync::FenceSource`]).
 //! * **`unsafe` lives in `sys` modules** (`dmabuf/sys.rs`, `sync/sys.rs`,
-//!   `alloc/sys.rs`) and in `vulkan/`, each block with a `SAFETY:` comment
+//!   `alloc/sys.rs`), in `render/shm.rs` and in `vulkan/`, each block with a `SAFETY:` comment
 //!   (in `vulkan/`, naming the valid-usage rules met). The rest of the crate
 //!   denies it.
 
 pub mod alloc;
+pub mod args;
+pub mod compositor;
 pub mod copy;
 pub mod dmabuf;
+pub mod render;
 pub mod sync;
+pub mod testcard;
 pub mod vulkan;

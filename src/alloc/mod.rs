@@ -11,6 +11,8 @@
 //! * [`Vgem`]: the virtual GEM driver: dumb buffers, and fences that a test
 //!   attaches to a buffer and signals when it chooses.
 //! * [`GbmDevice`]: GBM on a DRM node, for buffers laid out by a real driver.
+//! * [`Timeline`]: a DRM timeline syncobj, the explicit fence of
+//!   linux-drm-syncobj-v1.
 //!
 //! A device node that does not exist is [`AllocError::NotPresent`] (or
 //! [`AllocError::NoVgem`]), so callers can tell "this machine has no such
@@ -22,6 +24,7 @@ mod image;
 mod node;
 #[expect(unsafe_code, reason = "udmabuf, dma-heap and vgem fence ioctls")]
 mod sys;
+mod timeline;
 mod udmabuf;
 mod vgem;
 
@@ -38,6 +41,7 @@ pub use image::{
     DmabufAllocator, LINEAR_PITCH_ALIGN, LinearLayout, MAX_DIMENSION, PLANE_OFFSET_ALIGN, PlaneSpan,
 };
 pub use node::{DRI_DIR, DrmNode, NodeKind, drm_nodes};
+pub use timeline::Timeline;
 pub use udmabuf::Udmabuf;
 pub use vgem::{FenceAccess, GemHandle, Vgem, VgemBuffer, VgemFence};
 

@@ -19,14 +19,8 @@ use drm_fourcc::DrmFourcc;
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// Size of the buffers the exercise allocates, WIDTHxHEIGHT.
-    #[arg(long, default_value = "256x256", value_parser = parse_size)]
+    #[arg(long, default_value = "256x256", value_parser = dmabridge::args::parse_size)]
     size: (u32, u32),
-}
-
-fn parse_size(s: &str) -> Result<(u32, u32), String> {
-    let (w, h) = s.split_once('x').ok_or("expected WIDTHxHEIGHT")?;
-    let parse = |v: &str| v.parse::<u32>().map_err(|e| format!("{v:?}: {e}"));
-    Ok((parse(w)?, parse(h)?))
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<()> {

@@ -2,6 +2,7 @@
 
 mod kernel;
 mod probe;
+mod run;
 
 use clap::{Parser, Subcommand};
 
@@ -20,13 +21,18 @@ enum Command {
     /// Report the Vulkan device, its dma-buf capabilities, and the formats
     /// and modifiers it imports.
     Probe(probe::Args),
+    /// Run the compositor: a Wayland socket clients draw into, shown on a
+    /// headless output.
+    Run(run::Args),
 }
 
 impl Cli {
-    pub(crate) fn run(self) -> anyhow::Result<()> {
+    /// Runs the subcommand; the process's exit code.
+    pub(crate) fn run(self) -> anyhow::Result<i32> {
         match self.command {
-            Command::Kernel(args) => kernel::run(args),
-            Command::Probe(args) => probe::run(args),
+            Command::Kernel(args) => kernel::run(args).map(|()| 0),
+            Command::Probe(args) => probe::run(args).map(|()| 0),
+            Command::Run(args) => run::run(args),
         }
     }
 }

@@ -73,11 +73,13 @@ use std::time::Duration;
 use drm_fourcc::{DrmFourcc, DrmModifier};
 use tracing::{debug, debug_span};
 
+use super::draw::{Blend, DrawPlan, DrawSource};
+use super::geometry::{Dest, Rect};
 use super::plan::{CopyPlan, Filter, Side};
 use crate::dmabuf::SharedDmabuf;
 use crate::sync::{SyncAccess, SyncError, SyncFile};
 use crate::vulkan::{
-    Barrier, Buffer, BufferKind, Commands, ComputePipeline, Device, ImportCache, ImportPath,
+    Barrier, Buffer, BufferKind, Commands, ComputePipeline, Device, Fence, ImportCache, ImportPath,
     ImportedImage, ImportedPlane, Ownership, Submitted, VulkanError,
 };
 
@@ -90,6 +92,12 @@ const BINDINGS: u32 = 3;
 /// The shader's workgroup is `WORKGROUP × WORKGROUP` invocations
 /// (`local_size_x`, `local_size_y` in `shaders/copy.comp`).
 const WORKGROUP: u32 = 8;
+
+/// The shader's code for a solid-colour source (`FORMAT_SOLID`).
+const FORMAT_SOLID: u32 = 5;
+
+/// Completed command buffers kept for reuse; more are destroyed.
+const SPARE_COMMANDS: usize = 4;
 
 /// Why a copy, upload or readback was refused or failed. Every refusal
 /// happens before anything is recorded.
@@ -178,6 +186,15 @@ pub enum CopyError {
     /// The source and the destination are the same buffer.
     #[error("the source and the destination are the same buffer")]
     SameBuffer,
+    /// A draw's plan names a solid colour but a texture was given, or a
+    /// texture but none was given.
+    #[error("a draw's source does not match its plan")]
+    DrawSourceMismatch,
+    /// A dma-buf's implicit fence has not signalled, the device cannot wait
+    /// for it on the GPU, and the frame must not block: the caller waits for
+    /// it on its event loop first ([`FenceSource`](crate::sync::FenceSource)).
+    #[error("a dma-buf's fence has not signalled and the GPU cannot wait for it")]
+    UnsignalledFence,
     /// [`Copier::create_buffer`] was asked for an empty buffer.
     #[error("a buffer of 0 bytes")]
     EmptyBuffer,
@@ -346,26 +363,28 @@ impl<'a> CopyJob<'a> {
 #[must_use = "a completion is the only way to know when the GPU finished the work"]
 #[derive(Debug, Clone)]
 pub struct CopyCompletion {
-    work: Arc<Submitted>,
-    /// The job's release fence: `None` where the device cannot export
-    /// SYNC_FD or none was asked for; `Some(None)` where the driver reported
-    /// the job complete when the fence was exported.
-    release: Option<Option<Arc<SyncFile>>>,
+    fence: Arc<Fence>,
+    /// The sync_file that signals when the work completed: `None` where
+    /// the device cannot export SYNC_FD or the work was submitted without
+    /// one; `Some(None)` where the driver reported the work complete when
+    /// the sync_file was exported.
+    sync_file: Option<Option<Arc<SyncFile>>>,
 }
 
 impl CopyCompletion {
-    /// The job's release fence (explicit synchronization): a sync_file that
-    /// signals once the job completed, for a consumer to wait on; `None`
-    /// when the driver reported the job complete already when its fence was
-    /// exported. [`VulkanError::SyncFdUnsupported`] where the device cannot
-    /// export SYNC_FD payloads, and for work that asked for no release
-    /// fence (uploads, and copies between device buffers without
+    /// The job's release fence (explicit synchronization): a new sync_file,
+    /// the same fence as [`sync_file`](Self::sync_file), that signals once
+    /// the job completed, for a consumer to wait on; `None` when the driver
+    /// reported the job complete already when its fence was exported.
+    /// [`VulkanError::SyncFdUnsupported`] where the device cannot export
+    /// SYNC_FD payloads, and for work that asked for no release fence
+    /// (uploads, and copies between device buffers without
     /// [`CopyJob::release`]).
     pub fn release_fence(&self) -> Result<Option<SyncFile>, CopyError> {
-        let Some(release) = &self.release else {
+        let Some(exported) = &self.sync_file else {
             return Err(VulkanError::SyncFdUnsupported { what: "export" }.into());
         };
-        let Some(fence) = release else {
+        let Some(fence) = exported else {
             return Ok(None);
         };
         let fd = fence.as_fd().try_clone_to_owned().map_err(CopyError::Dup)?;
@@ -374,20 +393,29 @@ impl CopyCompletion {
 
     /// Whether the GPU finished the work, without blocking.
     pub fn is_done(&self) -> Result<bool, CopyError> {
-        Ok(self.work.is_done()?)
+        Ok(self.fence.is_done()?)
     }
 
     /// Blocks until the GPU finished the work. Never call this on an event
     /// loop.
     pub fn wait(self) -> Result<(), CopyError> {
-        self.work.wait(None)?;
+        self.fence.wait(None)?;
         Ok(())
     }
 
     /// Blocks until the GPU finished the work or `timeout` passed; whether
     /// it finished.
     pub fn wait_timeout(&self, timeout: Duration) -> Result<bool, CopyError> {
-        Ok(self.work.wait(Some(timeout))?)
+        Ok(self.fence.wait(Some(timeout))?)
+    }
+
+    /// A sync_file that signals when the work completed, where the device
+    /// exports SYNC_FD and the work was submitted with one (jobs that touch
+    /// a dma-buf or an acquire fence, jobs that asked for a release fence,
+    /// and draw batches); `None` otherwise, or when the work had
+    /// completed by the time it was submitted.
+    pub fn sync_file(&self) -> Option<&SyncFile> {
+        self.sync_file.as_ref().and_then(Option::as_deref)
     }
 }
 
@@ -396,7 +424,7 @@ impl CopyCompletion {
 #[must_use = "the bytes are only available through wait()"]
 #[derive(Debug)]
 pub struct Readback {
-    work: Arc<Submitted>,
+    fence: Arc<Fence>,
     staging: Arc<Buffer>,
 }
 
@@ -405,7 +433,7 @@ impl Readback {
     /// returns the buffer's bytes (invalidated first where the memory is not
     /// host-coherent). Never call this on an event loop.
     pub fn wait(self) -> Result<Vec<u8>, CopyError> {
-        self.work.wait(None)?;
+        self.fence.wait(None)?;
         Ok(self.staging.read()?)
     }
 }
@@ -414,11 +442,13 @@ impl Readback {
 /// work in flight.
 ///
 /// Work in flight is released by [`collect`](Self::collect), which
-/// [`submit`](Self::submit) also runs, once its fence signalled. Dropping
-/// the copier waits for what is still in flight.
+/// [`submit`](Self::submit) also runs, once its fence signalled; its command
+/// buffer and descriptor pools are kept for the next job. Dropping the
+/// copier waits for what is still in flight.
 #[derive(Debug)]
 pub struct Copier {
-    in_flight: Vec<Arc<Submitted>>,
+    in_flight: Vec<Submitted>,
+    spare: Vec<Commands>,
     imports: ImportCache,
     /// How a LINEAR source dma-buf is imported.
     linear_sources: ImportPath,
@@ -434,6 +464,7 @@ impl Copier {
             ComputePipeline::new(&device, COPY_SPIRV, BINDINGS, push_size, c"dmabridge copy")?;
         Ok(Self {
             in_flight: Vec::new(),
+            spare: Vec::new(),
             imports: ImportCache::default(),
             linear_sources: ImportPath::Buffer,
             pipeline: Arc::new(pipeline),
@@ -467,10 +498,24 @@ impl Copier {
         buffer: &DeviceBuffer,
         bytes: &[u8],
     ) -> Result<CopyCompletion, CopyError> {
+        self.upload_at(buffer, 0, bytes)
+    }
+
+    /// Writes `bytes` to `buffer` from byte `offset` on, through a staging
+    /// buffer, like [`upload`](Self::upload).
+    pub fn upload_at(
+        &mut self,
+        buffer: &DeviceBuffer,
+        offset: u64,
+        bytes: &[u8],
+    ) -> Result<CopyCompletion, CopyError> {
         let len = bytes.len() as u64;
-        if len > buffer.size() {
+        if offset
+            .checked_add(len)
+            .is_none_or(|end| end > buffer.size())
+        {
             return Err(CopyError::UploadTooLarge {
-                len,
+                len: offset.saturating_add(len),
                 size: buffer.size(),
             });
         }
@@ -484,13 +529,13 @@ impl Copier {
             c"dmabridge upload staging",
         )?;
         staging.write(0, bytes)?;
-        let mut commands = Commands::begin(&self.device, c"dmabridge upload")?;
+        let mut commands = self.commands(c"dmabridge upload")?;
         commands.barrier(Barrier::BeforeTransfer);
-        commands.copy(&Arc::new(staging), &buffer.buffer, len);
-        let work = self.track(commands.submit(c"dmabridge upload")?)?;
+        commands.copy(&Arc::new(staging), &buffer.buffer, offset, len);
+        let fence = self.track(commands.submit(c"dmabridge upload")?)?;
         Ok(CopyCompletion {
-            work,
-            release: None,
+            fence,
+            sync_file: None,
         })
     }
 
@@ -503,12 +548,12 @@ impl Copier {
             BufferKind::Staging,
             c"dmabridge readback staging",
         )?);
-        let mut commands = Commands::begin(&self.device, c"dmabridge readback")?;
+        let mut commands = self.commands(c"dmabridge readback")?;
         commands.barrier(Barrier::BeforeTransfer);
-        commands.copy(&buffer.buffer, &staging, buffer.size());
+        commands.copy(&buffer.buffer, &staging, 0, buffer.size());
         commands.barrier(Barrier::TransferToHost);
-        let work = self.track(commands.submit(c"dmabridge readback")?)?;
-        Ok(Readback { work, staging })
+        let fence = self.track(commands.submit(c"dmabridge readback")?)?;
+        Ok(Readback { fence, staging })
     }
 
     /// Chooses how LINEAR source dma-bufs are imported from now on: as
@@ -576,27 +621,21 @@ impl Copier {
         let push = PushConstants::new(job.plan, &src_layout, &dst_layout);
         debug!(src = %src.desc.format, dst = %dst.desc.format, "copy checked");
 
-        let mut commands = Commands::begin(&self.device, c"dmabridge copy job")?;
+        let mut commands = self.commands(c"dmabridge copy job")?;
         for (side, access) in [(&src, SyncAccess::Read), (&dst, SyncAccess::Write)] {
             if let Some(dmabuf) = side.dmabuf {
-                let fence = lock(dmabuf).export_sync_file(access)?;
-                self.wait_fence(&mut commands, fence)?;
+                self.wait_implicit(&mut commands, dmabuf, access, CpuWait::Block)?;
             }
         }
         for fence in job.acquire {
             let fd = fence.as_fd().try_clone_to_owned().map_err(CopyError::Dup)?;
-            self.wait_fence(&mut commands, SyncFile::from_fd(fd)?)?;
+            self.wait_fence(&mut commands, SyncFile::from_fd(fd)?, CpuWait::Block)?;
         }
         if let Some(image) = &src.staged {
             commands.stage_image(image, &src.planes[0]);
         }
         let imported: Vec<&Arc<Buffer>> = src.foreign.iter().chain(&dst.foreign).collect();
-        let extent = request.dst_rect.size;
-        let groups = [extent.w, extent.h].map(|n| {
-            u32::try_from(n)
-                .expect("a plan's rectangles are not empty")
-                .div_ceil(WORKGROUP)
-        });
+        let groups = groups(&request.dst_rect);
         // Plane 1 of a single-plane source is never read; plane 0 stands in.
         let buffers = [
             &src.planes[0],
@@ -617,23 +656,172 @@ impl Copier {
         if export {
             commands.signal_sync_file()?;
         }
-        let work = self.track(commands.submit(c"dmabridge copy job")?)?;
-        debug!(?groups, "copy submitted");
-        let release = if export {
-            let done = work.export_sync_file()?;
-            if let Some(done) = &done {
-                if let Some(dmabuf) = dst.dmabuf {
-                    lock(dmabuf).import_sync_file(done, SyncAccess::Write)?;
-                }
-                if let Some(dmabuf) = src.dmabuf {
-                    lock(dmabuf).import_sync_file(done, SyncAccess::Read)?;
-                }
-            }
-            Some(done.map(Arc::new))
+        let work = commands.submit(c"dmabridge copy job")?;
+        let done = if export {
+            work.export_sync_file()?
         } else {
             None
         };
-        Ok(CopyCompletion { work, release })
+        let fence = self.track(work)?;
+        debug!(?groups, "copy submitted");
+        if let Some(done) = &done {
+            if let Some(dmabuf) = dst.dmabuf {
+                lock(dmabuf).import_sync_file(done, SyncAccess::Write)?;
+            }
+            if let Some(dmabuf) = src.dmabuf {
+                lock(dmabuf).import_sync_file(done, SyncAccess::Read)?;
+            }
+        }
+        Ok(CopyCompletion {
+            fence,
+            sync_file: export.then(|| done.map(Arc::new)),
+        })
+    }
+
+    /// Checks `draws` and submits them in order, as one command buffer in
+    /// one submission: each a dispatch over its clip rectangle of `target`,
+    /// with a barrier before a draw whose clip overlaps one written since
+    /// the last barrier. The submission waits on the GPU for `waits`
+    /// (sync_files the caller's frame must follow; the device must import
+    /// SYNC_FD, [`CopyError::Vulkan`] otherwise) and for the implicit fences
+    /// of the dma-bufs involved; where one has not signalled and the device
+    /// cannot wait for it on the GPU, the batch is refused
+    /// ([`CopyError::UnsignalledFence`]) rather than blocking. Where the
+    /// device exports SYNC_FD, the completion carries a sync_file, which is
+    /// also added to the dma-bufs' fences.
+    pub fn submit_draws(
+        &mut self,
+        target: Surface<'_>,
+        draws: &[Draw<'_>],
+        waits: Vec<SyncFile>,
+    ) -> Result<CopyCompletion, CopyError> {
+        let _span = debug_span!("draw batch", draws = draws.len()).entered();
+        let dst = self.resolve(target, Side::Destination)?;
+        let max = self.device.max_storage_buffer_range();
+        let mut recorded = Vec::with_capacity(draws.len());
+        let mut sources: Vec<Resolved<'_>> = Vec::new();
+        for draw in draws {
+            let request = draw.plan.request();
+            let size = (request.dst_size.w, request.dst_size.h);
+            let dst_layout = check(Side::Destination, &dst.desc, size, &dst.sizes(), max)?;
+            let (push, binding) = match (request.source, draw.source) {
+                (DrawSource::Solid(_), None) => {
+                    (PushConstants::draw(draw.plan, None, &dst_layout), None)
+                }
+                (DrawSource::Texture { size, .. }, Some(surface)) => {
+                    if surface.same_as(&target) {
+                        return Err(CopyError::SameBuffer);
+                    }
+                    // A dma-buf drawn more than once is resolved (and, as
+                    // an image, staged) once.
+                    let known = match surface {
+                        Surface::Dmabuf(dmabuf) => sources
+                            .iter()
+                            .position(|s| s.dmabuf.is_some_and(|seen| Arc::ptr_eq(seen, dmabuf))),
+                        Surface::Buffer { .. } => None,
+                    };
+                    let index = match known {
+                        Some(index) => index,
+                        None => {
+                            sources.push(self.resolve(surface, Side::Source)?);
+                            sources.len() - 1
+                        }
+                    };
+                    let src = &sources[index];
+                    let src_layout =
+                        check(Side::Source, &src.desc, (size.w, size.h), &src.sizes(), max)?;
+                    let push = PushConstants::draw(draw.plan, Some(&src_layout), &dst_layout);
+                    (push, Some(index))
+                }
+                _ => return Err(CopyError::DrawSourceMismatch),
+            };
+            recorded.push((push, binding, request.clip));
+        }
+
+        let mut commands = self.commands(c"dmabridge draw batch")?;
+        for fence in waits {
+            commands.wait_sync_file(fence)?;
+        }
+        let mut dmabufs: Vec<(&SharedDmabuf, SyncAccess)> = Vec::new();
+        if let Some(dmabuf) = dst.dmabuf {
+            dmabufs.push((dmabuf, SyncAccess::Write));
+        }
+        for dmabuf in sources.iter().filter_map(|s| s.dmabuf) {
+            if !dmabufs.iter().any(|(seen, _)| Arc::ptr_eq(seen, dmabuf)) {
+                dmabufs.push((dmabuf, SyncAccess::Read));
+            }
+        }
+        for &(dmabuf, access) in &dmabufs {
+            self.wait_implicit(&mut commands, dmabuf, access, CpuWait::Refuse)?;
+        }
+        let mut imported: Vec<&Arc<Buffer>> = Vec::new();
+        for side in std::iter::once(&dst).chain(&sources) {
+            for buffer in &side.foreign {
+                if !imported.iter().any(|seen| Arc::ptr_eq(seen, buffer)) {
+                    imported.push(buffer);
+                }
+            }
+        }
+        for src in &sources {
+            if let Some(image) = &src.staged {
+                commands.stage_image(image, &src.planes[0]);
+            }
+        }
+        commands.barrier(Barrier::BeforeShader);
+        for buffer in &imported {
+            commands.foreign(buffer, Ownership::Acquire);
+        }
+        let mut written: Vec<Rect<i32, Dest>> = Vec::new();
+        for (push, binding, clip) in &recorded {
+            if written.iter().any(|w| overlap(w, clip)) {
+                commands.barrier(Barrier::BeforeShader);
+                written.clear();
+            }
+            written.push(*clip);
+            // A solid colour reads no source: the destination stands in.
+            let src = binding.map_or(&dst, |i| &sources[i]);
+            let buffers = [
+                &src.planes[0],
+                src.planes.get(1).unwrap_or(&src.planes[0]),
+                &dst.planes[0],
+            ];
+            commands.dispatch(&self.pipeline, &buffers, &push.bytes(), groups(clip))?;
+        }
+        for buffer in &imported {
+            commands.foreign(buffer, Ownership::Release);
+        }
+        let export = self.device.capabilities().semaphore_sync_fd.export;
+        if export {
+            commands.signal_sync_file()?;
+        }
+        let work = commands.submit(c"dmabridge draw batch")?;
+        let done = if export {
+            work.export_sync_file()?
+        } else {
+            None
+        };
+        let fence = self.track(work)?;
+        debug!("draw batch submitted");
+        if let Some(done) = &done {
+            for &(dmabuf, access) in &dmabufs {
+                lock(dmabuf).import_sync_file(done, access)?;
+            }
+        }
+        Ok(CopyCompletion {
+            fence,
+            sync_file: export.then(|| done.map(Arc::new)),
+        })
+    }
+
+    /// A command buffer recording under `name`: a spare one, or a new one.
+    fn commands(&mut self, name: &std::ffi::CStr) -> Result<Commands, CopyError> {
+        match self.spare.pop() {
+            Some(mut commands) => {
+                commands.restart(name)?;
+                Ok(commands)
+            }
+            None => Ok(Commands::begin(&self.device, name)?),
+        }
     }
 
     /// Finds the buffers of one side, importing a dma-buf if it is not in
@@ -683,15 +871,35 @@ impl Copier {
         })
     }
 
+    /// Makes the job wait for `dmabuf`'s implicit fences that `access` must
+    /// wait for, as [`wait_fence`](Self::wait_fence) does.
+    fn wait_implicit(
+        &self,
+        commands: &mut Commands,
+        dmabuf: &SharedDmabuf,
+        access: SyncAccess,
+        cpu: CpuWait,
+    ) -> Result<(), CopyError> {
+        let fence = lock(dmabuf).export_sync_file(access)?;
+        self.wait_fence(commands, fence, cpu)
+    }
+
     /// Makes the job wait for `fence` (a dma-buf's implicit fence or an
     /// acquire fence): on the GPU where SYNC_FD imports, else on the CPU
-    /// now.
-    fn wait_fence(&self, commands: &mut Commands, fence: SyncFile) -> Result<(), CopyError> {
+    /// now, or not at all (an error) where `cpu` refuses to block.
+    fn wait_fence(
+        &self,
+        commands: &mut Commands,
+        fence: SyncFile,
+        cpu: CpuWait,
+    ) -> Result<(), CopyError> {
         if fence.is_signalled()? {
             return Ok(());
         }
         if self.device.capabilities().semaphore_sync_fd.import {
             commands.wait_sync_file(fence)?;
+        } else if cpu == CpuWait::Refuse {
+            return Err(CopyError::UnsignalledFence);
         } else {
             // Blocks; the compositor layer waited for this fence on its event
             // loop before submitting (module documentation). No timeout: the
@@ -708,13 +916,24 @@ impl Copier {
     /// are destroyed once no job uses them.
     pub fn collect(&mut self) -> Result<usize, CopyError> {
         let mut error = None;
-        self.in_flight.retain(|work| match work.is_done() {
-            Ok(done) => !done,
-            Err(err) => {
-                error.get_or_insert(err);
-                true
+        let mut pending = Vec::with_capacity(self.in_flight.len());
+        for work in self.in_flight.drain(..) {
+            match work.is_done() {
+                Ok(true) if self.spare.len() < SPARE_COMMANDS => match work.recycle() {
+                    Ok(commands) => self.spare.push(commands),
+                    Err(err) => {
+                        error.get_or_insert(err);
+                    }
+                },
+                Ok(true) => drop(work),
+                Ok(false) => pending.push(work),
+                Err(err) => {
+                    error.get_or_insert(err);
+                    pending.push(work);
+                }
             }
-        });
+        }
+        self.in_flight = pending;
         self.imports.sweep();
         match error {
             Some(err) => Err(err.into()),
@@ -722,13 +941,58 @@ impl Copier {
         }
     }
 
-    /// Keeps `work` until it completed, and releases what completed before.
-    fn track(&mut self, work: Submitted) -> Result<Arc<Submitted>, CopyError> {
-        let work = Arc::new(work);
-        self.in_flight.push(Arc::clone(&work));
+    /// Keeps `work` until it completed, releases what completed before, and
+    /// returns the work's fence.
+    fn track(&mut self, work: Submitted) -> Result<Arc<Fence>, CopyError> {
+        let fence = work.fence();
+        self.in_flight.push(work);
         self.collect()?;
-        Ok(work)
+        Ok(fence)
     }
+}
+
+/// Whether a job may block the calling thread on a dma-buf's fence that
+/// the GPU cannot wait for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CpuWait {
+    /// Wait on the CPU (the copy path: the caller waited first).
+    Block,
+    /// Refuse the job instead (a frame, which must not block).
+    Refuse,
+}
+
+/// One draw of a batch ([`Copier::submit_draws`]): its plan and, for a
+/// texture, the surface the plan's source rectangle is read from.
+#[derive(Debug, Clone, Copy)]
+pub struct Draw<'a> {
+    plan: &'a DrawPlan,
+    source: Option<Surface<'a>>,
+}
+
+impl<'a> Draw<'a> {
+    /// A draw of `plan`, which reads `source`: `None` for a solid colour,
+    /// the texture otherwise. Checked when submitted.
+    pub fn new(plan: &'a DrawPlan, source: Option<Surface<'a>>) -> Self {
+        Self { plan, source }
+    }
+}
+
+/// Whether two rectangles share a pixel.
+fn overlap<S>(a: &Rect<i32, S>, b: &Rect<i32, S>) -> bool {
+    let apart = |a0: i32, al: i32, b0: i32, bl: i32| {
+        i64::from(a0) + i64::from(al) <= i64::from(b0)
+            || i64::from(b0) + i64::from(bl) <= i64::from(a0)
+    };
+    !(apart(a.loc.x, a.size.w, b.loc.x, b.size.w) || apart(a.loc.y, a.size.h, b.loc.y, b.size.h))
+}
+
+/// The workgroups that cover `rect`, which is not empty.
+fn groups<S>(rect: &Rect<i32, S>) -> [u32; 2] {
+    [rect.size.w, rect.size.h].map(|n| {
+        u32::try_from(n)
+            .expect("validated rectangles are not empty")
+            .div_ceil(WORKGROUP)
+    })
 }
 
 /// `dmabuf`, locked; a panic of another holder does not make it unusable
@@ -854,47 +1118,78 @@ fn check(
 }
 
 /// The push constants of `shaders/copy.comp`, member by member: every
-/// member is 4 bytes or an 8-byte vector at a multiple of 8, so std430 packs
-/// them back to back.
+/// member is 4 bytes, an 8-byte vector at a multiple of 8 or a 16-byte
+/// vector at a multiple of 16, so std430 packs them back to back.
 #[derive(Debug)]
 struct PushConstants {
-    /// `m0`, `m1`, `m2`: [`CopyPlan::matrix`], column-major.
+    /// `m0`, `m1`, `m2`: the plan's matrix, column-major.
     matrix: [f32; 6],
     /// `dst_origin`, `dst_extent`, `src_origin`, `src_extent`.
     rects: [i32; 8],
     /// `src_offset0`, `src_stride0`, `src_offset1`, `src_stride1`,
-    /// `dst_offset`, `dst_stride`, `src_format`, `dst_format`,
-    /// `filter_mode`.
+    /// `dst_offset`, `dst_stride`, `src_format`, `dst_format`, `mode`.
     words: [u32; 9],
+    /// `alpha`.
+    alpha: f32,
+    /// `clip_origin`, `clip_extent`.
+    clip: [i32; 4],
+    /// `colour`: premultiplied, 0–255.
+    colour: [f32; 4],
 }
 
-impl PushConstants {
-    const SIZE: usize = 4 * (6 + 8 + 9);
+/// `MODE_LINEAR` and `MODE_OVER` of the shader.
+const MODE_LINEAR: u32 = 1;
+const MODE_OVER: u32 = 2;
 
+impl PushConstants {
+    const SIZE: usize = 4 * (6 + 8 + 9 + 1 + 4 + 4);
+
+    /// A copy: its destination rectangle is its clip, alpha 1, replace.
     fn new(plan: &CopyPlan, src: &Layout, dst: &Layout) -> Self {
         let request = plan.request();
         let (s, d) = (request.src_rect, request.dst_rect);
-        let (src0, src1) = (src.planes[0], src.planes.get(1).copied().unwrap_or((0, 0)));
-        let filter = match plan.filter() {
+        let mode = match plan.filter() {
             Filter::Nearest => 0,
-            Filter::Linear => 1,
+            Filter::Linear => MODE_LINEAR,
         };
         Self {
             matrix: plan.matrix(),
             rects: [
                 d.loc.x, d.loc.y, d.size.w, d.size.h, s.loc.x, s.loc.y, s.size.w, s.size.h,
             ],
-            words: [
-                src0.0,
-                src0.1,
-                src1.0,
-                src1.1,
-                dst.planes[0].0,
-                dst.planes[0].1,
-                src.format,
-                dst.format,
-                filter,
+            words: words(Some(src), dst, mode),
+            alpha: 1.0,
+            clip: [d.loc.x, d.loc.y, d.size.w, d.size.h],
+            colour: [0.0; 4],
+        }
+    }
+
+    /// A draw, reading `src` (`None` for a solid colour).
+    fn draw(plan: &DrawPlan, src: Option<&Layout>, dst: &Layout) -> Self {
+        let request = plan.request();
+        let (b, d, c) = (plan.src_bounds(), request.dst_rect, request.clip);
+        let mut mode = match request.blend {
+            Blend::Replace => 0,
+            Blend::Over => MODE_OVER,
+        };
+        let mut colour = [0.0; 4];
+        match request.source {
+            DrawSource::Solid(rgba) => colour = rgba.map(|v| v * 255.0),
+            DrawSource::Texture {
+                filter: Filter::Linear,
+                ..
+            } => mode |= MODE_LINEAR,
+            DrawSource::Texture { .. } => {}
+        }
+        Self {
+            matrix: plan.matrix(),
+            rects: [
+                d.loc.x, d.loc.y, d.size.w, d.size.h, b.loc.x, b.loc.y, b.size.w, b.size.h,
             ],
+            words: words(src, dst, mode),
+            alpha: request.alpha,
+            clip: [c.loc.x, c.loc.y, c.size.w, c.size.h],
+            colour,
         }
     }
 
@@ -904,13 +1199,40 @@ impl PushConstants {
             .iter()
             .map(|f| f.to_bits())
             .chain(self.rects.iter().map(|&i| i.cast_unsigned()))
-            .chain(self.words.iter().copied());
+            .chain(self.words.iter().copied())
+            .chain(std::iter::once(self.alpha.to_bits()))
+            .chain(self.clip.iter().map(|&i| i.cast_unsigned()))
+            .chain(self.colour.iter().map(|f| f.to_bits()));
         let mut bytes = [0; Self::SIZE];
         for (chunk, word) in bytes.chunks_exact_mut(4).zip(words) {
             chunk.copy_from_slice(&word.to_ne_bytes());
         }
         bytes
     }
+}
+
+/// The planes, formats and mode words of the push constants; a solid
+/// colour (`src` is `None`) has no planes and `FORMAT_SOLID`.
+fn words(src: Option<&Layout>, dst: &Layout, mode: u32) -> [u32; 9] {
+    let (src0, src1, format) = match src {
+        Some(src) => (
+            src.planes[0],
+            src.planes.get(1).copied().unwrap_or((0, 0)),
+            src.format,
+        ),
+        None => ((0, 0), (0, 0), FORMAT_SOLID),
+    };
+    [
+        src0.0,
+        src0.1,
+        src1.0,
+        src1.1,
+        dst.planes[0].0,
+        dst.planes[0].1,
+        format,
+        dst.format,
+        mode,
+    ]
 }
 
 #[cfg(test)]
@@ -1015,9 +1337,14 @@ mod tests {
         // dst_origin, dst_extent, src_origin, src_extent (ivec2) at 24..56.
         let rects: Vec<u32> = (6..14).map(|i| word(4 * i)).collect();
         assert_eq!(rects, [5, 7, 4, 6, 1, 1, 3, 2]);
-        // The planes, the formats and the filter at 56..92.
+        // The planes, the formats and the mode at 56..92.
         let words: Vec<u32> = (14..23).map(|i| word(4 * i)).collect();
         assert_eq!(words, [8, 12, 48, 16, 4, 40, 4, 1, 1]);
-        assert_eq!(bytes.len(), 92);
+        // Alpha 1, the clip (the destination rectangle), no colour.
+        assert_eq!(f32::from_bits(word(92)), 1.0);
+        let clip: Vec<u32> = (24..28).map(|i| word(4 * i)).collect();
+        assert_eq!(clip, [5, 7, 4, 6]);
+        assert!((28..32).all(|i| word(4 * i) == 0));
+        assert_eq!(bytes.len(), 128);
     }
 }

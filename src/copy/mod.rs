@@ -13,15 +13,21 @@
 //!   GPU path is tested against.
 //! * [`Copier`] carries a plan out on a Vulkan device, as a [`CopyJob`]: a
 //!   compute shader over storage buffers, any offset and stride.
+//! * [`DrawPlan::new`] validates a [`DrawRequest`], a copy extended for
+//!   composition (a solid colour or a fractional source rectangle, a clip
+//!   rectangle, alpha, blending); [`Copier::submit_draws`] records a batch
+//!   of [`Draw`]s into one submission.
 
+mod draw;
 mod exec;
 mod geometry;
 mod plan;
 pub mod reference;
 mod transform;
 
+pub use draw::{Blend, DrawError, DrawPlan, DrawRequest, DrawSource};
 pub use exec::{
-    Copier, CopyCompletion, CopyError, CopyJob, DeviceBuffer, ImageDesc, PlaneDesc, Readback,
+    Copier, CopyCompletion, CopyError, CopyJob, DeviceBuffer, Draw, ImageDesc, PlaneDesc, Readback,
     Surface,
 };
 pub use geometry::{Buffer, Dest, Point, Rect, Size};

@@ -154,7 +154,7 @@ pub enum PlanError {
 
 /// Checks that a `w × h` buffer holds pixels and is at most [`MAX_EXTENT`]
 /// in each dimension.
-fn check_buffer<S>(side: Side, size: Size<i32, S>) -> Result<(), PlanError> {
+pub(super) fn check_buffer<S>(side: Side, size: Size<i32, S>) -> Result<(), PlanError> {
     let (width, height) = (size.w, size.h);
     if width <= 0 || height <= 0 {
         return Err(PlanError::EmptyBuffer {
@@ -174,7 +174,11 @@ fn check_buffer<S>(side: Side, size: Size<i32, S>) -> Result<(), PlanError> {
 }
 
 /// Checks that `rect` holds pixels and lies entirely inside `buffer`.
-fn check_rect<S>(side: Side, rect: Rect<i32, S>, buffer: Size<i32, S>) -> Result<(), PlanError> {
+pub(super) fn check_rect<S>(
+    side: Side,
+    rect: Rect<i32, S>,
+    buffer: Size<i32, S>,
+) -> Result<(), PlanError> {
     let (x, y, width, height) = (rect.loc.x, rect.loc.y, rect.size.w, rect.size.h);
     if width <= 0 || height <= 0 {
         return Err(PlanError::EmptyRect {

@@ -4,14 +4,16 @@
 //! * [`ComputePipeline`]: a SPIR-V compute shader whose descriptor set 0
 //!   holds `bindings` storage buffers (bindings 0, 1, …) and whose push
 //!   constants are `push_size` bytes at offset 0.
-//! * [`Commands`]: a command buffer in its own command pool, recording
-//!   begun. Every buffer, pipeline and semaphore it records is held until
-//!   the work completed, so none is destroyed while the GPU may use it, and
-//!   a `Commands` has nothing to share with another: no external
-//!   synchronization between jobs.
-//! * [`Submitted`]: the commands after `vkQueueSubmit`, with the fence that
-//!   signals when they completed. Dropping it waits for that fence before
-//!   anything is destroyed.
+//! * [`Commands`]: a command buffer in its own command pool, with its own
+//!   descriptor pools, recording begun. Every buffer, image, pipeline and
+//!   semaphore it records is held until the work completed, so none is
+//!   destroyed while the GPU may use it, and a `Commands` has nothing to
+//!   share with another: no external synchronization between jobs.
+//! * [`Submitted`]: the commands after `vkQueueSubmit`, with the [`Fence`]
+//!   that signals when they completed. Dropping it waits for that fence
+//!   before anything is destroyed; once the fence signalled,
+//!   [`Submitted::recycle`] resets the pools and begins recording again, so
+//!   a caller that keeps its spare `Commands` creates no pool per job.
 
 use std::ffi::CStr;
 use std::sync::Arc;
@@ -26,6 +28,89 @@ use super::image::ImportedImage;
 use super::semaphore::Semaphore;
 use super::{Device, VulkanError};
 use crate::sync::SyncFile;
+
+/// Descriptor sets a descriptor pool of [`Commands`] holds.
+const SETS_PER_POOL: u32 = 64;
+
+/// The most storage-buffer bindings a [`ComputePipeline`] may have: each
+/// descriptor pool holds this many descriptors for each of its sets.
+const MAX_BINDINGS: u32 = 4;
+
+/// The fence of one submission. It outlives the commands when someone keeps
+/// it (a frame's sync point), so the commands can be recycled while the
+/// fence is still asked about.
+///
+/// Fields are in destruction order; the device is released last.
+pub(crate) struct Fence {
+    raw: vk::Fence,
+    /// Whether a queue submission signals it; dropping waits for it then.
+    submitted: bool,
+    device: Arc<Device>,
+}
+
+impl std::fmt::Debug for Fence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fence")
+            .field("raw", &self.raw)
+            .field("submitted", &self.submitted)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Fence {
+    /// A new unsignalled fence named `name`.
+    fn new(device: &Arc<Device>, name: &CStr) -> Result<Self, VulkanError> {
+        // SAFETY: an unsignalled fence, no chained structure.
+        let raw = unsafe {
+            device
+                .raw()
+                .create_fence(&vk::FenceCreateInfo::default(), None)
+        }
+        .map_err(|r| map_host_device_oom_err("vkCreateFence", r))?;
+        let fence = Self {
+            raw,
+            submitted: false,
+            device: Arc::clone(device),
+        };
+        device.set_name(raw, name)?;
+        Ok(fence)
+    }
+
+    /// Whether the submission completed (`vkGetFenceStatus`).
+    pub(crate) fn is_done(&self) -> Result<bool, VulkanError> {
+        // SAFETY: the fence is this device's.
+        unsafe { self.device.raw().get_fence_status(self.raw) }
+            .map_err(|r| map_host_device_oom_and_lost_err("vkGetFenceStatus", r))
+    }
+
+    /// Blocks until the submission completed or `timeout` passed (`None`:
+    /// no limit); whether it completed.
+    pub(crate) fn wait(&self, timeout: Option<Duration>) -> Result<bool, VulkanError> {
+        let nanos = timeout.map_or(u64::MAX, |t| {
+            u64::try_from(t.as_nanos()).unwrap_or(u64::MAX)
+        });
+        // SAFETY: the fence is this device's and was submitted.
+        match unsafe { self.device.raw().wait_for_fences(&[self.raw], true, nanos) } {
+            Ok(()) => Ok(true),
+            Err(vk::Result::TIMEOUT) => Ok(false),
+            Err(r) => Err(map_host_device_oom_and_lost_err("vkWaitForFences", r)),
+        }
+    }
+}
+
+impl Drop for Fence {
+    fn drop(&mut self) {
+        if self.submitted
+            && let Err(err) = self.wait(None)
+        {
+            error!(%err, "waiting for a fence before destroying it");
+        }
+        // SAFETY: the fence was never submitted, or it signalled (waited
+        // above; after a device loss every operation counts as complete), so
+        // no queue operation refers to it (VUID-vkDestroyFence-fence-01120).
+        unsafe { self.device.raw().destroy_fence(self.raw, None) };
+    }
+}
 
 /// A compute pipeline and its layout: descriptor set 0 of `bindings`
 /// storage buffers, push constants of `push_size` bytes.
@@ -70,6 +155,10 @@ impl ComputePipeline {
         assert!(
             push_size.is_multiple_of(4),
             "push constants are whole words"
+        );
+        assert!(
+            bindings <= MAX_BINDINGS,
+            "a descriptor pool holds {MAX_BINDINGS} descriptors a set"
         );
         if push_size > device.limits().max_push_constants_size {
             return Err(VulkanError::LimitExceeded {
@@ -224,18 +313,25 @@ pub(crate) enum Ownership {
 /// A primary command buffer in its own pool, recording; see the module
 /// documentation.
 ///
-/// Fields are in destruction order: the descriptor and command pools are
-/// destroyed in `Drop` (freeing the sets and the command buffer), then what
-/// the commands used is released, the device last.
+/// Fields are in destruction order: `Drop` waits for the fence of the
+/// submission the commands are part of, then destroys the descriptor and
+/// command pools (freeing the sets and the command buffer); then what the
+/// commands used is released, the device last.
 pub(crate) struct Commands {
     pool: vk::CommandPool,
     cmd: vk::CommandBuffer,
+    /// Pools of [`SETS_PER_POOL`] sets; `pools_used` of them (the last one
+    /// partly, `sets_left` sets left) hold this recording's sets.
     descriptor_pools: Vec<vk::DescriptorPool>,
+    pools_used: usize,
+    sets_left: u32,
     waits: Vec<Semaphore>,
     signal: Option<Semaphore>,
     buffers: Vec<Arc<Buffer>>,
     images: Vec<Arc<ImportedImage>>,
     pipelines: Vec<Arc<ComputePipeline>>,
+    /// The fence of the submission, once submitted.
+    fence: Option<Arc<Fence>>,
     device: Arc<Device>,
 }
 
@@ -245,6 +341,7 @@ impl std::fmt::Debug for Commands {
             .field("cmd", &self.cmd)
             .field("buffers", &self.buffers.len())
             .field("waits", &self.waits.len())
+            .field("descriptor_pools", &self.descriptor_pools.len())
             .finish_non_exhaustive()
     }
 }
@@ -265,11 +362,14 @@ impl Commands {
             pool,
             cmd: vk::CommandBuffer::null(),
             descriptor_pools: Vec::new(),
+            pools_used: 0,
+            sets_left: 0,
             waits: Vec::new(),
             signal: None,
             buffers: Vec::new(),
             images: Vec::new(),
             pipelines: Vec::new(),
+            fence: None,
             device: Arc::clone(device),
         };
         let info = vk::CommandBufferAllocateInfo::default()
@@ -279,15 +379,61 @@ impl Commands {
         // SAFETY: the pool is this device's and only this object uses it.
         this.cmd = unsafe { raw.allocate_command_buffers(&info) }
             .map_err(|r| map_host_device_oom_err("vkAllocateCommandBuffers", r))?[0];
+        this.restart(name)?;
+        Ok(this)
+    }
+
+    /// Begins recording into the command buffer, which is in the initial
+    /// state (new, or reset by [`Submitted::recycle`]), and names it `name`.
+    pub(crate) fn restart(&mut self, name: &CStr) -> Result<(), VulkanError> {
         let info = vk::CommandBufferBeginInfo::default()
             .flags(vk::CommandBufferUsageFlags::ONE_TIME_SUBMIT);
-        // SAFETY: a new primary command buffer, in the initial state
+        // SAFETY: a primary command buffer in the initial state
         // (VUID-vkBeginCommandBuffer-commandBuffer-00049); its pool is
-        // externally synchronized by `&mut this`.
-        unsafe { raw.begin_command_buffer(this.cmd, &info) }
+        // externally synchronized by `&mut self`.
+        unsafe { self.device.raw().begin_command_buffer(self.cmd, &info) }
             .map_err(|r| map_host_device_oom_err("vkBeginCommandBuffer", r))?;
-        device.set_name(this.cmd, name)?;
-        Ok(this)
+        self.device.set_name(self.cmd, name)
+    }
+
+    /// A descriptor set of `pipeline`'s layout, from the pools this object
+    /// keeps: a pool is created only when the ones it has are used up.
+    fn descriptor_set(
+        &mut self,
+        pipeline: &ComputePipeline,
+    ) -> Result<vk::DescriptorSet, VulkanError> {
+        let raw = self.device.raw();
+        if self.sets_left == 0 {
+            if self.pools_used == self.descriptor_pools.len() {
+                let sizes = [vk::DescriptorPoolSize::default()
+                    .ty(vk::DescriptorType::STORAGE_BUFFER)
+                    .descriptor_count(SETS_PER_POOL * MAX_BINDINGS)];
+                let info = vk::DescriptorPoolCreateInfo::default()
+                    .max_sets(SETS_PER_POOL)
+                    .pool_sizes(&sizes);
+                // SAFETY: a non-zero number of sets and of storage-buffer
+                // descriptors (VUID-VkDescriptorPoolSize-descriptorCount-00302,
+                // VUID-VkDescriptorPoolCreateInfo-maxSets-00301).
+                let pool = unsafe { raw.create_descriptor_pool(&info, None) }
+                    .map_err(|r| map_host_device_oom_err("vkCreateDescriptorPool", r))?;
+                self.descriptor_pools.push(pool);
+            }
+            self.pools_used += 1;
+            self.sets_left = SETS_PER_POOL;
+        }
+        let layouts = [pipeline.set_layout];
+        let info = vk::DescriptorSetAllocateInfo::default()
+            .descriptor_pool(self.descriptor_pools[self.pools_used - 1])
+            .set_layouts(&layouts);
+        // SAFETY: the pool has a set left, and MAX_BINDINGS descriptors for
+        // each of its sets, at least the layout's (asserted when the
+        // pipeline was built), so neither VK_ERROR_OUT_OF_POOL_MEMORY nor
+        // fragmentation can happen (either is reported as unexpected); the
+        // pool is externally synchronized by `&mut self`.
+        let set = unsafe { raw.allocate_descriptor_sets(&info) }
+            .map_err(|r| map_host_device_oom_err("vkAllocateDescriptorSets", r))?[0];
+        self.sets_left -= 1;
+        Ok(set)
     }
 
     /// Records `barrier`: a global memory barrier.
@@ -463,16 +609,27 @@ impl Commands {
         self.buffers.push(Arc::clone(dst));
     }
 
-    /// Records a copy of the first `size` bytes of `src` to `dst`. Panics
-    /// when `size` is zero or passes the end of either buffer.
-    pub(crate) fn copy(&mut self, src: &Arc<Buffer>, dst: &Arc<Buffer>, size: u64) {
+    /// Records a copy of the first `size` bytes of `src` to `dst` from
+    /// byte `dst_offset` on. Panics when `size` is zero or the range passes
+    /// the end of either buffer.
+    pub(crate) fn copy(
+        &mut self,
+        src: &Arc<Buffer>,
+        dst: &Arc<Buffer>,
+        dst_offset: u64,
+        size: u64,
+    ) {
         assert!(
-            size > 0 && size <= src.size() && size <= dst.size(),
-            "copy of {size} bytes between buffers of {} and {}",
+            size > 0
+                && size <= src.size()
+                && dst_offset
+                    .checked_add(size)
+                    .is_some_and(|end| end <= dst.size()),
+            "copy of {size} bytes to byte {dst_offset} between buffers of {} and {}",
             src.size(),
             dst.size()
         );
-        let region = [vk::BufferCopy::default().size(size)];
+        let region = [vk::BufferCopy::default().dst_offset(dst_offset).size(size)];
         // SAFETY: recording; the region is non-empty and inside both buffers
         // (VUID-vkCmdCopyBuffer-size-00113, -srcOffset-00114, -dstOffset-00115:
         // checked above); both were created with the transfer usages
@@ -533,28 +690,8 @@ impl Commands {
                 && groups[1] <= limits.max_compute_work_group_count[1],
             "{groups:?} workgroups are more than maxComputeWorkGroupCount"
         );
+        let set = self.descriptor_set(pipeline)?;
         let raw = self.device.raw();
-        let sizes = [vk::DescriptorPoolSize::default()
-            .ty(vk::DescriptorType::STORAGE_BUFFER)
-            .descriptor_count(pipeline.bindings)];
-        let info = vk::DescriptorPoolCreateInfo::default()
-            .max_sets(1)
-            .pool_sizes(&sizes);
-        // SAFETY: one set of `bindings` storage buffers, which is non-zero
-        // (VUID-VkDescriptorPoolSize-descriptorCount-00302 needs > 0:
-        // the pipeline has at least the buffers asserted above).
-        let pool = unsafe { raw.create_descriptor_pool(&info, None) }
-            .map_err(|r| map_host_device_oom_err("vkCreateDescriptorPool", r))?;
-        self.descriptor_pools.push(pool);
-        let layouts = [pipeline.set_layout];
-        let info = vk::DescriptorSetAllocateInfo::default()
-            .descriptor_pool(pool)
-            .set_layouts(&layouts);
-        // SAFETY: the pool was made for exactly this one set, so neither
-        // VK_ERROR_OUT_OF_POOL_MEMORY nor fragmentation can happen (either is
-        // reported as unexpected).
-        let set = unsafe { raw.allocate_descriptor_sets(&info) }
-            .map_err(|r| map_host_device_oom_err("vkAllocateDescriptorSets", r))?[0];
         let infos: Vec<[vk::DescriptorBufferInfo; 1]> = buffers
             .iter()
             .map(|b| {
@@ -637,56 +774,47 @@ impl Commands {
 
     /// Ends recording and submits the commands to the device's queue, with
     /// a new fence named `name`.
-    pub(crate) fn submit(self, name: &CStr) -> Result<Submitted, VulkanError> {
+    pub(crate) fn submit(mut self, name: &CStr) -> Result<Submitted, VulkanError> {
         let raw = self.device.raw();
         // SAFETY: recording was begun and nothing is left open (no render
         // pass, no query) (VUID-vkEndCommandBuffer-commandBuffer-00059).
         unsafe { raw.end_command_buffer(self.cmd) }
             .map_err(|r| map_host_device_oom_err("vkEndCommandBuffer", r))?;
-        // SAFETY: an unsignalled fence, no chained structure.
-        let fence = unsafe { raw.create_fence(&vk::FenceCreateInfo::default(), None) }
-            .map_err(|r| map_host_device_oom_err("vkCreateFence", r))?;
-        // Not submitted yet: a failure below destroys the fence unwaited.
-        let unsubmitted = Submitted {
-            fence,
-            commands: self,
-        };
-        let commands = &unsubmitted.commands;
-        let submitted = commands.device.set_name(fence, name).and_then(|()| {
-            let waits: Vec<vk::Semaphore> = commands.waits.iter().map(Semaphore::raw).collect();
-            let stage = vk::PipelineStageFlags::TRANSFER | vk::PipelineStageFlags::COMPUTE_SHADER;
-            let stages = vec![stage; waits.len()];
-            let signals: Vec<vk::Semaphore> = commands.signal.iter().map(Semaphore::raw).collect();
-            let buffers = [commands.cmd];
-            let info = [vk::SubmitInfo::default()
-                .wait_semaphores(&waits)
-                .wait_dst_stage_mask(&stages)
-                .command_buffers(&buffers)
-                .signal_semaphores(&signals)];
-            // SAFETY: the command buffer is executable (ended above) and
-            // submitted once (ONE_TIME_SUBMIT); each wait semaphore carries
-            // an imported payload and is waited on once; the signal semaphore
-            // is new and unsignalled; the fence is new, unsignalled and
-            // unused (VUID-vkQueueSubmit-fence-00063). Every object is this
-            // device's.
-            unsafe { commands.device.submit(&info, fence) }
-        });
-        match submitted {
-            Ok(()) => Ok(unsubmitted),
-            Err(err) => {
-                unsubmitted.forget_fence();
-                Err(err)
-            }
-        }
+        // Not submitted yet: a failure drops the fence unwaited.
+        let mut fence = Fence::new(&self.device, name)?;
+        let waits: Vec<vk::Semaphore> = self.waits.iter().map(Semaphore::raw).collect();
+        let stage = vk::PipelineStageFlags::TRANSFER | vk::PipelineStageFlags::COMPUTE_SHADER;
+        let stages = vec![stage; waits.len()];
+        let signals: Vec<vk::Semaphore> = self.signal.iter().map(Semaphore::raw).collect();
+        let buffers = [self.cmd];
+        let info = [vk::SubmitInfo::default()
+            .wait_semaphores(&waits)
+            .wait_dst_stage_mask(&stages)
+            .command_buffers(&buffers)
+            .signal_semaphores(&signals)];
+        // SAFETY: the command buffer is executable (ended above) and
+        // submitted once (ONE_TIME_SUBMIT); each wait semaphore carries an
+        // imported payload and is waited on once; the signal semaphore is
+        // new and unsignalled; the fence is new, unsignalled and unused
+        // (VUID-vkQueueSubmit-fence-00063). Every object is this device's.
+        unsafe { self.device.submit(&info, fence.raw) }?;
+        fence.submitted = true;
+        self.fence = Some(Arc::new(fence));
+        Ok(Submitted { commands: self })
     }
 }
 
 impl Drop for Commands {
     fn drop(&mut self) {
+        if let Some(fence) = &self.fence
+            && let Err(err) = fence.wait(None)
+        {
+            error!(%err, "waiting for a submission before releasing it");
+        }
         let raw = self.device.raw();
-        // SAFETY: a `Commands` is either never submitted, or owned by a
-        // `Submitted` that waited for its fence before dropping it, so the
-        // command buffer and the descriptor sets are not pending
+        // SAFETY: the commands were never submitted, or their fence
+        // signalled (waited above), so the command buffer and the
+        // descriptor sets are not pending
         // (VUID-vkDestroyCommandPool-commandPool-00041,
         // VUID-vkDestroyDescriptorPool-descriptorPool-00303). Destroying a
         // pool frees what was allocated from it.
@@ -703,45 +831,29 @@ impl Drop for Commands {
 ///
 /// Dropping it waits for the fence (a bug in the caller if that blocks: keep
 /// it until [`is_done`](Self::is_done)), then releases everything.
+#[derive(Debug)]
 pub(crate) struct Submitted {
-    fence: vk::Fence,
     commands: Commands,
 }
 
-impl std::fmt::Debug for Submitted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Submitted")
-            .field("fence", &self.fence)
-            .field("commands", &self.commands)
-            .finish()
-    }
-}
-
 impl Submitted {
+    /// The submission's fence.
+    fn fence_ref(&self) -> &Arc<Fence> {
+        self.commands
+            .fence
+            .as_ref()
+            .expect("submitted commands have a fence")
+    }
+
+    /// The submission's fence, for whoever needs to know when it completed
+    /// after the commands are recycled.
+    pub(crate) fn fence(&self) -> Arc<Fence> {
+        Arc::clone(self.fence_ref())
+    }
+
     /// Whether the commands completed (`vkGetFenceStatus`).
     pub(crate) fn is_done(&self) -> Result<bool, VulkanError> {
-        // SAFETY: the fence is this device's and was submitted.
-        unsafe { self.commands.device.raw().get_fence_status(self.fence) }
-            .map_err(|r| map_host_device_oom_and_lost_err("vkGetFenceStatus", r))
-    }
-
-    /// Blocks until the commands completed or `timeout` passed (`None`: no
-    /// limit); whether they completed.
-    pub(crate) fn wait(&self, timeout: Option<Duration>) -> Result<bool, VulkanError> {
-        let nanos = timeout.map_or(u64::MAX, |t| {
-            u64::try_from(t.as_nanos()).unwrap_or(u64::MAX)
-        });
-        // SAFETY: the fence is this device's and was submitted.
-        match unsafe {
-            self.commands
-                .device
-                .raw()
-                .wait_for_fences(&[self.fence], true, nanos)
-        } {
-            Ok(()) => Ok(true),
-            Err(vk::Result::TIMEOUT) => Ok(false),
-            Err(r) => Err(map_host_device_oom_and_lost_err("vkWaitForFences", r)),
-        }
+        self.fence_ref().is_done()
     }
 
     /// The signal semaphore's payload as a sync_file that signals when the
@@ -760,28 +872,35 @@ impl Submitted {
         unsafe { semaphore.export_sync_file() }
     }
 
-    /// For a submission that failed: nothing is pending, so the fence is
-    /// destroyed without a wait.
-    fn forget_fence(mut self) {
-        let fence = std::mem::replace(&mut self.fence, vk::Fence::null());
-        // SAFETY: the fence was never submitted (vkQueueSubmit failed), so
-        // no queue operation refers to it (VUID-vkDestroyFence-fence-01120).
-        unsafe { self.commands.device.raw().destroy_fence(fence, None) };
-    }
-}
-
-impl Drop for Submitted {
-    fn drop(&mut self) {
-        if self.fence == vk::Fence::null() {
-            return;
+    /// The commands of a completed submission, reset: the command and
+    /// descriptor pools are kept, what the commands used is released;
+    /// [`Commands::restart`] records again. Waits for the fence first, which
+    /// has signalled when the caller checked [`is_done`](Self::is_done).
+    pub(crate) fn recycle(self) -> Result<Commands, VulkanError> {
+        self.fence_ref().wait(None)?;
+        let mut commands = self.commands;
+        commands.fence = None;
+        commands.waits.clear();
+        commands.signal = None;
+        commands.buffers.clear();
+        commands.images.clear();
+        commands.pipelines.clear();
+        let raw = commands.device.raw();
+        // SAFETY: the submission completed (its fence signalled), so
+        // neither the command buffer nor any set is pending
+        // (VUID-vkResetCommandPool-commandPool-00040,
+        // VUID-vkResetDescriptorPool-descriptorPool-00313); both pools are
+        // externally synchronized by owning `commands`.
+        unsafe {
+            raw.reset_command_pool(commands.pool, vk::CommandPoolResetFlags::empty())
+                .map_err(|r| map_host_device_oom_err("vkResetCommandPool", r))?;
+            for &pool in &commands.descriptor_pools {
+                raw.reset_descriptor_pool(pool, vk::DescriptorPoolResetFlags::empty())
+                    .map_err(|r| map_host_device_oom_err("vkResetDescriptorPool", r))?;
+            }
         }
-        if let Err(err) = self.wait(None) {
-            error!(%err, "waiting for a submission before releasing it");
-        }
-        // SAFETY: the fence signalled (waited above; after a device loss
-        // every operation counts as complete), so no queue operation refers
-        // to it (VUID-vkDestroyFence-fence-01120). `commands` is dropped
-        // after this, with nothing pending.
-        unsafe { self.commands.device.raw().destroy_fence(self.fence, None) };
+        commands.pools_used = 0;
+        commands.sets_left = 0;
+        Ok(commands)
     }
 }

@@ -1,0 +1,770 @@
+//! `dmabridge-client`: a Wayland client that draws a known picture, for tests
+//! and for trying a compositor by hand.
+//!
+//! It opens one xdg toplevel, waits for its configure, and then commits
+//! frames paced by frame callbacks: each frame is the test card of
+//! [`dmabridge::testcard`], in a `wl_shm` buffer or in a dma-buf
+//! made by udmabuf (`--buffer udmabuf`) and shared through
+//! `zwp_linux_dmabuf_v1`. With `--hold-fence MS` the first dma-buf frame
+//! carries a pending write fence (vgem) that is signalled only `MS`
+//! milliseconds after the commit: a compositor that honours implicit sync
+//! keeps showing the previous frame until then.
+//!
+//! `--hostile CASE` instead sends one malformed `zwp_linux_buffer_params_v1`
+//! request and checks that the compositor answers with the error the
+//! protocol names for it (see [`Hostile`]).
+//!
+//! Every event that matters is printed on stdout, one line each
+//! (`configured 256x256`, `frame 3`, `error 4 zwp_linux_buffer_params_v1`),
+//! so a test can follow along. The exit status is 0 when the client did
+//! what it was asked and, for `--hostile`, got the expected error.
+
+use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Parser, ValueEnum};
+use dmabridge::alloc::{FenceAccess, LinearLayout, NodeKind, Timeline, Udmabuf, Vgem, drm_nodes};
+use dmabridge::dmabuf::{Access, Dmabuf, DmabufFlags, DmabufParams};
+use dmabridge::testcard::test_card;
+use drm_fourcc::{DrmFourcc, DrmModifier};
+use rustix::fs::{MemfdFlags, memfd_create};
+use wayland_client::globals::{GlobalListContents, registry_queue_init};
+use wayland_client::protocol::{
+    wl_buffer::{self, WlBuffer},
+    wl_callback::{self, WlCallback},
+    wl_compositor::WlCompositor,
+    wl_registry::WlRegistry,
+    wl_shm::{self, WlShm},
+    wl_shm_pool::WlShmPool,
+    wl_surface::WlSurface,
+};
+use wayland_client::{Connection, Dispatch, QueueHandle, delegate_noop};
+use wayland_protocols::wp::linux_dmabuf::zv1::client::{
+    zwp_linux_buffer_params_v1::{self, ZwpLinuxBufferParamsV1},
+    zwp_linux_dmabuf_v1::{self, ZwpLinuxDmabufV1},
+};
+use wayland_protocols::wp::linux_drm_syncobj::v1::client::{
+    wp_linux_drm_syncobj_manager_v1::WpLinuxDrmSyncobjManagerV1,
+    wp_linux_drm_syncobj_surface_v1::WpLinuxDrmSyncobjSurfaceV1,
+    wp_linux_drm_syncobj_timeline_v1::WpLinuxDrmSyncobjTimelineV1,
+};
+use wayland_protocols::xdg::shell::client::{
+    xdg_surface::{self, XdgSurface},
+    xdg_toplevel::{self, XdgToplevel},
+    xdg_wm_base::{self, XdgWmBase},
+};
+
+/// A Wayland client that draws a known picture.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Buffer size, WIDTHxHEIGHT.
+    #[arg(long, default_value = "256x256", value_parser = dmabridge::args::parse_size)]
+    size: (u32, u32),
+    /// Where the pixels live.
+    #[arg(long, value_enum, default_value_t = BufferKind::Shm)]
+    buffer: BufferKind,
+    /// Frames to commit before exiting; 0 runs until the compositor goes
+    /// away.
+    #[arg(long, default_value_t = 1)]
+    frames: u64,
+    /// The window title (tests tell clients apart by it).
+    #[arg(long, default_value = "dmabridge-client")]
+    title: String,
+    /// Fill with one colour, 0xAARRGGBB (premultiplied), instead of the test
+    /// card.
+    #[arg(long, value_parser = parse_color)]
+    color: Option<u32>,
+    /// With `--buffer udmabuf`: the first frame's buffer carries a vgem
+    /// write fence that is signalled this many milliseconds after the
+    /// commit; the picture is written just before the signal.
+    #[arg(long, value_name = "MS")]
+    hold_fence: Option<u64>,
+    /// With `--buffer udmabuf`: explicit sync through linux-drm-syncobj-v1
+    /// (a timeline on the first DRM render node that has them) instead of
+    /// the dma-buf's implicit fences; `--hold-fence` then holds the first
+    /// frame's acquire point. After the last frame the client waits for the
+    /// release point of the frame before it and prints `released N`.
+    #[arg(long)]
+    explicit_sync: bool,
+    /// Send one malformed buffer-params request and expect its error.
+    #[arg(long, value_enum)]
+    hostile: Option<Hostile>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum BufferKind {
+    /// A `wl_shm` pool over a memfd.
+    Shm,
+    /// A udmabuf dma-buf, shared through `zwp_linux_dmabuf_v1`.
+    Udmabuf,
+}
+
+/// The malformed `zwp_linux_buffer_params_v1` requests, each with the error
+/// the protocol requires in answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Hostile {
+    /// `add` with plane index 4: `plane_idx`.
+    PlaneIndex,
+    /// `add` twice for plane 0: `plane_set`.
+    PlaneSet,
+    /// `create_immed` of ARGB8888 (one plane) with two planes:
+    /// `incomplete`.
+    Incomplete,
+    /// `create_immed` with a fourcc nobody knows: `invalid_format`.
+    InvalidFormat,
+    /// `create_immed` of 0×0: `invalid_dimensions`.
+    InvalidDimensions,
+    /// A plane that ends past its fd: `out_of_bounds`.
+    OutOfBounds,
+    /// `create` twice on one params object: `already_used` (the first may
+    /// fail on its own; the params are used either way).
+    AlreadyUsed,
+    /// A memfd where a dma-buf belongs: `create_immed` fails with
+    /// `invalid_wl_buffer`.
+    NotDmabuf,
+    /// A modifier the compositor did not advertise: `invalid_wl_buffer`
+    /// (or `invalid_format`).
+    UnsupportedModifier,
+}
+
+impl Hostile {
+    /// The `zwp_linux_buffer_params_v1.error` codes accepted in answer.
+    fn expected(self) -> &'static [zwp_linux_buffer_params_v1::Error] {
+        use zwp_linux_buffer_params_v1::Error as E;
+        match self {
+            Self::PlaneIndex => &[E::PlaneIdx],
+            Self::PlaneSet => &[E::PlaneSet],
+            Self::Incomplete => &[E::Incomplete],
+            Self::InvalidFormat => &[E::InvalidFormat],
+            Self::InvalidDimensions => &[E::InvalidDimensions],
+            Self::OutOfBounds => &[E::OutOfBounds],
+            Self::AlreadyUsed => &[E::AlreadyUsed],
+            Self::NotDmabuf => &[E::InvalidWlBuffer],
+            Self::UnsupportedModifier => &[E::InvalidWlBuffer, E::InvalidFormat],
+        }
+    }
+}
+
+fn parse_color(s: &str) -> Result<u32, String> {
+    u32::from_str_radix(s.trim_start_matches("0x"), 16).map_err(|e| e.to_string())
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let conn = Connection::connect_to_env().context("connecting to the compositor")?;
+    let (globals, mut queue) = registry_queue_init::<App>(&conn)?;
+    let qh = queue.handle();
+    let compositor: WlCompositor = globals.bind(&qh, 4..=6, ())?;
+    let shm: WlShm = globals.bind(&qh, 1..=1, ())?;
+    let wm_base: XdgWmBase = globals.bind(&qh, 1..=6, ())?;
+    let dmabuf: Option<ZwpLinuxDmabufV1> = globals.bind(&qh, 3..=5, ()).ok();
+    let mut app = App::default();
+
+    if let Some(case) = args.hostile {
+        let dmabuf = dmabuf.context("the compositor has no zwp_linux_dmabuf_v1")?;
+        return hostile(&conn, &mut queue, &mut app, &dmabuf, case);
+    }
+
+    let surface = compositor.create_surface(&qh, ());
+    let xdg_surface = wm_base.get_xdg_surface(&surface, &qh, ());
+    let toplevel = xdg_surface.get_toplevel(&qh, ());
+    toplevel.set_title(args.title.clone());
+    surface.commit();
+    while !app.configured {
+        queue.blocking_dispatch(&mut app)?;
+    }
+    say(format_args!(
+        "configured {}x{}",
+        app.suggested.0, app.suggested.1
+    ));
+
+    let explicit = if args.explicit_sync {
+        let manager: WpLinuxDrmSyncobjManagerV1 = globals
+            .bind(&qh, 1..=1, ())
+            .context("the compositor has no wp_linux_drm_syncobj_manager_v1")?;
+        Some(ExplicitSync::new(&manager, &surface, &qh)?)
+    } else {
+        None
+    };
+    let (w, h) = args.size;
+    let pixels: Vec<u32> = match args.color {
+        Some(c) => vec![c; (w * h) as usize],
+        None => test_card(w, h),
+    };
+    let buffer = match args.buffer {
+        BufferKind::Shm => shm_buffer(&shm, &qh, w, h, &pixels)?,
+        BufferKind::Udmabuf => {
+            let dmabuf = dmabuf.context("the compositor has no zwp_linux_dmabuf_v1")?;
+            DmabufBuffer::new(&dmabuf, &conn, &mut queue, &mut app, w, h)?.fill_and_commit(
+                &surface,
+                &qh,
+                &pixels,
+                args.hold_fence.map(Duration::from_millis),
+                explicit.as_ref(),
+            )?
+        }
+    };
+
+    let mut frame = 0u64;
+    let mut callback = None;
+    loop {
+        if callback.is_none() {
+            frame += 1;
+            if args.buffer == BufferKind::Shm {
+                surface.attach(Some(&buffer), 0, 0);
+                surface.damage_buffer(0, 0, w as i32, h as i32);
+            }
+            if let Some(sync) = &explicit {
+                sync.set_points(frame);
+                if frame > 1 {
+                    sync.timeline.signal(ExplicitSync::acquire(frame))?;
+                }
+            }
+            callback = Some(surface.frame(&qh, ()));
+            surface.commit();
+            say(format_args!("commit {frame}"));
+        }
+        queue.blocking_dispatch(&mut app)?;
+        if app.closed {
+            break;
+        }
+        if app.frame_done {
+            app.frame_done = false;
+            callback = None;
+            say(format_args!("frame {frame}"));
+            if args.frames != 0 && frame >= args.frames {
+                break;
+            }
+            // The buffer is the same every frame; attach it again so each
+            // commit is a real frame.
+            if args.buffer == BufferKind::Udmabuf {
+                surface.attach(Some(&buffer), 0, 0);
+                surface.damage_buffer(0, 0, w as i32, h as i32);
+            }
+        }
+    }
+    if let Some(sync) = &explicit
+        && frame > 1
+    {
+        // Frame `frame` replaced the buffer of frame `frame - 1`, so the
+        // compositor is done with that one.
+        let point = ExplicitSync::release(frame - 1);
+        if sync.timeline.wait(point, Duration::from_secs(10))? {
+            say(format_args!("released {}", frame - 1));
+        } else {
+            bail!("release point {point} did not signal");
+        }
+    }
+    toplevel.destroy();
+    xdg_surface.destroy();
+    surface.destroy();
+    conn.flush()?;
+    say(format_args!("done"));
+    Ok(())
+}
+
+/// Prints one line of the client's progress on stdout, at once.
+fn say(line: std::fmt::Arguments<'_>) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// A `wl_shm` buffer holding `pixels` (ARGB8888, tightly packed).
+fn shm_buffer(
+    shm: &WlShm,
+    qh: &QueueHandle<App>,
+    w: u32,
+    h: u32,
+    pixels: &[u32],
+) -> anyhow::Result<WlBuffer> {
+    let bytes: Vec<u8> = pixels.iter().flat_map(|p| p.to_le_bytes()).collect();
+    let fd = memfd_create("dmabridge-client", MemfdFlags::CLOEXEC)?;
+    rustix::fs::ftruncate(&fd, bytes.len() as u64)?;
+    let written = rustix::io::pwrite(&fd, &bytes, 0)?;
+    if written != bytes.len() {
+        bail!("short write to the shm pool");
+    }
+    let pool: WlShmPool = shm.create_pool(fd.as_fd(), bytes.len() as i32, qh, ());
+    let buffer = pool.create_buffer(
+        0,
+        w as i32,
+        h as i32,
+        (w * 4) as i32,
+        wl_shm::Format::Argb8888,
+        qh,
+        (),
+    );
+    pool.destroy();
+    Ok(buffer)
+}
+
+/// A udmabuf dma-buf of ARGB8888 pixels, with the memfd behind it and, for
+/// `--hold-fence`, the vgem device that fences it.
+struct DmabufBuffer<'a> {
+    manager: &'a ZwpLinuxDmabufV1,
+    conn: &'a Connection,
+    layout: LinearLayout,
+    fd: OwnedFd,
+    memfd: OwnedFd,
+    w: u32,
+    h: u32,
+}
+
+impl<'a> DmabufBuffer<'a> {
+    fn new(
+        manager: &'a ZwpLinuxDmabufV1,
+        conn: &'a Connection,
+        queue: &mut wayland_client::EventQueue<App>,
+        app: &mut App,
+        w: u32,
+        h: u32,
+    ) -> anyhow::Result<Self> {
+        // Formats arrive after the bind (version 3's events, or feedback);
+        // a round trip is enough for version 3, and the compositor checks
+        // the buffer itself either way.
+        queue.roundtrip(app)?;
+        let layout = LinearLayout::new(DrmFourcc::Argb8888, w, h)?;
+        let (fd, memfd) = Udmabuf::open()?.alloc_with_memfd(layout.size())?;
+        Ok(Self {
+            manager,
+            conn,
+            layout,
+            fd,
+            memfd,
+            w,
+            h,
+        })
+    }
+
+    /// Writes `pixels`, creates the `wl_buffer`, attaches and commits it;
+    /// with `hold`, the write happens under a pending vgem write fence that
+    /// is signalled after `hold`.
+    fn fill_and_commit(
+        self,
+        surface: &WlSurface,
+        qh: &QueueHandle<App>,
+        pixels: &[u32],
+        hold: Option<Duration>,
+        explicit: Option<&ExplicitSync>,
+    ) -> anyhow::Result<WlBuffer> {
+        let plane = self.layout.planes()[0];
+        let mut rows = vec![0u8; (plane.stride * self.h) as usize];
+        for (y, row) in pixels.chunks(self.w as usize).enumerate() {
+            let start = y * plane.stride as usize;
+            for (x, p) in row.iter().enumerate() {
+                rows[start + 4 * x..start + 4 * x + 4].copy_from_slice(&p.to_le_bytes());
+            }
+        }
+        let params = self.manager.create_params(qh, ());
+        let modifier: u64 = DrmModifier::Linear.into();
+        params.add(
+            self.fd.as_fd(),
+            0,
+            plane.offset,
+            plane.stride,
+            (modifier >> 32) as u32,
+            modifier as u32,
+        );
+        let buffer = params.create_immed(
+            self.w as i32,
+            self.h as i32,
+            DrmFourcc::Argb8888 as u32,
+            zwp_linux_buffer_params_v1::Flags::empty(),
+            qh,
+            (),
+        );
+        params.destroy();
+        surface.attach(Some(&buffer), 0, 0);
+        surface.damage_buffer(0, 0, self.w as i32, self.h as i32);
+        let Some(hold) = hold else {
+            write_through_bracket(&self.fd, &self.layout, self.w, self.h, &rows)?;
+            if let Some(sync) = explicit {
+                sync.timeline.signal(ExplicitSync::acquire(1))?;
+            }
+            return Ok(buffer);
+        };
+        // The producer's device holds the buffer: a fence, then the commit,
+        // then (later) the bytes and the signal.
+        let signal: Box<dyn FnOnce() -> anyhow::Result<()> + Send> = match explicit {
+            Some(sync) => {
+                let timeline = Arc::clone(&sync.timeline);
+                Box::new(move || Ok(timeline.signal(ExplicitSync::acquire(1))?))
+            }
+            None => {
+                let vgem = Vgem::open()?;
+                let gem = vgem.import_prime_fd(self.fd.as_fd())?;
+                let fence = vgem.attach_fence(&gem, FenceAccess::Write)?;
+                Box::new(move || {
+                    vgem.signal(fence)?;
+                    drop(gem);
+                    Ok(())
+                })
+            }
+        };
+        let committed = Instant::now();
+        say(format_args!("fenced commit"));
+        let memfd = self.memfd;
+        let offset = u64::from(plane.offset);
+        let conn = self.conn.clone();
+        std::thread::spawn(move || -> anyhow::Result<()> {
+            std::thread::sleep(hold.saturating_sub(committed.elapsed()));
+            // Written the way the fenced device would, through the memory and
+            // not through a CPU bracket (which would wait for the fence).
+            let written = rustix::io::pwrite(&memfd, &rows, offset)?;
+            if written != rows.len() {
+                bail!("short write to the udmabuf");
+            }
+            signal()?;
+            say(format_args!("signalled"));
+            conn.flush()?;
+            Ok(())
+        });
+        Ok(buffer)
+    }
+}
+
+/// linux-drm-syncobj-v1 for the surface: one timeline, frame `k` acquiring
+/// at point `2k - 1` and releasing at `2k`.
+struct ExplicitSync {
+    timeline: Arc<Timeline>,
+    object: WpLinuxDrmSyncobjTimelineV1,
+    surface: WpLinuxDrmSyncobjSurfaceV1,
+}
+
+impl ExplicitSync {
+    fn new(
+        manager: &WpLinuxDrmSyncobjManagerV1,
+        surface: &WlSurface,
+        qh: &QueueHandle<App>,
+    ) -> anyhow::Result<Self> {
+        let node = drm_nodes()
+            .into_iter()
+            .find(|n| n.kind == NodeKind::Render && n.syncobj_timeline)
+            .context("no DRM render node with timeline syncobjs")?;
+        let timeline = Timeline::new(&node.path)?;
+        let object = manager.import_timeline(timeline.export()?.as_fd(), qh, ());
+        let surface = manager.get_surface(surface, qh, ());
+        Ok(Self {
+            timeline: Arc::new(timeline),
+            object,
+            surface,
+        })
+    }
+
+    fn acquire(frame: u64) -> u64 {
+        2 * frame - 1
+    }
+
+    fn release(frame: u64) -> u64 {
+        2 * frame
+    }
+
+    /// Sets frame `frame`'s points for the next commit.
+    fn set_points(&self, frame: u64) {
+        let split = |p: u64| ((p >> 32) as u32, p as u32);
+        let (hi, lo) = split(Self::acquire(frame));
+        self.surface.set_acquire_point(&self.object, hi, lo);
+        let (hi, lo) = split(Self::release(frame));
+        self.surface.set_release_point(&self.object, hi, lo);
+    }
+}
+
+/// Writes `rows` (plane 0's bytes from its offset) into the udmabuf through
+/// a CPU write bracket, as any producer without a device of its own must.
+fn write_through_bracket(
+    fd: &OwnedFd,
+    layout: &LinearLayout,
+    w: u32,
+    h: u32,
+    rows: &[u8],
+) -> anyhow::Result<()> {
+    let plane = layout.planes()[0];
+    let mut params = DmabufParams::new();
+    params.add(
+        0,
+        fd.try_clone()?,
+        plane.offset,
+        plane.stride,
+        DrmModifier::Linear.into(),
+    )?;
+    let mut dmabuf: Dmabuf = params.create(
+        w as i32,
+        h as i32,
+        DrmFourcc::Argb8888 as u32,
+        DmabufFlags::empty(),
+    )?;
+    let mut access = dmabuf.begin_cpu_access(Access::Write)?;
+    access.plane_mut(0)?.copy_from_slice(rows);
+    Ok(())
+}
+
+/// Sends the malformed request `case` and waits for the compositor's answer.
+fn hostile(
+    conn: &Connection,
+    queue: &mut wayland_client::EventQueue<App>,
+    app: &mut App,
+    manager: &ZwpLinuxDmabufV1,
+    case: Hostile,
+) -> anyhow::Result<()> {
+    let qh = queue.handle();
+    let udmabuf = Udmabuf::open();
+    let (w, h) = (64u32, 64u32);
+    let stride = w * 4;
+    let fd = || -> anyhow::Result<OwnedFd> {
+        match &udmabuf {
+            Ok(u) => Ok(u.alloc(u64::from(stride * h))?),
+            Err(_) => {
+                // Without udmabuf, validation cases still need a fd; only
+                // the cases that reach the import need a real dma-buf.
+                let fd = memfd_create("dmabridge-client", MemfdFlags::CLOEXEC)?;
+                rustix::fs::ftruncate(&fd, u64::from(stride * h))?;
+                Ok(fd)
+            }
+        }
+    };
+    let linear: u64 = DrmModifier::Linear.into();
+    let (hi, lo) = ((linear >> 32) as u32, linear as u32);
+    let argb = DrmFourcc::Argb8888 as u32;
+    let none = zwp_linux_buffer_params_v1::Flags::empty();
+    let params = manager.create_params(&qh, ());
+    match case {
+        Hostile::PlaneIndex => params.add(fd()?.as_fd(), 4, 0, stride, hi, lo),
+        Hostile::PlaneSet => {
+            params.add(fd()?.as_fd(), 0, 0, stride, hi, lo);
+            params.add(fd()?.as_fd(), 0, 0, stride, hi, lo);
+        }
+        Hostile::Incomplete => {
+            params.add(fd()?.as_fd(), 0, 0, stride, hi, lo);
+            params.add(fd()?.as_fd(), 1, 0, stride, hi, lo);
+            let _ = params.create_immed(w as i32, h as i32, argb, none, &qh, ());
+        }
+        Hostile::InvalidFormat => {
+            params.add(fd()?.as_fd(), 0, 0, stride, hi, lo);
+            let _ = params.create_immed(w as i32, h as i32, 0x2020_2020, none, &qh, ());
+        }
+        Hostile::InvalidDimensions => {
+            params.add(fd()?.as_fd(), 0, 0, stride, hi, lo);
+            let _ = params.create_immed(0, 0, argb, none, &qh, ());
+        }
+        Hostile::OutOfBounds => {
+            params.add(fd()?.as_fd(), 0, 0, stride, hi, lo);
+            let _ = params.create_immed(w as i32, 2 * h as i32, argb, none, &qh, ());
+        }
+        Hostile::AlreadyUsed => {
+            params.add(fd()?.as_fd(), 0, 0, stride, hi, lo);
+            params.create(w as i32, h as i32, argb, none);
+            params.create(w as i32, h as i32, argb, none);
+        }
+        Hostile::NotDmabuf => {
+            let memfd = memfd_create("not-a-dmabuf", MemfdFlags::CLOEXEC)?;
+            rustix::fs::ftruncate(&memfd, u64::from(stride * h))?;
+            params.add(memfd.as_fd(), 0, 0, stride, hi, lo);
+            let _ = params.create_immed(w as i32, h as i32, argb, none, &qh, ());
+        }
+        Hostile::UnsupportedModifier => {
+            // I915_FORMAT_MOD_X_TILED: no software device imports it.
+            let tiled: u64 = DrmModifier::I915_x_tiled.into();
+            params.add(
+                fd()?.as_fd(),
+                0,
+                0,
+                stride,
+                (tiled >> 32) as u32,
+                tiled as u32,
+            );
+            let _ = params.create_immed(w as i32, h as i32, argb, none, &qh, ());
+        }
+    }
+    loop {
+        match queue.roundtrip(app) {
+            Ok(_) => {
+                if app.failed {
+                    bail!("the compositor sent `failed` where a protocol error was expected");
+                }
+                if case == Hostile::PlaneIndex || case == Hostile::PlaneSet {
+                    // Errors at `add` arrive with the round trip's reply.
+                    continue;
+                }
+                bail!("the compositor accepted a malformed request ({case:?})");
+            }
+            Err(err) => {
+                let Some(protocol) = conn.protocol_error() else {
+                    return Err(err).context("the connection failed without a protocol error");
+                };
+                say(format_args!(
+                    "error {} {}",
+                    protocol.code, protocol.object_interface
+                ));
+                let expected = case.expected();
+                if protocol.object_interface == "zwp_linux_buffer_params_v1"
+                    && expected.iter().any(|e| *e as u32 == protocol.code)
+                {
+                    return Ok(());
+                }
+                bail!(
+                    "expected {expected:?} on zwp_linux_buffer_params_v1, got {} on {}: {}",
+                    protocol.code,
+                    protocol.object_interface,
+                    protocol.message
+                );
+            }
+        }
+    }
+}
+
+/// What the event handlers learned.
+#[derive(Debug, Default)]
+struct App {
+    configured: bool,
+    suggested: (i32, i32),
+    frame_done: bool,
+    closed: bool,
+    failed: bool,
+}
+
+impl Dispatch<WlRegistry, GlobalListContents> for App {
+    fn event(
+        _: &mut Self,
+        _: &WlRegistry,
+        _: <WlRegistry as wayland_client::Proxy>::Event,
+        _: &GlobalListContents,
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+    }
+}
+
+impl Dispatch<XdgWmBase, ()> for App {
+    fn event(
+        _: &mut Self,
+        wm_base: &XdgWmBase,
+        event: xdg_wm_base::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let xdg_wm_base::Event::Ping { serial } = event {
+            wm_base.pong(serial);
+        }
+    }
+}
+
+impl Dispatch<XdgSurface, ()> for App {
+    fn event(
+        state: &mut Self,
+        xdg_surface: &XdgSurface,
+        event: xdg_surface::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let xdg_surface::Event::Configure { serial } = event {
+            xdg_surface.ack_configure(serial);
+            state.configured = true;
+        }
+    }
+}
+
+impl Dispatch<XdgToplevel, ()> for App {
+    fn event(
+        state: &mut Self,
+        _: &XdgToplevel,
+        event: xdg_toplevel::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        match event {
+            xdg_toplevel::Event::Configure { width, height, .. } => {
+                state.suggested = (width, height);
+            }
+            xdg_toplevel::Event::Close => state.closed = true,
+            _ => {}
+        }
+    }
+}
+
+impl Dispatch<WlCallback, ()> for App {
+    fn event(
+        state: &mut Self,
+        _: &WlCallback,
+        event: wl_callback::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let wl_callback::Event::Done { .. } = event {
+            state.frame_done = true;
+        }
+    }
+}
+
+impl Dispatch<ZwpLinuxBufferParamsV1, ()> for App {
+    fn event(
+        state: &mut Self,
+        _: &ZwpLinuxBufferParamsV1,
+        event: zwp_linux_buffer_params_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let zwp_linux_buffer_params_v1::Event::Failed = event {
+            state.failed = true;
+        }
+    }
+}
+
+impl Dispatch<ZwpLinuxDmabufV1, ()> for App {
+    fn event(
+        _: &mut Self,
+        _: &ZwpLinuxDmabufV1,
+        _: zwp_linux_dmabuf_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+    }
+}
+
+impl Dispatch<WlBuffer, ()> for App {
+    fn event(
+        _: &mut Self,
+        _: &WlBuffer,
+        _: wl_buffer::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+    }
+}
+
+impl Dispatch<WlShm, ()> for App {
+    fn event(
+        _: &mut Self,
+        _: &WlShm,
+        _: wl_shm::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+    }
+}
+
+delegate_noop!(App: ignore WlCompositor);
+delegate_noop!(App: ignore WlSurface);
+delegate_noop!(App: ignore WlShmPool);
+delegate_noop!(App: ignore WpLinuxDrmSyncobjManagerV1);
+delegate_noop!(App: ignore WpLinuxDrmSyncobjTimelineV1);
+delegate_noop!(App: ignore WpLinuxDrmSyncobjSurfaceV1);

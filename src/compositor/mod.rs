@@ -1,0 +1,257 @@
+//! The compositor: a smithay Wayland server whose clients' buffers go
+//! through this crate's import, sync and rendering machinery.
+//!
+//! * [`state`]: smithay's protocol states and the handlers it calls. Commits
+//!   are held (smithay blockers) until the attached buffer's implicit fence
+//!   or explicit acquire point signalled, each watched on the event loop, so
+//!   a client whose fence never signals keeps its previous content and
+//!   delays nobody else. A linux-dmabuf buffer is import-tested when it is
+//!   created.
+//! * [`headless`]: the offscreen output, rendered every refresh through
+//!   smithay's `Space` and `OutputDamageTracker` into a
+//!   [`VulkanRenderer`](crate::render::VulkanRenderer) texture.
+//! * `client`: the client command spawned with the compositor's socket.
+//! * `dump`: frames as PNG files.
+//!
+//! The globals: wl_compositor (v6), wl_subcompositor, wl_shm, xdg_wm_base,
+//! wl_output with xdg-output, wl_seat, zwp_linux_dmabuf_v1 (v5 with default
+//! feedback built from the renderer's importable formats when a DRM render
+//! node exists, else v3 with the same formats), wp_presentation,
+//! wp_viewporter, and wp_linux_drm_syncobj_manager_v1 when that node
+//! supports timeline syncobjs with eventfd.
+
+mod client;
+mod dump;
+mod headless;
+mod state;
+
+use std::cell::RefCell;
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use smithay::backend::drm::DrmDeviceFd;
+use smithay::backend::renderer::ImportDma;
+use smithay::output::{Mode, Output, PhysicalProperties, Subpixel};
+use smithay::reexports::calloop::generic::Generic;
+use smithay::reexports::calloop::{EventLoop, Interest, Mode as PollMode, PostAction};
+use smithay::reexports::wayland_server::Display;
+use smithay::utils::{DeviceFd, Transform};
+use smithay::wayland::dmabuf::{DmabufFeedbackBuilder, DmabufState};
+use smithay::wayland::drm_syncobj::{DrmSyncobjState, supports_syncobj_eventfd};
+use smithay::wayland::socket::ListeningSocketSource;
+use tracing::{info, warn};
+
+use self::state::{ClientState, Globals, State};
+use crate::alloc::{DrmNode, NodeKind, drm_nodes};
+use crate::render::VulkanRenderer;
+use crate::vulkan::{Device, Instance, VulkanError};
+
+/// What `dmabridge run` was asked for.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The output's size in pixels.
+    pub size: (u32, u32),
+    /// The output's refresh rate in Hz.
+    pub refresh_hz: f64,
+    /// The socket's name under `XDG_RUNTIME_DIR`; the first free
+    /// `wayland-N` when `None`.
+    pub socket: Option<String>,
+    /// Where presented frames are written as PNG, and every how many.
+    pub dump_frames: Option<(PathBuf, u64)>,
+    /// A client command to spawn; the compositor exits with its status.
+    pub client: Vec<OsString>,
+}
+
+/// Runs the headless compositor until its client exits (or forever,
+/// without one). `on_socket` receives the socket name once clients can
+/// connect. Returns the client's exit code, or 0.
+pub fn run_headless(config: Config, on_socket: impl FnOnce(&OsString)) -> anyhow::Result<i32> {
+    let mut event_loop: EventLoop<'static, State> =
+        EventLoop::try_new().context("creating the event loop")?;
+    let mut display: Display<State> = Display::new().context("creating the Wayland display")?;
+    let dh = display.handle();
+
+    let node = render_node();
+    let device = vulkan_device(node.as_ref())?;
+    let mut renderer = VulkanRenderer::new(device).context("creating the renderer")?;
+
+    let output = headless_output(config.size, config.refresh_hz)?;
+    output.create_global::<State>(&dh);
+    let dmabuf = dmabuf_global(&dh, &renderer, node.as_ref())?;
+    let syncobj = node.as_ref().and_then(|node| syncobj_state(&dh, node));
+    let refresh = Duration::from_secs_f64(1.0 / config.refresh_hz);
+    let headless = headless::Headless::new(&mut renderer, &output, refresh, config.dump_frames)?;
+    let mut state = State::new(
+        dh.clone(),
+        event_loop.handle(),
+        event_loop.get_signal(),
+        renderer,
+        Globals {
+            output,
+            dmabuf,
+            syncobj,
+        },
+    );
+
+    let socket = match &config.socket {
+        Some(name) => ListeningSocketSource::with_name(name),
+        None => ListeningSocketSource::new_auto(),
+    }
+    .context("binding the Wayland socket")?;
+    let socket_name = socket.socket_name().to_os_string();
+    let handle = event_loop.handle();
+    handle
+        .insert_source(socket, |stream, _, state| {
+            if let Err(err) = state
+                .display
+                .insert_client(stream, Arc::new(ClientState::default()))
+            {
+                warn!(%err, "cannot accept a client");
+            }
+        })
+        .map_err(|err| anyhow::anyhow!("listening on the socket: {err}"))?;
+    // The display is dispatched when its fd is readable; the callback gets
+    // the state from the loop and the display from this cell.
+    let poll_fd = display
+        .backend()
+        .poll_fd()
+        .try_clone_to_owned()
+        .context("duplicating the display's fd")?;
+    let display = RefCell::new(display);
+    handle
+        .insert_source(
+            Generic::new(poll_fd, Interest::READ, PollMode::Level),
+            move |_, _, state| {
+                display.borrow_mut().dispatch_clients(state)?;
+                Ok(PostAction::Continue)
+            },
+        )
+        .map_err(|err| anyhow::anyhow!("inserting the display: {err}"))?;
+    headless.start(&state)?;
+    info!(socket = %socket_name.to_string_lossy(), "listening");
+    on_socket(&socket_name);
+    if !config.client.is_empty() {
+        client::spawn(&state, &config.client, &socket_name)?;
+    }
+
+    event_loop
+        .run(None, &mut state, |state| {
+            if let Err(err) = state.display.flush_clients() {
+                warn!(%err, "flushing clients");
+            }
+        })
+        .context("running the event loop")?;
+    Ok(state.client_exit.unwrap_or(0))
+}
+
+/// The DRM render node clients should allocate on: one whose device has
+/// timeline syncobjs (a real KMS device) if any, else the first.
+fn render_node() -> Option<DrmNode> {
+    let mut nodes: Vec<DrmNode> = drm_nodes()
+        .into_iter()
+        .filter(|n| n.kind == NodeKind::Render)
+        .collect();
+    nodes.sort_by_key(|n| !n.syncobj_timeline);
+    nodes.into_iter().next()
+}
+
+/// The Vulkan device of `node` where the driver says which one that is
+/// (`VK_EXT_physical_device_drm`), else the CPU device.
+fn vulkan_device(node: Option<&DrmNode>) -> anyhow::Result<Arc<Device>> {
+    let instance = Arc::new(Instance::new().context("creating the Vulkan instance")?);
+    if let Some(node) = node {
+        match Device::new(Arc::clone(&instance), Some(&node.path)) {
+            Ok(device) => return Ok(Arc::new(device)),
+            Err(VulkanError::NoDeviceForNode { .. }) => {
+                info!(node = %node.path.display(), "no Vulkan device for the node; using the CPU device");
+            }
+            Err(err) => return Err(err).context("creating the Vulkan device"),
+        }
+    }
+    Ok(Arc::new(
+        Device::new(instance, None).context("creating the Vulkan device")?,
+    ))
+}
+
+fn headless_output(size: (u32, u32), refresh_hz: f64) -> anyhow::Result<Output> {
+    let output = Output::new(
+        "HEADLESS-1".into(),
+        PhysicalProperties {
+            size: (0, 0).into(),
+            subpixel: Subpixel::Unknown,
+            make: "dmabridge".into(),
+            model: "headless".into(),
+        },
+    );
+    let mode = Mode {
+        size: (
+            i32::try_from(size.0).context("output width")?,
+            i32::try_from(size.1).context("output height")?,
+        )
+            .into(),
+        refresh: (refresh_hz * 1000.0).round() as i32,
+    };
+    output.change_current_state(
+        Some(mode),
+        Some(Transform::Normal),
+        None,
+        Some((0, 0).into()),
+    );
+    output.set_preferred(mode);
+    Ok(output)
+}
+
+/// zwp_linux_dmabuf_v1 advertising exactly what the renderer imports: with
+/// default feedback naming `node` as the main device where there is one.
+fn dmabuf_global(
+    dh: &smithay::reexports::wayland_server::DisplayHandle,
+    renderer: &VulkanRenderer,
+    node: Option<&DrmNode>,
+) -> anyhow::Result<(DmabufState, smithay::wayland::dmabuf::DmabufGlobal)> {
+    let formats = renderer.dmabuf_formats();
+    let mut state = DmabufState::new();
+    let global = match node {
+        Some(node) => {
+            let dev = rustix::fs::stat(&node.path)
+                .with_context(|| format!("stat {}", node.path.display()))?
+                .st_rdev;
+            let feedback = DmabufFeedbackBuilder::new(dev, formats)
+                .build()
+                .context("building the dma-buf feedback")?;
+            state.create_global_with_default_feedback::<State>(dh, &feedback)
+        }
+        None => state.create_global::<State>(dh, formats),
+    };
+    Ok((state, global))
+}
+
+/// linux-drm-syncobj-v1 on `node`, where it has timeline syncobjs with
+/// eventfd.
+fn syncobj_state(
+    dh: &smithay::reexports::wayland_server::DisplayHandle,
+    node: &DrmNode,
+) -> Option<DrmSyncobjState> {
+    if !node.syncobj_timeline {
+        return None;
+    }
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&node.path)
+    {
+        Ok(file) => file,
+        Err(err) => {
+            warn!(%err, node = %node.path.display(), "no explicit sync: cannot open the node");
+            return None;
+        }
+    };
+    let fd = DrmDeviceFd::new(DeviceFd::from(std::os::fd::OwnedFd::from(file)));
+    if !supports_syncobj_eventfd(&fd) {
+        info!(node = %node.path.display(), "no explicit sync: no syncobj eventfd");
+        return None;
+    }
+    Some(DrmSyncobjState::new::<State>(dh, fd))
+}

@@ -1,0 +1,427 @@
+//! The compositor's state: smithay's protocol states, the windows in their
+//! [`Space`], the output and the renderer, with the handlers smithay calls.
+
+use std::os::fd::AsFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use smithay::backend::allocator::dmabuf::Dmabuf;
+use smithay::backend::renderer::ImportDma;
+use smithay::backend::renderer::utils::on_commit_buffer_handler;
+use smithay::desktop::{PopupManager, Space, Window};
+use smithay::input::{Seat, SeatHandler, SeatState};
+use smithay::output::Output;
+use smithay::reexports::calloop::{LoopHandle, LoopSignal};
+use smithay::reexports::wayland_server::backend::{ClientData, ClientId, DisconnectReason};
+use smithay::reexports::wayland_server::protocol::{wl_buffer, wl_seat, wl_surface::WlSurface};
+use smithay::reexports::wayland_server::{Client, DisplayHandle, Resource};
+use smithay::utils::{Clock, Monotonic, Serial};
+use smithay::wayland::buffer::BufferHandler;
+use smithay::wayland::compositor::{
+    self, BufferAssignment, CompositorClientState, CompositorHandler, CompositorState,
+    SurfaceAttributes, with_states,
+};
+use smithay::wayland::dmabuf::{
+    DmabufGlobal, DmabufHandler, DmabufState, ImportNotifier, get_dmabuf,
+};
+use smithay::wayland::drm_syncobj::{DrmSyncobjCachedState, DrmSyncobjHandler, DrmSyncobjState};
+use smithay::wayland::output::{OutputHandler, OutputManagerState};
+use smithay::wayland::presentation::PresentationState;
+use smithay::wayland::shell::xdg::{
+    PopupSurface, PositionerState, ToplevelSurface, XdgShellHandler, XdgShellState,
+    XdgToplevelSurfaceData,
+};
+use smithay::wayland::shm::{ShmHandler, ShmState};
+use smithay::wayland::viewporter::ViewporterState;
+use smithay::{
+    delegate_compositor, delegate_dmabuf, delegate_drm_syncobj, delegate_output,
+    delegate_presentation, delegate_seat, delegate_shm, delegate_viewporter, delegate_xdg_shell,
+};
+use tracing::{debug, warn};
+
+use crate::dmabuf::ParamsProtocolError;
+use crate::render::{RenderError, VulkanRenderer};
+use crate::sync::{FenceSource, SyncAccess, SyncFile};
+
+/// Everything the event loop's callbacks reach.
+pub(crate) struct State {
+    pub(crate) display: DisplayHandle,
+    pub(crate) handle: LoopHandle<'static, State>,
+    pub(crate) signal: LoopSignal,
+    pub(crate) clock: Clock<Monotonic>,
+    pub(crate) space: Space<Window>,
+    pub(crate) popups: PopupManager,
+    pub(crate) output: Output,
+    pub(crate) renderer: VulkanRenderer,
+    /// The spawned client's exit code, once it exited.
+    pub(crate) client_exit: Option<i32>,
+    compositor: CompositorState,
+    xdg_shell: XdgShellState,
+    shm: ShmState,
+    seat_state: SeatState<State>,
+    dmabuf: DmabufState,
+    _dmabuf_global: DmabufGlobal,
+    syncobj: Option<DrmSyncobjState>,
+    _output_manager: OutputManagerState,
+    _presentation: PresentationState,
+    _viewporter: ViewporterState,
+    _seat: Seat<State>,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("output", &self.output.name())
+            .field("windows", &self.space.elements().count())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the globals are built from, besides the display and the loop.
+pub(crate) struct Globals {
+    /// The output every window is shown on.
+    pub(crate) output: Output,
+    /// The linux-dmabuf global, made by the caller: with default feedback
+    /// where a DRM device is known, else version 3.
+    pub(crate) dmabuf: (DmabufState, DmabufGlobal),
+    /// linux-drm-syncobj-v1, where the DRM device supports timeline
+    /// syncobjs with eventfd.
+    pub(crate) syncobj: Option<DrmSyncobjState>,
+}
+
+impl State {
+    pub(crate) fn new(
+        display: DisplayHandle,
+        handle: LoopHandle<'static, State>,
+        signal: LoopSignal,
+        renderer: VulkanRenderer,
+        globals: Globals,
+    ) -> Self {
+        let compositor = CompositorState::new_v6::<Self>(&display);
+        let xdg_shell = XdgShellState::new::<Self>(&display);
+        let shm = ShmState::new::<Self>(&display, Vec::new());
+        let output_manager = OutputManagerState::new_with_xdg_output::<Self>(&display);
+        let presentation = PresentationState::new::<Self>(&display, libc_monotonic());
+        let viewporter = ViewporterState::new::<Self>(&display);
+        let mut seat_state = SeatState::new();
+        let seat = seat_state.new_wl_seat(&display, "seat0");
+        let mut space = Space::default();
+        space.map_output(&globals.output, (0, 0));
+        let (dmabuf, dmabuf_global) = globals.dmabuf;
+        Self {
+            display,
+            handle,
+            signal,
+            clock: Clock::new(),
+            space,
+            popups: PopupManager::default(),
+            output: globals.output,
+            renderer,
+            client_exit: None,
+            compositor,
+            xdg_shell,
+            shm,
+            seat_state,
+            dmabuf,
+            _dmabuf_global: dmabuf_global,
+            syncobj: globals.syncobj,
+            _output_manager: output_manager,
+            _presentation: presentation,
+            _viewporter: viewporter,
+            _seat: seat,
+        }
+    }
+
+    /// Places the windows left to right in the order they were mapped, each
+    /// at the top of the output.
+    fn arrange(&mut self) {
+        let mut x = 0;
+        let windows: Vec<Window> = self.space.elements().cloned().collect();
+        for window in windows {
+            let width = window.geometry().size.w;
+            self.space.map_element(window, (x, 0), false);
+            x += width;
+        }
+    }
+
+    /// Holds `surface`'s pending commit until the buffer it attaches is
+    /// ready: its implicit write fence (a dma-buf) or its explicit acquire
+    /// point (linux-drm-syncobj-v1) signalled. The wait runs on the event
+    /// loop, so other clients' commits go on meanwhile.
+    fn block_until_ready(&mut self, surface: &WlSurface) {
+        let Some(client) = surface.client() else {
+            return;
+        };
+        let (dmabuf, acquire) = with_states(surface, |states| {
+            let mut attributes = states.cached_state.get::<SurfaceAttributes>();
+            let dmabuf = match attributes.pending().buffer.as_ref() {
+                Some(BufferAssignment::NewBuffer(buffer)) => get_dmabuf(buffer).ok().cloned(),
+                _ => None,
+            };
+            let acquire = states
+                .cached_state
+                .get::<DrmSyncobjCachedState>()
+                .pending()
+                .acquire_point
+                .clone();
+            (dmabuf, acquire)
+        });
+        if let Some(acquire) = acquire {
+            // Explicit sync replaces implicit sync for this commit.
+            match acquire.generate_blocker() {
+                Ok((blocker, source)) => {
+                    let inserted = self.handle.insert_source(source, move |_, _, state| {
+                        state.blocker_cleared(&client);
+                        Ok(())
+                    });
+                    if inserted.is_ok() {
+                        compositor::add_blocker(surface, blocker);
+                    }
+                }
+                Err(err) => warn!(%err, "cannot wait for an acquire point; not blocking"),
+            }
+            return;
+        }
+        let Some(dmabuf) = dmabuf else {
+            return;
+        };
+        let Some(fd) = dmabuf.handles().next() else {
+            return;
+        };
+        let fence = match SyncFile::export_from_dmabuf(fd.as_fd(), SyncAccess::Read) {
+            Ok(fence) => fence,
+            Err(err) => {
+                debug!(%err, "no implicit fence to wait for");
+                return;
+            }
+        };
+        if fence.is_signalled().unwrap_or(true) {
+            return;
+        }
+        let blocker = FenceBlocker::default();
+        let signalled = Arc::clone(&blocker.0);
+        let inserted = self
+            .handle
+            .insert_source(FenceSource::new(fence), move |_, (), state| {
+                signalled.store(true, Ordering::Release);
+                state.blocker_cleared(&client);
+            });
+        match inserted {
+            Ok(_) => compositor::add_blocker(surface, blocker),
+            Err(err) => warn!(%err, "cannot watch a dma-buf fence; not blocking"),
+        }
+    }
+
+    fn blocker_cleared(&mut self, client: &Client) {
+        let display = self.display.clone();
+        self.client_compositor_state(client)
+            .blocker_cleared(self, &display);
+    }
+}
+
+/// The clock id wp_presentation reports: `CLOCK_MONOTONIC`, the clock of
+/// [`Clock<Monotonic>`].
+fn libc_monotonic() -> u32 {
+    rustix::time::ClockId::Monotonic as u32
+}
+
+/// A commit blocker that lifts once the [`FenceSource`] watching the
+/// buffer's fence fired.
+#[derive(Debug, Default)]
+struct FenceBlocker(Arc<AtomicBool>);
+
+impl compositor::Blocker for FenceBlocker {
+    fn state(&self) -> compositor::BlockerState {
+        if self.0.load(Ordering::Acquire) {
+            compositor::BlockerState::Released
+        } else {
+            compositor::BlockerState::Pending
+        }
+    }
+}
+
+/// Per-client data smithay needs.
+#[derive(Debug, Default)]
+pub(crate) struct ClientState {
+    pub(crate) compositor: CompositorClientState,
+}
+
+impl ClientData for ClientState {
+    fn initialized(&self, _client_id: ClientId) {}
+    fn disconnected(&self, client_id: ClientId, reason: DisconnectReason) {
+        debug!(?client_id, ?reason, "client disconnected");
+    }
+}
+
+impl CompositorHandler for State {
+    fn compositor_state(&mut self) -> &mut CompositorState {
+        &mut self.compositor
+    }
+
+    fn client_compositor_state<'a>(&self, client: &'a Client) -> &'a CompositorClientState {
+        &client
+            .get_data::<ClientState>()
+            .expect("every client is inserted with ClientState")
+            .compositor
+    }
+
+    fn new_surface(&mut self, surface: &WlSurface) {
+        compositor::add_pre_commit_hook::<Self, _>(surface, |state, _display, surface| {
+            state.block_until_ready(surface);
+        });
+    }
+
+    fn commit(&mut self, surface: &WlSurface) {
+        on_commit_buffer_handler::<Self>(surface);
+        let mut root = surface.clone();
+        while let Some(parent) = compositor::get_parent(&root) {
+            root = parent;
+        }
+        let window = self
+            .space
+            .elements()
+            .find(|w| w.toplevel().is_some_and(|t| t.wl_surface() == &root))
+            .cloned();
+        if let Some(window) = window {
+            window.on_commit();
+            if &root == surface {
+                let configured = with_states(surface, |states| {
+                    states
+                        .data_map
+                        .get::<XdgToplevelSurfaceData>()
+                        .is_some_and(|data| {
+                            data.lock().is_ok_and(|data| data.initial_configure_sent)
+                        })
+                });
+                if !configured && let Some(toplevel) = window.toplevel() {
+                    toplevel.send_configure();
+                }
+            }
+            self.arrange();
+        }
+        self.popups.commit(surface);
+    }
+}
+
+impl BufferHandler for State {
+    fn buffer_destroyed(&mut self, _buffer: &wl_buffer::WlBuffer) {}
+}
+
+impl ShmHandler for State {
+    fn shm_state(&self) -> &ShmState {
+        &self.shm
+    }
+}
+
+impl XdgShellHandler for State {
+    fn xdg_shell_state(&mut self) -> &mut XdgShellState {
+        &mut self.xdg_shell
+    }
+
+    fn new_toplevel(&mut self, surface: ToplevelSurface) {
+        let size = self
+            .output
+            .current_mode()
+            .map(|mode| mode.size.to_logical(1));
+        surface.with_pending_state(|state| state.size = size);
+        let window = Window::new_wayland_window(surface);
+        self.space.map_element(window, (0, 0), true);
+        self.arrange();
+    }
+
+    fn toplevel_destroyed(&mut self, surface: ToplevelSurface) {
+        let window = self
+            .space
+            .elements()
+            .find(|w| w.toplevel() == Some(&surface))
+            .cloned();
+        if let Some(window) = window {
+            self.space.unmap_elem(&window);
+            self.arrange();
+        }
+    }
+
+    fn new_popup(&mut self, surface: PopupSurface, _positioner: PositionerState) {
+        if let Err(err) = self.popups.track_popup(surface.into()) {
+            warn!(%err, "cannot track a popup");
+        }
+    }
+
+    fn grab(&mut self, _surface: PopupSurface, _seat: wl_seat::WlSeat, _serial: Serial) {}
+
+    fn reposition_request(
+        &mut self,
+        surface: PopupSurface,
+        positioner: PositionerState,
+        token: u32,
+    ) {
+        surface.with_pending_state(|state| {
+            state.geometry = positioner.get_geometry();
+            state.positioner = positioner;
+        });
+        surface.send_repositioned(token);
+    }
+}
+
+impl SeatHandler for State {
+    type KeyboardFocus = WlSurface;
+    type PointerFocus = WlSurface;
+    type TouchFocus = WlSurface;
+
+    fn seat_state(&mut self) -> &mut SeatState<Self> {
+        &mut self.seat_state
+    }
+}
+
+impl OutputHandler for State {}
+
+impl DmabufHandler for State {
+    fn dmabuf_state(&mut self) -> &mut DmabufState {
+        &mut self.dmabuf
+    }
+
+    /// A buffer is import-tested when it is created, so one the renderer
+    /// cannot use fails now, with the protocol's error, not at its first
+    /// commit.
+    fn dmabuf_imported(
+        &mut self,
+        _global: &DmabufGlobal,
+        dmabuf: Dmabuf,
+        notifier: ImportNotifier,
+    ) {
+        match self.renderer.import_dmabuf(&dmabuf, None) {
+            Ok(_) => {
+                let _ = notifier.successful::<Self>();
+            }
+            Err(err) => {
+                debug!(%err, "refusing a dma-buf the renderer cannot import");
+                // smithay checked indices, dimensions and bounds; the
+                // project's validation also knows each format's planes.
+                match &err {
+                    RenderError::Params(params) => match params.protocol_error() {
+                        ParamsProtocolError::Incomplete => notifier.incomplete(),
+                        ParamsProtocolError::InvalidFormat => notifier.invalid_format(),
+                        _ => notifier.failed(),
+                    },
+                    _ => notifier.failed(),
+                }
+            }
+        }
+    }
+}
+
+impl DrmSyncobjHandler for State {
+    fn drm_syncobj_state(&mut self) -> Option<&mut DrmSyncobjState> {
+        self.syncobj.as_mut()
+    }
+}
+
+delegate_compositor!(State);
+delegate_shm!(State);
+delegate_xdg_shell!(State);
+delegate_seat!(State);
+delegate_output!(State);
+delegate_dmabuf!(State);
+delegate_drm_syncobj!(State);
+delegate_presentation!(State);
+delegate_viewporter!(State);

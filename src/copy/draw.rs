@@ -1,0 +1,397 @@
+//! The geometry of one draw of a frame: a source (a solid colour, or a
+//! rectangle of a texture with a transform) mapped onto a destination
+//! rectangle, blended, and written only inside a clip rectangle.
+//!
+//! A draw is a copy job extended for composition: where a [`CopyPlan`](super::CopyPlan)
+//! writes its whole destination rectangle with the source's pixels, a
+//! [`DrawPlan`] may place its destination rectangle partly outside the
+//! buffer (a window half off screen), writes only its clip rectangle (the
+//! damage), reads the source rectangle in fractional buffer pixels
+//! (`wp_viewporter`), multiplies by a global alpha and blends over what the
+//! destination holds. Everything is checked in [`DrawPlan::new`], before
+//! anything is recorded: the clip lies inside both the buffer and the
+//! destination rectangle, and the samples stay inside the texture.
+
+use super::geometry::{Buffer, Dest, Rect, Size};
+use super::plan::{Filter, MAX_EXTENT, PlanError, Side, check_buffer, check_rect};
+use super::transform::Transform;
+
+/// How a draw's pixels combine with what the destination holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Blend {
+    /// The source replaces the destination (`clear`, opaque content).
+    Replace,
+    /// Premultiplied "over": `src + dst × (1 − src.alpha)`.
+    Over,
+}
+
+/// What a draw reads.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DrawSource {
+    /// One colour everywhere: premultiplied red, green, blue, alpha, each in
+    /// `[0, 1]`.
+    Solid([f32; 4]),
+    /// A rectangle of a texture of `size` pixels, in its buffer pixels
+    /// (fractional: `wp_viewporter` crops to any point), shown under
+    /// `transform` (the [`Transform`] convention: applied to the content)
+    /// and sampled with `filter`.
+    Texture {
+        /// The texture's size in pixels.
+        size: Size<i32, Buffer>,
+        /// The rectangle read.
+        rect: Rect<f64, Buffer>,
+        /// What is done to the content on its way to the destination.
+        transform: Transform,
+        /// How samples between texel centres are read.
+        filter: Filter,
+    },
+}
+
+/// One draw as a frame asks for it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DrawRequest {
+    /// Size of the destination buffer, in pixels.
+    pub dst_size: Size<i32, Dest>,
+    /// The rectangle the whole source is shown in. It may reach outside the
+    /// buffer, up to [`MAX_EXTENT`] beyond each edge.
+    pub dst_rect: Rect<i32, Dest>,
+    /// The pixels written: inside both `dst_rect` and the buffer. Every
+    /// other pixel is left alone.
+    pub clip: Rect<i32, Dest>,
+    /// What is drawn.
+    pub source: DrawSource,
+    /// How it combines with the destination.
+    pub blend: Blend,
+    /// Multiplies the (premultiplied) source, in `[0, 1]`.
+    pub alpha: f32,
+}
+
+/// Why a [`DrawRequest`] was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DrawError {
+    /// The destination buffer or the texture has no pixel or is too large,
+    /// or the clip rectangle is empty or not inside the destination buffer.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// The destination rectangle is empty, or reaches further than
+    /// [`MAX_EXTENT`] beyond an edge of the buffer.
+    #[error("destination rectangle {width}×{height} at ({x}, {y}) is empty or too far out")]
+    DestinationRect {
+        /// Its left edge.
+        x: i32,
+        /// Its top edge.
+        y: i32,
+        /// Its width.
+        width: i32,
+        /// Its height.
+        height: i32,
+    },
+    /// The clip rectangle is not inside the destination rectangle.
+    #[error("clip rectangle is not inside the destination rectangle")]
+    ClipOutsideRect,
+    /// The source rectangle is empty, not finite, or not inside its texture.
+    #[error("source rectangle {width}×{height} at ({x}, {y}) is not inside its texture")]
+    SourceRect {
+        /// Its left edge.
+        x: f64,
+        /// Its top edge.
+        y: f64,
+        /// Its width.
+        width: f64,
+        /// Its height.
+        height: f64,
+    },
+    /// The alpha multiplier or a colour component is not a number in
+    /// `[0, 1]`.
+    #[error("{what} {value} is not in [0, 1]")]
+    OutOfUnitRange {
+        /// `alpha` or `colour`.
+        what: &'static str,
+        /// The value.
+        value: f32,
+    },
+}
+
+/// How far a source rectangle may pass the texture's edge, in pixels, and
+/// still count as inside: the rounding of a logical-to-buffer conversion.
+/// Samples are clamped to the texture regardless.
+const SOURCE_SLACK: f64 = 1.0 / 256.0;
+
+/// A validated draw: which pixels are written and where each one samples.
+///
+/// The map has [`CopyPlan::matrix`](super::CopyPlan::matrix)'s layout and
+/// input: a point relative to the top-left corner of the destination
+/// rectangle (not of the clip), to absolute source pixels. Samples are
+/// clamped to [`src_bounds`](Self::src_bounds), the texels the source
+/// rectangle touches.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DrawPlan {
+    request: DrawRequest,
+    matrix: [f32; 6],
+    src_bounds: Rect<i32, Buffer>,
+}
+
+impl DrawPlan {
+    /// Validates `request` and computes its map: the destination buffer,
+    /// the destination rectangle, the clip, the alpha, then the source.
+    pub fn new(request: DrawRequest) -> Result<Self, DrawError> {
+        check_buffer(Side::Destination, request.dst_size)?;
+        check_destination_rect(request.dst_rect, request.dst_size)?;
+        check_rect(Side::Destination, request.clip, request.dst_size)?;
+        if !contains(request.dst_rect, request.clip) {
+            return Err(DrawError::ClipOutsideRect);
+        }
+        unit("alpha", request.alpha)?;
+        let (matrix, src_bounds) = match request.source {
+            DrawSource::Solid(colour) => {
+                for value in colour {
+                    unit("colour", value)?;
+                }
+                (
+                    [0.0; 6],
+                    Rect::new(super::Point::new(0, 0), Size::new(1, 1)),
+                )
+            }
+            DrawSource::Texture {
+                size,
+                rect,
+                transform,
+                ..
+            } => {
+                check_buffer(Side::Source, size)?;
+                let bounds = source_bounds(rect, size)?;
+                (matrix(rect, transform, request.dst_rect.size), bounds)
+            }
+        };
+        Ok(Self {
+            request,
+            matrix,
+            src_bounds,
+        })
+    }
+
+    /// The request this plan was made from.
+    pub fn request(&self) -> &DrawRequest {
+        &self.request
+    }
+
+    /// The destination-to-source map (zero for a solid colour).
+    pub fn matrix(&self) -> [f32; 6] {
+        self.matrix
+    }
+
+    /// The texels samples are clamped to: the source rectangle rounded out
+    /// to whole pixels, inside the texture.
+    pub fn src_bounds(&self) -> Rect<i32, Buffer> {
+        self.src_bounds
+    }
+}
+
+/// Checks that `rect` holds pixels and reaches at most [`MAX_EXTENT`]
+/// beyond each edge of the buffer, so that every number the shader forms
+/// from it stays far inside `f32`'s exact integers.
+fn check_destination_rect(rect: Rect<i32, Dest>, buffer: Size<i32, Dest>) -> Result<(), DrawError> {
+    let (x, y, width, height) = (rect.loc.x, rect.loc.y, rect.size.w, rect.size.h);
+    let within = |start: i32, len: i32, extent: i32| {
+        let (start, len, extent) = (i64::from(start), i64::from(len), i64::from(extent));
+        let max = i64::from(MAX_EXTENT);
+        len > 0 && start >= -max && start + len <= extent + max
+    };
+    if within(x, width, buffer.w) && within(y, height, buffer.h) {
+        Ok(())
+    } else {
+        Err(DrawError::DestinationRect {
+            x,
+            y,
+            width,
+            height,
+        })
+    }
+}
+
+/// Whether `inner` lies inside `outer`, in arithmetic that cannot overflow.
+fn contains<S>(outer: Rect<i32, S>, inner: Rect<i32, S>) -> bool {
+    let edges = |r: Rect<i32, S>| {
+        let (x, y) = (i64::from(r.loc.x), i64::from(r.loc.y));
+        (x, y, x + i64::from(r.size.w), y + i64::from(r.size.h))
+    };
+    let (ox0, oy0, ox1, oy1) = edges(outer);
+    let (ix0, iy0, ix1, iy1) = edges(inner);
+    ix0 >= ox0 && iy0 >= oy0 && ix1 <= ox1 && iy1 <= oy1
+}
+
+/// Refuses a value that is not a number in `[0, 1]`.
+fn unit(what: &'static str, value: f32) -> Result<(), DrawError> {
+    if (0.0..=1.0).contains(&value) {
+        Ok(())
+    } else {
+        Err(DrawError::OutOfUnitRange { what, value })
+    }
+}
+
+/// The whole texels a source rectangle touches, after checking that it is
+/// finite, not empty, and inside the texture (within [`SOURCE_SLACK`]).
+fn source_bounds(
+    rect: Rect<f64, Buffer>,
+    size: Size<i32, Buffer>,
+) -> Result<Rect<i32, Buffer>, DrawError> {
+    let (x, y, width, height) = (rect.loc.x, rect.loc.y, rect.size.w, rect.size.h);
+    let refused = DrawError::SourceRect {
+        x,
+        y,
+        width,
+        height,
+    };
+    let fits = |start: f64, len: f64, extent: i32| {
+        start.is_finite()
+            && len.is_finite()
+            && len > 0.0
+            && start >= -SOURCE_SLACK
+            && start + len <= f64::from(extent) + SOURCE_SLACK
+    };
+    if !fits(x, width, size.w) || !fits(y, height, size.h) {
+        return Err(refused);
+    }
+    // Inside the texture, which is at most MAX_EXTENT wide: the casts are
+    // exact.
+    let span = |start: f64, len: f64, extent: i32| {
+        let first = (start.floor() as i32).clamp(0, extent - 1);
+        let end = ((start + len).ceil() as i32).clamp(first + 1, extent);
+        (first, end - first)
+    };
+    let (bx, bw) = span(x, width, size.w);
+    let (by, bh) = span(y, height, size.h);
+    Ok(Rect::new(super::Point::new(bx, by), Size::new(bw, bh)))
+}
+
+/// The column-major destination-to-source map of a source rectangle shown
+/// under `transform` in a destination rectangle of `dst` pixels: as
+/// [`CopyPlan::matrix`](super::CopyPlan::matrix), with a fractional source
+/// rectangle, computed in `f64` and rounded once.
+fn matrix(src: Rect<f64, Buffer>, transform: Transform, dst: Size<i32, Dest>) -> [f32; 6] {
+    let m = transform.invert().unit_map();
+    let (sw, sh) = (src.size.w, src.size.h);
+    let (dw, dh) = (f64::from(dst.w), f64::from(dst.h));
+    let a = f64::from(m[0][0]) * (sw / dw);
+    let b = f64::from(m[0][1]) * (sw / dh);
+    let c = src.loc.x + sw * f64::from(m[0][2]);
+    let d = f64::from(m[1][0]) * (sh / dw);
+    let e = f64::from(m[1][1]) * (sh / dh);
+    let f = src.loc.y + sh * f64::from(m[1][2]);
+    [a, d, b, e, c, f].map(|v| v as f32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::copy::Point;
+
+    fn rect<T, S>(x: T, y: T, w: T, h: T) -> Rect<T, S> {
+        Rect::new(Point::new(x, y), Size::new(w, h))
+    }
+
+    fn texture(rect: Rect<f64, Buffer>, transform: Transform) -> DrawSource {
+        DrawSource::Texture {
+            size: Size::new(4, 4),
+            rect,
+            transform,
+            filter: Filter::Nearest,
+        }
+    }
+
+    fn request(source: DrawSource) -> DrawRequest {
+        DrawRequest {
+            dst_size: Size::new(8, 8),
+            dst_rect: rect(-2, 0, 4, 4),
+            clip: rect(0, 0, 2, 4),
+            source,
+            blend: Blend::Over,
+            alpha: 1.0,
+        }
+    }
+
+    #[test]
+    fn a_destination_rect_may_leave_the_buffer_but_the_clip_may_not() {
+        let plan = DrawPlan::new(request(DrawSource::Solid([0.0; 4])));
+        assert!(plan.is_ok());
+        let mut outside = request(DrawSource::Solid([0.0; 4]));
+        outside.clip = rect(-1, 0, 2, 4);
+        assert!(matches!(
+            DrawPlan::new(outside),
+            Err(DrawError::Plan(PlanError::NegativeOrigin { .. }))
+        ));
+        let mut beyond = request(DrawSource::Solid([0.0; 4]));
+        beyond.clip = rect(0, 0, 3, 4);
+        assert_eq!(DrawPlan::new(beyond), Err(DrawError::ClipOutsideRect));
+        let mut far = request(DrawSource::Solid([0.0; 4]));
+        far.dst_rect = rect(-MAX_EXTENT - 1, 0, MAX_EXTENT + 3, 4);
+        assert!(matches!(
+            DrawPlan::new(far),
+            Err(DrawError::DestinationRect { .. })
+        ));
+    }
+
+    #[test]
+    fn source_rects_and_factors_are_checked() {
+        for bad in [
+            rect(0.0, 0.0, 4.5, 4.0),
+            rect(-0.5, 0.0, 1.0, 1.0),
+            rect(0.0, 0.0, 0.0, 1.0),
+            rect(f64::NAN, 0.0, 1.0, 1.0),
+        ] {
+            assert!(matches!(
+                DrawPlan::new(request(texture(bad, Transform::Normal))),
+                Err(DrawError::SourceRect { .. })
+            ));
+        }
+        let mut dim = request(DrawSource::Solid([0.0; 4]));
+        dim.alpha = 1.5;
+        assert!(matches!(
+            DrawPlan::new(dim),
+            Err(DrawError::OutOfUnitRange { what: "alpha", .. })
+        ));
+        assert!(matches!(
+            DrawPlan::new(request(DrawSource::Solid([0.0, f32::NAN, 0.0, 1.0]))),
+            Err(DrawError::OutOfUnitRange { what: "colour", .. })
+        ));
+    }
+
+    #[test]
+    fn fractional_sources_round_out_to_whole_texels() {
+        let plan = DrawPlan::new(request(texture(
+            rect(0.5, 1.25, 2.0, 2.5),
+            Transform::Normal,
+        )))
+        .expect("inside the texture");
+        assert_eq!(plan.src_bounds(), rect(0, 1, 3, 3));
+        // Half a texel per destination pixel, from the rectangle's corner.
+        assert_eq!(plan.matrix(), [0.5, 0.0, 0.0, 0.625, 0.5, 1.25]);
+    }
+
+    #[test]
+    fn integer_draws_match_the_copy_plans_map() {
+        use crate::copy::{CopyPlan, CopyRequest};
+        for transform in Transform::ALL {
+            let dst = transform.transformed_size(Size::<i32, Buffer>::new(3, 2));
+            let copy = CopyPlan::new(CopyRequest {
+                src_size: Size::new(4, 4),
+                dst_size: Size::new(8, 8),
+                src_rect: rect(1, 1, 3, 2),
+                dst_rect: rect(2, 3, dst.w, dst.h),
+                transform,
+                filter: None,
+            })
+            .expect("a valid copy");
+            let draw = DrawPlan::new(DrawRequest {
+                dst_size: Size::new(8, 8),
+                dst_rect: rect(2, 3, dst.w, dst.h),
+                clip: rect(2, 3, dst.w, dst.h),
+                source: texture(rect(1.0, 1.0, 3.0, 2.0), transform),
+                blend: Blend::Replace,
+                alpha: 1.0,
+            })
+            .expect("a valid draw");
+            assert_eq!(draw.matrix(), copy.matrix(), "{transform:?}");
+        }
+    }
+}

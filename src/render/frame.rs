@@ -1,0 +1,293 @@
+//! A frame of the renderer: the draws smithay asks for, planned as they
+//! come and submitted together by `finish`.
+
+use std::marker::PhantomData;
+
+use smithay::backend::renderer::sync::SyncPoint;
+use smithay::backend::renderer::{Color32F, ContextId, Frame, Texture, TextureFilter};
+use smithay::utils::{Buffer as BufferCoord, Physical, Rectangle, Size, Transform};
+use tracing::error;
+
+use super::{RenderError, RenderFence, VulkanFramebuffer, VulkanRenderer, VulkanTexture};
+use crate::copy::{self, Blend, Dest, Draw, DrawPlan, DrawRequest, DrawSource, Filter};
+use crate::sync::SyncFile;
+
+/// A frame being rendered into a [`VulkanFramebuffer`]; see the module
+/// documentation of [`render`](super).
+#[derive(Debug)]
+pub struct VulkanFrame<'frame, 'buffer> {
+    renderer: &'frame mut VulkanRenderer,
+    target: VulkanTexture,
+    framebuffer: PhantomData<&'frame mut VulkanFramebuffer<'buffer>>,
+    /// The framebuffer's size.
+    output_size: Size<i32, Physical>,
+    /// The size of the space smithay's rectangles are in: `output_size`
+    /// under `transform`.
+    logical_size: Size<i32, Physical>,
+    /// What takes that space to the framebuffer.
+    transform: Transform,
+    /// Each draw with the texture it reads (none for a colour).
+    draws: Vec<(DrawPlan, Option<VulkanTexture>)>,
+    /// Sync_files the submission waits for on the GPU.
+    waits: Vec<SyncFile>,
+    finished: bool,
+}
+
+impl<'frame, 'buffer> VulkanFrame<'frame, 'buffer> {
+    pub(super) fn new(
+        renderer: &'frame mut VulkanRenderer,
+        framebuffer: &'frame mut VulkanFramebuffer<'buffer>,
+        output_size: Size<i32, Physical>,
+        transform: Transform,
+    ) -> Self {
+        Self {
+            renderer,
+            target: framebuffer.texture().clone(),
+            framebuffer: PhantomData,
+            output_size,
+            logical_size: transform.transform_size(output_size),
+            transform,
+            draws: Vec::new(),
+            waits: Vec::new(),
+            finished: false,
+        }
+    }
+
+    /// `rect` (in smithay's space) clipped to the output, in framebuffer
+    /// pixels; `None` when nothing of it is on the output.
+    fn on_output(&self, rect: Rectangle<i32, Physical>) -> Option<copy::Rect<i32, Dest>> {
+        let visible = rect.intersection(Rectangle::from_size(self.logical_size))?;
+        Some(self.to_framebuffer(visible))
+    }
+
+    /// `rect` carried from smithay's space into framebuffer pixels.
+    fn to_framebuffer(&self, rect: Rectangle<i32, Physical>) -> copy::Rect<i32, Dest> {
+        let r = self.transform.transform_rect_in(rect, &self.logical_size);
+        copy::Rect::new(
+            copy::Point::new(r.loc.x, r.loc.y),
+            copy::Size::new(r.size.w, r.size.h),
+        )
+    }
+
+    /// The framebuffer's size as the copy engine types it.
+    fn dst_size(&self) -> copy::Size<i32, Dest> {
+        copy::Size::new(self.output_size.w, self.output_size.h)
+    }
+
+    /// Plans a draw of `source` (reading `texture`, if any) into `dst`
+    /// (smithay's space) at `alpha`, clipped to each of `damage` (relative
+    /// to `dst`), and queues it. `opaque` (relative to `dst`) is where the
+    /// source has no translucent pixel.
+    fn queue(
+        &mut self,
+        dst: Rectangle<i32, Physical>,
+        damage: &[Rectangle<i32, Physical>],
+        opaque: &[Rectangle<i32, Physical>],
+        (source, texture): (DrawSource, Option<&VulkanTexture>),
+        alpha: f32,
+    ) -> Result<(), RenderError> {
+        let dst_rect = self.to_framebuffer(dst);
+        for damage in damage {
+            let Some(visible) = Rectangle::new(damage.loc + dst.loc, damage.size).intersection(dst)
+            else {
+                continue;
+            };
+            let Some(clip) = self.on_output(visible) else {
+                continue;
+            };
+            // Only inside a region the element says is opaque, at full
+            // alpha, may blending be skipped.
+            let local = Rectangle::new(visible.loc - dst.loc, visible.size);
+            let blend = if alpha >= 1.0 && opaque.iter().any(|o| o.contains_rect(local)) {
+                Blend::Replace
+            } else {
+                Blend::Over
+            };
+            let plan = DrawPlan::new(DrawRequest {
+                dst_size: self.dst_size(),
+                dst_rect,
+                clip,
+                source,
+                blend,
+                alpha,
+            })?;
+            self.draws.push((plan, texture.cloned()));
+        }
+        Ok(())
+    }
+
+    /// The filter for drawing `src` (buffer pixels, after `transform`) into
+    /// `dst` pixels: nearest for a 1:1 draw from whole pixels, else the
+    /// renderer's upscale or downscale filter.
+    fn filter(
+        &self,
+        src: Rectangle<f64, BufferCoord>,
+        transform: copy::Transform,
+        dst: Rectangle<i32, Physical>,
+    ) -> Filter {
+        let seen = transform.transformed_size(copy::Size::<f64, Dest>::new(src.size.w, src.size.h));
+        let whole = |v: f64| v.fract() == 0.0;
+        let same = seen.w == f64::from(dst.size.w) && seen.h == f64::from(dst.size.h);
+        if same && whole(src.loc.x) && whole(src.loc.y) {
+            return Filter::Nearest;
+        }
+        let larger = f64::from(dst.size.w) * f64::from(dst.size.h) > seen.w * seen.h;
+        let chosen = if larger {
+            self.renderer.upscale
+        } else {
+            self.renderer.downscale
+        };
+        match chosen {
+            TextureFilter::Linear => Filter::Linear,
+            TextureFilter::Nearest => Filter::Nearest,
+        }
+    }
+
+    /// Submits the frame's draws, once.
+    fn submit(&mut self) -> Result<SyncPoint, RenderError> {
+        self.finished = true;
+        if self.draws.is_empty() {
+            return Ok(SyncPoint::signaled());
+        }
+        let draws: Vec<Draw<'_>> = self
+            .draws
+            .iter()
+            .map(|(plan, texture)| Draw::new(plan, texture.as_ref().map(VulkanTexture::surface)))
+            .collect();
+        let waits = std::mem::take(&mut self.waits);
+        let completion = self
+            .renderer
+            .copier
+            .submit_draws(self.target.surface(), &draws, waits)?;
+        Ok(SyncPoint::from(RenderFence::new(completion)))
+    }
+}
+
+/// The copy engine's transform that moves content as smithay's
+/// `transform_rect_in` of `transform` moves rectangles: smithay's
+/// rectangles flip, then turn clockwise, where the engine's turn
+/// counter-clockwise (see [`copy::Transform`]).
+fn content_map(transform: Transform) -> copy::Transform {
+    match transform {
+        Transform::Normal => copy::Transform::Normal,
+        Transform::_90 => copy::Transform::_270,
+        Transform::_180 => copy::Transform::_180,
+        Transform::_270 => copy::Transform::_90,
+        Transform::Flipped => copy::Transform::Flipped,
+        Transform::Flipped90 => copy::Transform::Flipped270,
+        Transform::Flipped180 => copy::Transform::Flipped180,
+        Transform::Flipped270 => copy::Transform::Flipped90,
+    }
+}
+
+/// A colour's components, premultiplied as smithay keeps them.
+fn components(colour: Color32F) -> [f32; 4] {
+    [colour.r(), colour.g(), colour.b(), colour.a()]
+}
+
+impl Frame for VulkanFrame<'_, '_> {
+    type Error = RenderError;
+    type TextureId = VulkanTexture;
+
+    fn context_id(&self) -> ContextId<VulkanTexture> {
+        self.renderer.context.clone()
+    }
+
+    fn clear(
+        &mut self,
+        color: Color32F,
+        at: &[Rectangle<i32, Physical>],
+    ) -> Result<(), RenderError> {
+        for &rect in at {
+            let Some(clip) = self.on_output(rect) else {
+                continue;
+            };
+            let plan = DrawPlan::new(DrawRequest {
+                dst_size: self.dst_size(),
+                dst_rect: clip,
+                clip,
+                source: DrawSource::Solid(components(color)),
+                blend: Blend::Replace,
+                alpha: 1.0,
+            })?;
+            self.draws.push((plan, None));
+        }
+        Ok(())
+    }
+
+    fn draw_solid(
+        &mut self,
+        dst: Rectangle<i32, Physical>,
+        damage: &[Rectangle<i32, Physical>],
+        color: Color32F,
+    ) -> Result<(), RenderError> {
+        let whole = [Rectangle::from_size(dst.size)];
+        let opaque: &[_] = if color.is_opaque() { &whole } else { &[] };
+        let source = DrawSource::Solid(components(color));
+        self.queue(dst, damage, opaque, (source, None), 1.0)
+    }
+
+    fn render_texture_from_to(
+        &mut self,
+        texture: &VulkanTexture,
+        src: Rectangle<f64, BufferCoord>,
+        dst: Rectangle<i32, Physical>,
+        damage: &[Rectangle<i32, Physical>],
+        opaque_regions: &[Rectangle<i32, Physical>],
+        src_transform: Transform,
+        alpha: f32,
+    ) -> Result<(), RenderError> {
+        // smithay carries a rectangle of the surface to the buffer with
+        // `src_transform.transform_rect_in`, and one of its space to the
+        // framebuffer with the frame's: the buffer's content reaches the
+        // surface under the inverse of the first and the framebuffer under
+        // the second.
+        let transform = content_map(src_transform)
+            .invert()
+            .compose(content_map(self.transform));
+        let size = texture.size();
+        let source = DrawSource::Texture {
+            size: copy::Size::new(size.w, size.h),
+            rect: copy::Rect::new(
+                copy::Point::new(src.loc.x, src.loc.y),
+                copy::Size::new(src.size.w, src.size.h),
+            ),
+            transform,
+            filter: self.filter(src, transform, dst),
+        };
+        self.queue(dst, damage, opaque_regions, (source, Some(texture)), alpha)
+    }
+
+    fn transformation(&self) -> Transform {
+        self.transform
+    }
+
+    fn wait(&mut self, sync: &SyncPoint) -> Result<(), RenderError> {
+        if sync.get::<RenderFence>().is_some() || sync.is_reached() {
+            // Ours: this frame's submission follows it on the same queue.
+            return Ok(());
+        }
+        let gpu_waits = self.renderer.device.capabilities().semaphore_sync_fd.import;
+        if gpu_waits && let Some(fd) = sync.export() {
+            self.waits.push(SyncFile::from_fd(fd)?);
+            return Ok(());
+        }
+        // smithay's contract: wait. Only a fence that cannot be handed to
+        // the GPU gets here.
+        sync.wait().map_err(|_| RenderError::Interrupted)
+    }
+
+    fn finish(mut self) -> Result<SyncPoint, RenderError> {
+        self.submit()
+    }
+}
+
+impl Drop for VulkanFrame<'_, '_> {
+    fn drop(&mut self) {
+        if !self.finished
+            && let Err(err) = self.submit()
+        {
+            error!(%err, "submitting a frame dropped without finish");
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! Clients from Debian's archive against the headless compositor:
+//! `wayland-info` (package wayland-utils) sees every global the compositor
+//! promises, and weston's demo clients `weston-simple-shm` and
+//! `weston-simple-damage` (package weston; the latter through wp_viewporter
+//! and a buffer transform) run and reach the output. `tools/setup`
+//! installs both packages.
+
+#[path = "support/compositor.rs"]
+mod support;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use support::{Rgb, Session};
+
+/// Runs `program` from Debian against `session` for `time`, then checks
+/// that it was still running (no protocol error killed it) and stops it.
+fn runs_for(session: &Session, program: &str, args: &[&str], time: Duration) {
+    let mut child = std::process::Command::new(program)
+        .args(args)
+        .env("XDG_RUNTIME_DIR", session.dir().join("runtime"))
+        .env("WAYLAND_DISPLAY", session.socket())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|err| panic!("starting {program} (tools/setup installs it): {err}"));
+    std::thread::sleep(time);
+    let exited = child.try_wait().unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(exited.is_none(), "{program} exited early: {exited:?}");
+}
+
+/// Whether the newest frame shows anything but the background.
+fn last_frame_has_content(session: &Session) -> bool {
+    Rgb::load(session.frames().last().expect("frames were dumped")).has_content()
+}
+
+#[test]
+fn wayland_info_lists_every_global() {
+    let session = Session::start((320, 240), &[]);
+    let out = std::process::Command::new("wayland-info")
+        .env("XDG_RUNTIME_DIR", session.dir().join("runtime"))
+        .env("WAYLAND_DISPLAY", session.socket())
+        .output()
+        .expect("running wayland-info (tools/setup installs wayland-utils)");
+    assert!(out.status.success(), "wayland-info failed");
+    let info = String::from_utf8_lossy(&out.stdout);
+    for global in [
+        "wl_compositor",
+        "wl_subcompositor",
+        "wl_shm",
+        "xdg_wm_base",
+        "wl_output",
+        "zxdg_output_manager_v1",
+        "wl_seat",
+        "zwp_linux_dmabuf_v1",
+        "wp_presentation",
+        "wp_viewporter",
+    ] {
+        assert!(
+            info.contains(&format!("'{global}'")),
+            "no {global}:\n{info}"
+        );
+    }
+    assert!(
+        info.contains("XRGB8888") || info.contains("0x34325258"),
+        "{info}"
+    );
+}
+
+#[test]
+fn weston_simple_shm_runs_and_reaches_the_output() {
+    let session = Session::start((320, 240), &[]);
+    runs_for(&session, "weston-simple-shm", &[], Duration::from_secs(3));
+    assert!(
+        session.frames().len() > 5,
+        "frames: {}",
+        session.frames().len()
+    );
+    assert!(last_frame_has_content(&session));
+}
+
+#[test]
+fn weston_simple_damage_with_a_viewport_and_a_transform() {
+    let session = Session::start((320, 240), &[]);
+    runs_for(
+        &session,
+        "weston-simple-damage",
+        &["--use-viewport", "--transform=90"],
+        Duration::from_secs(3),
+    );
+    assert!(
+        session.frames().len() > 5,
+        "frames: {}",
+        session.frames().len()
+    );
+    assert!(last_frame_has_content(&session));
+}

@@ -1,0 +1,95 @@
+//! The headless compositor serving real clients in their own processes, on
+//! lavapipe: what they draw reaches the dumped frames, a client's exit
+//! status becomes the compositor's, an unchanged scene costs no frame, and
+//! malformed dma-buf requests get the protocol's errors while a
+//! well-behaved client keeps getting frame callbacks.
+
+#[path = "support/compositor.rs"]
+mod support;
+
+use std::time::Duration;
+
+use support::{Rgb, Session};
+
+const CLIENT: &str = env!("CARGO_BIN_EXE_dmabridge-client");
+
+/// Rendering is exact but the background is 0.1 × 255 = 25.5, rounded
+/// either way.
+const TOLERANCE: u8 = 1;
+
+#[test]
+fn an_shm_client_draws_the_test_card() {
+    let mut session = Session::start((320, 240), &[CLIENT, "--size", "256x192", "--frames", "3"]);
+    let status = session.wait(Duration::from_secs(120));
+    assert!(status.success(), "the client failed: {status}");
+    let got = session.last_frame_with_content();
+    let want = Rgb::expected((320, 240), &[(0, (256, 192))]);
+    let bad = got.count_differences(&want, TOLERANCE, session.dir());
+    assert_eq!(
+        bad,
+        0,
+        "{bad} pixels differ (pictures in {})",
+        session.dir().display()
+    );
+}
+
+#[test]
+fn the_compositor_exits_with_its_clients_status() {
+    let mut session = Session::start((64, 64), &[CLIENT, "--no-such-option"]);
+    let status = session.wait(Duration::from_secs(60));
+    // clap exits with 2 on a usage error.
+    assert_eq!(status.code(), Some(2));
+}
+
+#[test]
+fn an_unchanged_scene_presents_no_new_frame() {
+    let mut session = Session::start((64, 64), &[]);
+    // Thirty refreshes at 30 Hz.
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(session.is_running());
+    assert_eq!(
+        session.frames().len(),
+        1,
+        "only the first frame has damage: {:?}",
+        session.frames()
+    );
+}
+
+#[test]
+fn malformed_dmabuf_params_get_the_protocol_error_and_others_keep_their_frames() {
+    let mut session = Session::start((320, 240), &[]);
+    let (mut good, lines) = session.spawn_client(&["--size", "64x64", "--frames", "0"]);
+    lines.expect("frame 1", Duration::from_secs(60));
+    let cases = [
+        ("plane-index", 1),
+        ("plane-set", 2),
+        ("incomplete", 3),
+        ("invalid-format", 4),
+        ("invalid-dimensions", 5),
+        ("out-of-bounds", 6),
+        ("already-used", 0),
+        ("not-dmabuf", 7),
+    ];
+    for (case, code) in cases {
+        let out = session
+            .client(&["--hostile", case])
+            .output()
+            .expect("running the hostile client");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{case}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains(&format!("error {code} zwp_linux_buffer_params_v1")),
+            "{case}: {stdout}"
+        );
+        // The well-behaved client's next frame still comes.
+        let _ = lines.drain();
+        lines.expect("frame", Duration::from_secs(10));
+        assert!(session.is_running(), "the compositor died after {case}");
+    }
+    good.kill().unwrap();
+    good.wait().unwrap();
+}

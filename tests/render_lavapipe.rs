@@ -1,0 +1,438 @@
+//! The renderer (`render::VulkanRenderer`) driven by smithay's
+//! `OutputDamageTracker`, on lavapipe on the build host, into an offscreen
+//! ARGB8888 texture that is read back and compared with pixels computed
+//! here.
+//!
+//! Tolerance, per 8-bit channel: exact for solid fills and for textures
+//! drawn 1:1 or scaled with the nearest filter; ±1 where colours blend (the
+//! shader blends in `f32`, the expectation is computed in `f64`).
+//!
+//! A failed comparison writes `<name>-actual.png` and `<name>-expected.png`
+//! under `target/render-failures/` (`$CARGO_TARGET_DIR` when set). Every
+//! test ends by checking that the validation layer reported no error.
+
+#[path = "support/vulkan.rs"]
+mod fixture;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use dmabridge::render::{VulkanRenderer, VulkanTexture};
+use smithay::backend::allocator::Fourcc;
+use smithay::backend::renderer::damage::OutputDamageTracker;
+use smithay::backend::renderer::element::memory::{
+    MemoryRenderBuffer, MemoryRenderBufferRenderElement,
+};
+use smithay::backend::renderer::element::solid::SolidColorRenderElement;
+use smithay::backend::renderer::element::{Id, Kind, render_elements};
+use smithay::backend::renderer::utils::CommitCounter;
+use smithay::backend::renderer::{Bind, Color32F, ImportMem, Offscreen, Renderer, TextureFilter};
+use smithay::utils::{Logical, Physical, Point, Rectangle, Size, Transform};
+
+render_elements! {
+    Element<=VulkanRenderer>;
+    Solid=SolidColorRenderElement,
+    Memory=MemoryRenderBufferRenderElement<VulkanRenderer>,
+}
+
+/// The output, in pixels.
+const W: i32 = 16;
+const H: i32 = 12;
+
+/// A pixel as the ARGB8888 framebuffer stores it: B, G, R, A.
+type Pixel = [u8; 4];
+
+/// Opaque blue, the clear colour.
+const BLUE: Pixel = [255, 0, 0, 255];
+const CLEAR: Color32F = Color32F::new(0.0, 0.0, 1.0, 1.0);
+
+/// Stored where a test checks that nothing was written.
+const SENTINEL: Pixel = [0xa5, 0x5a, 0x3c, 0xc3];
+
+/// An image: rows of pixels.
+type Image = Vec<Vec<Pixel>>;
+
+/// Runs `f` with a renderer on lavapipe.
+fn on_renderer(f: impl FnOnce(&mut VulkanRenderer)) {
+    fixture::on_device(|device| {
+        let mut renderer = VulkanRenderer::new(Arc::clone(device)).expect("creating the renderer");
+        f(&mut renderer);
+    });
+}
+
+/// A new W×H ARGB8888 offscreen target.
+fn target(renderer: &mut VulkanRenderer) -> VulkanTexture {
+    renderer
+        .create_buffer(Fourcc::Argb8888, (W, H).into())
+        .expect("creating the target")
+}
+
+/// Renders `elements` into `target` with `tracker` at buffer age `age`;
+/// the damage the tracker reported (`None`: nothing rendered) and whether
+/// the sync point holds a fence.
+fn render(
+    renderer: &mut VulkanRenderer,
+    tracker: &mut OutputDamageTracker,
+    target: &mut VulkanTexture,
+    age: usize,
+    elements: &[Element],
+) -> (Option<Vec<Rectangle<i32, Physical>>>, bool) {
+    let mut framebuffer = renderer.bind(target).expect("binding the target");
+    let result = tracker
+        .render_output(renderer, &mut framebuffer, age, elements, CLEAR)
+        .expect("rendering");
+    let fenced = result.sync.contains_fence();
+    result.sync.wait().expect("waiting for the frame");
+    (result.damage.cloned(), fenced)
+}
+
+/// The target's pixels.
+fn read(renderer: &mut VulkanRenderer, target: &VulkanTexture) -> Image {
+    let bytes = renderer.read_pixels(target).expect("reading back");
+    assert_eq!(bytes.len(), (W * H * 4) as usize, "tightly packed rows");
+    bytes
+        .chunks_exact(W as usize * 4)
+        .map(|row| row.chunks_exact(4).map(|p| p.try_into().unwrap()).collect())
+        .collect()
+}
+
+/// Fills the target with [`SENTINEL`].
+fn fill_sentinel(renderer: &mut VulkanRenderer, target: &VulkanTexture) {
+    let bytes: Vec<u8> = SENTINEL.repeat((W * H) as usize);
+    renderer
+        .update_memory(target, &bytes, Rectangle::from_size((W, H).into()))
+        .expect("filling the target");
+}
+
+/// An image of the clear colour.
+fn cleared() -> Image {
+    vec![vec![BLUE; W as usize]; H as usize]
+}
+
+fn failure_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(
+            || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"),
+            PathBuf::from,
+        )
+        .join("render-failures")
+}
+
+/// Writes `image` as an RGBA PNG.
+fn write_png(path: &std::path::Path, image: &Image) {
+    let file = std::fs::File::create(path).expect("creating a PNG");
+    let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), W as u32, H as u32);
+    encoder.set_color(png::ColorType::Rgba);
+    encoder.set_depth(png::BitDepth::Eight);
+    let rgba: Vec<u8> = image
+        .iter()
+        .flatten()
+        .flat_map(|&[b, g, r, a]| [r, g, b, a])
+        .collect();
+    encoder
+        .write_header()
+        .and_then(|mut w| w.write_image_data(&rgba))
+        .expect("writing a PNG");
+}
+
+/// Compares every pixel within `tolerance` per channel; on a difference
+/// writes both images and fails.
+fn compare(name: &str, actual: &Image, expected: &Image, tolerance: u8) {
+    let off: Vec<(usize, usize)> = (0..H as usize)
+        .flat_map(|y| (0..W as usize).map(move |x| (x, y)))
+        .filter(|&(x, y)| {
+            actual[y][x]
+                .iter()
+                .zip(expected[y][x])
+                .any(|(&a, e)| a.abs_diff(e) > tolerance)
+        })
+        .collect();
+    if off.is_empty() {
+        return;
+    }
+    let dir = failure_dir();
+    std::fs::create_dir_all(&dir).expect("creating the failure directory");
+    write_png(&dir.join(format!("{name}-actual.png")), actual);
+    write_png(&dir.join(format!("{name}-expected.png")), expected);
+    let (x, y) = off[0];
+    panic!(
+        "{name}: {} pixels differ by more than {tolerance}, first ({x}, {y}): {:?} instead of {:?}; images in {}",
+        off.len(),
+        actual[y][x],
+        expected[y][x],
+        dir.display()
+    );
+}
+
+fn solid(rect: Rectangle<i32, Physical>, colour: Color32F) -> Element {
+    Element::Solid(SolidColorRenderElement::new(
+        Id::new(),
+        rect,
+        CommitCounter::default(),
+        colour,
+        Kind::Unspecified,
+    ))
+}
+
+/// A memory texture of `pixels` (rows of B, G, R, A, premultiplied).
+fn memory(pixels: &[Vec<Pixel>], transform: Transform) -> MemoryRenderBuffer {
+    let size = (pixels[0].len() as i32, pixels.len() as i32);
+    let bytes: Vec<u8> = pixels.iter().flatten().flatten().copied().collect();
+    MemoryRenderBuffer::from_slice(&bytes, Fourcc::Argb8888, size, 1, transform, None)
+}
+
+/// An element showing `buffer` at `at`, at `alpha`; when `scaled` is
+/// given, its source rectangle (logical) shown at a size.
+fn texture_element(
+    renderer: &mut VulkanRenderer,
+    buffer: &MemoryRenderBuffer,
+    at: (i32, i32),
+    alpha: Option<f32>,
+    scaled: Option<(Rectangle<f64, Logical>, Size<i32, Logical>)>,
+) -> Element {
+    let (src, size) = (scaled.map(|s| s.0), scaled.map(|s| s.1));
+    Element::Memory(
+        MemoryRenderBufferRenderElement::from_buffer(
+            renderer,
+            Point::<f64, Physical>::from((f64::from(at.0), f64::from(at.1))),
+            buffer,
+            alpha,
+            src,
+            size,
+            Kind::Unspecified,
+        )
+        .expect("importing the texture"),
+    )
+}
+
+/// A 3×2 texture of six distinct opaque colours.
+fn six() -> Vec<Vec<Pixel>> {
+    vec![
+        vec![[0, 0, 200, 255], [0, 200, 0, 255], [200, 0, 0, 255]],
+        vec![[10, 20, 30, 255], [40, 50, 60, 255], [70, 80, 90, 255]],
+    ]
+}
+
+#[test]
+fn solid_fills_cover_exactly_their_rectangles() {
+    on_renderer(|renderer| {
+        let mut target = target(renderer);
+        let mut tracker = OutputDamageTracker::new((W, H), 1.0, Transform::Normal);
+        let red = Rectangle::new((2, 3).into(), (5, 4).into());
+        let green = Rectangle::new((6, 5).into(), (7, 6).into());
+        // The first element is on top.
+        let elements = [
+            solid(green, Color32F::new(0.0, 1.0, 0.0, 1.0)),
+            solid(red, Color32F::new(1.0, 0.0, 0.0, 1.0)),
+        ];
+        let (damage, fenced) = render(renderer, &mut tracker, &mut target, 0, &elements);
+        assert!(damage.is_some() && fenced, "a first frame renders");
+        let mut want = cleared();
+        for (rect, pixel) in [(red, [0, 0, 255, 255]), (green, [0, 255, 0, 255])] {
+            for y in rect.loc.y..rect.loc.y + rect.size.h {
+                for x in rect.loc.x..rect.loc.x + rect.size.w {
+                    want[y as usize][x as usize] = pixel;
+                }
+            }
+        }
+        compare("solid", &read(renderer, &target), &want, 0);
+    });
+}
+
+#[test]
+fn textures_show_under_every_buffer_transform() {
+    on_renderer(|renderer| {
+        let pixels = six();
+        for transform in [
+            Transform::Normal,
+            Transform::_90,
+            Transform::_180,
+            Transform::_270,
+            Transform::Flipped,
+            Transform::Flipped90,
+            Transform::Flipped180,
+            Transform::Flipped270,
+        ] {
+            let mut target = target(renderer);
+            let mut tracker = OutputDamageTracker::new((W, H), 1.0, Transform::Normal);
+            let buffer = memory(&pixels, transform);
+            let at = (4, 3);
+            let element = texture_element(renderer, &buffer, at, None, None);
+            render(renderer, &mut tracker, &mut target, 0, &[element]);
+            // smithay's own map from a surface pixel to the buffer pixel
+            // that shows it.
+            let logical: Size<f64, Logical> = transform.transform_size(Size::from((3.0, 2.0)));
+            let mut want = cleared();
+            for j in 0..logical.h as i32 {
+                for i in 0..logical.w as i32 {
+                    let texel = Rectangle::<f64, Logical>::new(
+                        (f64::from(i), f64::from(j)).into(),
+                        (1.0, 1.0).into(),
+                    )
+                    .to_buffer(1.0, transform, &logical);
+                    let (bx, by) = (texel.loc.x as usize, texel.loc.y as usize);
+                    want[(at.1 + j) as usize][(at.0 + i) as usize] = pixels[by][bx];
+                }
+            }
+            compare(
+                &format!("transform-{transform:?}"),
+                &read(renderer, &target),
+                &want,
+                0,
+            );
+        }
+    });
+}
+
+/// `src + dst × (1 − src.α)` per channel, with `src` scaled by `alpha`.
+fn over(src: Pixel, alpha: f64, dst: Pixel) -> Pixel {
+    let a = f64::from(src[3]) * alpha / 255.0;
+    std::array::from_fn(|c| {
+        (f64::from(src[c]) * alpha + f64::from(dst[c]) * (1.0 - a)).round() as u8
+    })
+}
+
+#[test]
+fn translucent_textures_blend_over_a_solid_colour() {
+    on_renderer(|renderer| {
+        let mut target = target(renderer);
+        let mut tracker = OutputDamageTracker::new((W, H), 1.0, Transform::Normal);
+        // Premultiplied: half-transparent orange, and an opaque grey.
+        let half: Pixel = [0, 64, 128, 128];
+        let grey: Pixel = [90, 90, 90, 255];
+        let buffer = memory(&[vec![half, grey]], Transform::Normal);
+        let yellow_rect = Rectangle::new((0, 0).into(), (W, H / 2).into());
+        let yellow = Color32F::new(1.0, 1.0, 0.0, 1.0);
+        let elements = [
+            texture_element(renderer, &buffer, (3, 2), None, None),
+            texture_element(renderer, &buffer, (3, 8), Some(0.5), None),
+            solid(yellow_rect, yellow),
+        ];
+        render(renderer, &mut tracker, &mut target, 0, &elements);
+        let mut want = cleared();
+        for row in want.iter_mut().take((H / 2) as usize) {
+            row.fill([0, 255, 255, 255]);
+        }
+        want[2][3] = over(half, 1.0, [0, 255, 255, 255]);
+        want[2][4] = grey;
+        // Global alpha 0.5 over the clear colour.
+        want[8][3] = over(half, 0.5, BLUE);
+        want[8][4] = over(grey, 0.5, BLUE);
+        compare("blend", &read(renderer, &target), &want, 1);
+    });
+}
+
+#[test]
+fn nearest_filter_scales_by_whole_texels() {
+    on_renderer(|renderer| {
+        renderer
+            .upscale_filter(TextureFilter::Nearest)
+            .expect("setting the filter");
+        let mut target = target(renderer);
+        let mut tracker = OutputDamageTracker::new((W, H), 1.0, Transform::Normal);
+        let pixels = six();
+        let buffer = memory(&pixels, Transform::Normal);
+        let at = (1, 2);
+        let whole = Rectangle::from_size((3.0, 2.0).into());
+        let element = texture_element(renderer, &buffer, at, None, Some((whole, (9, 4).into())));
+        render(renderer, &mut tracker, &mut target, 0, &[element]);
+        let mut want = cleared();
+        for j in 0..4 {
+            for i in 0..9 {
+                want[(at.1 + j) as usize][(at.0 + i) as usize] =
+                    pixels[(j / 2) as usize][(i / 3) as usize];
+            }
+        }
+        compare("nearest", &read(renderer, &target), &want, 0);
+    });
+}
+
+#[test]
+fn an_unchanged_scene_renders_nothing() {
+    on_renderer(|renderer| {
+        let mut target = target(renderer);
+        let mut tracker = OutputDamageTracker::new((W, H), 1.0, Transform::Normal);
+        let rect = Rectangle::new((2, 2).into(), (4, 4).into());
+        let elements = [solid(rect, Color32F::new(1.0, 0.0, 0.0, 1.0))];
+        let (damage, _) = render(renderer, &mut tracker, &mut target, 0, &elements);
+        assert!(damage.is_some());
+        fill_sentinel(renderer, &target);
+        let (damage, fenced) = render(renderer, &mut tracker, &mut target, 1, &elements);
+        assert_eq!(damage, None, "no damage");
+        assert!(!fenced, "nothing was submitted");
+        let want = vec![vec![SENTINEL; W as usize]; H as usize];
+        compare("unchanged", &read(renderer, &target), &want, 0);
+    });
+}
+
+#[test]
+fn a_moved_element_redraws_only_the_damage() {
+    on_renderer(|renderer| {
+        let mut target = target(renderer);
+        let mut tracker = OutputDamageTracker::new((W, H), 1.0, Transform::Normal);
+        let id = Id::new();
+        let red = Color32F::new(1.0, 0.0, 0.0, 1.0);
+        let place = |x, commit: CommitCounter| {
+            Element::Solid(SolidColorRenderElement::new(
+                id.clone(),
+                Rectangle::new((x, 3).into(), (3, 3).into()),
+                commit,
+                red,
+                Kind::Unspecified,
+            ))
+        };
+        let commit = CommitCounter::default();
+        render(renderer, &mut tracker, &mut target, 0, &[place(1, commit)]);
+        fill_sentinel(renderer, &target);
+        let moved = Rectangle::<i32, Physical>::new((9, 3).into(), (3, 3).into());
+        let (damage, fenced) = render(renderer, &mut tracker, &mut target, 1, &[place(9, commit)]);
+        let damage = damage.expect("moving an element damages the output");
+        assert!(fenced);
+        let old = Rectangle::<i32, Physical>::new((1, 3).into(), (3, 3).into());
+        let covered = |r: Rectangle<i32, Physical>| damage.iter().any(|d| d.contains_rect(r));
+        assert!(covered(old) && covered(moved), "damage {damage:?}");
+        let mut want = vec![vec![SENTINEL; W as usize]; H as usize];
+        for d in &damage {
+            for y in d.loc.y..d.loc.y + d.size.h {
+                for x in d.loc.x..d.loc.x + d.size.w {
+                    let point = Point::from((x, y));
+                    want[y as usize][x as usize] = if moved.contains(point) {
+                        [0, 0, 255, 255]
+                    } else {
+                        BLUE
+                    };
+                }
+            }
+        }
+        let sentinels = want.iter().flatten().filter(|&&p| p == SENTINEL).count();
+        assert!(
+            sentinels > 0,
+            "the damage {damage:?} is not the whole output"
+        );
+        compare("moved", &read(renderer, &target), &want, 0);
+    });
+}
+
+#[test]
+fn memory_imports_refuse_what_they_cannot_read() {
+    on_renderer(|renderer| {
+        let short = renderer.import_memory(&[0; 15], Fourcc::Argb8888, (2, 2).into(), false);
+        assert!(matches!(
+            short,
+            Err(dmabridge::render::RenderError::DataTooShort {
+                len: 15,
+                needed: 16
+            })
+        ));
+        let format = renderer.import_memory(&[0; 16], Fourcc::Rgb565, (2, 2).into(), false);
+        assert!(matches!(
+            format,
+            Err(dmabridge::render::RenderError::UnsupportedFormat { .. })
+        ));
+        let empty = renderer.import_memory(&[], Fourcc::Argb8888, (0, 2).into(), false);
+        assert!(matches!(
+            empty,
+            Err(dmabridge::render::RenderError::InvalidSize { .. })
+        ));
+    });
+}

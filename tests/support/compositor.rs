@@ -1,0 +1,310 @@
+//! Runs `dmabridge run` and `dmabridge-client` as real processes on a real
+#![allow(
+    dead_code,
+    reason = "each test binary uses its own part of these helpers"
+)]
+//! socket, in a fresh `XDG_RUNTIME_DIR`, and reads the frames the headless
+//! output dumped.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+/// The compositor's background colour, (0.1, 0.1, 0.1) in 8 bits.
+pub(crate) const CLEAR: [u8; 3] = [26, 26, 26];
+
+/// A directory of its own for each session: runtime dir and frames.
+fn fresh_dir() -> PathBuf {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "dmabridge-test-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("runtime")).unwrap();
+    std::fs::create_dir_all(dir.join("frames")).unwrap();
+    dir
+}
+
+/// The lines a child prints, as they come.
+pub(crate) struct Lines(Receiver<String>);
+
+impl Lines {
+    pub(crate) fn new(stdout: ChildStdout) -> Self {
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self(rx)
+    }
+
+    /// The next line that starts with `prefix`, waiting at most `timeout`.
+    pub(crate) fn expect(&self, prefix: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.0.recv_timeout(left) {
+                Ok(line) if line.starts_with(prefix) => return line,
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => panic!("no {prefix:?} line within {timeout:?}"),
+                Err(RecvTimeoutError::Disconnected) => panic!("output ended before {prefix:?}"),
+            }
+        }
+    }
+
+    /// Every line printed so far.
+    pub(crate) fn drain(&self) -> Vec<String> {
+        self.0.try_iter().collect()
+    }
+}
+
+/// A running compositor.
+pub(crate) struct Session {
+    dir: PathBuf,
+    child: Option<Child>,
+    socket: String,
+    /// The compositor's stdout after the socket line: what its own client
+    /// printed (it inherits the compositor's stdout).
+    lines: Lines,
+}
+
+impl Session {
+    /// Starts `dmabridge run` with an output of `size` at 30 Hz, dumping
+    /// every frame, with `client` (a full command) if given.
+    pub(crate) fn start(size: (u32, u32), client: &[&str]) -> Self {
+        let dir = fresh_dir();
+        let args = [
+            "--refresh".to_owned(),
+            "30".to_owned(),
+            format!("--size={}x{}", size.0, size.1),
+            format!("--dump-frames={}", dir.join("frames").display()),
+        ];
+        Self::launch(dir, &args, client)
+    }
+
+    /// Starts `dmabridge run --backend headless` with `args`, without
+    /// dumping frames: for measurements.
+    pub(crate) fn start_plain(args: &[String]) -> Self {
+        Self::launch(fresh_dir(), args, &[])
+    }
+
+    fn launch(dir: PathBuf, args: &[String], client: &[&str]) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dmabridge"));
+        cmd.args(["run", "--backend", "headless"])
+            .args(args)
+            .env("XDG_RUNTIME_DIR", dir.join("runtime"))
+            .env_remove("WAYLAND_DISPLAY")
+            .stdout(Stdio::piped());
+        if !client.is_empty() {
+            cmd.arg("--").args(client);
+        }
+        let mut child = cmd.spawn().expect("starting dmabridge run");
+        let lines = Lines::new(child.stdout.take().unwrap());
+        let socket = lines
+            .expect("WAYLAND_DISPLAY=", Duration::from_secs(60))
+            .trim_start_matches("WAYLAND_DISPLAY=")
+            .to_owned();
+        Self {
+            dir,
+            child: Some(child),
+            socket,
+            lines,
+        }
+    }
+
+    /// What the compositor's own client printed so far.
+    pub(crate) fn client_log(&self) -> Vec<String> {
+        self.lines.drain()
+    }
+
+    /// The compositor's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// A `dmabridge-client` command for this compositor.
+    pub(crate) fn client(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dmabridge-client"));
+        cmd.args(args)
+            .env("XDG_RUNTIME_DIR", self.dir.join("runtime"))
+            .env("WAYLAND_DISPLAY", &self.socket)
+            .stdout(Stdio::piped());
+        cmd
+    }
+
+    /// Starts a client and follows its output.
+    pub(crate) fn spawn_client(&self, args: &[&str]) -> (Child, Lines) {
+        let mut child = self.client(args).spawn().expect("starting the client");
+        let lines = Lines::new(child.stdout.take().unwrap());
+        (child, lines)
+    }
+
+    /// Waits for the compositor to exit (it does when its own client
+    /// does), at most `timeout`.
+    pub(crate) fn wait(&mut self, timeout: Duration) -> ExitStatus {
+        let child = self.child.as_mut().expect("running");
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.child = None;
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the compositor did not exit in {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Whether the compositor still runs.
+    pub(crate) fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().unwrap().is_none())
+    }
+
+    /// The dumped frames, oldest first.
+    pub(crate) fn frames(&self) -> Vec<PathBuf> {
+        let mut frames: Vec<PathBuf> = std::fs::read_dir(self.dir.join("frames"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "png"))
+            .collect();
+        frames.sort();
+        frames
+    }
+
+    /// The socket's name, for `WAYLAND_DISPLAY`.
+    pub(crate) fn socket(&self) -> &str {
+        &self.socket
+    }
+
+    /// The newest dumped frame that shows more than the background: a
+    /// client that exits unmaps its window, and the compositor may present
+    /// the empty output before it notices the exit.
+    pub(crate) fn last_frame_with_content(&self) -> Rgb {
+        self.frames()
+            .iter()
+            .rev()
+            .map(|path| Rgb::load(path))
+            .find(Rgb::has_content)
+            .expect("a frame shows a client")
+    }
+
+    /// Where failing tests leave their pictures.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// An RGB picture.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Rgb {
+    pub(crate) width: u32,
+    pub(crate) height: u32,
+    pub(crate) bytes: Vec<u8>,
+}
+
+impl Rgb {
+    pub(crate) fn load(path: &Path) -> Self {
+        let decoder = png::Decoder::new(BufReader::new(std::fs::File::open(path).unwrap()));
+        let mut reader = decoder.read_info().unwrap();
+        let mut bytes = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut bytes).unwrap();
+        assert_eq!(info.color_type, png::ColorType::Rgb);
+        bytes.truncate(info.buffer_size());
+        Self {
+            width: info.width,
+            height: info.height,
+            bytes,
+        }
+    }
+
+    /// Whether any pixel is not the background.
+    pub(crate) fn has_content(&self) -> bool {
+        self.bytes
+            .chunks(3)
+            .any(|p| p.iter().zip(CLEAR).any(|(a, b)| a.abs_diff(b) > 1))
+    }
+
+    pub(crate) fn pixel(&self, x: u32, y: u32) -> [u8; 3] {
+        let i = ((y * self.width + x) * 3) as usize;
+        [self.bytes[i], self.bytes[i + 1], self.bytes[i + 2]]
+    }
+
+    /// The frame a compositor of `size` shows with the test card of
+    /// `card` at `(x, 0)` and nothing else.
+    pub(crate) fn expected(size: (u32, u32), cards: &[(u32, (u32, u32))]) -> Self {
+        let mut bytes = CLEAR.repeat((size.0 * size.1) as usize);
+        for &(x0, (w, h)) in cards {
+            let card = dmabridge::testcard::test_card(w, h);
+            for y in 0..h.min(size.1) {
+                for x in 0..w.min(size.0.saturating_sub(x0)) {
+                    let p = card[(y * w + x) as usize];
+                    let i = ((y * size.0 + x0 + x) * 3) as usize;
+                    bytes[i..i + 3].copy_from_slice(&[(p >> 16) as u8, (p >> 8) as u8, p as u8]);
+                }
+            }
+        }
+        Self {
+            width: size.0,
+            height: size.1,
+            bytes,
+        }
+    }
+
+    /// How many pixels differ from `other` by more than `tolerance` in a
+    /// channel; writes both pictures next to `dir` when any do.
+    pub(crate) fn count_differences(&self, other: &Rgb, tolerance: u8, dir: &Path) -> usize {
+        assert_eq!((self.width, self.height), (other.width, other.height));
+        let bad = self
+            .bytes
+            .chunks(3)
+            .zip(other.bytes.chunks(3))
+            .filter(|(a, b)| {
+                a.iter()
+                    .zip(b.iter())
+                    .any(|(x, y)| x.abs_diff(*y) > tolerance)
+            })
+            .count();
+        if bad > 0 {
+            self.save(&dir.join("actual.png"));
+            other.save(&dir.join("expected.png"));
+        }
+        bad
+    }
+
+    fn save(&self, path: &Path) {
+        let file = std::fs::File::create(path).unwrap();
+        let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), self.width, self.height);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        encoder
+            .write_header()
+            .unwrap()
+            .write_image_data(&self.bytes)
+            .unwrap();
+    }
+}
