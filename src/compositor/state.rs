@@ -185,11 +185,9 @@ impl State {
         let Some(dmabuf) = dmabuf else {
             return;
         };
-        let Some(fd) = dmabuf.handles().next() else {
-            return;
-        };
-        let fence = match SyncFile::export_from_dmabuf(fd.as_fd(), SyncAccess::Read) {
-            Ok(fence) => fence,
+        let fence = match read_fence(&dmabuf) {
+            Ok(Some(fence)) => fence,
+            Ok(None) => return,
             Err(err) => {
                 debug!(%err, "no implicit fence to wait for");
                 return;
@@ -223,6 +221,20 @@ impl State {
 /// [`Clock<Monotonic>`].
 fn libc_monotonic() -> u32 {
     rustix::time::ClockId::Monotonic as u32
+}
+
+/// The fence a reader of `dmabuf` waits for: its writers' fences, merged
+/// over the buffers its planes live in (a disjoint buffer has several).
+fn read_fence(dmabuf: &Dmabuf) -> Result<Option<SyncFile>, crate::sync::SyncError> {
+    let mut merged: Option<SyncFile> = None;
+    for fd in dmabuf.handles() {
+        let fence = SyncFile::export_from_dmabuf(fd.as_fd(), SyncAccess::Read)?;
+        merged = Some(match merged {
+            Some(previous) => previous.merge(&fence, "dmabridge commit")?,
+            None => fence,
+        });
+    }
+    Ok(merged)
 }
 
 /// A commit blocker that lifts once the [`FenceSource`] watching the

@@ -653,29 +653,13 @@ impl Copier {
         let wanted =
             job.release || !job.acquire.is_empty() || src.dmabuf.is_some() || dst.dmabuf.is_some();
         let export = wanted && self.device.capabilities().semaphore_sync_fd.export;
-        if export {
-            commands.signal_sync_file()?;
-        }
-        let work = commands.submit(c"dmabridge copy job")?;
-        let done = if export {
-            work.export_sync_file()?
-        } else {
-            None
-        };
-        let fence = self.track(work)?;
+        let mut dmabufs = Vec::new();
+        dmabufs.extend(dst.dmabuf.map(|d| (d, SyncAccess::Write)));
+        dmabufs.extend(src.dmabuf.map(|d| (d, SyncAccess::Read)));
+        let completion =
+            self.submit_exporting(commands, c"dmabridge copy job", export, &dmabufs)?;
         debug!(?groups, "copy submitted");
-        if let Some(done) = &done {
-            if let Some(dmabuf) = dst.dmabuf {
-                lock(dmabuf).import_sync_file(done, SyncAccess::Write)?;
-            }
-            if let Some(dmabuf) = src.dmabuf {
-                lock(dmabuf).import_sync_file(done, SyncAccess::Read)?;
-            }
-        }
-        Ok(CopyCompletion {
-            fence,
-            sync_file: export.then(|| done.map(Arc::new)),
-        })
+        Ok(completion)
     }
 
     /// Checks `draws` and submits them in order, as one command buffer in
@@ -791,19 +775,34 @@ impl Copier {
             commands.foreign(buffer, Ownership::Release);
         }
         let export = self.device.capabilities().semaphore_sync_fd.export;
+        let completion =
+            self.submit_exporting(commands, c"dmabridge draw batch", export, &dmabufs)?;
+        debug!("draw batch submitted");
+        Ok(completion)
+    }
+
+    /// Submits `commands`; with `export`, also as a sync_file that is added
+    /// to each of `dmabufs` as a fence of its access, so their other users
+    /// wait for the work, and that the completion carries.
+    fn submit_exporting(
+        &mut self,
+        mut commands: Commands,
+        name: &std::ffi::CStr,
+        export: bool,
+        dmabufs: &[(&SharedDmabuf, SyncAccess)],
+    ) -> Result<CopyCompletion, CopyError> {
         if export {
             commands.signal_sync_file()?;
         }
-        let work = commands.submit(c"dmabridge draw batch")?;
+        let work = commands.submit(name)?;
         let done = if export {
             work.export_sync_file()?
         } else {
             None
         };
         let fence = self.track(work)?;
-        debug!("draw batch submitted");
         if let Some(done) = &done {
-            for &(dmabuf, access) in &dmabufs {
+            for &(dmabuf, access) in dmabufs {
                 lock(dmabuf).import_sync_file(done, access)?;
             }
         }

@@ -201,6 +201,25 @@ impl Session {
             .expect("a frame shows a client")
     }
 
+    /// Checks that the newest frame showing a client is the background with
+    /// the test cards `cards` (x, size) on it, within `tolerance`.
+    pub(crate) fn assert_shows_cards(
+        &self,
+        size: (u32, u32),
+        cards: &[(u32, (u32, u32))],
+        tolerance: u8,
+    ) {
+        let got = self.last_frame_with_content();
+        let want = Rgb::expected(size, cards);
+        let bad = got.count_differences(&want, tolerance, self.dir());
+        assert_eq!(
+            bad,
+            0,
+            "{bad} pixels differ (pictures in {})",
+            self.dir().display()
+        );
+    }
+
     /// Where failing tests leave their pictures.
     pub(crate) fn dir(&self) -> &Path {
         &self.dir
