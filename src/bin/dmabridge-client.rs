@@ -14,6 +14,11 @@
 //! request and checks that the compositor answers with the error the
 //! protocol names for it (see [`Hostile`]).
 //!
+//! Input from the compositor's seat is printed too: `keyboard enter`,
+//! `key 30 pressed` (the evdev code), `pointer enter 12 34`, `pointer
+//! motion 12 34` (surface coordinates), `button 272 pressed`, `axis 0 15`
+//! (wl_pointer axis and value).
+//!
 //! Every event that matters is printed on stdout, one line each
 //! (`configured 256x256`, `frame 3`, `error 4 zwp_linux_buffer_params_v1`),
 //! so a test can follow along. The exit status is 0 when the client did
@@ -36,7 +41,10 @@ use wayland_client::protocol::{
     wl_buffer::{self, WlBuffer},
     wl_callback::{self, WlCallback},
     wl_compositor::WlCompositor,
+    wl_keyboard::{self, WlKeyboard},
+    wl_pointer::{self, WlPointer},
     wl_registry::WlRegistry,
+    wl_seat::{self, WlSeat},
     wl_shm::{self, WlShm},
     wl_shm_pool::WlShmPool,
     wl_surface::WlSurface,
@@ -169,6 +177,8 @@ fn main() -> anyhow::Result<()> {
     let shm: WlShm = globals.bind(&qh, 1..=1, ())?;
     let wm_base: XdgWmBase = globals.bind(&qh, 1..=6, ())?;
     let dmabuf: Option<ZwpLinuxDmabufV1> = globals.bind(&qh, 3..=5, ()).ok();
+    // Its keyboard and pointer are asked for when it announces them.
+    let _seat: Option<WlSeat> = globals.bind(&qh, 1..=7, ()).ok();
     let mut app = App::default();
 
     if let Some(case) = args.hostile {
@@ -184,10 +194,6 @@ fn main() -> anyhow::Result<()> {
     while !app.configured {
         queue.blocking_dispatch(&mut app)?;
     }
-    say(format_args!(
-        "configured {}x{}",
-        app.suggested.0, app.suggested.1
-    ));
 
     let explicit = if args.explicit_sync {
         let manager: WpLinuxDrmSyncobjManagerV1 = globals
@@ -632,6 +638,93 @@ struct App {
     frame_done: bool,
     closed: bool,
     failed: bool,
+    keyboard: Option<WlKeyboard>,
+    pointer: Option<WlPointer>,
+}
+
+impl Dispatch<WlSeat, ()> for App {
+    fn event(
+        state: &mut Self,
+        seat: &WlSeat,
+        event: wl_seat::Event,
+        _: &(),
+        _: &Connection,
+        qh: &QueueHandle<Self>,
+    ) {
+        let wl_seat::Event::Capabilities {
+            capabilities: wayland_client::WEnum::Value(caps),
+        } = event
+        else {
+            return;
+        };
+        if caps.contains(wl_seat::Capability::Keyboard) && state.keyboard.is_none() {
+            state.keyboard = Some(seat.get_keyboard(qh, ()));
+        }
+        if caps.contains(wl_seat::Capability::Pointer) && state.pointer.is_none() {
+            state.pointer = Some(seat.get_pointer(qh, ()));
+        }
+    }
+}
+
+impl Dispatch<WlKeyboard, ()> for App {
+    fn event(
+        _: &mut Self,
+        _: &WlKeyboard,
+        event: wl_keyboard::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        match event {
+            wl_keyboard::Event::Enter { .. } => say(format_args!("keyboard enter")),
+            wl_keyboard::Event::Leave { .. } => say(format_args!("keyboard leave")),
+            wl_keyboard::Event::Key { key, state, .. } => {
+                let state = match state {
+                    wayland_client::WEnum::Value(wl_keyboard::KeyState::Pressed) => "pressed",
+                    _ => "released",
+                };
+                say(format_args!("key {key} {state}"));
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Dispatch<WlPointer, ()> for App {
+    fn event(
+        _: &mut Self,
+        _: &WlPointer,
+        event: wl_pointer::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        match event {
+            wl_pointer::Event::Enter {
+                surface_x,
+                surface_y,
+                ..
+            } => say(format_args!("pointer enter {surface_x} {surface_y}")),
+            wl_pointer::Event::Leave { .. } => say(format_args!("pointer leave")),
+            wl_pointer::Event::Motion {
+                surface_x,
+                surface_y,
+                ..
+            } => say(format_args!("pointer motion {surface_x} {surface_y}")),
+            wl_pointer::Event::Button { button, state, .. } => {
+                let state = match state {
+                    wayland_client::WEnum::Value(wl_pointer::ButtonState::Pressed) => "pressed",
+                    _ => "released",
+                };
+                say(format_args!("button {button} {state}"));
+            }
+            wl_pointer::Event::Axis { axis, value, .. } => {
+                let axis: u32 = axis.into();
+                say(format_args!("axis {axis} {value}"));
+            }
+            _ => {}
+        }
+    }
 }
 
 impl Dispatch<WlRegistry, GlobalListContents> for App {
@@ -673,6 +766,10 @@ impl Dispatch<XdgSurface, ()> for App {
         if let xdg_surface::Event::Configure { serial } = event {
             xdg_surface.ack_configure(serial);
             state.configured = true;
+            say(format_args!(
+                "configured {}x{}",
+                state.suggested.0, state.suggested.1
+            ));
         }
     }
 }

@@ -14,6 +14,9 @@ use dmabridge::compositor::{self, Config};
 pub(crate) enum Backend {
     /// An offscreen output: no display and no GPU needed.
     Headless,
+    /// A window on the desktop this runs in (DISPLAY or WAYLAND_DISPLAY),
+    /// with keyboard and pointer input.
+    Nested,
 }
 
 #[derive(Debug, clap::Args)]
@@ -50,17 +53,19 @@ pub(crate) fn run(args: Args) -> anyhow::Result<i32> {
         std::fs::create_dir_all(dir)?;
     }
     let config = Config {
+        backend: match args.backend {
+            Backend::Headless => compositor::Backend::Headless,
+            Backend::Nested => compositor::Backend::Nested,
+        },
         size: args.size,
         refresh_hz: args.refresh,
         socket: args.socket,
         dump_frames: args.dump_frames.map(|dir| (dir, args.dump_every)),
         client: args.client,
     };
-    match args.backend {
-        Backend::Headless => compositor::run_headless(config, |socket| {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "WAYLAND_DISPLAY={}", socket.to_string_lossy());
-            let _ = out.flush();
-        }),
-    }
+    compositor::run(config, |socket| {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "WAYLAND_DISPLAY={}", socket.to_string_lossy());
+        let _ = out.flush();
+    })
 }

@@ -7,14 +7,19 @@
 //!   a client whose fence never signals keeps its previous content and
 //!   delays nobody else. A linux-dmabuf buffer is import-tested when it is
 //!   created.
-//! * [`headless`]: the offscreen output, rendered every refresh through
-//!   smithay's `Space` and `OutputDamageTracker` into a
-//!   [`VulkanRenderer`](crate::render::VulkanRenderer) texture.
+//! * `output`: an output's frames, rendered every refresh through smithay's
+//!   `Space` and `OutputDamageTracker` into a
+//!   [`VulkanRenderer`](crate::render::VulkanRenderer) texture, then
+//!   frame callbacks and presentation feedback.
+//! * `headless`: the offscreen output, needing neither display nor GPU.
+//! * `nested`: the output as a window on the user's desktop (winit, X11 or
+//!   Wayland), through a Vulkan swapchain, with keyboard and pointer input.
 //! * `client`: the client command spawned with the compositor's socket.
 //! * `dump`: frames as PNG files.
 //!
 //! The globals: wl_compositor (v6), wl_subcompositor, wl_shm, xdg_wm_base,
-//! wl_output with xdg-output, wl_seat, zwp_linux_dmabuf_v1 (v5 with default
+//! wl_output with xdg-output, wl_seat (keyboard and pointer in the nested
+//! backend, no devices headless), zwp_linux_dmabuf_v1 (v5 with default
 //! feedback built from the renderer's importable formats when a DRM render
 //! node exists, else v3 with the same formats), wp_presentation,
 //! wp_viewporter, and wp_linux_drm_syncobj_manager_v1 when that node
@@ -23,13 +28,14 @@
 mod client;
 mod dump;
 mod headless;
+mod nested;
+mod output;
 mod state;
 
 use std::cell::RefCell;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use smithay::backend::drm::DrmDeviceFd;
@@ -49,9 +55,20 @@ use crate::alloc::{DrmNode, NodeKind, drm_nodes};
 use crate::render::VulkanRenderer;
 use crate::vulkan::{Device, Instance, VulkanError};
 
+/// Where the output is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An offscreen output: no display and no GPU needed.
+    Headless,
+    /// A window on the user's desktop (`DISPLAY` or `WAYLAND_DISPLAY`).
+    Nested,
+}
+
 /// What `dmabridge run` was asked for.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Where the output is shown.
+    pub backend: Backend,
     /// The output's size in pixels.
     pub size: (u32, u32),
     /// The output's refresh rate in Hz.
@@ -65,32 +82,42 @@ pub struct Config {
     pub client: Vec<OsString>,
 }
 
-/// Runs the headless compositor until its client exits (or forever,
-/// without one). `on_socket` receives the socket name once clients can
-/// connect. Returns the client's exit code, or 0.
-pub fn run_headless(config: Config, on_socket: impl FnOnce(&OsString)) -> anyhow::Result<i32> {
+/// Runs the compositor until its client exits (or, without one, until it
+/// is stopped: the nested window closed). `on_socket` receives the socket
+/// name once clients can connect. Returns the client's exit code, or 0.
+pub fn run(config: Config, on_socket: impl FnOnce(&OsString)) -> anyhow::Result<i32> {
     let mut event_loop: EventLoop<'static, State> =
         EventLoop::try_new().context("creating the event loop")?;
     let mut display: Display<State> = Display::new().context("creating the Wayland display")?;
     let dh = display.handle();
 
+    let host = match config.backend {
+        Backend::Headless => None,
+        Backend::Nested => Some(nested::Host::open(config.size)?),
+    };
+    let instance = match &host {
+        Some(host) => Instance::for_display(host.display_handle()?),
+        None => Instance::new(),
+    }
+    .context("creating the Vulkan instance")?;
     let node = render_node();
-    let device = vulkan_device(node.as_ref())?;
-    let mut renderer = VulkanRenderer::new(device).context("creating the renderer")?;
+    let device = vulkan_device(Arc::new(instance), node.as_ref())?;
+    let renderer = VulkanRenderer::new(device).context("creating the renderer")?;
 
-    let output = headless_output(config.size, config.refresh_hz)?;
+    let output = match &host {
+        Some(host) => new_output("NESTED-1", "nested", host.size(), config.refresh_hz)?,
+        None => new_output("HEADLESS-1", "headless", config.size, config.refresh_hz)?,
+    };
     output.create_global::<State>(&dh);
     let dmabuf = dmabuf_global(&dh, &renderer, node.as_ref())?;
     let syncobj = node.as_ref().and_then(|node| syncobj_state(&dh, node));
-    let refresh = Duration::from_secs_f64(1.0 / config.refresh_hz);
-    let headless = headless::Headless::new(&mut renderer, &output, refresh, config.dump_frames)?;
     let mut state = State::new(
         dh.clone(),
         event_loop.handle(),
         event_loop.get_signal(),
         renderer,
         Globals {
-            output,
+            output: output.clone(),
             dmabuf,
             syncobj,
         },
@@ -130,7 +157,10 @@ pub fn run_headless(config: Config, on_socket: impl FnOnce(&OsString)) -> anyhow
             },
         )
         .map_err(|err| anyhow::anyhow!("inserting the display: {err}"))?;
-    headless.start(&state)?;
+    match host {
+        Some(host) => nested::start(host, &mut state, &output, &config)?,
+        None => headless::start(&mut state, &output, &config)?,
+    }
     info!(socket = %socket_name.to_string_lossy(), "listening");
     on_socket(&socket_name);
     if !config.client.is_empty() {
@@ -160,8 +190,7 @@ fn render_node() -> Option<DrmNode> {
 
 /// The Vulkan device of `node` where the driver says which one that is
 /// (`VK_EXT_physical_device_drm`), else the CPU device.
-fn vulkan_device(node: Option<&DrmNode>) -> anyhow::Result<Arc<Device>> {
-    let instance = Arc::new(Instance::new().context("creating the Vulkan instance")?);
+fn vulkan_device(instance: Arc<Instance>, node: Option<&DrmNode>) -> anyhow::Result<Arc<Device>> {
     if let Some(node) = node {
         match Device::new(Arc::clone(&instance), Some(&node.path)) {
             Ok(device) => return Ok(Arc::new(device)),
@@ -176,14 +205,20 @@ fn vulkan_device(node: Option<&DrmNode>) -> anyhow::Result<Arc<Device>> {
     ))
 }
 
-fn headless_output(size: (u32, u32), refresh_hz: f64) -> anyhow::Result<Output> {
+/// An output named `name` of `size` pixels at `refresh_hz`.
+fn new_output(
+    name: &str,
+    model: &str,
+    size: (u32, u32),
+    refresh_hz: f64,
+) -> anyhow::Result<Output> {
     let output = Output::new(
-        "HEADLESS-1".into(),
+        name.into(),
         PhysicalProperties {
             size: (0, 0).into(),
             subpixel: Subpixel::Unknown,
             make: "dmabridge".into(),
-            model: "headless".into(),
+            model: model.into(),
         },
     );
     let mode = Mode {

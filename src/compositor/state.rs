@@ -4,18 +4,25 @@
 use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
 
 use smithay::backend::allocator::dmabuf::Dmabuf;
+use smithay::backend::input::{ButtonState, KeyState};
 use smithay::backend::renderer::ImportDma;
 use smithay::backend::renderer::utils::on_commit_buffer_handler;
+use smithay::desktop::WindowSurfaceType;
 use smithay::desktop::{PopupManager, Space, Window};
+use smithay::input::keyboard::{FilterResult, XkbConfig};
+use smithay::input::pointer::{AxisFrame, ButtonEvent, MotionEvent};
 use smithay::input::{Seat, SeatHandler, SeatState};
-use smithay::output::Output;
+use smithay::output::{Mode, Output};
 use smithay::reexports::calloop::{LoopHandle, LoopSignal};
 use smithay::reexports::wayland_server::backend::{ClientData, ClientId, DisconnectReason};
 use smithay::reexports::wayland_server::protocol::{wl_buffer, wl_seat, wl_surface::WlSurface};
 use smithay::reexports::wayland_server::{Client, DisplayHandle, Resource};
-use smithay::utils::{Clock, Monotonic, Serial};
+use smithay::utils::{Clock, Logical, Monotonic, Point, SERIAL_COUNTER, Serial};
 use smithay::wayland::buffer::BufferHandler;
 use smithay::wayland::compositor::{
     self, BufferAssignment, CompositorClientState, CompositorHandler, CompositorState,
@@ -65,7 +72,10 @@ pub(crate) struct State {
     _output_manager: OutputManagerState,
     _presentation: PresentationState,
     _viewporter: ViewporterState,
-    _seat: Seat<State>,
+    seat: Seat<State>,
+    /// Where the pointer is on the output, once a backend with input moved
+    /// it.
+    pointer_location: Point<f64, Logical>,
 }
 
 impl std::fmt::Debug for State {
@@ -128,8 +138,158 @@ impl State {
             _output_manager: output_manager,
             _presentation: presentation,
             _viewporter: viewporter,
-            _seat: seat,
+            seat,
+            pointer_location: Point::default(),
         }
+    }
+
+    /// Gives the seat a keyboard (the default xkb keymap, or the one
+    /// `XKB_DEFAULT_*` names) and a pointer, for a backend with input.
+    pub(crate) fn add_input_devices(&mut self) {
+        if let Err(err) = self.seat.add_keyboard(XkbConfig::default(), 200, 25) {
+            warn!(%err, "no keyboard: the xkb keymap did not compile");
+        }
+        self.seat.add_pointer();
+    }
+
+    /// The output's mode is now `size` pixels, and every toplevel is asked to
+    /// take that size. Whether anything changed.
+    pub(crate) fn resize_output(&mut self, size: (u32, u32)) -> anyhow::Result<bool> {
+        let old = self
+            .output
+            .current_mode()
+            .context("the output has a mode")?;
+        let mode = Mode {
+            size: (
+                i32::try_from(size.0).context("output width")?,
+                i32::try_from(size.1).context("output height")?,
+            )
+                .into(),
+            refresh: old.refresh,
+        };
+        if mode == old {
+            return Ok(false);
+        }
+        self.output.delete_mode(old);
+        self.output
+            .change_current_state(Some(mode), None, None, None);
+        self.output.set_preferred(mode);
+        let logical = mode.size.to_logical(1);
+        for window in self.space.elements() {
+            if let Some(toplevel) = window.toplevel() {
+                toplevel.with_pending_state(|state| state.size = Some(logical));
+                toplevel.send_pending_configure();
+            }
+        }
+        Ok(true)
+    }
+
+    /// A key went down or up: the focused client hears it. `keycode` is an
+    /// xkb keycode (evdev code + 8).
+    pub(crate) fn key(&mut self, keycode: u32, state: KeyState) {
+        let Some(keyboard) = self.seat.get_keyboard() else {
+            return;
+        };
+        let serial = SERIAL_COUNTER.next_serial();
+        let time = self.input_time();
+        keyboard.input::<(), _>(self, keycode.into(), state, serial, time, |_, _, _| {
+            FilterResult::Forward
+        });
+    }
+
+    /// The pointer moved to `location` on the output: the surface under it
+    /// gets enter and motion events, the one it left a leave event.
+    pub(crate) fn pointer_motion(&mut self, location: Point<f64, Logical>) {
+        let Some(pointer) = self.seat.get_pointer() else {
+            return;
+        };
+        self.pointer_location = location;
+        let focus = self.surface_under(location);
+        let event = MotionEvent {
+            location,
+            serial: SERIAL_COUNTER.next_serial(),
+            time: self.input_time(),
+        };
+        pointer.motion(self, focus, &event);
+        pointer.frame(self);
+    }
+
+    /// The pointer left the output.
+    pub(crate) fn pointer_left(&mut self) {
+        let Some(pointer) = self.seat.get_pointer() else {
+            return;
+        };
+        let event = MotionEvent {
+            location: self.pointer_location,
+            serial: SERIAL_COUNTER.next_serial(),
+            time: self.input_time(),
+        };
+        pointer.motion(self, None, &event);
+        pointer.frame(self);
+    }
+
+    /// A pointer button (an evdev code, `BTN_LEFT`…) went down or up. A
+    /// press gives the keyboard to the window under the pointer.
+    pub(crate) fn pointer_button(&mut self, button: u32, state: ButtonState) {
+        let Some(pointer) = self.seat.get_pointer() else {
+            return;
+        };
+        let serial = SERIAL_COUNTER.next_serial();
+        if state == ButtonState::Pressed {
+            let window = self
+                .space
+                .element_under(self.pointer_location)
+                .map(|(window, _)| window.clone());
+            if let Some(surface) = window
+                .as_ref()
+                .and_then(Window::toplevel)
+                .map(|toplevel| toplevel.wl_surface().clone())
+            {
+                self.focus(surface);
+            }
+        }
+        let event = ButtonEvent {
+            serial,
+            time: self.input_time(),
+            button,
+            state,
+        };
+        pointer.button(self, &event);
+        pointer.frame(self);
+    }
+
+    /// A scroll: `frame` goes to the surface under the pointer.
+    pub(crate) fn pointer_axis(&mut self, mut frame: AxisFrame) {
+        let Some(pointer) = self.seat.get_pointer() else {
+            return;
+        };
+        frame.time = self.input_time();
+        pointer.axis(self, frame);
+        pointer.frame(self);
+    }
+
+    /// Gives the keyboard to `surface`'s client.
+    fn focus(&mut self, surface: WlSurface) {
+        if let Some(keyboard) = self.seat.get_keyboard() {
+            keyboard.set_focus(self, Some(surface), SERIAL_COUNTER.next_serial());
+        }
+    }
+
+    /// The surface under `location`, and where that surface's origin is.
+    fn surface_under(
+        &self,
+        location: Point<f64, Logical>,
+    ) -> Option<(WlSurface, Point<f64, Logical>)> {
+        let (window, origin) = self.space.element_under(location)?;
+        window
+            .surface_under(location - origin.to_f64(), WindowSurfaceType::ALL)
+            .map(|(surface, at)| (surface, (at + origin).to_f64()))
+    }
+
+    /// An input event's timestamp: milliseconds of the monotonic clock,
+    /// wrapping as wl_pointer and wl_keyboard times do.
+    fn input_time(&self) -> u32 {
+        Duration::from(self.clock.now()).as_millis() as u32
     }
 
     /// Places the windows left to right in the order they were mapped, each
@@ -336,9 +496,12 @@ impl XdgShellHandler for State {
             .current_mode()
             .map(|mode| mode.size.to_logical(1));
         surface.with_pending_state(|state| state.size = size);
+        let wl_surface = surface.wl_surface().clone();
         let window = Window::new_wayland_window(surface);
         self.space.map_element(window, (0, 0), true);
         self.arrange();
+        // A new window takes the keyboard, as on most desktops.
+        self.focus(wl_surface);
     }
 
     fn toplevel_destroyed(&mut self, surface: ToplevelSurface) {

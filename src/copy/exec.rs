@@ -258,6 +258,12 @@ impl DeviceBuffer {
     pub fn size(&self) -> u64 {
         self.buffer.size()
     }
+
+    /// The Vulkan buffer, for presenting it to a window
+    /// ([`Swapchain::present`](crate::vulkan::Swapchain::present)).
+    pub(crate) fn vulkan(&self) -> &Arc<Buffer> {
+        &self.buffer
+    }
 }
 
 /// One side of a [`CopyJob`].

@@ -88,7 +88,7 @@ use smithay::utils::{Buffer as BufferCoord, Physical, Size, Transform};
 
 use crate::copy::{Copier, CopyError, DrawError, ImageDesc, MAX_EXTENT, PlaneDesc};
 use crate::dmabuf::ParamsError;
-use crate::vulkan::Device;
+use crate::vulkan::{Device, Presented, Swapchain};
 
 pub use fence::RenderFence;
 pub use frame::VulkanFrame;
@@ -144,6 +144,10 @@ pub enum RenderError {
         /// The modifier.
         modifier: DrmModifier,
     },
+    /// A texture that cannot be shown in a window: not in device memory,
+    /// or not of the swapchain's format.
+    #[error("only an offscreen texture of the window's format can be presented")]
+    NotPresentable,
     /// A y-inverted dma-buf, or a memory import marked flipped.
     #[error("flipped buffers are not supported")]
     Flipped,
@@ -234,10 +238,37 @@ impl VulkanRenderer {
         })
     }
 
+    /// The device the renderer draws with.
+    pub fn device(&self) -> &Arc<Device> {
+        &self.device
+    }
+
     /// How many Vulkan objects dma-buf imports have created so far
     /// (re-importing a buffer creates none).
     pub fn import_objects_created(&self) -> u64 {
         self.copier.import_objects_created()
+    }
+
+    /// Shows `texture`, an offscreen texture of this renderer in the
+    /// swapchain's format, in the swapchain's window: the texture is copied
+    /// into the next image, after every frame rendered into it so far.
+    pub(crate) fn present(
+        &mut self,
+        texture: &VulkanTexture,
+        swapchain: &mut Swapchain,
+    ) -> Result<Presented, RenderError> {
+        let (buffer, desc) = texture
+            .device_buffer()
+            .filter(|(_, desc)| desc.format == swapchain.fourcc())
+            .ok_or(RenderError::NotPresentable)?;
+        swapchain
+            .present(
+                buffer.vulkan(),
+                desc.planes[0].stride,
+                desc.width,
+                desc.height,
+            )
+            .map_err(|err| RenderError::Copy(err.into()))
     }
 
     /// Releases completed work and forgets dma-bufs smithay dropped.

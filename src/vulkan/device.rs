@@ -46,6 +46,10 @@ pub struct Device {
     semaphore_fd: Option<ash::khr::external_semaphore_fd::Device>,
     /// `VK_EXT_debug_utils` object names, where the instance has it.
     names: Option<ash::ext::debug_utils::Device>,
+    /// `VK_KHR_swapchain`, where the instance makes surfaces and the device
+    /// has the extension.
+    swapchain: Option<ash::khr::swapchain::Device>,
+    physical: vk::PhysicalDevice,
     queue_family: u32,
     /// The one queue; the mutex is its external synchronization
     /// (`vkQueueSubmit`: "Host access to queue must be externally
@@ -148,6 +152,11 @@ impl Device {
         if sync2_extension {
             extensions.push(ash::khr::synchronization2::NAME.as_ptr());
         }
+        // VK_KHR_swapchain needs VK_KHR_surface on the instance.
+        let swapchain = instance.surfaces() && caps.has_extension(ash::khr::swapchain::NAME);
+        if swapchain {
+            extensions.push(ash::khr::swapchain::NAME.as_ptr());
+        }
         let priorities = [1.0];
         let queues = [vk::DeviceQueueCreateInfo::default()
             .queue_family_index(queue_family)
@@ -191,11 +200,14 @@ impl Device {
         let names = instance
             .debug_utils()
             .then(|| ash::ext::debug_utils::Device::new(vk, &device));
+        let swapchain = swapchain.then(|| ash::khr::swapchain::Device::new(vk, &device));
         let mut this = Self {
             device,
             memory_fd,
             semaphore_fd,
             names,
+            swapchain,
+            physical,
             queue_family,
             queue: Mutex::new(queue),
             memory,
@@ -307,6 +319,46 @@ impl Device {
         // synchronization rules of vkQueueSubmit).
         unsafe { self.device.queue_submit(*queue, submits, fence) }
             .map_err(|r| map_host_device_oom_and_lost_err("vkQueueSubmit", r))
+    }
+
+    /// Presents to the device's queue (`vkQueuePresentKHR`), holding the
+    /// queue's lock; whether the swapchain is suboptimal. `None` without
+    /// `VK_KHR_swapchain`.
+    ///
+    /// # Safety
+    ///
+    /// `info` meets the valid-usage rules of `vkQueuePresentKHR`: each
+    /// swapchain is this device's, each image index was acquired and not yet
+    /// presented, each wait semaphore has a pending signal.
+    pub(super) unsafe fn present(
+        &self,
+        info: &vk::PresentInfoKHR<'_>,
+    ) -> Option<Result<bool, vk::Result>> {
+        let swapchain = self.swapchain.as_ref()?;
+        let queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        // SAFETY: the caller meets the rules for `info`; the queue is this
+        // device's, can present (checked when the swapchain's surface was
+        // made) and the lock is its external synchronization.
+        Some(unsafe { swapchain.queue_present(*queue, info) })
+    }
+
+    /// Blocks until the device's queue is idle (`vkQueueWaitIdle`).
+    pub(super) fn wait_idle(&self) -> Result<(), VulkanError> {
+        let queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        // SAFETY: the queue is this device's; the lock is its external
+        // synchronization.
+        unsafe { self.device.queue_wait_idle(*queue) }
+            .map_err(|r| map_host_device_oom_and_lost_err("vkQueueWaitIdle", r))
+    }
+
+    /// `VK_KHR_swapchain`'s function table, where it is enabled.
+    pub(super) fn swapchain(&self) -> Option<&ash::khr::swapchain::Device> {
+        self.swapchain.as_ref()
+    }
+
+    /// The physical device the device was created on.
+    pub(super) fn physical(&self) -> vk::PhysicalDevice {
+        self.physical
     }
 
     /// What the device offers for sharing dma-bufs.

@@ -1,10 +1,12 @@
 //! The Vulkan instance: the loader, `VK_EXT_debug_utils` and, in debug
-//! builds, the validation layer.
+//! builds, the validation layer; with the window system's surface
+//! extensions for a window's swapchain (the nested backend).
 
 use std::ffi::{CStr, c_char};
 use std::sync::Arc;
 
 use ash::vk;
+use raw_window_handle::RawDisplayHandle;
 use tracing::debug;
 
 use super::conv::{
@@ -29,11 +31,15 @@ pub struct Instance {
     messenger: Option<Messenger>,
     debug_utils: bool,
     validation: bool,
+    /// Whether `VK_KHR_surface` and a window system's surface extension are
+    /// enabled.
+    surfaces: bool,
     api_version: ApiVersion,
     instance: ash::Instance,
     counts: Arc<MessageCounts>,
-    /// Keeps libvulkan loaded until everything above is gone.
-    _entry: ash::Entry,
+    /// The loader's entry points; keeps libvulkan loaded until everything
+    /// above is gone.
+    entry: ash::Entry,
 }
 
 impl std::fmt::Debug for Instance {
@@ -53,6 +59,27 @@ impl Instance {
     /// `VK_LAYER_KHRONOS_validation` is too when it is installed (Debian:
     /// `vulkan-validationlayers`).
     pub fn new() -> Result<Self, VulkanError> {
+        Self::with_extensions(&[])
+    }
+
+    /// An instance that can also make surfaces for windows of `display`
+    /// (`VK_KHR_surface` and the window system's surface extension), else
+    /// as [`new`](Self::new).
+    pub fn for_display(display: RawDisplayHandle) -> Result<Self, VulkanError> {
+        let extensions = ash_window::enumerate_required_extensions(display)
+            .map_err(|r| map_host_device_oom_err("vkEnumerateInstanceExtensionProperties", r))?;
+        let names: Vec<&CStr> = extensions
+            .iter()
+            .map(|&name| {
+                // SAFETY: ash-window's lists hold the `NAME`s of ash's
+                // extension modules: static, NUL-terminated strings.
+                unsafe { CStr::from_ptr(name) }
+            })
+            .collect();
+        Self::with_extensions(&names)
+    }
+
+    fn with_extensions(surface_extensions: &[&CStr]) -> Result<Self, VulkanError> {
         // SAFETY: loading the system's Vulkan loader runs its initialisers;
         // libvulkan is a well-behaved shared library, and the Entry keeps it
         // loaded until it is dropped, after the instance (field order).
@@ -73,9 +100,18 @@ impl Instance {
         // implicit layers' extensions.
         let extensions = unsafe { entry.enumerate_instance_extension_properties(None) }
             .map_err(|r| map_host_device_oom_err("vkEnumerateInstanceExtensionProperties", r))?;
-        let debug_utils = extensions
-            .iter()
-            .any(|e| e.extension_name_as_c_str() == Ok(ash::ext::debug_utils::NAME));
+        let has = |name: &CStr| {
+            extensions
+                .iter()
+                .any(|e| e.extension_name_as_c_str() == Ok(name))
+        };
+        let debug_utils = has(ash::ext::debug_utils::NAME);
+        if let Some(missing) = surface_extensions.iter().find(|&&name| !has(name)) {
+            return Err(VulkanError::MissingInstanceExtension {
+                extension: missing.to_str().unwrap_or("?").to_owned(),
+            });
+        }
+        let surfaces = !surface_extensions.is_empty();
         let validation = cfg!(debug_assertions) && {
             // SAFETY: vkEnumerateInstanceLayerProperties has no preconditions.
             let layers = unsafe { entry.enumerate_instance_layer_properties() }
@@ -95,11 +131,12 @@ impl Instance {
         } else {
             Vec::new()
         };
-        let instance_extensions: Vec<*const c_char> = if debug_utils {
-            vec![ash::ext::debug_utils::NAME.as_ptr()]
-        } else {
-            Vec::new()
-        };
+        let instance_extensions: Vec<*const c_char> = debug_utils
+            .then_some(ash::ext::debug_utils::NAME)
+            .iter()
+            .chain(surface_extensions)
+            .map(|name| name.as_ptr())
+            .collect();
         let app = vk::ApplicationInfo::default()
             .application_name(c"dmabridge")
             .engine_name(c"dmabridge")
@@ -145,16 +182,18 @@ impl Instance {
             %api_version,
             validation,
             debug_utils,
+            surfaces,
             "Vulkan instance created"
         );
         Ok(Self {
             messenger,
             debug_utils,
             validation,
+            surfaces,
             api_version,
             instance,
             counts,
-            _entry: entry,
+            entry,
         })
     }
 
@@ -177,6 +216,16 @@ impl Instance {
     /// The instance's function table.
     pub fn ash(&self) -> &ash::Instance {
         &self.instance
+    }
+
+    /// Whether window surfaces can be made (see [`for_display`](Self::for_display)).
+    pub(super) fn surfaces(&self) -> bool {
+        self.surfaces
+    }
+
+    /// The loader's entry points.
+    pub(super) fn entry(&self) -> &ash::Entry {
+        &self.entry
     }
 
     /// Whether `VK_EXT_debug_utils` is enabled (debug names can be set).
@@ -218,7 +267,7 @@ mod tests {
     /// Sends a message through the instance's own messenger, as a layer
     /// would.
     fn submit(instance: &Instance, types: vk::DebugUtilsMessageTypeFlagsEXT) {
-        let loader = ash::ext::debug_utils::Instance::new(&instance._entry, &instance.instance);
+        let loader = ash::ext::debug_utils::Instance::new(&instance.entry, &instance.instance);
         let data = vk::DebugUtilsMessengerCallbackDataEXT::default()
             .message_id_name(c"dmabridge-test")
             .message(c"a deliberate test message");

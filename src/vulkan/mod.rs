@@ -36,7 +36,9 @@
 //! * `VK_KHR_synchronization2` (core in 1.3).
 //!
 //! Instance extension: `VK_EXT_debug_utils` when present (messages and
-//! object names).
+//! object names). For a window ([`Instance::for_display`]): `VK_KHR_surface`
+//! and the window system's surface extension, and then `VK_KHR_swapchain`
+//! on the device when it has it.
 //!
 //! `unsafe` is allowed in this module's files that call Vulkan, each block
 //! with a `SAFETY:` comment naming the valid-usage rules it meets.
@@ -85,6 +87,11 @@ mod import;
 mod instance;
 #[expect(unsafe_code, reason = "semaphore creation, SYNC_FD import and export")]
 mod semaphore;
+#[expect(
+    unsafe_code,
+    reason = "surfaces, swapchains, presentation and their command buffers"
+)]
+mod swapchain;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -103,6 +110,7 @@ pub use formats::{ImportPath, ImportUsage, ImportableFormat};
 pub(crate) use image::ImportedImage;
 pub(crate) use import::{ImportCache, ImportedPlane};
 pub use instance::Instance;
+pub(crate) use swapchain::{Presented, Swapchain};
 
 /// The lowest Vulkan version of the loader and of a device.
 pub const MIN_API_VERSION: ApiVersion = ApiVersion(vk::API_VERSION_1_2);
@@ -239,6 +247,21 @@ pub enum VulkanError {
         path: PathBuf,
         /// Its device number.
         id: NodeId,
+    },
+    /// The Vulkan loader lacks an instance extension asked for: a window
+    /// system's surface extension, for a swapchain.
+    #[error("the Vulkan loader lacks {extension}")]
+    MissingInstanceExtension {
+        /// The extension's name.
+        extension: String,
+    },
+    /// The device cannot present to a window: the instance was made without
+    /// surface extensions, the device lacks `VK_KHR_swapchain`, or its queue
+    /// cannot present to the window's surface.
+    #[error("the Vulkan device cannot present to this window: {reason}")]
+    CannotPresent {
+        /// What is missing.
+        reason: &'static str,
     },
     /// The chosen device lacks an extension this crate cannot work without
     /// (see the module documentation).

@@ -88,19 +88,40 @@ impl Session {
             format!("--size={}x{}", size.0, size.1),
             format!("--dump-frames={}", dir.join("frames").display()),
         ];
-        Self::launch(dir, &args, client)
+        Self::launch(dir, &args, client, None)
+    }
+
+    /// As [`start`](Self::start), with the nested backend: a window on the
+    /// X server `display` (`:N`).
+    pub(crate) fn start_nested(display: &str, size: (u32, u32), client: &[&str]) -> Self {
+        let dir = fresh_dir();
+        let args = [
+            "--refresh".to_owned(),
+            "30".to_owned(),
+            format!("--size={}x{}", size.0, size.1),
+            format!("--dump-frames={}", dir.join("frames").display()),
+        ];
+        Self::launch(dir, &args, client, Some(display))
     }
 
     /// Starts `dmabridge run --backend headless` with `args`, without
     /// dumping frames: for measurements.
     pub(crate) fn start_plain(args: &[String]) -> Self {
-        Self::launch(fresh_dir(), args, &[])
+        Self::launch(fresh_dir(), args, &[], None)
     }
 
-    fn launch(dir: PathBuf, args: &[String], client: &[&str]) -> Self {
+    /// Runs the compositor headless, or nested on the X server `x_display`.
+    fn launch(dir: PathBuf, args: &[String], client: &[&str], x_display: Option<&str>) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_dmabridge"));
-        cmd.args(["run", "--backend", "headless"])
-            .args(args)
+        match x_display {
+            Some(display) => cmd
+                .args(["run", "--backend", "nested"])
+                .env("DISPLAY", display),
+            None => cmd
+                .args(["run", "--backend", "headless"])
+                .env_remove("DISPLAY"),
+        };
+        cmd.args(args)
             .env("XDG_RUNTIME_DIR", dir.join("runtime"))
             .env_remove("WAYLAND_DISPLAY")
             .stdout(Stdio::piped());
@@ -119,6 +140,11 @@ impl Session {
             socket,
             lines,
         }
+    }
+
+    /// The lines the compositor's own client prints, as they come.
+    pub(crate) fn lines(&self) -> &Lines {
+        &self.lines
     }
 
     /// What the compositor's own client printed so far.

@@ -1,0 +1,384 @@
+//! The nested backend: the output is a window on the user's desktop (an X11
+//! or Wayland host, through winit), shown through a Vulkan swapchain.
+//!
+//! * Frames are rendered as headless ([`OutputFrames`]), then copied into
+//!   the window's next swapchain image
+//!   ([`VulkanRenderer::present`](crate::render::VulkanRenderer::present)). A
+//!   frame the swapchain has no free image for stays pending and is shown
+//!   at a later refresh; nothing waits for the host.
+//! * A resized window resizes the output: a new mode, a new offscreen
+//!   image, a new swapchain, and a configure of the new size to every
+//!   toplevel.
+//! * Keyboard and pointer input in the window go to the seat
+//!   ([`State`]'s input methods), which sends them to the focused client;
+//!   a click focuses the window under the pointer. Closing the window stops
+//!   the compositor.
+//!
+//! winit runs inside the compositor's event loop: its fd is a calloop
+//! source, and it is pumped without blocking whenever that fd is readable
+//! and at every refresh (events already read off the connection do not make
+//! the fd readable again).
+
+use std::cell::RefCell;
+use std::os::fd::AsFd;
+use std::rc::Rc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use raw_window_handle::{HasDisplayHandle, RawDisplayHandle};
+use smithay::backend::input::{Axis, AxisSource, ButtonState, KeyState};
+use smithay::input::pointer::AxisFrame;
+use smithay::output::Output;
+use smithay::reexports::calloop::generic::Generic;
+use smithay::reexports::calloop::{Interest, Mode as PollMode, PostAction};
+use tracing::{debug, info, warn};
+use winit::application::ApplicationHandler;
+use winit::dpi::PhysicalSize;
+use winit::event::{ElementState, MouseButton, MouseScrollDelta, WindowEvent};
+use winit::event_loop::{ActiveEventLoop, EventLoop};
+use winit::platform::pump_events::{EventLoopExtPumpEvents, PumpStatus};
+use winit::platform::scancode::PhysicalKeyExtScancode;
+use winit::window::{Window, WindowId};
+
+use super::Config;
+use super::output::{OutputFrames, every_refresh};
+use super::state::State;
+use crate::vulkan::{Presented, Swapchain};
+
+/// Linux input event codes of the mouse buttons
+/// (`linux/input-event-codes.h`), which wl_pointer.button carries.
+const BTN_LEFT: u32 = 0x110;
+const BTN_RIGHT: u32 = 0x111;
+const BTN_MIDDLE: u32 = 0x112;
+const BTN_SIDE: u32 = 0x113;
+const BTN_EXTRA: u32 = 0x114;
+
+/// Scroll distance of one wheel detent, in wl_pointer.axis units, as
+/// libinput reports a wheel click.
+const WHEEL_STEP: f64 = 15.0;
+
+/// The host's event loop and the compositor's window in it.
+pub(crate) struct Host {
+    event_loop: EventLoop<()>,
+    app: WinitApp,
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Host")
+            .field("window", &self.app.window.as_ref().map(Window::id))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Host {
+    /// Connects to the desktop (`WAYLAND_DISPLAY` or `DISPLAY`, as winit
+    /// chooses) and opens a window of `size` pixels.
+    pub(crate) fn open(size: (u32, u32)) -> anyhow::Result<Self> {
+        let event_loop = EventLoop::new()
+            .context("connecting to the desktop (is DISPLAY or WAYLAND_DISPLAY set?)")?;
+        let mut host = Self {
+            event_loop,
+            app: WinitApp {
+                size,
+                window: None,
+                error: None,
+                events: Vec::new(),
+            },
+        };
+        // The first pump delivers `resumed`, where the window is made.
+        host.pump();
+        if let Some(err) = host.app.error.take() {
+            return Err(err).context("opening the window");
+        }
+        if host.app.window.is_none() {
+            bail!("the desktop did not let the window be made");
+        }
+        Ok(host)
+    }
+
+    /// The desktop's display, for the Vulkan instance's surface extensions.
+    pub(crate) fn display_handle(&self) -> anyhow::Result<RawDisplayHandle> {
+        Ok(self
+            .event_loop
+            .display_handle()
+            .context("the desktop's display handle")?
+            .as_raw())
+    }
+
+    /// The window's inner size in pixels.
+    pub(crate) fn size(&self) -> (u32, u32) {
+        let size = self.window().inner_size();
+        (size.width, size.height)
+    }
+
+    fn window(&self) -> &Window {
+        self.app
+            .window
+            .as_ref()
+            .expect("the window is made in Host::open")
+    }
+
+    /// Hands winit what the desktop sent, without blocking; whether winit
+    /// still runs.
+    fn pump(&mut self) -> bool {
+        let status = self
+            .event_loop
+            .pump_app_events(Some(Duration::ZERO), &mut self.app);
+        matches!(status, PumpStatus::Continue)
+    }
+}
+
+/// What winit calls while it is pumped: it makes the window when the loop
+/// starts, and queues the window's events for the compositor.
+struct WinitApp {
+    size: (u32, u32),
+    window: Option<Window>,
+    error: Option<winit::error::OsError>,
+    events: Vec<WindowEvent>,
+}
+
+impl ApplicationHandler for WinitApp {
+    fn resumed(&mut self, event_loop: &ActiveEventLoop) {
+        if self.window.is_some() {
+            return;
+        }
+        let attributes = Window::default_attributes()
+            .with_title("dmabridge")
+            .with_inner_size(PhysicalSize::new(self.size.0, self.size.1));
+        match event_loop.create_window(attributes) {
+            Ok(window) => self.window = Some(window),
+            Err(err) => self.error = Some(err),
+        }
+    }
+
+    fn window_event(&mut self, _: &ActiveEventLoop, _: WindowId, event: WindowEvent) {
+        self.events.push(event);
+    }
+}
+
+/// The nested output: its frames, the swapchain showing them and the
+/// window. Fields are in drop order: the swapchain goes before the window
+/// its surface belongs to.
+struct Nested {
+    frames: OutputFrames,
+    swapchain: Swapchain,
+    host: Host,
+    /// A frame was rendered but not shown yet.
+    unshown: bool,
+}
+
+/// Starts showing `output` in `host`'s window: the window's events and a
+/// refresh timer go on `state`'s loop.
+pub(crate) fn start(
+    host: Host,
+    state: &mut State,
+    output: &Output,
+    config: &Config,
+) -> anyhow::Result<()> {
+    let swapchain = Swapchain::new(state.renderer.device(), host.window(), host.size())
+        .context("making the window's swapchain")?;
+    let frames = OutputFrames::new(
+        &mut state.renderer,
+        output,
+        swapchain.fourcc(),
+        config.dump_frames.clone(),
+    )?;
+    state.add_input_devices();
+    let fd = host
+        .event_loop
+        .as_fd()
+        .try_clone_to_owned()
+        .context("duplicating winit's fd")?;
+    let refresh = frames.refresh();
+    let nested = Rc::new(RefCell::new(Nested {
+        frames,
+        swapchain,
+        host,
+        unshown: true,
+    }));
+    info!(size = ?nested.borrow().host.size(), "nested window open");
+    let on_fd = Rc::clone(&nested);
+    state
+        .handle
+        .insert_source(
+            Generic::new(fd, Interest::READ, PollMode::Level),
+            move |_, _, state| {
+                on_fd.borrow_mut().dispatch(state);
+                Ok(PostAction::Continue)
+            },
+        )
+        .map_err(|err| anyhow::anyhow!("inserting winit's fd: {err}"))?;
+    every_refresh(state, refresh, move |state| {
+        let mut nested = nested.borrow_mut();
+        nested.dispatch(state);
+        if let Err(err) = nested.refresh(state) {
+            warn!("nested output: {err:#}");
+        }
+    })
+}
+
+impl Nested {
+    /// Pumps winit and handles the window's events.
+    fn dispatch(&mut self, state: &mut State) {
+        if !self.host.pump() {
+            info!("the desktop closed the connection");
+            state.signal.stop();
+        }
+        for event in std::mem::take(&mut self.host.app.events) {
+            if let Err(err) = self.window_event(state, event) {
+                warn!("nested window: {err:#}");
+            }
+        }
+    }
+
+    /// One refresh: render what changed, show it if the swapchain takes
+    /// it, tell the clients.
+    fn refresh(&mut self, state: &mut State) -> anyhow::Result<()> {
+        self.unshown |= self.frames.render(state)?;
+        let mut shown = false;
+        if self.unshown {
+            match state
+                .renderer
+                .present(self.frames.target(), &mut self.swapchain)
+                .context("presenting to the window")?
+            {
+                Presented::Queued => {
+                    self.unshown = false;
+                    shown = true;
+                }
+                Presented::Busy => debug!("swapchain busy; frame kept for the next refresh"),
+                Presented::OutOfDate => self.swapchain.resize(self.host.size())?,
+            }
+        }
+        self.frames.finish(state, shown)
+    }
+
+    fn window_event(&mut self, state: &mut State, event: WindowEvent) -> anyhow::Result<()> {
+        match event {
+            WindowEvent::CloseRequested => {
+                info!("window closed");
+                state.signal.stop();
+            }
+            WindowEvent::Resized(size) => self.resize(state, (size.width, size.height))?,
+            WindowEvent::RedrawRequested => self.unshown = true,
+            WindowEvent::KeyboardInput {
+                event,
+                is_synthetic: false,
+                ..
+            } if !event.repeat => {
+                // winit's scancode is the evdev code; xkb's keycode is 8 more.
+                if let Some(code) = event.physical_key.to_scancode() {
+                    state.key(code + 8, key_state(event.state));
+                }
+            }
+            WindowEvent::CursorMoved { position, .. } => {
+                state.pointer_motion((position.x, position.y).into());
+            }
+            WindowEvent::CursorLeft { .. } => state.pointer_left(),
+            WindowEvent::MouseInput {
+                state: pressed,
+                button,
+                ..
+            } => {
+                if let Some(code) = button_code(button) {
+                    let pressed = match pressed {
+                        ElementState::Pressed => ButtonState::Pressed,
+                        ElementState::Released => ButtonState::Released,
+                    };
+                    state.pointer_button(code, pressed);
+                }
+            }
+            WindowEvent::MouseWheel { delta, .. } => state.pointer_axis(axis_frame(delta)),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The window is now `size`: the output, its image and the swapchain
+    /// follow, and the windows are configured to the new size.
+    fn resize(&mut self, state: &mut State, size: (u32, u32)) -> anyhow::Result<()> {
+        if size.0 == 0 || size.1 == 0 {
+            // Minimised: keep the output as it is until it is shown again.
+            return Ok(());
+        }
+        if !state.resize_output(size)? {
+            return Ok(());
+        }
+        let output = state.output.clone();
+        self.frames.resize(&mut state.renderer, &output)?;
+        self.swapchain.resize(size)?;
+        self.unshown = true;
+        info!(?size, "window resized");
+        Ok(())
+    }
+}
+
+fn key_state(state: ElementState) -> KeyState {
+    match state {
+        ElementState::Pressed => KeyState::Pressed,
+        ElementState::Released => KeyState::Released,
+    }
+}
+
+/// The evdev code of a mouse button, where it has one.
+fn button_code(button: MouseButton) -> Option<u32> {
+    match button {
+        MouseButton::Left => Some(BTN_LEFT),
+        MouseButton::Right => Some(BTN_RIGHT),
+        MouseButton::Middle => Some(BTN_MIDDLE),
+        MouseButton::Back => Some(BTN_SIDE),
+        MouseButton::Forward => Some(BTN_EXTRA),
+        MouseButton::Other(_) => None,
+    }
+}
+
+/// A wl_pointer axis frame of a wheel turn (in detents) or a touchpad
+/// scroll (in pixels). winit's deltas point where the content moves;
+/// wl_pointer's where the view moves, so the signs flip.
+fn axis_frame(delta: MouseScrollDelta) -> AxisFrame {
+    // The seat stamps the time.
+    let time = 0;
+    match delta {
+        MouseScrollDelta::LineDelta(x, y) => {
+            let (x, y) = (-f64::from(x), -f64::from(y));
+            let mut frame = AxisFrame::new(time).source(AxisSource::Wheel);
+            if x != 0.0 {
+                frame = frame
+                    .value(Axis::Horizontal, x * WHEEL_STEP)
+                    .v120(Axis::Horizontal, (x * 120.0) as i32);
+            }
+            if y != 0.0 {
+                frame = frame
+                    .value(Axis::Vertical, y * WHEEL_STEP)
+                    .v120(Axis::Vertical, (y * 120.0) as i32);
+            }
+            frame
+        }
+        MouseScrollDelta::PixelDelta(position) => AxisFrame::new(time)
+            .source(AxisSource::Finger)
+            .value(Axis::Horizontal, -position.x)
+            .value(Axis::Vertical, -position.y),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mouse_buttons_map_to_evdev_codes() {
+        assert_eq!(button_code(MouseButton::Left), Some(0x110));
+        assert_eq!(button_code(MouseButton::Right), Some(0x111));
+        assert_eq!(button_code(MouseButton::Middle), Some(0x112));
+        assert_eq!(button_code(MouseButton::Other(9)), None);
+    }
+
+    #[test]
+    fn a_wheel_detent_down_scrolls_the_view_down() {
+        let frame = axis_frame(MouseScrollDelta::LineDelta(0.0, -1.0));
+        assert_eq!(frame.axis, (0.0, WHEEL_STEP));
+        assert_eq!(frame.v120, Some((0, 120)));
+        assert_eq!(frame.source, Some(AxisSource::Wheel));
+    }
+}

@@ -1,0 +1,135 @@
+//! The nested backend in a private X server (Xvfb), presenting through a
+//! Vulkan swapchain on lavapipe: the window shows what the client drew, a
+//! resized window resizes the output and the client's configure, and
+//! pointer and keyboard input in the window reach the focused client and
+//! only it.
+
+#[path = "support/compositor.rs"]
+mod support;
+#[path = "support/xvfb.rs"]
+mod xvfb;
+
+use std::time::Duration;
+
+use support::{Rgb, Session};
+use xvfb::Xvfb;
+
+const CLIENT: &str = env!("CARGO_BIN_EXE_dmabridge-client");
+
+/// The window is a byte-exact copy of the output image; only the
+/// background's 0.1 × 255 rounds either way.
+const TOLERANCE: u8 = 1;
+
+/// Time for lavapipe to start, render and present.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Xvfb's screen, larger than any window here.
+const SCREEN: (u32, u32) = (1024, 768);
+
+#[test]
+fn the_window_shows_the_clients_test_card() {
+    let x = Xvfb::start(SCREEN);
+    let session = Session::start_nested(
+        x.display(),
+        (640, 480),
+        &[CLIENT, "--size", "256x192", "--frames", "0"],
+    );
+    session.lines().expect("frame 2", PATIENCE);
+    let window = x.window("dmabridge");
+    let (wx, wy, w, h) = x.geometry(&window);
+    assert_eq!((w, h), (640, 480), "the window has the output's size");
+    let want = Rgb::expected((640, 480), &[(0, (256, 192))]);
+    let bad = x.wait_for((wx, wy, w, h), &want, TOLERANCE, PATIENCE, session.dir());
+    assert_eq!(
+        bad,
+        0,
+        "{bad} pixels of the window differ (pictures in {})",
+        session.dir().display()
+    );
+}
+
+#[test]
+fn a_resized_window_resizes_the_output_and_the_client() {
+    let x = Xvfb::start(SCREEN);
+    let session = Session::start_nested(
+        x.display(),
+        (640, 480),
+        &[CLIENT, "--size", "256x192", "--frames", "0"],
+    );
+    let lines = session.lines();
+    lines.expect("configured 640x480", PATIENCE);
+    lines.expect("frame 2", PATIENCE);
+    let window = x.window("dmabridge");
+    x.xdotool(&["windowsize", "--sync", &window, "800", "500"]);
+    // The toplevel is configured to the new size…
+    lines.expect("configured 800x500", PATIENCE);
+    // …and the window shows the output at its new size.
+    let (wx, wy, w, h) = x.geometry(&window);
+    assert_eq!((w, h), (800, 500));
+    let want = Rgb::expected((800, 500), &[(0, (256, 192))]);
+    let bad = x.wait_for((wx, wy, w, h), &want, TOLERANCE, PATIENCE, session.dir());
+    assert_eq!(
+        bad,
+        0,
+        "{bad} pixels differ after the resize (pictures in {})",
+        session.dir().display()
+    );
+    // The frames the output dumped follow the size too.
+    let newest = session.frames().last().cloned().expect("a dumped frame");
+    let frame = Rgb::load(&newest);
+    assert_eq!((frame.width, frame.height), (800, 500));
+}
+
+#[test]
+fn input_goes_to_the_client_under_the_pointer_and_with_the_keyboard() {
+    let x = Xvfb::start(SCREEN);
+    // Two clients side by side: the left one started with the compositor,
+    // the right one (x 256..512) beside it.
+    let session = Session::start_nested(
+        x.display(),
+        (640, 480),
+        &[
+            CLIENT, "--size", "256x192", "--frames", "0", "--title", "left",
+        ],
+    );
+    let left = session.lines();
+    left.expect("frame 2", PATIENCE);
+    let (_right_child, right) =
+        session.spawn_client(&["--size", "256x192", "--frames", "0", "--title", "right"]);
+    right.expect("frame 2", PATIENCE);
+    // A new window takes the keyboard.
+    left.expect("keyboard leave", PATIENCE);
+    let window = x.window("dmabridge");
+    // The X server's keyboard focus is the window (there is no window
+    // manager to give it on a click).
+    x.xdotool(&["windowfocus", "--sync", &window]);
+
+    // The pointer over the left client at (40, 30): it gets enter at those
+    // surface coordinates; a click gives it the keyboard back.
+    x.xdotool(&["mousemove", "--window", &window, "40", "30"]);
+    left.expect("pointer enter 40 30", PATIENCE);
+    x.xdotool(&["click", "1"]);
+    left.expect("keyboard enter", PATIENCE);
+    left.expect("button 272 pressed", PATIENCE);
+    left.expect("button 272 released", PATIENCE);
+    // It hears the key (evdev KEY_A, 30)…
+    x.xdotool(&["key", "a"]);
+    left.expect("key 30 pressed", PATIENCE);
+    left.expect("key 30 released", PATIENCE);
+    // …and a wheel turn down (X button 5) scrolls its view down one step.
+    x.xdotool(&["click", "5"]);
+    left.expect("axis 0 15", PATIENCE);
+
+    // The right client lost the keyboard and heard none of it.
+    let heard = right.drain();
+    assert!(
+        heard.iter().any(|l| l == "keyboard leave"),
+        "the right client keeps the keyboard: {heard:?}"
+    );
+    assert!(
+        !heard
+            .iter()
+            .any(|l| l.starts_with("key ") || l.starts_with("button ") || l.starts_with("axis ")),
+        "the right client heard input meant for the left one: {heard:?}"
+    );
+}
