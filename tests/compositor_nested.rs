@@ -2,16 +2,18 @@
 //! Vulkan swapchain on lavapipe: the window shows what the client drew, a
 //! resized window resizes the output and the client's configure, and
 //! pointer and keyboard input in the window reach the focused client and
-//! only it.
+//! only it. On a Wayland desktop too: nested in the headless compositor,
+//! whose dumped frame shows the nested window.
 
 #[path = "support/compositor.rs"]
 mod support;
 #[path = "support/xvfb.rs"]
 mod xvfb;
 
+use std::process::Stdio;
 use std::time::Duration;
 
-use support::{Rgb, Session};
+use support::{Lines, Rgb, Session};
 use xvfb::Xvfb;
 
 const CLIENT: &str = env!("CARGO_BIN_EXE_dmabridge-client");
@@ -74,10 +76,18 @@ fn a_resized_window_resizes_the_output_and_the_client() {
         "{bad} pixels differ after the resize (pictures in {})",
         session.dir().display()
     );
-    // The frames the output dumped follow the size too.
-    let newest = session.frames().last().cloned().expect("a dumped frame");
-    let frame = Rgb::load(&newest);
-    assert_eq!((frame.width, frame.height), (800, 500));
+    // The frames the output dumped follow the size too (the dump is
+    // written after the frame was queued for the window).
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let newest_size = || {
+        let newest = session.frames().pop().expect("a dumped frame");
+        let frame = Rgb::load(&newest);
+        (frame.width, frame.height)
+    };
+    while newest_size() != (800, 500) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(newest_size(), (800, 500));
 }
 
 #[test]
@@ -132,4 +142,60 @@ fn input_goes_to_the_client_under_the_pointer_and_with_the_keyboard() {
             .any(|l| l.starts_with("key ") || l.starts_with("button ") || l.starts_with("axis ")),
         "the right client heard input meant for the left one: {heard:?}"
     );
+}
+
+#[test]
+fn the_window_opens_on_a_wayland_desktop() {
+    // The desktop: the headless compositor, dumping its frames.
+    let mut desktop = Session::start((800, 600), &[]);
+    let mut nested = desktop
+        .command(env!("CARGO_BIN_EXE_dmabridge"))
+        .args(["run", "--backend", "nested", "--size", "640x480", "--"])
+        .args([CLIENT, "--size", "256x192", "--frames", "0"])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting the nested compositor");
+    let lines = Lines::new(nested.stdout.take().unwrap());
+    // The desktop configures the nested window to its own size, less the
+    // window's title bar (drawn by the window itself: the desktop offers no
+    // server-side decorations), and the nested output follows.
+    let configured = lines.expect("configured", PATIENCE);
+    let (width, height) = configured
+        .trim_start_matches("configured ")
+        .split_once('x')
+        .map(|(w, h)| (w.parse::<u32>().unwrap(), h.parse::<u32>().unwrap()))
+        .unwrap();
+    assert_eq!(width, 800, "{configured}");
+    assert!(height < 600, "{configured}");
+    lines.expect("frame 3", PATIENCE);
+
+    // The desktop's frame shows the nested output: the test card at the
+    // top left of the window's content, below the title bar.
+    let card = Rgb::expected((256, 192), &[(0, (256, 192))]);
+    let found = (0..100).find_map(|_| {
+        std::thread::sleep(Duration::from_millis(200));
+        let newest = desktop.frames().pop()?;
+        let frame = Rgb::load(&newest);
+        (0..=600 - 192).find(|&top| {
+            (0..192).all(|y| {
+                (0..256).all(|x| {
+                    let want = card.pixel(x, y);
+                    let got = frame.pixel(x, top + y);
+                    want.iter()
+                        .zip(got)
+                        .all(|(a, b)| a.abs_diff(b) <= TOLERANCE)
+                })
+            })
+        })
+    });
+    let _ = nested.kill();
+    let _ = nested.wait();
+    let top = found.unwrap_or_else(|| {
+        panic!(
+            "no frame of the desktop shows the nested test card (frames in {})",
+            desktop.dir().display()
+        )
+    });
+    assert_eq!(top, 600 - height, "the card sits right below the title bar");
+    assert!(desktop.is_running());
 }

@@ -159,10 +159,19 @@ impl Session {
 
     /// A `dmabridge-client` command for this compositor.
     pub(crate) fn client(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dmabridge-client"));
-        cmd.args(args)
-            .env("XDG_RUNTIME_DIR", self.dir.join("runtime"))
+        let mut cmd = self.command(env!("CARGO_BIN_EXE_dmabridge-client"));
+        cmd.args(args);
+        cmd
+    }
+
+    /// A command that connects to this compositor as its desktop: the
+    /// runtime dir and `WAYLAND_DISPLAY` set, `DISPLAY` removed, stdout
+    /// piped.
+    pub(crate) fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env("XDG_RUNTIME_DIR", self.dir.join("runtime"))
             .env("WAYLAND_DISPLAY", &self.socket)
+            .env_remove("DISPLAY")
             .stdout(Stdio::piped());
         cmd
     }
