@@ -293,13 +293,16 @@ impl State {
     }
 
     /// Places the windows left to right in the order they were mapped, each
-    /// at the top of the output.
+    /// at the top of the output. Only a window whose place changed is moved.
     fn arrange(&mut self) {
         let mut x = 0;
         let windows: Vec<Window> = self.space.elements().cloned().collect();
         for window in windows {
             let width = window.geometry().size.w;
-            self.space.map_element(window, (x, 0), false);
+            let place = Point::from((x, 0));
+            if self.space.element_location(&window) != Some(place) {
+                self.space.map_element(window, place, false);
+            }
             x += width;
         }
     }
