@@ -10,8 +10,9 @@
 //!   destroyed while the GPU may use it, and a `Commands` has nothing to
 //!   share with another: no external synchronization between jobs.
 //! * [`Submitted`]: the commands after `vkQueueSubmit`, with the [`Fence`]
-//!   that signals when they completed. Dropping it waits for that fence
-//!   before anything is destroyed; once the fence signalled,
+//!   that tells when they completed: the value the submission signals on
+//!   the device's timeline semaphore. Dropping it waits for that value
+//!   before anything is destroyed; once it is reached,
 //!   [`Submitted::recycle`] resets the pools and begins recording again, so
 //!   a caller that keeps its spare `Commands` creates no pool per job.
 
@@ -20,10 +21,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ash::vk;
-use tracing::error;
+use tracing::{error, trace};
 
 use super::buffer::Buffer;
-use super::conv::{map_host_device_oom_and_lost_err, map_host_device_oom_err};
+use super::conv::map_host_device_oom_err;
 use super::image::ImportedImage;
 use super::semaphore::Semaphore;
 use super::{Device, VulkanError};
@@ -36,79 +37,33 @@ const SETS_PER_POOL: u32 = 64;
 /// descriptor pool holds this many descriptors for each of its sets.
 const MAX_BINDINGS: u32 = 4;
 
-/// The fence of one submission. It outlives the commands when someone keeps
+/// The completion of one submission: the value it signals on the
+/// device's timeline semaphore. It outlives the commands when someone keeps
 /// it (a frame's sync point), so the commands can be recycled while the
-/// fence is still asked about.
-///
-/// Fields are in destruction order; the device is released last.
+/// completion is still asked about. It owns no Vulkan object.
 pub(crate) struct Fence {
-    raw: vk::Fence,
-    /// Whether a queue submission signals it; dropping waits for it then.
-    submitted: bool,
+    value: u64,
     device: Arc<Device>,
 }
 
 impl std::fmt::Debug for Fence {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Fence")
-            .field("raw", &self.raw)
-            .field("submitted", &self.submitted)
+            .field("value", &self.value)
             .finish_non_exhaustive()
     }
 }
 
 impl Fence {
-    /// A new unsignalled fence named `name`.
-    fn new(device: &Arc<Device>, name: &CStr) -> Result<Self, VulkanError> {
-        // SAFETY: an unsignalled fence, no chained structure.
-        let raw = unsafe {
-            device
-                .raw()
-                .create_fence(&vk::FenceCreateInfo::default(), None)
-        }
-        .map_err(|r| map_host_device_oom_err("vkCreateFence", r))?;
-        let fence = Self {
-            raw,
-            submitted: false,
-            device: Arc::clone(device),
-        };
-        device.set_name(raw, name)?;
-        Ok(fence)
-    }
-
-    /// Whether the submission completed (`vkGetFenceStatus`).
+    /// Whether the submission completed (`vkGetSemaphoreCounterValue`).
     pub(crate) fn is_done(&self) -> Result<bool, VulkanError> {
-        // SAFETY: the fence is this device's.
-        unsafe { self.device.raw().get_fence_status(self.raw) }
-            .map_err(|r| map_host_device_oom_and_lost_err("vkGetFenceStatus", r))
+        self.device.timeline_reached(self.value)
     }
 
     /// Blocks until the submission completed or `timeout` passed (`None`:
     /// no limit); whether it completed.
     pub(crate) fn wait(&self, timeout: Option<Duration>) -> Result<bool, VulkanError> {
-        let nanos = timeout.map_or(u64::MAX, |t| {
-            u64::try_from(t.as_nanos()).unwrap_or(u64::MAX)
-        });
-        // SAFETY: the fence is this device's and was submitted.
-        match unsafe { self.device.raw().wait_for_fences(&[self.raw], true, nanos) } {
-            Ok(()) => Ok(true),
-            Err(vk::Result::TIMEOUT) => Ok(false),
-            Err(r) => Err(map_host_device_oom_and_lost_err("vkWaitForFences", r)),
-        }
-    }
-}
-
-impl Drop for Fence {
-    fn drop(&mut self) {
-        if self.submitted
-            && let Err(err) = self.wait(None)
-        {
-            error!(%err, "waiting for a fence before destroying it");
-        }
-        // SAFETY: the fence was never submitted, or it signalled (waited
-        // above; after a device loss every operation counts as complete), so
-        // no queue operation refers to it (VUID-vkDestroyFence-fence-01120).
-        unsafe { self.device.raw().destroy_fence(self.raw, None) };
+        self.device.wait_timeline(self.value, timeout)
     }
 }
 
@@ -780,25 +735,22 @@ impl Commands {
         // pass, no query) (VUID-vkEndCommandBuffer-commandBuffer-00059).
         unsafe { raw.end_command_buffer(self.cmd) }
             .map_err(|r| map_host_device_oom_err("vkEndCommandBuffer", r))?;
-        // Not submitted yet: a failure drops the fence unwaited.
-        let mut fence = Fence::new(&self.device, name)?;
         let waits: Vec<vk::Semaphore> = self.waits.iter().map(Semaphore::raw).collect();
         let stage = vk::PipelineStageFlags::TRANSFER | vk::PipelineStageFlags::COMPUTE_SHADER;
-        let stages = vec![stage; waits.len()];
-        let signals: Vec<vk::Semaphore> = self.signal.iter().map(Semaphore::raw).collect();
-        let buffers = [self.cmd];
-        let info = [vk::SubmitInfo::default()
-            .wait_semaphores(&waits)
-            .wait_dst_stage_mask(&stages)
-            .command_buffers(&buffers)
-            .signal_semaphores(&signals)];
+        let signal = self.signal.as_ref().map(Semaphore::raw);
         // SAFETY: the command buffer is executable (ended above) and
         // submitted once (ONE_TIME_SUBMIT); each wait semaphore carries an
         // imported payload and is waited on once; the signal semaphore is
-        // new and unsignalled; the fence is new, unsignalled and unused
-        // (VUID-vkQueueSubmit-fence-00063). Every object is this device's.
-        unsafe { self.device.submit(&info, fence.raw) }?;
-        fence.submitted = true;
+        // new and unsignalled. Every object is this device's.
+        let value = unsafe {
+            self.device
+                .submit_signalling(self.cmd, &waits, stage, signal)
+        }?;
+        trace!(name = ?name, value, "submitted");
+        let fence = Fence {
+            value,
+            device: Arc::clone(&self.device),
+        };
         self.fence = Some(Arc::new(fence));
         Ok(Submitted { commands: self })
     }
@@ -902,5 +854,31 @@ impl Submitted {
         commands.pools_used = 0;
         commands.sets_left = 0;
         Ok(commands)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vulkan::Instance;
+
+    /// Submissions signal the device's timeline in submission order, so the
+    /// completion of a later one implies every earlier one's.
+    #[test]
+    fn completions_follow_submission_order_on_the_timeline() {
+        let instance = Arc::new(Instance::new().expect("creating the instance"));
+        let device = Arc::new(Device::new(Arc::clone(&instance), None).expect("a device"));
+        let first = Commands::begin(&device, c"first")
+            .and_then(|c| c.submit(c"first"))
+            .expect("submitting");
+        let second = Commands::begin(&device, c"second")
+            .and_then(|c| c.submit(c"second"))
+            .expect("submitting");
+        let (first, second) = (first.fence(), second.fence());
+        assert!(second.value > first.value);
+        assert!(second.wait(Some(Duration::from_secs(10))).expect("waiting"));
+        assert!(first.is_done().expect("asking"));
+        assert!(second.is_done().expect("asking"));
+        assert_eq!(instance.validation_errors(), 0);
     }
 }

@@ -34,6 +34,13 @@ const OPTIONAL_EXTENSIONS: [&CStr; 5] = [
     ash::ext::physical_device_drm::NAME,
 ];
 
+/// The device's queue and the last timeline value submitted on it.
+#[derive(Debug)]
+struct Queue {
+    raw: vk::Queue,
+    last: u64,
+}
+
 /// A logical Vulkan device for importing dma-bufs.
 ///
 /// Fields are in destruction order: the device is destroyed in `Drop`, and
@@ -51,10 +58,15 @@ pub struct Device {
     swapchain: Option<ash::khr::swapchain::Device>,
     physical: vk::PhysicalDevice,
     queue_family: u32,
-    /// The one queue; the mutex is its external synchronization
+    /// The one queue and the last value its submissions signal on
+    /// `timeline`; the mutex is the queue's external synchronization
     /// (`vkQueueSubmit`: "Host access to queue must be externally
-    /// synchronized").
-    queue: Mutex<vk::Queue>,
+    /// synchronized") and keeps the values in submission order.
+    queue: Mutex<Queue>,
+    /// A timeline semaphore every [`submit_signalling`](Self::submit_signalling)
+    /// signals with the next value: one object tells which submissions
+    /// completed, instead of a fence each.
+    timeline: vk::Semaphore,
     memory: vk::PhysicalDeviceMemoryProperties,
     limits: vk::PhysicalDeviceLimits,
     caps: Capabilities,
@@ -131,6 +143,13 @@ impl Device {
                 });
             }
         }
+        // Vulkan 1.2 requires it, but a driver's word is checked anyway.
+        if !caps.timeline_semaphore {
+            return Err(VulkanError::MissingFeature {
+                device: caps.device_name.clone(),
+                feature: "timelineSemaphore",
+            });
+        }
         let vk = instance.ash();
         // SAFETY: `physical` was enumerated from this instance.
         let families = unsafe { vk.get_physical_device_queue_family_properties(physical) };
@@ -163,8 +182,8 @@ impl Device {
             .queue_priorities(&priorities)];
         let mut ycbcr = vk::PhysicalDeviceSamplerYcbcrConversionFeatures::default()
             .sampler_ycbcr_conversion(caps.sampler_ycbcr_conversion);
-        let mut timeline = vk::PhysicalDeviceTimelineSemaphoreFeatures::default()
-            .timeline_semaphore(caps.timeline_semaphore);
+        let mut timeline =
+            vk::PhysicalDeviceTimelineSemaphoreFeatures::default().timeline_semaphore(true);
         let mut sync2 = vk::PhysicalDeviceSynchronization2Features::default()
             .synchronization2(caps.synchronization2);
         let mut info = vk::DeviceCreateInfo::default()
@@ -209,7 +228,11 @@ impl Device {
             swapchain,
             physical,
             queue_family,
-            queue: Mutex::new(queue),
+            queue: Mutex::new(Queue {
+                raw: queue,
+                last: 0,
+            }),
+            timeline: vk::Semaphore::null(),
             memory,
             limits,
             caps,
@@ -217,6 +240,14 @@ impl Device {
             instance,
         };
         // Set after construction so that a failure below destroys the device.
+        let mut timeline_type = vk::SemaphoreTypeCreateInfo::default()
+            .semaphore_type(vk::SemaphoreType::TIMELINE)
+            .initial_value(0);
+        let info = vk::SemaphoreCreateInfo::default().push_next(&mut timeline_type);
+        // SAFETY: the timelineSemaphore feature is enabled (checked above)
+        // (VUID-VkSemaphoreTypeCreateInfo-timelineSemaphore-03252).
+        this.timeline = unsafe { this.device.create_semaphore(&info, None) }
+            .map_err(|r| map_host_device_oom_err("vkCreateSemaphore", r))?;
         this.name_objects()?;
         this.formats = formats::probe(&this.instance, physical, &this.caps)?;
         debug!(
@@ -228,12 +259,17 @@ impl Device {
         Ok(this)
     }
 
-    /// Gives the device and its queue debug names for validation messages
-    /// and tools.
+    /// Gives the device, its queue and its timeline debug names for
+    /// validation messages and tools.
     fn name_objects(&self) -> Result<(), VulkanError> {
-        let queue = *self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        let queue = self
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .raw;
         self.set_name(self.device.handle(), c"dmabridge device")?;
-        self.set_name(queue, c"dmabridge queue")
+        self.set_name(queue, c"dmabridge queue")?;
+        self.set_name(self.timeline, c"dmabridge timeline")
     }
 
     /// Names `object`, a handle of this device, for validation messages and
@@ -317,8 +353,92 @@ impl Device {
         // queue belongs to this device and the lock held is its external
         // synchronization (VUID-vkQueueSubmit-queue-parameter and the host
         // synchronization rules of vkQueueSubmit).
-        unsafe { self.device.queue_submit(*queue, submits, fence) }
+        unsafe { self.device.queue_submit(queue.raw, submits, fence) }
             .map_err(|r| map_host_device_oom_and_lost_err("vkQueueSubmit", r))
+    }
+
+    /// Submits `cmd` to the device's queue, waiting for `waits` at
+    /// `wait_stage`, signalling the binary semaphore `signal` if given, and
+    /// signalling the device's timeline with a new value, which is
+    /// returned: the submission completed once
+    /// [`timeline_reached`](Self::timeline_reached) says so.
+    ///
+    /// # Safety
+    ///
+    /// `cmd` is an executable command buffer of this device, not pending
+    /// elsewhere; each wait semaphore is this device's and has a pending or
+    /// imported signal that nothing else waits on; `signal` is this
+    /// device's, unsignalled, with no pending signal.
+    pub(super) unsafe fn submit_signalling(
+        &self,
+        cmd: vk::CommandBuffer,
+        waits: &[vk::Semaphore],
+        wait_stage: vk::PipelineStageFlags,
+        signal: Option<vk::Semaphore>,
+    ) -> Result<u64, VulkanError> {
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        let value = queue.last + 1;
+        let stages = vec![wait_stage; waits.len()];
+        let wait_values = vec![0; waits.len()];
+        let signals: Vec<vk::Semaphore> = std::iter::once(self.timeline).chain(signal).collect();
+        let signal_values: Vec<u64> = std::iter::once(value).chain(signal.map(|_| 0)).collect();
+        let mut values = vk::TimelineSemaphoreSubmitInfo::default()
+            .wait_semaphore_values(&wait_values)
+            .signal_semaphore_values(&signal_values);
+        let cmds = [cmd];
+        let info = [vk::SubmitInfo::default()
+            .wait_semaphores(waits)
+            .wait_dst_stage_mask(&stages)
+            .command_buffers(&cmds)
+            .signal_semaphores(&signals)
+            .push_next(&mut values)];
+        // SAFETY: the caller meets the rules for the command buffer and the
+        // binary semaphores (whose values in the timeline structure are
+        // ignored); the timeline's new value is greater than every value
+        // signalled or pending on it, since every signal of it is made here
+        // under the queue's lock (VUID-VkSubmitInfo-pSignalSemaphores-03242);
+        // the lock is the queue's external synchronization.
+        unsafe {
+            self.device
+                .queue_submit(queue.raw, &info, vk::Fence::null())
+                .map_err(|r| map_host_device_oom_and_lost_err("vkQueueSubmit", r))?;
+        }
+        queue.last = value;
+        Ok(value)
+    }
+
+    /// Whether the submission that signals `value` on the device's
+    /// timeline completed (`vkGetSemaphoreCounterValue`).
+    pub(super) fn timeline_reached(&self, value: u64) -> Result<bool, VulkanError> {
+        // SAFETY: the timeline semaphore is this device's.
+        let reached = unsafe { self.device.get_semaphore_counter_value(self.timeline) }
+            .map_err(|r| map_host_device_oom_and_lost_err("vkGetSemaphoreCounterValue", r))?;
+        Ok(reached >= value)
+    }
+
+    /// Blocks until the device's timeline reaches `value` or `timeout`
+    /// passed (`None`: no limit); whether it reached it.
+    pub(super) fn wait_timeline(
+        &self,
+        value: u64,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<bool, VulkanError> {
+        let nanos = timeout.map_or(u64::MAX, |t| {
+            u64::try_from(t.as_nanos()).unwrap_or(u64::MAX)
+        });
+        let semaphores = [self.timeline];
+        let values = [value];
+        let info = vk::SemaphoreWaitInfo::default()
+            .semaphores(&semaphores)
+            .values(&values);
+        // SAFETY: the timeline semaphore is this device's; `value` was
+        // returned by `submit_signalling`, so a signal of it was submitted
+        // (a wait for a value never signalled would only time out).
+        match unsafe { self.device.wait_semaphores(&info, nanos) } {
+            Ok(()) => Ok(true),
+            Err(vk::Result::TIMEOUT) => Ok(false),
+            Err(r) => Err(map_host_device_oom_and_lost_err("vkWaitSemaphores", r)),
+        }
     }
 
     /// Presents to the device's queue (`vkQueuePresentKHR`), holding the
@@ -339,7 +459,7 @@ impl Device {
         // SAFETY: the caller meets the rules for `info`; the queue is this
         // device's, can present (checked when the swapchain's surface was
         // made) and the lock is its external synchronization.
-        Some(unsafe { swapchain.queue_present(*queue, info) })
+        Some(unsafe { swapchain.queue_present(queue.raw, info) })
     }
 
     /// Blocks until the device's queue is idle (`vkQueueWaitIdle`).
@@ -347,7 +467,7 @@ impl Device {
         let queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
         // SAFETY: the queue is this device's; the lock is its external
         // synchronization.
-        unsafe { self.device.queue_wait_idle(*queue) }
+        unsafe { self.device.queue_wait_idle(queue.raw) }
             .map_err(|r| map_host_device_oom_and_lost_err("vkQueueWaitIdle", r))
     }
 
@@ -386,6 +506,12 @@ impl Device {
 
 impl Drop for Device {
     fn drop(&mut self) {
+        if self.timeline != vk::Semaphore::null() {
+            // SAFETY: every submission that signals it completed: whoever
+            // submitted holds an `Arc<Device>` until its fence reached its
+            // value, so none is pending (VUID-vkDestroySemaphore-semaphore-05149).
+            unsafe { self.device.destroy_semaphore(self.timeline, None) };
+        }
         // SAFETY: every object created from the device holds an
         // `Arc<Device>` and destroys itself once its last use completed, so
         // none outlives the device (VUID-vkDestroyDevice-device-05137) and no

@@ -35,6 +35,10 @@
 //!   to `/dev/dri/renderDN`.
 //! * `VK_KHR_synchronization2` (core in 1.3).
 //!
+//! Required feature: `timelineSemaphore` (core and required in 1.2). Every
+//! submission signals the device's one timeline semaphore with the next
+//! value, and that value is how the crate knows the work completed.
+//!
 //! Instance extension: `VK_EXT_debug_utils` when present (messages and
 //! object names). For a window ([`Instance::for_display`]): `VK_KHR_surface`
 //! and the window system's surface extension, and then `VK_KHR_swapchain`
@@ -271,6 +275,14 @@ pub enum VulkanError {
         device: String,
         /// The extension's name.
         extension: &'static str,
+    },
+    /// The chosen device lacks a feature this crate cannot work without.
+    #[error("{device} lacks the {feature} feature")]
+    MissingFeature {
+        /// The device's name.
+        device: String,
+        /// The feature's name in `VkPhysicalDevice*Features`.
+        feature: &'static str,
     },
     /// The chosen device has no queue family with graphics or compute.
     #[error("{device} has no graphics or compute queue family")]
