@@ -26,8 +26,13 @@ use smithay::backend::renderer::element::memory::{
 use smithay::backend::renderer::element::solid::SolidColorRenderElement;
 use smithay::backend::renderer::element::{Id, Kind, render_elements};
 use smithay::backend::renderer::utils::CommitCounter;
-use smithay::backend::renderer::{Bind, Color32F, ImportMem, Offscreen, Renderer, TextureFilter};
+use smithay::backend::renderer::{
+    Bind, Color32F, ImportMem, Offscreen, Renderer, Texture, TextureFilter,
+};
+use smithay::reexports::wayland_server::protocol::wl_shm;
+use smithay::utils::user_data::UserDataMap;
 use smithay::utils::{Logical, Physical, Point, Rectangle, Size, Transform};
+use smithay::wayland::shm::BufferData;
 
 render_elements! {
     Element<=VulkanRenderer>;
@@ -434,5 +439,92 @@ fn memory_imports_refuse_what_they_cannot_read() {
             empty,
             Err(dmabridge::render::RenderError::InvalidSize { .. })
         ));
+    });
+}
+
+/// A W×H XRGB8888 `wl_shm` buffer's layout: rows of `STRIDE` bytes (more
+/// than a row's 4 × W) from byte `OFFSET` of the pool on.
+const OFFSET: usize = 8;
+const STRIDE: usize = W as usize * 4 + 12;
+
+fn shm_data() -> BufferData {
+    BufferData {
+        offset: OFFSET as i32,
+        width: W,
+        height: H,
+        stride: STRIDE as i32,
+        format: wl_shm::Format::Argb8888,
+    }
+}
+
+/// Writes `image` into `pool` with [`shm_data`]'s layout.
+fn write_shm(pool: &mut [u8], image: &Image) {
+    for (y, row) in image.iter().enumerate() {
+        let at = OFFSET + y * STRIDE;
+        let bytes: Vec<u8> = row.iter().flatten().copied().collect();
+        pool[at..at + bytes.len()].copy_from_slice(&bytes);
+    }
+}
+
+#[test]
+fn shm_commits_reuse_the_surfaces_texture_and_upload_only_the_damage() {
+    on_renderer(|renderer| {
+        let surface = UserDataMap::new();
+        let mut pool = vec![0; OFFSET + STRIDE * H as usize];
+        let first: Image = (0..H as u8)
+            .map(|y| (0..W as u8).map(|x| [x * 10, y * 20, 100, 255]).collect())
+            .collect();
+        write_shm(&mut pool, &first);
+        let texture = renderer
+            .import_shm_bytes(&pool, shm_data(), Some(&surface), &[])
+            .expect("importing the first commit");
+        assert_eq!(
+            renderer.shm_buffers_created(),
+            2,
+            "a texture and its staging"
+        );
+        compare("shm-first", &read(renderer, &texture), &first, 0);
+
+        // The client repaints everything, but says only two rectangles
+        // changed: only those reach the texture.
+        let second: Image = vec![vec![[1, 2, 3, 255]; W as usize]; H as usize];
+        write_shm(&mut pool, &second);
+        let damage = [
+            Rectangle::new((2, 1).into(), (5, 3).into()),
+            Rectangle::new((4, 3).into(), (20, 2).into()),
+        ];
+        let updated = renderer
+            .import_shm_bytes(&pool, shm_data(), Some(&surface), &damage)
+            .expect("importing the second commit");
+        assert_eq!(renderer.shm_buffers_created(), 2, "the texture is reused");
+        let mut want = first.clone();
+        for (y, row) in want.iter_mut().enumerate() {
+            for (x, pixel) in row.iter_mut().enumerate() {
+                let (x, y) = (x as i32, y as i32);
+                if damage.iter().any(|d| d.contains((x, y))) {
+                    *pixel = [1, 2, 3, 255];
+                }
+            }
+        }
+        compare("shm-damaged", &read(renderer, &updated), &want, 0);
+        // The first texture is that same texture.
+        compare("shm-same", &read(renderer, &texture), &want, 0);
+
+        // Another surface, and a buffer of another size, get textures of
+        // their own.
+        let other = UserDataMap::new();
+        let _other = renderer
+            .import_shm_bytes(&pool, shm_data(), Some(&other), &damage)
+            .expect("importing another surface's buffer");
+        assert_eq!(renderer.shm_buffers_created(), 4);
+        let smaller = BufferData {
+            height: H - 1,
+            ..shm_data()
+        };
+        let resized = renderer
+            .import_shm_bytes(&pool, smaller, Some(&surface), &damage)
+            .expect("importing a smaller buffer");
+        assert_eq!(renderer.shm_buffers_created(), 6);
+        assert_eq!(resized.height(), H as u32 - 1);
     });
 }

@@ -10,6 +10,13 @@
 //! milliseconds after the commit: a compositor that honours implicit sync
 //! keeps showing the previous frame until then.
 //!
+//! `--scale N` draws the picture into a buffer N times the size, declared
+//! with `wl_surface.set_buffer_scale`: it covers the same logical size.
+//! `--subsurface` adds a child `wl_subsurface` over the middle of the
+//! window in a translucent colour ([`SUBSURFACE_COLOR`]), so that the
+//! compositor's alpha blending shows. `--presentation` asks for
+//! `wp_presentation` feedback on every commit.
+//!
 //! `--hostile CASE` instead sends one malformed `zwp_linux_buffer_params_v1`
 //! request and checks that the compositor answers with the error the
 //! protocol names for it (see [`Hostile`]).
@@ -20,7 +27,8 @@
 //! (wl_pointer axis and value).
 //!
 //! Every event that matters is printed on stdout, one line each
-//! (`configured 256x256`, `frame 3`, `error 4 zwp_linux_buffer_params_v1`),
+//! (`configured 256x256`, `frame 3`, `error 4 zwp_linux_buffer_params_v1`,
+//! `presented 3 at 12.000000000 refresh 33333333 seq 5`),
 //! so a test can follow along. The exit status is 0 when the client did
 //! what it was asked and, for `--hostile`, got the expected error.
 
@@ -47,6 +55,8 @@ use wayland_client::protocol::{
     wl_seat::{self, WlSeat},
     wl_shm::{self, WlShm},
     wl_shm_pool::WlShmPool,
+    wl_subcompositor::WlSubcompositor,
+    wl_subsurface::WlSubsurface,
     wl_surface::WlSurface,
 };
 use wayland_client::{Connection, Dispatch, QueueHandle, delegate_noop};
@@ -59,6 +69,10 @@ use wayland_protocols::wp::linux_drm_syncobj::v1::client::{
     wp_linux_drm_syncobj_surface_v1::WpLinuxDrmSyncobjSurfaceV1,
     wp_linux_drm_syncobj_timeline_v1::WpLinuxDrmSyncobjTimelineV1,
 };
+use wayland_protocols::wp::presentation_time::client::{
+    wp_presentation::WpPresentation,
+    wp_presentation_feedback::{self, WpPresentationFeedback},
+};
 use wayland_protocols::xdg::shell::client::{
     xdg_surface::{self, XdgSurface},
     xdg_toplevel::{self, XdgToplevel},
@@ -69,7 +83,7 @@ use wayland_protocols::xdg::shell::client::{
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
-    /// Buffer size, WIDTHxHEIGHT.
+    /// Window size, WIDTHxHEIGHT: the buffers' size at scale 1.
     #[arg(long, default_value = "256x256", value_parser = dmabridge::args::parse_size)]
     size: (u32, u32),
     /// Where the pixels live.
@@ -101,7 +115,25 @@ struct Args {
     /// Send one malformed buffer-params request and expect its error.
     #[arg(long, value_enum)]
     hostile: Option<Hostile>,
+    /// Buffer scale: the buffers are N times `--size` in each direction,
+    /// which stays the window's size (wl_surface.set_buffer_scale).
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=8))]
+    scale: u32,
+    /// Add a wl_subsurface of half the window's size at a quarter of its
+    /// width and height, filled with 50% red (premultiplied 0x80800000);
+    /// always a wl_shm buffer.
+    #[arg(long)]
+    subsurface: bool,
+    /// Ask for wp_presentation feedback on every commit and print a line
+    /// for each answer: `presented COMMIT at SEC.NSEC refresh NS seq N`
+    /// or `discarded COMMIT`.
+    #[arg(long)]
+    presentation: bool,
 }
+
+/// The colour of `--subsurface`: red at 50% alpha, premultiplied.
+const SUBSURFACE_COLOR: u32 = 0x8080_0000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum BufferKind {
@@ -179,6 +211,11 @@ fn main() -> anyhow::Result<()> {
     let dmabuf: Option<ZwpLinuxDmabufV1> = globals.bind(&qh, 3..=5, ()).ok();
     // Its keyboard and pointer are asked for when it announces them.
     let _seat: Option<WlSeat> = globals.bind(&qh, 1..=7, ()).ok();
+    let presentation: Option<WpPresentation> = args
+        .presentation
+        .then(|| globals.bind(&qh, 1..=1, ()))
+        .transpose()
+        .context("the compositor has no wp_presentation")?;
     let mut app = App::default();
 
     if let Some(case) = args.hostile {
@@ -203,7 +240,24 @@ fn main() -> anyhow::Result<()> {
     } else {
         None
     };
-    let (w, h) = args.size;
+    // The buffers' size: the window's, times the scale.
+    let (w, h) = (args.size.0 * args.scale, args.size.1 * args.scale);
+    surface.set_buffer_scale(args.scale as i32);
+    let _child = if args.subsurface {
+        let subcompositor: WlSubcompositor = globals
+            .bind(&qh, 1..=1, ())
+            .context("the compositor has no wl_subcompositor")?;
+        Some(Subsurface::new(
+            &compositor,
+            &subcompositor,
+            &shm,
+            &qh,
+            &surface,
+            &args,
+        )?)
+    } else {
+        None
+    };
     let pixels: Vec<u32> = match args.color {
         Some(c) => vec![c; (w * h) as usize],
         None => test_card(w, h),
@@ -238,6 +292,9 @@ fn main() -> anyhow::Result<()> {
                 }
             }
             callback = Some(surface.frame(&qh, ()));
+            if let Some(presentation) = &presentation {
+                presentation.feedback(&surface, &qh, frame);
+            }
             surface.commit();
             say(format_args!("commit {frame}"));
         }
@@ -314,6 +371,49 @@ fn shm_buffer(
     );
     pool.destroy();
     Ok(buffer)
+}
+
+/// The child surface of `--subsurface`, kept for the client's life.
+struct Subsurface {
+    surface: WlSurface,
+    role: WlSubsurface,
+}
+
+impl Subsurface {
+    /// A synchronized subsurface of `parent` (`args.size`, logical) at a
+    /// quarter of its width and height, half its size, its buffer at
+    /// `args.scale` filled with [`SUBSURFACE_COLOR`] and committed: it
+    /// appears with the parent's next commit.
+    fn new(
+        compositor: &WlCompositor,
+        subcompositor: &WlSubcompositor,
+        shm: &WlShm,
+        qh: &QueueHandle<App>,
+        parent: &WlSurface,
+        args: &Args,
+    ) -> anyhow::Result<Self> {
+        let (w, h) = (args.size.0 / 2, args.size.1 / 2);
+        if w == 0 || h == 0 {
+            bail!("--subsurface needs a window of at least 2x2");
+        }
+        let surface = compositor.create_surface(qh, ());
+        let role = subcompositor.get_subsurface(&surface, parent, qh, ());
+        role.set_position((args.size.0 / 4) as i32, (args.size.1 / 4) as i32);
+        let (bw, bh) = (w * args.scale, h * args.scale);
+        let buffer = shm_buffer(shm, qh, bw, bh, &vec![SUBSURFACE_COLOR; (bw * bh) as usize])?;
+        surface.set_buffer_scale(args.scale as i32);
+        surface.attach(Some(&buffer), 0, 0);
+        surface.damage_buffer(0, 0, bw as i32, bh as i32);
+        surface.commit();
+        Ok(Self { surface, role })
+    }
+}
+
+impl Drop for Subsurface {
+    fn drop(&mut self) {
+        self.role.destroy();
+        self.surface.destroy();
+    }
 }
 
 /// A udmabuf dma-buf of ARGB8888 pixels, with the memfd behind it and, for
@@ -847,6 +947,40 @@ impl Dispatch<WlBuffer, ()> for App {
     }
 }
 
+impl Dispatch<WpPresentationFeedback, u64> for App {
+    /// Prints the answer to the feedback asked for with commit `commit`.
+    fn event(
+        _: &mut Self,
+        _: &WpPresentationFeedback,
+        event: wp_presentation_feedback::Event,
+        commit: &u64,
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        match event {
+            wp_presentation_feedback::Event::Presented {
+                tv_sec_hi,
+                tv_sec_lo,
+                tv_nsec,
+                refresh,
+                seq_hi,
+                seq_lo,
+                ..
+            } => {
+                let sec = (u64::from(tv_sec_hi) << 32) | u64::from(tv_sec_lo);
+                let seq = (u64::from(seq_hi) << 32) | u64::from(seq_lo);
+                say(format_args!(
+                    "presented {commit} at {sec}.{tv_nsec:09} refresh {refresh} seq {seq}"
+                ));
+            }
+            wp_presentation_feedback::Event::Discarded => {
+                say(format_args!("discarded {commit}"));
+            }
+            _ => {}
+        }
+    }
+}
+
 impl Dispatch<WlShm, ()> for App {
     fn event(
         _: &mut Self,
@@ -861,6 +995,9 @@ impl Dispatch<WlShm, ()> for App {
 
 delegate_noop!(App: ignore WlCompositor);
 delegate_noop!(App: ignore WlSurface);
+delegate_noop!(App: ignore WlSubcompositor);
+delegate_noop!(App: ignore WlSubsurface);
+delegate_noop!(App: ignore WpPresentation);
 delegate_noop!(App: ignore WlShmPool);
 delegate_noop!(App: ignore WpLinuxDrmSyncobjManagerV1);
 delegate_noop!(App: ignore WpLinuxDrmSyncobjTimelineV1);

@@ -198,7 +198,9 @@ pub enum CopyError {
     /// [`Copier::create_buffer`] was asked for an empty buffer.
     #[error("a buffer of 0 bytes")]
     EmptyBuffer,
-    /// [`Copier::upload`] was given more bytes than the buffer holds.
+    /// [`Copier::upload`] was given more bytes than the buffer holds, or
+    /// a range of [`Copier::upload_ranges`] ends past the staging memory
+    /// or the buffer.
     #[error("{len} bytes do not fit a buffer of {size}")]
     UploadTooLarge {
         /// The bytes given.
@@ -206,6 +208,10 @@ pub enum CopyError {
         /// The buffer's size.
         size: u64,
     },
+    /// The ranges given to [`Copier::upload_ranges`] are not in order,
+    /// overlap, or one is empty.
+    #[error("upload ranges are not ordered, disjoint and non-empty")]
+    UploadRanges,
     /// Duplicating a sync_file's fd failed (`EMFILE`).
     #[error("duplicating a sync_file")]
     Dup(#[source] std::io::Error),
@@ -425,6 +431,27 @@ impl CopyCompletion {
     }
 }
 
+/// Host-visible memory that uploads are staged in, kept by its owner from
+/// one upload to the next (a texture that is updated every frame), made by
+/// [`Copier::create_staging`].
+///
+/// Its bytes can be written only while no submitted upload still reads
+/// them: every submission holds the buffer until the copier collected it
+/// after its fence signalled, and [`bytes_mut`](Self::bytes_mut) answers
+/// `None` while one does.
+#[derive(Debug)]
+pub struct Staging {
+    buffer: Arc<Buffer>,
+}
+
+impl Staging {
+    /// The whole staging memory to write, or `None` while a submitted
+    /// upload from it has not been collected ([`Copier::collect`]).
+    pub fn bytes_mut(&mut self) -> Option<&mut [u8]> {
+        Arc::get_mut(&mut self.buffer).map(Buffer::mapped_mut)
+    }
+}
+
 /// A submitted readback of a [`DeviceBuffer`]: [`wait`](Self::wait) blocks
 /// until the bytes arrived in host memory and returns them.
 #[must_use = "the bytes are only available through wait()"]
@@ -543,6 +570,66 @@ impl Copier {
             fence,
             sync_file: None,
         })
+    }
+
+    /// New staging memory of `size` bytes (at least 1), for
+    /// [`upload_ranges`](Self::upload_ranges).
+    pub fn create_staging(&self, size: u64) -> Result<Staging, CopyError> {
+        if size == 0 {
+            return Err(CopyError::EmptyBuffer);
+        }
+        let buffer = Buffer::new(
+            &self.device,
+            size,
+            BufferKind::Staging,
+            c"dmabridge upload staging",
+        )?;
+        Ok(Staging {
+            buffer: Arc::new(buffer),
+        })
+    }
+
+    /// Copies the byte ranges `ranges` of `staging` (written through
+    /// [`Staging::bytes_mut`]) to the same offsets of `buffer`, in one
+    /// command, like [`upload`](Self::upload): later copies and readbacks
+    /// see them, and the copy follows every job submitted before, so a
+    /// buffer that earlier jobs still read is overwritten only after they
+    /// read it. The ranges are in order, disjoint and non-empty; no range
+    /// is nothing to do (`None`).
+    pub fn upload_ranges(
+        &mut self,
+        staging: &Staging,
+        buffer: &DeviceBuffer,
+        ranges: &[std::ops::Range<u64>],
+    ) -> Result<Option<CopyCompletion>, CopyError> {
+        let ordered = ranges.iter().all(|r| r.start < r.end)
+            && ranges.windows(2).all(|w| w[0].end <= w[1].start);
+        if !ordered {
+            return Err(CopyError::UploadRanges);
+        }
+        let Some(last) = ranges.last() else {
+            return Ok(None);
+        };
+        let end = staging.buffer.size().min(buffer.size());
+        if last.end > end {
+            return Err(CopyError::UploadTooLarge {
+                len: last.end,
+                size: end,
+            });
+        }
+        staging.buffer.flush()?;
+        let mut commands = self.commands(c"dmabridge upload")?;
+        // Orders the copy after earlier transfers and shaders, the reads of
+        // `buffer` included: a write after a read needs only this execution
+        // dependency, and a barrier's first scope is every command submitted
+        // earlier to the queue.
+        commands.barrier(Barrier::BeforeTransfer);
+        commands.copy_ranges(&staging.buffer, &buffer.buffer, ranges);
+        let fence = self.track(commands.submit(c"dmabridge upload")?)?;
+        Ok(Some(CopyCompletion {
+            fence,
+            sync_file: None,
+        }))
     }
 
     /// Reads all of `buffer` back into host memory, through a host-visible

@@ -28,7 +28,7 @@ mod transform;
 pub use draw::{Blend, DrawError, DrawPlan, DrawRequest, DrawSource};
 pub use exec::{
     Copier, CopyCompletion, CopyError, CopyJob, DeviceBuffer, Draw, ImageDesc, PlaneDesc, Readback,
-    Surface,
+    Staging, Surface,
 };
 pub use geometry::{Buffer, Dest, Point, Rect, Size};
 pub use plan::{CopyPlan, CopyRequest, Filter, MAX_EXTENT, PlanError, Side};

@@ -8,11 +8,14 @@ use smithay::backend::allocator::dmabuf::Dmabuf as SmithayDmabuf;
 use smithay::backend::allocator::format::FormatSet;
 use smithay::backend::renderer::{ImportDma, ImportDmaWl, ImportMem, ImportMemWl, Texture};
 use smithay::reexports::wayland_server::protocol::wl_buffer::WlBuffer;
+use smithay::utils::user_data::UserDataMap;
 use smithay::utils::{Buffer as BufferCoord, Rectangle, Size};
 use smithay::wayland::compositor::SurfaceData;
-use smithay::wayland::shm::shm_format_to_fourcc;
+use smithay::wayland::shm::{BufferData, shm_format_to_fourcc};
+use tracing::debug;
 
 use super::shm::with_shm_bytes;
+use super::shm_cache::{CachedTexture, SurfaceShmTextures, byte_ranges, damaged_spans};
 use super::{PACKED, RenderError, VulkanRenderer, VulkanTexture, checked_size};
 use crate::dmabuf::{DmabufFlags, DmabufParams};
 
@@ -118,40 +121,112 @@ impl ImportMem for VulkanRenderer {
     }
 }
 
+impl VulkanRenderer {
+    /// What [`import_shm_buffer`](ImportMemWl::import_shm_buffer) does once
+    /// smithay lent it the bytes of the buffer's `pool` and the buffer's
+    /// layout in it, `data`: the pixels in the texture kept in `surface`
+    /// (a surface's data map), uploading only those `damage` covers, when
+    /// the size and format match; else in a new texture, kept there for the
+    /// next commit (see `render/shm_cache.rs`).
+    pub fn import_shm_bytes(
+        &mut self,
+        pool: &[u8],
+        data: BufferData,
+        surface: Option<&UserDataMap>,
+        damage: &[Rectangle<i32, BufferCoord>],
+    ) -> Result<VulkanTexture, RenderError> {
+        let format = shm_format_to_fourcc(data.format)
+            .filter(|f| PACKED.contains(f))
+            .ok_or(RenderError::UnsupportedShmFormat {
+                format: data.format,
+            })?;
+        let size = Size::from((data.width, data.height));
+        let (width, height) = checked_size(size)?;
+        let (width, height) = (width as usize, height as usize);
+        let row = width * 4;
+        let (Ok(offset), Ok(stride)) = (usize::try_from(data.offset), usize::try_from(data.stride))
+        else {
+            return Err(RenderError::ShmLayout);
+        };
+        // Every row inside the pool, so no span below can fail half-way.
+        let end = stride
+            .checked_mul(height - 1)
+            .and_then(|n| n.checked_add(offset + row));
+        if stride < row || end.is_none_or(|end| end > pool.len()) {
+            return Err(RenderError::ShmLayout);
+        }
+
+        let cache = surface.map(|map| map.get_or_insert_threadsafe(SurfaceShmTextures::default));
+        let kept = cache
+            .and_then(|cache| cache.take(&self.context))
+            .filter(|kept| kept.texture.fourcc() == format && kept.texture.size() == size);
+        let (mut kept, spans) = match kept {
+            Some(kept) => (kept, damaged_spans(width, height, damage)),
+            None => {
+                debug!(%format, width, height, "new texture for a wl_shm surface");
+                let kept = CachedTexture {
+                    context: self.context.clone(),
+                    texture: self.create_texture(format, size)?,
+                    staging: Vec::new(),
+                };
+                self.shm_buffers_created += 1;
+                (kept, damaged_spans(width, height, &[]))
+            }
+        };
+        let free = match kept.free_staging() {
+            Some(index) => Some(index),
+            None => {
+                self.copier.collect()?;
+                kept.free_staging()
+            }
+        };
+        let index = match free {
+            Some(index) => index,
+            None => {
+                debug!("no free staging memory for a wl_shm texture: new");
+                let staging = self.copier.create_staging((row * height) as u64)?;
+                self.shm_buffers_created += 1;
+                kept.add_staging(staging)
+            }
+        };
+        let staging = kept.staging[index]
+            .bytes_mut()
+            .expect("no submitted upload holds free or new staging memory");
+        for span in &spans {
+            let (from, to) = (offset + span.y * stride, span.y * row);
+            let columns = span.x.start * 4..span.x.end * 4;
+            let source = pool
+                .get(from + columns.start..from + columns.end)
+                .ok_or(RenderError::ShmLayout)?;
+            staging[to + columns.start..to + columns.end].copy_from_slice(source);
+        }
+        let (buffer, _) = kept
+            .texture
+            .device_buffer()
+            .expect("shm textures are in device memory");
+        // Later frames follow the upload on the same queue.
+        let _uploaded =
+            self.copier
+                .upload_ranges(&kept.staging[index], buffer, &byte_ranges(width, &spans))?;
+        let texture = kept.texture.clone();
+        if let Some(cache) = cache {
+            cache.put(kept);
+        }
+        Ok(texture)
+    }
+}
+
 impl ImportMemWl for VulkanRenderer {
     fn import_shm_buffer(
         &mut self,
         buffer: &WlBuffer,
-        _surface: Option<&SurfaceData>,
-        _damage: &[Rectangle<i32, BufferCoord>],
+        surface: Option<&SurfaceData>,
+        damage: &[Rectangle<i32, BufferCoord>],
     ) -> Result<VulkanTexture, RenderError> {
-        let (pixels, format, size) = with_shm_bytes(buffer, |pool, data| {
-            let format = shm_format_to_fourcc(data.format)
-                .filter(|f| PACKED.contains(f))
-                .ok_or(RenderError::UnsupportedShmFormat {
-                    format: data.format,
-                })?;
-            let size = Size::from((data.width, data.height));
-            let (width, height) = checked_size(size)?;
-            let row = width as usize * 4;
-            let (Ok(offset), Ok(stride)) =
-                (usize::try_from(data.offset), usize::try_from(data.stride))
-            else {
-                return Err(RenderError::ShmLayout);
-            };
-            if stride < row {
-                return Err(RenderError::ShmLayout);
-            }
-            // The rows, packed tightly; every range checked against the pool.
-            let mut pixels = Vec::with_capacity(row * height as usize);
-            for y in 0..height as usize {
-                let start = offset + y * stride;
-                let bytes = pool.get(start..start + row).ok_or(RenderError::ShmLayout)?;
-                pixels.extend_from_slice(bytes);
-            }
-            Ok((pixels, format, size))
-        })??;
-        self.import_memory(&pixels, format, size, false)
+        let surface = surface.map(|states| &states.data_map);
+        with_shm_bytes(buffer, |pool, data| {
+            self.import_shm_bytes(pool, data, surface, damage)
+        })?
     }
 }
 

@@ -40,6 +40,16 @@
 //! which smithay's contract asks for, may block, and only where that fence
 //! cannot be handed to the GPU.
 //!
+//! # Textures from `wl_shm` buffers
+//!
+//! A surface keeps its shm texture from commit to commit
+//! (`render/shm_cache.rs`): a commit of a buffer of the same size and format is
+//! uploaded into it, only the rows and columns its damage covers, through
+//! staging memory the surface keeps too, in one transfer and without
+//! creating a Vulkan object ([`VulkanRenderer::shm_buffers_created`]
+//! counts them). The price is up to two staging buffers as large as the
+//! texture per surface.
+//!
 //! # Colour
 //!
 //! smithay's convention: colours and texels are premultiplied by their
@@ -71,6 +81,7 @@ mod import;
     reason = "the slice over a wl_shm pool smithay lends as a raw pointer"
 )]
 mod shm;
+mod shm_cache;
 mod texture;
 
 use std::sync::Arc;
@@ -216,6 +227,8 @@ pub enum RenderError {
 pub struct VulkanRenderer {
     /// Imported dma-bufs, by smithay's buffer; dropped once the buffer is.
     dmabuf_textures: Vec<(WeakDmabuf, VulkanTexture)>,
+    /// Device and staging buffers created by `wl_shm` imports so far.
+    shm_buffers_created: u64,
     copier: Copier,
     context: ContextId<VulkanTexture>,
     upscale: TextureFilter,
@@ -229,6 +242,7 @@ impl VulkanRenderer {
     pub fn new(device: Arc<Device>) -> Result<Self, RenderError> {
         Ok(Self {
             dmabuf_textures: Vec::new(),
+            shm_buffers_created: 0,
             copier: Copier::new(Arc::clone(&device))?,
             context: ContextId::new(),
             upscale: TextureFilter::Linear,
@@ -269,6 +283,15 @@ impl VulkanRenderer {
                 desc.height,
             )
             .map_err(|err| RenderError::Copy(err.into()))
+    }
+
+    /// How many device and staging buffers `wl_shm` imports have created
+    /// so far: two for a surface's first buffer, or one of another size or
+    /// format; none when a commit is uploaded into the surface's texture
+    /// through staging memory no earlier upload still reads (one when the
+    /// GPU is so far behind that both of the surface's are).
+    pub fn shm_buffers_created(&self) -> u64 {
+        self.shm_buffers_created
     }
 
     /// Releases completed work and forgets dma-bufs smithay dropped.

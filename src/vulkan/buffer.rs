@@ -54,8 +54,8 @@ pub(crate) struct Buffer {
     device: Arc<Device>,
 }
 
-// SAFETY: the mapping pointer is only dereferenced through `write` (which
-// takes `&mut self`) and `read`, whose callers order their accesses with the
+// SAFETY: the mapping pointer is only dereferenced through `mapped_mut`
+// (which takes `&mut self`) and `read`, whose callers order their accesses with the
 // GPU's through fences; the Vulkan handles are plain identifiers whose host
 // synchronization rules (destroy, map) are met by ownership.
 unsafe impl Send for Buffer {}
@@ -232,23 +232,36 @@ impl Buffer {
     /// The caller writes before submitting the commands that read the
     /// buffer (submission makes host writes visible to the device).
     pub(crate) fn write(&mut self, offset: u64, bytes: &[u8]) -> Result<(), VulkanError> {
-        let mapping = self.mapping.as_ref().expect("write to a staging buffer");
         let end = offset.checked_add(bytes.len() as u64);
         assert!(
             end.is_some_and(|end| end <= self.size),
             "write past the end of a staging buffer"
         );
         let start = usize::try_from(offset).expect("inside a mapped buffer");
-        // SAFETY: the mapping covers the whole buffer and the range lies in
-        // it (checked above); `&mut self` excludes other host access, and
-        // the caller has no GPU work on the buffer pending.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                bytes.as_ptr(),
-                mapping.ptr.as_ptr().add(start),
-                bytes.len(),
-            );
-        }
+        self.mapped_mut()[start..start + bytes.len()].copy_from_slice(bytes);
+        self.flush()
+    }
+
+    /// The whole mapped memory of a staging buffer, for the host to write
+    /// in place; [`flush`](Self::flush) before the device reads it. Panics
+    /// on a buffer that is not [`BufferKind::Staging`].
+    ///
+    /// The caller has no GPU work on the buffer pending.
+    pub(crate) fn mapped_mut(&mut self) -> &mut [u8] {
+        let mapping = self.mapping.as_ref().expect("write to a staging buffer");
+        let len = usize::try_from(self.size).expect("inside a mapped buffer");
+        // SAFETY: the mapping covers the whole buffer, `size` bytes, for the
+        // buffer's life; `&mut self` excludes every other host access for
+        // the slice's lifetime, and the caller has no GPU work on the
+        // buffer pending.
+        unsafe { std::slice::from_raw_parts_mut(mapping.ptr.as_ptr(), len) }
+    }
+
+    /// Makes host writes to a staging buffer visible to the device where
+    /// its memory is not coherent (a no-op where it is). Panics on a buffer
+    /// that is not [`BufferKind::Staging`].
+    pub(crate) fn flush(&self) -> Result<(), VulkanError> {
+        let mapping = self.mapping.as_ref().expect("flush a staging buffer");
         if !mapping.coherent {
             let range = self.whole_range();
             // SAFETY: the memory is mapped, and the range is the whole
@@ -270,7 +283,7 @@ impl Buffer {
         let mapping = self.mapping.as_ref().expect("read from a staging buffer");
         if !mapping.coherent {
             let range = self.whole_range();
-            // SAFETY: as for the flush in `write`.
+            // SAFETY: as in `flush`.
             unsafe { self.device.raw().invalidate_mapped_memory_ranges(&[range]) }
                 .map_err(|r| map_host_device_oom_err("vkInvalidateMappedMemoryRanges", r))?;
         }

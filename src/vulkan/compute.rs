@@ -574,25 +574,66 @@ impl Commands {
         dst_offset: u64,
         size: u64,
     ) {
+        let region = vk::BufferCopy::default().dst_offset(dst_offset).size(size);
+        self.copy_regions(src, dst, &[region]);
+    }
+
+    /// Records one copy of the byte ranges `ranges` from `src` to the same
+    /// offsets of `dst`. Panics when there is no range, or they are not in
+    /// order and disjoint, or one is empty or passes the end of either
+    /// buffer: callers check them first, so a panic here is a bug.
+    pub(crate) fn copy_ranges(
+        &mut self,
+        src: &Arc<Buffer>,
+        dst: &Arc<Buffer>,
+        ranges: &[std::ops::Range<u64>],
+    ) {
+        let regions: Vec<vk::BufferCopy> = ranges
+            .iter()
+            .map(|r| {
+                vk::BufferCopy::default()
+                    .src_offset(r.start)
+                    .dst_offset(r.start)
+                    .size(r.end.saturating_sub(r.start))
+            })
+            .collect();
         assert!(
-            size > 0
-                && size <= src.size()
-                && dst_offset
-                    .checked_add(size)
-                    .is_some_and(|end| end <= dst.size()),
-            "copy of {size} bytes to byte {dst_offset} between buffers of {} and {}",
+            ranges.windows(2).all(|w| w[0].end <= w[1].start),
+            "copy ranges out of order or overlapping: {ranges:?}"
+        );
+        self.copy_regions(src, dst, &regions);
+    }
+
+    /// Records a copy of `regions` from `src` to `dst`, after checking that
+    /// the buffers differ, there is a region, and each is non-empty and
+    /// inside both buffers.
+    fn copy_regions(&mut self, src: &Arc<Buffer>, dst: &Arc<Buffer>, regions: &[vk::BufferCopy]) {
+        let inside = |offset: u64, size: u64, buffer: &Buffer| {
+            offset
+                .checked_add(size)
+                .is_some_and(|end| end <= buffer.size())
+        };
+        assert!(
+            !Arc::ptr_eq(src, dst)
+                && !regions.is_empty()
+                && regions.iter().all(|r| r.size > 0
+                    && inside(r.src_offset, r.size, src)
+                    && inside(r.dst_offset, r.size, dst)),
+            "copy of {regions:?} between buffers of {} and {}",
             src.size(),
             dst.size()
         );
-        let region = [vk::BufferCopy::default().dst_offset(dst_offset).size(size)];
-        // SAFETY: recording; the region is non-empty and inside both buffers
-        // (VUID-vkCmdCopyBuffer-size-00113, -srcOffset-00114, -dstOffset-00115:
-        // checked above); both were created with the transfer usages
-        // (BufferKind) and are bound to memory.
+        // SAFETY: recording; there is a region, each is non-empty and inside
+        // both buffers (VUID-vkCmdCopyBuffer-regionCount-arraylength,
+        // VUID-VkBufferCopy-size-01988, VUID-vkCmdCopyBuffer-size-00113,
+        // -srcOffset-00114, -dstOffset-00115: checked above); `src` and `dst`
+        // are distinct buffers, so no source region overlaps a destination
+        // region (VUID-vkCmdCopyBuffer-pRegions-00117); both were created
+        // with the transfer usages (BufferKind) and are bound to memory.
         unsafe {
             self.device
                 .raw()
-                .cmd_copy_buffer(self.cmd, src.raw(), dst.raw(), &region);
+                .cmd_copy_buffer(self.cmd, src.raw(), dst.raw(), regions);
         }
         self.buffers.push(Arc::clone(src));
         self.buffers.push(Arc::clone(dst));

@@ -49,12 +49,25 @@ impl Lines {
 
     /// The next line that starts with `prefix`, waiting at most `timeout`.
     pub(crate) fn expect(&self, prefix: &str, timeout: Duration) -> String {
+        let mut lines = self.until(prefix, timeout);
+        lines.pop().expect("the line found")
+    }
+
+    /// Every line up to and including the next that starts with `prefix`,
+    /// waiting at most `timeout`.
+    pub(crate) fn until(&self, prefix: &str, timeout: Duration) -> Vec<String> {
         let deadline = Instant::now() + timeout;
+        let mut lines = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.0.recv_timeout(left) {
-                Ok(line) if line.starts_with(prefix) => return line,
-                Ok(_) => {}
+                Ok(line) => {
+                    let found = line.starts_with(prefix);
+                    lines.push(line);
+                    if found {
+                        return lines;
+                    }
+                }
                 Err(RecvTimeoutError::Timeout) => panic!("no {prefix:?} line within {timeout:?}"),
                 Err(RecvTimeoutError::Disconnected) => panic!("output ended before {prefix:?}"),
             }
@@ -152,6 +165,12 @@ impl Session {
         self.lines.drain()
     }
 
+    /// What the compositor's own client printed up to and including its
+    /// next line that starts with `prefix`, waiting at most `timeout`.
+    pub(crate) fn client_log_until(&self, prefix: &str, timeout: Duration) -> Vec<String> {
+        self.lines.until(prefix, timeout)
+    }
+
     /// The compositor's process id.
     pub(crate) fn pid(&self) -> u32 {
         self.child.as_ref().expect("running").id()
@@ -244,9 +263,14 @@ impl Session {
         cards: &[(u32, (u32, u32))],
         tolerance: u8,
     ) {
+        self.assert_shows(&Rgb::expected(size, cards), tolerance);
+    }
+
+    /// Checks that the newest frame showing a client is `want`, within
+    /// `tolerance` per channel.
+    pub(crate) fn assert_shows(&self, want: &Rgb, tolerance: u8) {
         let got = self.last_frame_with_content();
-        let want = Rgb::expected(size, cards);
-        let bad = got.count_differences(&want, tolerance, self.dir());
+        let bad = got.count_differences(want, tolerance, self.dir());
         assert_eq!(
             bad,
             0,
@@ -308,10 +332,30 @@ impl Rgb {
         [self.bytes[i], self.bytes[i + 1], self.bytes[i + 2]]
     }
 
+    /// The frame of a compositor of `size` that shows no window.
+    pub(crate) fn background(size: (u32, u32)) -> Self {
+        Self {
+            width: size.0,
+            height: size.1,
+            bytes: CLEAR.repeat((size.0 * size.1) as usize),
+        }
+    }
+
+    /// Paints the rectangle at `at` of `size` (clipped to the picture) in
+    /// `colour`.
+    pub(crate) fn fill(&mut self, at: (u32, u32), size: (u32, u32), colour: [u8; 3]) {
+        for y in at.1..(at.1 + size.1).min(self.height) {
+            for x in at.0..(at.0 + size.0).min(self.width) {
+                let i = ((y * self.width + x) * 3) as usize;
+                self.bytes[i..i + 3].copy_from_slice(&colour);
+            }
+        }
+    }
+
     /// The frame a compositor of `size` shows with the test card of
     /// `card` at `(x, 0)` and nothing else.
     pub(crate) fn expected(size: (u32, u32), cards: &[(u32, (u32, u32))]) -> Self {
-        let mut bytes = CLEAR.repeat((size.0 * size.1) as usize);
+        let Self { mut bytes, .. } = Self::background(size);
         for &(x0, (w, h)) in cards {
             let card = dmabridge::testcard::test_card(w, h);
             for y in 0..h.min(size.1) {

@@ -1,0 +1,225 @@
+//! A surface's `wl_shm` texture, kept from commit to commit.
+//!
+//! A client that commits a new frame into an shm buffer of the same size
+//! and format as before gets its pixels uploaded into the texture its
+//! surface already has, and only the pixels its damage covers: smithay
+//! hands the renderer the buffer damage since the commit the texture was
+//! last brought up to date with (its "renderer seen" commit), so the
+//! texture plus those pixels is the new frame. The texture and the staging
+//! memory its uploads go through live in the surface's data map, for each
+//! renderer, and go away with the surface; a buffer of another size or
+//! format replaces them.
+//!
+//! Overwriting a texture that frames submitted earlier still read is safe:
+//! the upload is submitted to the same queue after them, behind a barrier
+//! whose first scope is every earlier command, so the GPU writes the new
+//! pixels only once those frames read the old ones. The staging memory is
+//! written by the CPU, so it is reused only once no submitted upload reads
+//! it any more ([`Staging::bytes_mut`]); a surface keeps two, and makes new
+//! staging memory when neither is free.
+
+use std::ops::Range;
+use std::sync::{Mutex, PoisonError};
+
+use smithay::backend::renderer::ContextId;
+use smithay::utils::{Buffer as BufferCoord, Rectangle};
+
+use super::VulkanTexture;
+use crate::copy::Staging;
+
+/// What a surface keeps in its data map: its shm texture for each renderer
+/// that imported one.
+#[derive(Debug, Default)]
+pub(super) struct SurfaceShmTextures(Mutex<Vec<CachedTexture>>);
+
+impl SurfaceShmTextures {
+    /// Takes the texture of the renderer `context` out of the cache, if
+    /// there is one; [`put`](Self::put) returns it.
+    pub(super) fn take(&self, context: &ContextId<VulkanTexture>) -> Option<CachedTexture> {
+        let mut cached = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let index = cached.iter().position(|c| &c.context == context)?;
+        Some(cached.swap_remove(index))
+    }
+
+    /// Keeps `texture` until the surface's next commit.
+    pub(super) fn put(&self, texture: CachedTexture) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(texture);
+    }
+}
+
+/// How much staging memory a surface keeps. A commit's upload is queued
+/// behind the frames submitted before it, which a CPU device may still be
+/// drawing when the next commit comes, so one staging buffer is often
+/// still being read; with two, the next commit usually finds one free.
+const STAGING_KEPT: usize = 2;
+
+/// A surface's texture in device memory and the staging memory of its
+/// uploads, for one renderer.
+#[derive(Debug)]
+pub(super) struct CachedTexture {
+    pub(super) context: ContextId<VulkanTexture>,
+    pub(super) texture: VulkanTexture,
+    /// Oldest first, at most [`STAGING_KEPT`].
+    pub(super) staging: Vec<Staging>,
+}
+
+impl CachedTexture {
+    /// The index of staging memory that no submitted upload reads, if
+    /// there is one.
+    pub(super) fn free_staging(&mut self) -> Option<usize> {
+        self.staging
+            .iter_mut()
+            .position(|s| s.bytes_mut().is_some())
+    }
+
+    /// Keeps `staging`, letting go of the oldest beyond [`STAGING_KEPT`]
+    /// (freed once its upload completed); its index.
+    pub(super) fn add_staging(&mut self, staging: Staging) -> usize {
+        if self.staging.len() >= STAGING_KEPT {
+            self.staging.remove(0);
+        }
+        self.staging.push(staging);
+        self.staging.len() - 1
+    }
+}
+
+/// A run of pixels in one row of an image: row `y`, columns `x`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Span {
+    pub(super) y: usize,
+    pub(super) x: Range<usize>,
+}
+
+/// The pixels of a `width × height` image that `damage` covers, each
+/// rectangle clipped to the image: runs in row order, left to right, none
+/// overlapping or touching another in its row. No damage at all stands for
+/// "unknown" (smithay's convention): every pixel.
+pub(super) fn damaged_spans(
+    width: usize,
+    height: usize,
+    damage: &[Rectangle<i32, BufferCoord>],
+) -> Vec<Span> {
+    let whole = (0..height).map(|y| Span { y, x: 0..width });
+    if damage.is_empty() {
+        return whole.collect();
+    }
+    // Clipped to the image, so every number is in 0..=width or 0..=height.
+    let (w, h) = (clamp_i32(width), clamp_i32(height));
+    let image = Rectangle::<i32, BufferCoord>::from_size((w, h).into());
+    let rects: Vec<(Range<usize>, Range<usize>)> = damage
+        .iter()
+        .filter_map(|r| r.intersection(image))
+        .filter(|r| !r.is_empty())
+        .map(|r| {
+            let (x, y) = (to_usize(r.loc.x), to_usize(r.loc.y));
+            (y..y + to_usize(r.size.h), x..x + to_usize(r.size.w))
+        })
+        .collect();
+    let top = rects.iter().map(|(rows, _)| rows.start).min().unwrap_or(0);
+    let bottom = rects.iter().map(|(rows, _)| rows.end).max().unwrap_or(0);
+    let mut spans: Vec<Span> = Vec::new();
+    for y in top..bottom {
+        let mut runs: Vec<Range<usize>> = rects
+            .iter()
+            .filter(|(rows, _)| rows.contains(&y))
+            .map(|(_, columns)| columns.clone())
+            .collect();
+        runs.sort_by_key(|run| run.start);
+        for run in runs {
+            match spans.last_mut() {
+                Some(last) if last.y == y && run.start <= last.x.end => {
+                    last.x.end = last.x.end.max(run.end);
+                }
+                _ => spans.push(Span { y, x: run }),
+            }
+        }
+    }
+    spans
+}
+
+/// The byte ranges `spans` cover in tightly packed rows of `width` pixels
+/// of 4 bytes, in order, with ranges that meet merged (whole rows in a row
+/// become one range).
+pub(super) fn byte_ranges(width: usize, spans: &[Span]) -> Vec<Range<u64>> {
+    let row = width as u64 * 4;
+    let mut ranges: Vec<Range<u64>> = Vec::new();
+    for span in spans {
+        let at = span.y as u64 * row;
+        let range = at + span.x.start as u64 * 4..at + span.x.end as u64 * 4;
+        match ranges.last_mut() {
+            Some(last) if last.end == range.start => last.end = range.end,
+            _ => ranges.push(range),
+        }
+    }
+    ranges
+}
+
+/// A size that [`checked_size`](super::checked_size) let through, as
+/// smithay's `i32`.
+fn clamp_i32(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+/// A coordinate clipped to an image, which is not negative.
+fn to_usize(n: i32) -> usize {
+    usize::try_from(n).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rect(x: i32, y: i32, w: i32, h: i32) -> Rectangle<i32, BufferCoord> {
+        Rectangle::new((x, y).into(), (w, h).into())
+    }
+
+    fn span(y: usize, x: Range<usize>) -> Span {
+        Span { y, x }
+    }
+
+    #[test]
+    fn no_damage_is_every_pixel_and_whole_rows_merge_into_one_range() {
+        let spans = damaged_spans(4, 3, &[]);
+        assert_eq!(spans, vec![span(0, 0..4), span(1, 0..4), span(2, 0..4)]);
+        assert_eq!(byte_ranges(4, &spans), vec![0..48]);
+        let full = damaged_spans(4, 3, &[rect(0, 0, 4, 3)]);
+        assert_eq!(full, spans);
+    }
+
+    #[test]
+    fn damage_is_clipped_to_the_image() {
+        let spans = damaged_spans(4, 3, &[rect(-2, 2, 3, 5), rect(10, 0, 2, 2)]);
+        assert_eq!(spans, vec![span(2, 0..1)]);
+        assert_eq!(byte_ranges(4, &spans), vec![32..36]);
+        assert!(damaged_spans(4, 3, &[rect(4, 0, 1, 1), rect(1, 1, 0, 2)]).is_empty());
+    }
+
+    #[test]
+    fn overlapping_and_touching_rectangles_become_disjoint_runs() {
+        let damage = [rect(1, 0, 2, 2), rect(2, 1, 3, 2), rect(6, 1, 1, 1)];
+        let spans = damaged_spans(8, 4, &damage);
+        assert_eq!(
+            spans,
+            vec![span(0, 1..3), span(1, 1..5), span(1, 6..7), span(2, 2..5)]
+        );
+        let row = 32;
+        assert_eq!(
+            byte_ranges(8, &spans),
+            vec![
+                4..12,
+                row + 4..row + 20,
+                row + 24..row + 28,
+                2 * row + 8..2 * row + 20
+            ]
+        );
+    }
+
+    #[test]
+    fn a_run_ending_a_row_merges_with_one_starting_the_next() {
+        let spans = damaged_spans(4, 2, &[rect(2, 0, 2, 1), rect(0, 1, 1, 1)]);
+        assert_eq!(byte_ranges(4, &spans), vec![8..20]);
+    }
+}
