@@ -23,6 +23,9 @@ pub(crate) fn start(state: &mut State, output: &Output, config: &Config) -> anyh
         config.dump_frames.clone(),
     )?;
     every_refresh(state, frames.refresh(), move |state| {
+        if frames.busy() {
+            return;
+        }
         let result = frames
             .render(state)
             .and_then(|shown| frames.finish(state, shown));

@@ -235,6 +235,9 @@ impl Nested {
     /// One refresh: render what changed, show it if the swapchain takes
     /// it, tell the clients.
     fn refresh(&mut self, state: &mut State) -> anyhow::Result<()> {
+        if self.frames.busy() {
+            return Ok(());
+        }
         self.unshown |= self.frames.render(state)?;
         let mut shown = false;
         if self.unshown {

@@ -1,7 +1,8 @@
 //! One output's frames, whatever shows them: each refresh renders the
 //! space into an offscreen texture through smithay's
 //! [`OutputDamageTracker`] (an unchanged scene costs no GPU work), then
-//! sends presentation feedback and frame callbacks, and, with
+//! sends presentation feedback and frame callbacks (a refresh that finds
+//! the previous frame still on the GPU is skipped), and, with
 //! `--dump-frames`, writes each new frame as a PNG. The headless backend
 //! stops there; the nested one also copies the texture into its window.
 
@@ -13,6 +14,7 @@ use drm_fourcc::DrmFourcc;
 use smithay::backend::renderer::damage::OutputDamageTracker;
 use smithay::backend::renderer::element::default_primary_scanout_output_compare;
 use smithay::backend::renderer::element::surface::WaylandSurfaceRenderElement;
+use smithay::backend::renderer::sync::SyncPoint;
 use smithay::backend::renderer::{Bind, Offscreen};
 use smithay::desktop::space::render_output;
 use smithay::desktop::utils::{
@@ -44,6 +46,8 @@ pub(crate) struct OutputFrames {
     drawn: bool,
     refresh: Duration,
     dump: Option<FrameDump>,
+    /// The last frame's completion on the GPU.
+    in_flight: SyncPoint,
 }
 
 impl OutputFrames {
@@ -67,6 +71,7 @@ impl OutputFrames {
             drawn: false,
             refresh,
             dump: dump.map(|(dir, every)| FrameDump::new(dir, every)),
+            in_flight: SyncPoint::signaled(),
         })
     }
 
@@ -95,6 +100,14 @@ impl OutputFrames {
     /// The time between two refreshes.
     pub(crate) fn refresh(&self) -> Duration {
         self.refresh
+    }
+
+    /// Whether the last frame is still being rendered by the GPU. A refresh
+    /// that finds it so is skipped whole, frame callbacks included, so
+    /// clients are paced by what the GPU manages and at most one frame is
+    /// in flight, however slow the device.
+    pub(crate) fn busy(&self) -> bool {
+        !self.in_flight.is_reached()
     }
 
     /// Renders what changed since the last frame into the image; whether
@@ -130,6 +143,7 @@ impl OutputFrames {
             });
         }
         self.drawn = true;
+        self.in_flight = result.sync;
         Ok(result.damage.is_some())
     }
 
