@@ -79,8 +79,8 @@ use super::plan::{CopyPlan, Filter, Side};
 use crate::dmabuf::SharedDmabuf;
 use crate::sync::{SyncAccess, SyncError, SyncFile};
 use crate::vulkan::{
-    Barrier, Buffer, BufferKind, Commands, ComputePipeline, Device, Fence, ImportCache, ImportPath,
-    ImportedImage, ImportedPlane, Ownership, Submitted, VulkanError,
+    Barrier, Buffer, BufferKind, BufferRegion, Commands, ComputePipeline, Device, Fence,
+    ImportCache, ImportPath, ImportedImage, ImportedPlane, Ownership, Submitted, VulkanError,
 };
 
 /// The copy shader, compiled from `shaders/copy.comp` by `build.rs`.
@@ -531,7 +531,15 @@ impl Copier {
         staging.write(0, bytes)?;
         let mut commands = self.commands(c"dmabridge upload")?;
         commands.barrier(Barrier::BeforeTransfer);
-        commands.copy(&Arc::new(staging), &buffer.buffer, offset, len);
+        commands.copy(
+            &Arc::new(staging),
+            &buffer.buffer,
+            &[BufferRegion {
+                src_offset: 0,
+                dst_offset: offset,
+                size: len,
+            }],
+        );
         let fence = self.track(commands.submit(c"dmabridge upload")?)?;
         Ok(CopyCompletion {
             fence,
@@ -550,7 +558,15 @@ impl Copier {
         )?);
         let mut commands = self.commands(c"dmabridge readback")?;
         commands.barrier(Barrier::BeforeTransfer);
-        commands.copy(&buffer.buffer, &staging, 0, buffer.size());
+        commands.copy(
+            &buffer.buffer,
+            &staging,
+            &[BufferRegion {
+                src_offset: 0,
+                dst_offset: 0,
+                size: buffer.size(),
+            }],
+        );
         commands.barrier(Barrier::TransferToHost);
         let fence = self.track(commands.submit(c"dmabridge readback")?)?;
         Ok(Readback { fence, staging })
