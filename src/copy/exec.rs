@@ -19,6 +19,14 @@
 //! whole 32-bit words, so no two invocations share a word). The source may
 //! have any offset and stride.
 //!
+//! A plain copy, one that moves bytes unchanged (no transform, no scaling,
+//! ARGB8888 or ABGR8888 onto itself; `plain.rs` decides), is recorded as
+//! `vkCmdCopyBuffer` instead, one region a row of the destination rectangle
+//! (one region in all when both buffers hold its rows back to back), after
+//! the same checks. Transfers cannot touch an imported dma-buf's buffer
+//! (it is a storage buffer only), so a job with one on either side takes
+//! the shader; an image source's staging buffer takes transfers.
+//!
 //! [`Copier::submit`] returns a [`CopyCompletion`] holding the job's fence.
 //! [`Copier::upload`] and [`Copier::readback`] move bytes between host
 //! memory and a [`DeviceBuffer`] through host-visible staging buffers.
@@ -75,6 +83,7 @@ use tracing::{debug, debug_span};
 
 use super::draw::{Blend, DrawPlan, DrawSource};
 use super::geometry::{Dest, Rect};
+use super::plain::PlainCopy;
 use super::plan::{CopyPlan, Filter, Side};
 use crate::dmabuf::SharedDmabuf;
 use crate::sync::{SyncAccess, SyncError, SyncFile};
@@ -613,9 +622,10 @@ impl Copier {
     }
 
     /// Checks `job` and submits it: one dispatch of the copy shader over the
-    /// destination rectangle, after the copies and uploads submitted before,
-    /// and after the implicit fences of the dma-bufs involved (see the
-    /// module documentation).
+    /// destination rectangle, or a transfer of each of its rows for a plain
+    /// copy (see the module documentation), after the copies and uploads
+    /// submitted before, and after the implicit fences of the dma-bufs
+    /// involved.
     pub fn submit(&mut self, job: &CopyJob<'_>) -> Result<CopyCompletion, CopyError> {
         let request = job.plan.request();
         let _span = debug_span!(
@@ -634,7 +644,6 @@ impl Copier {
         let src_layout = check(Side::Source, &src.desc, size, &src.sizes(), max)?;
         let size = (request.dst_size.w, request.dst_size.h);
         let dst_layout = check(Side::Destination, &dst.desc, size, &dst.sizes(), max)?;
-        let push = PushConstants::new(job.plan, &src_layout, &dst_layout);
         debug!(src = %src.desc.format, dst = %dst.desc.format, "copy checked");
 
         let mut commands = self.commands(c"dmabridge copy job")?;
@@ -650,21 +659,41 @@ impl Copier {
         if let Some(image) = &src.staged {
             commands.stage_image(image, &src.planes[0]);
         }
-        let imported: Vec<&Arc<Buffer>> = src.foreign.iter().chain(&dst.foreign).collect();
-        let groups = groups(&request.dst_rect);
-        // Plane 1 of a single-plane source is never read; plane 0 stands in.
-        let buffers = [
-            &src.planes[0],
-            src.planes.get(1).unwrap_or(&src.planes[0]),
-            &dst.planes[0],
-        ];
-        commands.barrier(Barrier::BeforeShader);
-        for buffer in &imported {
-            commands.foreign(buffer, Ownership::Acquire);
-        }
-        commands.dispatch(&self.pipeline, &buffers, &push.bytes(), groups)?;
-        for buffer in &imported {
-            commands.foreign(buffer, Ownership::Release);
+        // Imported dma-bufs do not allow transfers: a plain copy between
+        // them goes through the shader like any other.
+        let plain = PlainCopy::new(job.plan, &src.desc, &dst.desc)
+            .filter(|_| src.planes[0].transfers() && dst.planes[0].transfers());
+        if let Some(plain) = &plain {
+            // Neither buffer is an imported dma-buf, so there is no
+            // ownership to acquire from the foreign queue family.
+            let regions: Vec<BufferRegion> = plain
+                .runs()
+                .map(|run| BufferRegion {
+                    src_offset: run.src_offset,
+                    dst_offset: run.dst_offset,
+                    size: run.len,
+                })
+                .collect();
+            commands.barrier(Barrier::BeforeTransfer);
+            commands.copy(&src.planes[0], &dst.planes[0], &regions);
+        } else {
+            let imported: Vec<&Arc<Buffer>> = src.foreign.iter().chain(&dst.foreign).collect();
+            // Plane 1 of a single-plane source is never read; plane 0 stands in.
+            let buffers = [
+                &src.planes[0],
+                src.planes.get(1).unwrap_or(&src.planes[0]),
+                &dst.planes[0],
+            ];
+            commands.barrier(Barrier::BeforeShader);
+            for buffer in &imported {
+                commands.foreign(buffer, Ownership::Acquire);
+            }
+            let push = PushConstants::new(job.plan, &src_layout, &dst_layout);
+            let groups = groups(&request.dst_rect);
+            commands.dispatch(&self.pipeline, &buffers, &push.bytes(), groups)?;
+            for buffer in &imported {
+                commands.foreign(buffer, Ownership::Release);
+            }
         }
         let wanted =
             job.release || !job.acquire.is_empty() || src.dmabuf.is_some() || dst.dmabuf.is_some();
@@ -674,7 +703,7 @@ impl Copier {
         dmabufs.extend(src.dmabuf.map(|d| (d, SyncAccess::Read)));
         let completion =
             self.submit_exporting(commands, c"dmabridge copy job", export, &dmabufs)?;
-        debug!(?groups, "copy submitted");
+        debug!(plain = plain.is_some(), "copy submitted");
         Ok(completion)
     }
 
