@@ -75,6 +75,13 @@ const uint FORMAT_SOLID = 5u;
 const uint MODE_LINEAR = 1u;
 // Blend over the destination (else replace it).
 const uint MODE_OVER = 2u;
+// An unscaled copy between packed formats that replaces the destination
+// with alpha 1: each destination word is the source word under the pixel,
+// its red and blue bytes swapped between ARGB and ABGR orders and its alpha
+// byte set to 0xff where either format is an X format. This is what the
+// general path computes for such a copy, without its per-channel
+// arithmetic.
+const uint MODE_WORDS = 4u;
 
 // BT.601 limited range to R'G'B' on the 0-255 scale, the reference's matrix
 // derived the way the reference derives it: luma 16-235, chroma 16-240
@@ -179,6 +186,22 @@ void main() {
     ivec2 p = job.clip_origin + ivec2(id);
     vec2 centre = vec2(p - job.dst_origin) + vec2(0.5);
 
+    uint addr = job.dst_offset + uint(p.y) * job.dst_stride + uint(p.x) * 4u;
+    if ((job.mode & MODE_WORDS) != 0u) {
+        vec2 c = job.m0 * centre.x + job.m1 * centre.y + job.m2;
+        ivec2 s = clamp(ivec2(floor(c)), job.src_origin, job.src_origin + job.src_extent - ivec2(1));
+        uint word = source_word(job.src_offset0 + uint(s.y) * job.src_stride0 + uint(s.x) * 4u);
+        // Formats 0-3: bit 1 is the channel order, bit 0 an X format.
+        if (((job.src_format ^ job.dst_format) & 2u) != 0u) {
+            word = (word & 0xff00ff00u) | ((word >> 16u) & 0xffu) | ((word & 0xffu) << 16u);
+        }
+        if (((job.src_format | job.dst_format) & 1u) != 0u) {
+            word |= 0xff000000u;
+        }
+        dst.words[addr >> 2u] = word;
+        return;
+    }
+
     vec4 rgba;
     if (job.src_format == FORMAT_SOLID) {
         rgba = job.colour;
@@ -206,7 +229,6 @@ void main() {
     // Exact for a copy, whose alpha is 1.
     rgba = rgba * job.alpha;
 
-    uint addr = job.dst_offset + uint(p.y) * job.dst_stride + uint(p.x) * 4u;
     if ((job.mode & MODE_OVER) != 0u) {
         vec4 under = decode(dst.words[addr >> 2u], job.dst_format);
         rgba = rgba + under * (1.0 - rgba.w / 255.0);

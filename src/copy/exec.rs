@@ -102,7 +102,9 @@ const BINDINGS: u32 = 3;
 /// (`local_size_x`, `local_size_y` in `shaders/copy.comp`).
 const WORKGROUP: u32 = 8;
 
-/// The shader's code for a solid-colour source (`FORMAT_SOLID`).
+/// The shader's codes for NV12 (`FORMAT_NV12`) and a solid-colour source
+/// (`FORMAT_SOLID`).
+const FORMAT_NV12: u32 = 4;
 const FORMAT_SOLID: u32 = 5;
 
 /// Completed command buffers kept for reuse; more are destroyed.
@@ -1068,7 +1070,7 @@ fn shader_format(format: DrmFourcc) -> Option<u32> {
         DrmFourcc::Xrgb8888 => Some(1),
         DrmFourcc::Abgr8888 => Some(2),
         DrmFourcc::Xbgr8888 => Some(3),
-        DrmFourcc::Nv12 => Some(4),
+        DrmFourcc::Nv12 => Some(FORMAT_NV12),
         _ => None,
     }
 }
@@ -1181,9 +1183,10 @@ struct PushConstants {
     colour: [f32; 4],
 }
 
-/// `MODE_LINEAR` and `MODE_OVER` of the shader.
+/// `MODE_LINEAR`, `MODE_OVER` and `MODE_WORDS` of the shader.
 const MODE_LINEAR: u32 = 1;
 const MODE_OVER: u32 = 2;
+const MODE_WORDS: u32 = 4;
 
 impl PushConstants {
     const SIZE: usize = 4 * (6 + 8 + 9 + 1 + 4 + 4);
@@ -1192,7 +1195,10 @@ impl PushConstants {
     fn new(plan: &CopyPlan, src: &Layout, dst: &Layout) -> Self {
         let request = plan.request();
         let (s, d) = (request.src_rect, request.dst_rect);
+        // An unscaled copy reads single texels whatever its filter; between
+        // packed formats it moves whole words.
         let mode = match plan.filter() {
+            _ if !plan.needs_scaling() && src.format != FORMAT_NV12 => MODE_WORDS,
             Filter::Nearest => 0,
             Filter::Linear => MODE_LINEAR,
         };
