@@ -1,7 +1,7 @@
 #version 450
 // The copy job and the draws of a frame (src/copy/exec.rs): one invocation
-// per pixel of the clip rectangle (a copy's clip is its destination
-// rectangle). It finds the source coordinate with the plan's
+// per RUN pixels of a row of the clip rectangle (a copy's clip is its
+// destination rectangle). It finds the source coordinate with the plan's
 // destination-to-source matrix, samples as src/copy/reference.rs defines
 // (nearest, or bilinear clamped to the source rectangle) or takes the solid
 // colour, multiplies by the alpha, blends over the destination pixel when
@@ -178,12 +178,8 @@ vec4 texel(ivec2 p) {
     return decode(source_word(job.src_offset0 + y * job.src_stride0 + x * 4u), job.src_format);
 }
 
-void main() {
-    uvec2 id = gl_GlobalInvocationID.xy;
-    if (id.x >= uint(job.clip_extent.x) || id.y >= uint(job.clip_extent.y)) {
-        return;
-    }
-    ivec2 p = job.clip_origin + ivec2(id);
+// Writes the destination pixel `p`, which lies in the clip rectangle.
+void write_pixel(ivec2 p) {
     vec2 centre = vec2(p - job.dst_origin) + vec2(0.5);
 
     uint addr = job.dst_offset + uint(p.y) * job.dst_stride + uint(p.x) * 4u;
@@ -234,4 +230,24 @@ void main() {
         rgba = rgba + under * (1.0 - rgba.w / 255.0);
     }
     dst.words[addr >> 2u] = encode(rgba, job.dst_format);
+}
+
+// Each invocation writes RUN pixels of a row of the clip rectangle, one
+// after the other (an invocation of a workgroup covers RUN × 1 pixels):
+// where invocations run on a CPU (lavapipe), each has a fixed cost, which
+// RUN pixels share.
+const uint RUN = 8u;
+
+void main() {
+    uvec2 id = gl_GlobalInvocationID.xy;
+    if (id.y >= uint(job.clip_extent.y)) {
+        return;
+    }
+    for (uint k = 0u; k < RUN; k++) {
+        uint x = id.x * RUN + k;
+        if (x >= uint(job.clip_extent.x)) {
+            return;
+        }
+        write_pixel(job.clip_origin + ivec2(int(x), int(id.y)));
+    }
 }

@@ -102,6 +102,11 @@ const BINDINGS: u32 = 3;
 /// (`local_size_x`, `local_size_y` in `shaders/copy.comp`).
 const WORKGROUP: u32 = 8;
 
+/// Each invocation of the shader writes `RUN` pixels of a row (`RUN` in
+/// `shaders/copy.comp`), so a workgroup covers `WORKGROUP × RUN` columns
+/// and `WORKGROUP` rows.
+const RUN: u32 = 8;
+
 /// The shader's codes for NV12 (`FORMAT_NV12`) and a solid-colour source
 /// (`FORMAT_SOLID`).
 const FORMAT_NV12: u32 = 4;
@@ -1034,11 +1039,9 @@ fn overlap<S>(a: &Rect<i32, S>, b: &Rect<i32, S>) -> bool {
 
 /// The workgroups that cover `rect`, which is not empty.
 fn groups<S>(rect: &Rect<i32, S>) -> [u32; 2] {
-    [rect.size.w, rect.size.h].map(|n| {
-        u32::try_from(n)
-            .expect("validated rectangles are not empty")
-            .div_ceil(WORKGROUP)
-    })
+    let [w, h] = [rect.size.w, rect.size.h]
+        .map(|n| u32::try_from(n).expect("validated rectangles are not empty"));
+    [w.div_ceil(WORKGROUP * RUN), h.div_ceil(WORKGROUP)]
 }
 
 /// `dmabuf`, locked; a panic of another holder does not make it unusable
