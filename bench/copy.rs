@@ -1,11 +1,15 @@
 //! The GPU copy against `memcpy` of the same bytes, in one run.
 //!
-//! XRGB8888 at 1920×1080 and 3840×2160, copied whole between device buffers
-//! by [`Copier`] (identity, mirror, quarter turn) and, as the yardstick,
-//! `copy_from_slice` between two host buffers of the same size. One GPU
+//! Images at 1920×1080 and 3840×2160, copied whole between device buffers
+//! by [`Copier`] and, as the yardstick, `copy_from_slice` between two host
+//! buffers of the same size. The copies: ARGB8888 unchanged (`identity`, a
+//! plain copy: buffer transfers), and XRGB8888 unchanged (`identity-x`, which
+//! writes 0xff into the padding, so the shader runs), mirrored (`flip`) and
+//! turned a quarter (`rot90`). One GPU
 //! iteration is a whole job as a compositor sees it: checking, recording,
 //! submitting and waiting for the fence. At the end a table gives each
-//! copy's mean time and its ratio to `memcpy` of that size.
+//! copy's mean time, its time over `memcpy`'s of that size, and its
+//! throughput relative to `memcpy`'s (the inverse).
 //!
 //! `cargo bench --bench copy`; release builds run without the validation
 //! layer. See docs/PERFORMANCE.md for the measured table.
@@ -26,10 +30,11 @@ use drm_fourcc::DrmFourcc;
 
 const SIZES: [(u32, u32); 2] = [(1920, 1080), (3840, 2160)];
 
-const TRANSFORMS: [(&str, Transform); 3] = [
-    ("identity", Transform::Normal),
-    ("flip", Transform::Flipped),
-    ("rot90", Transform::_90),
+const COPIES: [(&str, DrmFourcc, Transform); 4] = [
+    ("identity", DrmFourcc::Argb8888, Transform::Normal),
+    ("identity-x", DrmFourcc::Xrgb8888, Transform::Normal),
+    ("flip", DrmFourcc::Xrgb8888, Transform::Flipped),
+    ("rot90", DrmFourcc::Xrgb8888, Transform::_90),
 ];
 
 /// Total time and iterations of each benchmark, for the ratio table.
@@ -51,9 +56,9 @@ impl Totals {
     }
 }
 
-fn xrgb(width: u32, height: u32) -> ImageDesc {
+fn packed(format: DrmFourcc, width: u32, height: u32) -> ImageDesc {
     ImageDesc {
-        format: DrmFourcc::Xrgb8888,
+        format,
         width,
         height,
         planes: vec![PlaneDesc {
@@ -96,9 +101,10 @@ fn bench(c: &mut Criterion) {
                 time
             });
         });
-        for (name, transform) in TRANSFORMS {
+        for (name, format, transform) in COPIES {
             let seen = transform.transformed_size(Size::new(w as i32, h as i32));
-            let (src_desc, dst_desc) = (xrgb(w, h), xrgb(seen.w as u32, seen.h as u32));
+            let src_desc = packed(format, w, h);
+            let dst_desc = packed(format, seen.w as u32, seen.h as u32);
             let plan = CopyPlan::new(CopyRequest {
                 src_size: Size::new(w as i32, h as i32),
                 dst_size: Size::new(seen.w, seen.h),
@@ -141,26 +147,27 @@ fn bench(c: &mut Criterion) {
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "\n{:<11} {:<9} {:>12} {:>12} {:>8}",
-        "size", "copy", "mean", "memcpy", "ratio"
+        "\n{:<11} {:<10} {:>12} {:>12} {:>8} {:>10}",
+        "size", "copy", "mean", "memcpy", "time", "throughput"
     )
     .expect("writing to stdout");
     for (w, h) in SIZES {
         let Some(memcpy) = totals.mean(w, "memcpy") else {
             continue;
         };
-        for (name, _) in TRANSFORMS {
+        for (name, _, _) in COPIES {
             let Some(mean) = totals.mean(w, name) else {
                 continue;
             };
             writeln!(
                 out,
-                "{:<11} {:<9} {:>12.3?} {:>12.3?} {:>7.1}×",
+                "{:<11} {:<10} {:>12.3?} {:>12.3?} {:>7.2}× {:>9.3}×",
                 format!("{w}x{h}"),
                 name,
                 mean,
                 memcpy,
-                mean.as_secs_f64() / memcpy.as_secs_f64()
+                mean.as_secs_f64() / memcpy.as_secs_f64(),
+                memcpy.as_secs_f64() / mean.as_secs_f64()
             )
             .expect("writing to stdout");
         }

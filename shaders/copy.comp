@@ -1,7 +1,7 @@
 #version 450
 // The copy job and the draws of a frame (src/copy/exec.rs): one invocation
-// per pixel of the clip rectangle (a copy's clip is its destination
-// rectangle). It finds the source coordinate with the plan's
+// per RUN pixels of a row of the clip rectangle (a copy's clip is its
+// destination rectangle). It finds the source coordinate with the plan's
 // destination-to-source matrix, samples as src/copy/reference.rs defines
 // (nearest, or bilinear clamped to the source rectangle) or takes the solid
 // colour, multiplies by the alpha, blends over the destination pixel when
@@ -75,6 +75,13 @@ const uint FORMAT_SOLID = 5u;
 const uint MODE_LINEAR = 1u;
 // Blend over the destination (else replace it).
 const uint MODE_OVER = 2u;
+// An unscaled copy between packed formats that replaces the destination
+// with alpha 1: each destination word is the source word under the pixel,
+// its red and blue bytes swapped between ARGB and ABGR orders and its alpha
+// byte set to 0xff where either format is an X format. This is what the
+// general path computes for such a copy, without its per-channel
+// arithmetic.
+const uint MODE_WORDS = 4u;
 
 // BT.601 limited range to R'G'B' on the 0-255 scale, the reference's matrix
 // derived the way the reference derives it: luma 16-235, chroma 16-240
@@ -171,13 +178,25 @@ vec4 texel(ivec2 p) {
     return decode(source_word(job.src_offset0 + y * job.src_stride0 + x * 4u), job.src_format);
 }
 
-void main() {
-    uvec2 id = gl_GlobalInvocationID.xy;
-    if (id.x >= uint(job.clip_extent.x) || id.y >= uint(job.clip_extent.y)) {
+// Writes the destination pixel `p`, which lies in the clip rectangle.
+void write_pixel(ivec2 p) {
+    vec2 centre = vec2(p - job.dst_origin) + vec2(0.5);
+
+    uint addr = job.dst_offset + uint(p.y) * job.dst_stride + uint(p.x) * 4u;
+    if ((job.mode & MODE_WORDS) != 0u) {
+        vec2 c = job.m0 * centre.x + job.m1 * centre.y + job.m2;
+        ivec2 s = clamp(ivec2(floor(c)), job.src_origin, job.src_origin + job.src_extent - ivec2(1));
+        uint word = source_word(job.src_offset0 + uint(s.y) * job.src_stride0 + uint(s.x) * 4u);
+        // Formats 0-3: bit 1 is the channel order, bit 0 an X format.
+        if (((job.src_format ^ job.dst_format) & 2u) != 0u) {
+            word = (word & 0xff00ff00u) | ((word >> 16u) & 0xffu) | ((word & 0xffu) << 16u);
+        }
+        if (((job.src_format | job.dst_format) & 1u) != 0u) {
+            word |= 0xff000000u;
+        }
+        dst.words[addr >> 2u] = word;
         return;
     }
-    ivec2 p = job.clip_origin + ivec2(id);
-    vec2 centre = vec2(p - job.dst_origin) + vec2(0.5);
 
     vec4 rgba;
     if (job.src_format == FORMAT_SOLID) {
@@ -206,10 +225,29 @@ void main() {
     // Exact for a copy, whose alpha is 1.
     rgba = rgba * job.alpha;
 
-    uint addr = job.dst_offset + uint(p.y) * job.dst_stride + uint(p.x) * 4u;
     if ((job.mode & MODE_OVER) != 0u) {
         vec4 under = decode(dst.words[addr >> 2u], job.dst_format);
         rgba = rgba + under * (1.0 - rgba.w / 255.0);
     }
     dst.words[addr >> 2u] = encode(rgba, job.dst_format);
+}
+
+// Each invocation writes RUN pixels of a row of the clip rectangle, one
+// after the other (an invocation of a workgroup covers RUN × 1 pixels):
+// where invocations run on a CPU (lavapipe), each has a fixed cost, which
+// RUN pixels share.
+const uint RUN = 8u;
+
+void main() {
+    uvec2 id = gl_GlobalInvocationID.xy;
+    if (id.y >= uint(job.clip_extent.y)) {
+        return;
+    }
+    for (uint k = 0u; k < RUN; k++) {
+        uint x = id.x * RUN + k;
+        if (x >= uint(job.clip_extent.x)) {
+            return;
+        }
+        write_pixel(job.clip_origin + ivec2(int(x), int(id.y)));
+    }
 }

@@ -11,7 +11,8 @@
 //! copy     the geometry of a copy: validated rectangles, wl_output transforms,
 //!   │      the destination-to-source map a shader takes, and a CPU reference;
 //!   │      the copy job that carries a plan out on the GPU (a compute shader
-//!   │      over storage buffers, `shaders/copy.comp`), dma-bufs included
+//!   │      over storage buffers, `shaders/copy.comp`, or buffer transfers
+//!   │      for a copy that leaves bytes unchanged), dma-bufs included
 //!   │
 //! vulkan   the Vulkan device that imports dma-bufs: capabilities (SYNC_FD,
 //!   │      modifiers), the importable (fourcc, modifier) table, fourcc↔VkFormat;

@@ -437,6 +437,99 @@ fn sources_at_any_byte_offset_and_stride() {
     on_gpu(|copier| run_all(copier, &cases));
 }
 
+#[test]
+fn plain_copies_of_sub_rectangles_and_whole_buffers() {
+    // Unchanged bytes (ARGB8888 and ABGR8888 onto themselves, no transform,
+    // no scaling) are moved by transfers: one a row of a sub-rectangle of
+    // padded buffers, or one in all between whole unpadded buffers. The
+    // same geometry in XRGB8888 and XBGR8888 must not move the source's
+    // padding byte, and ARGB8888 onto ABGR8888 converts.
+    let (w, h) = ODD;
+    let pairs = [
+        (DrmFourcc::Argb8888, DrmFourcc::Argb8888),
+        (DrmFourcc::Abgr8888, DrmFourcc::Abgr8888),
+        (DrmFourcc::Xrgb8888, DrmFourcc::Xrgb8888),
+        (DrmFourcc::Xbgr8888, DrmFourcc::Xbgr8888),
+        (DrmFourcc::Argb8888, DrmFourcc::Abgr8888),
+    ];
+    let tight = Layout { offset: 0, pad: 0 };
+    let geometries = [
+        // A sub-rectangle at an offset, padded rows on both sides.
+        (
+            "sub",
+            (w, h),
+            support::rect(3, 5, 20, 10),
+            (40, 30),
+            support::rect(7, 2, 20, 10),
+            PADDED_SOURCE,
+            PADDED_DESTINATION,
+        ),
+        // Whole rows at odd places: an unaligned source offset and stride.
+        (
+            "rows",
+            (w, h),
+            support::rect(0, 11, w, 9),
+            (w, 20),
+            support::rect(0, 4, w, 9),
+            Layout { offset: 1, pad: 3 },
+            tight,
+        ),
+        // Whole rows of an unpadded source into padded rows: a transfer
+        // a row, never one over the destination's padding.
+        (
+            "into-padded",
+            (w, h),
+            support::rect(0, 11, w, 9),
+            (w, 20),
+            support::rect(0, 4, w, 9),
+            tight,
+            PADDED_DESTINATION,
+        ),
+        // Whole buffers without padding: a single transfer.
+        (
+            "whole",
+            (w, h),
+            support::rect(0, 0, w, h),
+            (w, h),
+            support::rect(0, 0, w, h),
+            tight,
+            tight,
+        ),
+        // Whole unpadded buffers away from the start of theirs.
+        (
+            "offset",
+            (w, h),
+            support::rect(0, 0, w, h),
+            (w, h),
+            support::rect(0, 0, w, h),
+            Layout { offset: 8, pad: 0 },
+            Layout { offset: 4, pad: 0 },
+        ),
+    ];
+    let mut cases = Vec::new();
+    for (name, src_size, src_rect, dst_size, dst_rect, src_layout, dst_layout) in geometries {
+        for (src, dst) in pairs {
+            for filter in [None, Some(Filter::Linear)] {
+                let request = CopyRequest {
+                    src_size: Size::new(src_size.0, src_size.1),
+                    dst_size: Size::new(dst_size.0, dst_size.1),
+                    src_rect,
+                    dst_rect,
+                    transform: Transform::Normal,
+                    filter,
+                };
+                cases.push(Case::new(
+                    format!("plain-{name}-{filter:?}-{}-to-{}", short(src), short(dst)),
+                    request,
+                    (src, src_layout),
+                    (dst, dst_layout),
+                ));
+            }
+        }
+    }
+    on_gpu(|copier| run_all(copier, &cases));
+}
+
 /// A 4×4 ARGB8888 copy of `src` onto `dst` with the given descriptions.
 fn submit(
     copier: &mut Copier,

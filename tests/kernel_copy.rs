@@ -9,7 +9,8 @@
 //!   released (the dma-buf unmapped) once its owner let go of it.
 //! * A LINEAR source imported as an image with its modifier (explicit
 //!   offsets and row pitches, disjoint planes bound one by one, NV12 with a
-//!   YCbCr conversion) gives the same bytes as the buffer path.
+//!   YCbCr conversion) gives the same bytes as the buffer path; a plain
+//!   copy of one into a device buffer moves the staged rows unchanged.
 //! * An unsupported modifier, an undersized buffer and an out-of-bounds
 //!   rectangle are each refused with their typed error before anything
 //!   reaches the driver: no Vulkan object, no submission, no device mapping.
@@ -483,6 +484,80 @@ fn linear_sources_imported_as_images_copy_like_buffers() {
         assert_eq!(
             nv12.lock().unwrap().ownership(),
             OwnershipState::UnownedUnmapped
+        );
+    });
+}
+
+#[test]
+fn a_plain_copy_from_an_image_source_moves_its_staged_rows() {
+    common::require_guest();
+    let udmabuf = Udmabuf::open().unwrap();
+    // ARGB8888 onto itself, unscaled and upright: the rows staged from the
+    // image go to the device buffer by transfers, not through the shader.
+    let src = padded(&udmabuf, DrmFourcc::Argb8888, (67, 45), 64, 256, false);
+    write(&src, |i, len| support::noise(57 + i as u32, len));
+    let plan = CopyPlan::new(CopyRequest {
+        src_size: Size::new(67, 45),
+        dst_size: Size::new(40, 30),
+        src_rect: support::rect(3, 5, 20, 10),
+        dst_rect: support::rect(7, 2, 20, 10),
+        transform: Transform::Normal,
+        filter: None,
+    })
+    .unwrap();
+    let dst_desc = ImageDesc {
+        format: DrmFourcc::Argb8888,
+        width: 40,
+        height: 30,
+        planes: vec![PlaneDesc {
+            offset: 16,
+            stride: 40 * 4 + 8,
+        }],
+    };
+    let len = 16 + 168 * 30;
+    on_gpu(|copier| {
+        copier.set_linear_source_import(ImportPath::Image);
+        let dst = copier.create_buffer(len as u64).unwrap();
+        copier
+            .upload(&dst, &vec![SENTINEL; len])
+            .unwrap()
+            .wait()
+            .unwrap();
+        let job = CopyJob::new(
+            &plan,
+            Surface::Dmabuf(&src),
+            Surface::Buffer {
+                buffer: &dst,
+                desc: &dst_desc,
+            },
+        );
+        let done = copier.submit(&job).unwrap();
+        // The job's fence became the source's read fence, as on the shader
+        // path.
+        assert!(done.sync_file().is_some());
+        done.wait().unwrap();
+        let got = copier.readback(&dst).unwrap().wait().unwrap();
+
+        let src_bytes = read(&src);
+        let view = ImageView::packed(
+            DrmFourcc::Argb8888,
+            plan.request().src_size,
+            &src_bytes[0],
+            strides(&src)[0],
+        )
+        .unwrap();
+        let mut want = vec![SENTINEL; len];
+        let mut out = ImageViewMut::packed(
+            DrmFourcc::Argb8888,
+            plan.request().dst_size,
+            &mut want[16..],
+            168,
+        )
+        .unwrap();
+        reference::copy(&plan, &view, &mut out).unwrap();
+        assert!(
+            got[..len] == want[..],
+            "the staged rows differ from the reference"
         );
     });
 }

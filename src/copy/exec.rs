@@ -19,6 +19,14 @@
 //! whole 32-bit words, so no two invocations share a word). The source may
 //! have any offset and stride.
 //!
+//! A plain copy, one that moves bytes unchanged (no transform, no scaling,
+//! ARGB8888 or ABGR8888 onto itself; `plain.rs` decides), is recorded as
+//! `vkCmdCopyBuffer` instead, one region a row of the destination rectangle
+//! (one region in all when both buffers hold its rows back to back), after
+//! the same checks. Transfers cannot touch an imported dma-buf's buffer
+//! (it is a storage buffer only), so a job with one on either side takes
+//! the shader; an image source's staging buffer takes transfers.
+//!
 //! [`Copier::submit`] returns a [`CopyCompletion`] holding the job's fence.
 //! [`Copier::upload`] and [`Copier::readback`] move bytes between host
 //! memory and a [`DeviceBuffer`] through host-visible staging buffers.
@@ -75,12 +83,13 @@ use tracing::{debug, debug_span};
 
 use super::draw::{Blend, DrawPlan, DrawSource};
 use super::geometry::{Dest, Rect};
+use super::plain::PlainCopy;
 use super::plan::{CopyPlan, Filter, Side};
 use crate::dmabuf::SharedDmabuf;
 use crate::sync::{SyncAccess, SyncError, SyncFile};
 use crate::vulkan::{
-    Barrier, Buffer, BufferKind, Commands, ComputePipeline, Device, Fence, ImportCache, ImportPath,
-    ImportedImage, ImportedPlane, Ownership, Submitted, VulkanError,
+    Barrier, Buffer, BufferKind, BufferRegion, Commands, ComputePipeline, Device, Fence,
+    ImportCache, ImportPath, ImportedImage, ImportedPlane, Ownership, Submitted, VulkanError,
 };
 
 /// The copy shader, compiled from `shaders/copy.comp` by `build.rs`.
@@ -93,7 +102,14 @@ const BINDINGS: u32 = 3;
 /// (`local_size_x`, `local_size_y` in `shaders/copy.comp`).
 const WORKGROUP: u32 = 8;
 
-/// The shader's code for a solid-colour source (`FORMAT_SOLID`).
+/// Each invocation of the shader writes `RUN` pixels of a row (`RUN` in
+/// `shaders/copy.comp`), so a workgroup covers `WORKGROUP × RUN` columns
+/// and `WORKGROUP` rows.
+const RUN: u32 = 8;
+
+/// The shader's codes for NV12 (`FORMAT_NV12`) and a solid-colour source
+/// (`FORMAT_SOLID`).
+const FORMAT_NV12: u32 = 4;
 const FORMAT_SOLID: u32 = 5;
 
 /// Completed command buffers kept for reuse; more are destroyed.
@@ -564,7 +580,15 @@ impl Copier {
         staging.write(0, bytes)?;
         let mut commands = self.commands(c"dmabridge upload")?;
         commands.barrier(Barrier::BeforeTransfer);
-        commands.copy(&Arc::new(staging), &buffer.buffer, offset, len);
+        commands.copy(
+            &Arc::new(staging),
+            &buffer.buffer,
+            &[BufferRegion {
+                src_offset: 0,
+                dst_offset: offset,
+                size: len,
+            }],
+        );
         let fence = self.track(commands.submit(c"dmabridge upload")?)?;
         Ok(CopyCompletion {
             fence,
@@ -624,7 +648,15 @@ impl Copier {
         // dependency, and a barrier's first scope is every command submitted
         // earlier to the queue.
         commands.barrier(Barrier::BeforeTransfer);
-        commands.copy_ranges(&staging.buffer, &buffer.buffer, ranges);
+        let regions: Vec<BufferRegion> = ranges
+            .iter()
+            .map(|r| BufferRegion {
+                src_offset: r.start,
+                dst_offset: r.start,
+                size: r.end - r.start,
+            })
+            .collect();
+        commands.copy(&staging.buffer, &buffer.buffer, &regions);
         let fence = self.track(commands.submit(c"dmabridge upload")?)?;
         Ok(Some(CopyCompletion {
             fence,
@@ -643,7 +675,15 @@ impl Copier {
         )?);
         let mut commands = self.commands(c"dmabridge readback")?;
         commands.barrier(Barrier::BeforeTransfer);
-        commands.copy(&buffer.buffer, &staging, 0, buffer.size());
+        commands.copy(
+            &buffer.buffer,
+            &staging,
+            &[BufferRegion {
+                src_offset: 0,
+                dst_offset: 0,
+                size: buffer.size(),
+            }],
+        );
         commands.barrier(Barrier::TransferToHost);
         let fence = self.track(commands.submit(c"dmabridge readback")?)?;
         Ok(Readback { fence, staging })
@@ -690,9 +730,10 @@ impl Copier {
     }
 
     /// Checks `job` and submits it: one dispatch of the copy shader over the
-    /// destination rectangle, after the copies and uploads submitted before,
-    /// and after the implicit fences of the dma-bufs involved (see the
-    /// module documentation).
+    /// destination rectangle, or a transfer of each of its rows for a plain
+    /// copy (see the module documentation), after the copies and uploads
+    /// submitted before, and after the implicit fences of the dma-bufs
+    /// involved.
     pub fn submit(&mut self, job: &CopyJob<'_>) -> Result<CopyCompletion, CopyError> {
         let request = job.plan.request();
         let _span = debug_span!(
@@ -711,7 +752,6 @@ impl Copier {
         let src_layout = check(Side::Source, &src.desc, size, &src.sizes(), max)?;
         let size = (request.dst_size.w, request.dst_size.h);
         let dst_layout = check(Side::Destination, &dst.desc, size, &dst.sizes(), max)?;
-        let push = PushConstants::new(job.plan, &src_layout, &dst_layout);
         debug!(src = %src.desc.format, dst = %dst.desc.format, "copy checked");
 
         let mut commands = self.commands(c"dmabridge copy job")?;
@@ -727,21 +767,41 @@ impl Copier {
         if let Some(image) = &src.staged {
             commands.stage_image(image, &src.planes[0]);
         }
-        let imported: Vec<&Arc<Buffer>> = src.foreign.iter().chain(&dst.foreign).collect();
-        let groups = groups(&request.dst_rect);
-        // Plane 1 of a single-plane source is never read; plane 0 stands in.
-        let buffers = [
-            &src.planes[0],
-            src.planes.get(1).unwrap_or(&src.planes[0]),
-            &dst.planes[0],
-        ];
-        commands.barrier(Barrier::BeforeShader);
-        for buffer in &imported {
-            commands.foreign(buffer, Ownership::Acquire);
-        }
-        commands.dispatch(&self.pipeline, &buffers, &push.bytes(), groups)?;
-        for buffer in &imported {
-            commands.foreign(buffer, Ownership::Release);
+        // Imported dma-bufs do not allow transfers: a plain copy between
+        // them goes through the shader like any other.
+        let plain = PlainCopy::new(job.plan, &src.desc, &dst.desc)
+            .filter(|_| src.planes[0].transfers() && dst.planes[0].transfers());
+        if let Some(plain) = &plain {
+            // Neither buffer is an imported dma-buf, so there is no
+            // ownership to acquire from the foreign queue family.
+            let regions: Vec<BufferRegion> = plain
+                .runs()
+                .map(|run| BufferRegion {
+                    src_offset: run.src_offset,
+                    dst_offset: run.dst_offset,
+                    size: run.len,
+                })
+                .collect();
+            commands.barrier(Barrier::BeforeTransfer);
+            commands.copy(&src.planes[0], &dst.planes[0], &regions);
+        } else {
+            let imported: Vec<&Arc<Buffer>> = src.foreign.iter().chain(&dst.foreign).collect();
+            // Plane 1 of a single-plane source is never read; plane 0 stands in.
+            let buffers = [
+                &src.planes[0],
+                src.planes.get(1).unwrap_or(&src.planes[0]),
+                &dst.planes[0],
+            ];
+            commands.barrier(Barrier::BeforeShader);
+            for buffer in &imported {
+                commands.foreign(buffer, Ownership::Acquire);
+            }
+            let push = PushConstants::new(job.plan, &src_layout, &dst_layout);
+            let groups = groups(&request.dst_rect);
+            commands.dispatch(&self.pipeline, &buffers, &push.bytes(), groups)?;
+            for buffer in &imported {
+                commands.foreign(buffer, Ownership::Release);
+            }
         }
         let wanted =
             job.release || !job.acquire.is_empty() || src.dmabuf.is_some() || dst.dmabuf.is_some();
@@ -751,7 +811,7 @@ impl Copier {
         dmabufs.extend(src.dmabuf.map(|d| (d, SyncAccess::Read)));
         let completion =
             self.submit_exporting(commands, c"dmabridge copy job", export, &dmabufs)?;
-        debug!(?groups, "copy submitted");
+        debug!(plain = plain.is_some(), "copy submitted");
         Ok(completion)
     }
 
@@ -1080,11 +1140,9 @@ fn overlap<S>(a: &Rect<i32, S>, b: &Rect<i32, S>) -> bool {
 
 /// The workgroups that cover `rect`, which is not empty.
 fn groups<S>(rect: &Rect<i32, S>) -> [u32; 2] {
-    [rect.size.w, rect.size.h].map(|n| {
-        u32::try_from(n)
-            .expect("validated rectangles are not empty")
-            .div_ceil(WORKGROUP)
-    })
+    let [w, h] = [rect.size.w, rect.size.h]
+        .map(|n| u32::try_from(n).expect("validated rectangles are not empty"));
+    [w.div_ceil(WORKGROUP * RUN), h.div_ceil(WORKGROUP)]
 }
 
 /// `dmabuf`, locked; a panic of another holder does not make it unusable
@@ -1116,7 +1174,7 @@ fn shader_format(format: DrmFourcc) -> Option<u32> {
         DrmFourcc::Xrgb8888 => Some(1),
         DrmFourcc::Abgr8888 => Some(2),
         DrmFourcc::Xbgr8888 => Some(3),
-        DrmFourcc::Nv12 => Some(4),
+        DrmFourcc::Nv12 => Some(FORMAT_NV12),
         _ => None,
     }
 }
@@ -1229,9 +1287,10 @@ struct PushConstants {
     colour: [f32; 4],
 }
 
-/// `MODE_LINEAR` and `MODE_OVER` of the shader.
+/// `MODE_LINEAR`, `MODE_OVER` and `MODE_WORDS` of the shader.
 const MODE_LINEAR: u32 = 1;
 const MODE_OVER: u32 = 2;
+const MODE_WORDS: u32 = 4;
 
 impl PushConstants {
     const SIZE: usize = 4 * (6 + 8 + 9 + 1 + 4 + 4);
@@ -1240,7 +1299,10 @@ impl PushConstants {
     fn new(plan: &CopyPlan, src: &Layout, dst: &Layout) -> Self {
         let request = plan.request();
         let (s, d) = (request.src_rect, request.dst_rect);
+        // An unscaled copy reads single texels whatever its filter; between
+        // packed formats it moves whole words.
         let mode = match plan.filter() {
+            _ if !plan.needs_scaling() && src.format != FORMAT_NV12 => MODE_WORDS,
             Filter::Nearest => 0,
             Filter::Linear => MODE_LINEAR,
         };

@@ -270,9 +270,9 @@ impl CopyPlan {
         scaling(&self.request).is_some()
     }
 
-    /// Whether the copy is a plain rectangle copy (`vkCmdCopyImage`): no
-    /// transform and no scaling. Geometry only: the executor still checks
-    /// that the two formats allow it.
+    /// Whether the copy is a plain rectangle copy: no transform and no
+    /// scaling. Geometry only: whether the two formats let it move bytes
+    /// unchanged is decided with them (`plain.rs`).
     pub fn is_identity_blit(&self) -> bool {
         self.request.transform == Transform::Normal && !self.needs_scaling()
     }

@@ -47,6 +47,7 @@ pub(crate) struct Buffer {
     raw: vk::Buffer,
     memory: vk::DeviceMemory,
     size: u64,
+    usage: vk::BufferUsageFlags,
     mapping: Option<HostMapping>,
     /// Released after the Vulkan objects: for a dma-buf import, the record
     /// that the dma-buf is mapped for the device.
@@ -99,6 +100,7 @@ impl Buffer {
             raw,
             memory: vk::DeviceMemory::null(),
             size,
+            usage,
             mapping: None,
             _device_mapping: None,
             device: Arc::clone(device),
@@ -166,9 +168,10 @@ impl Buffer {
     ) -> Result<Self, VulkanError> {
         let handle_type = vk::ExternalMemoryHandleTypeFlags::DMA_BUF_EXT;
         let mut external = vk::ExternalMemoryBufferCreateInfo::default().handle_types(handle_type);
+        let usage = vk::BufferUsageFlags::STORAGE_BUFFER;
         let info = vk::BufferCreateInfo::default()
             .size(size)
-            .usage(vk::BufferUsageFlags::STORAGE_BUFFER)
+            .usage(usage)
             .sharing_mode(vk::SharingMode::EXCLUSIVE)
             .push_next(&mut external);
         let raw = create_buffer(device, &info)?;
@@ -176,6 +179,7 @@ impl Buffer {
             raw,
             memory: vk::DeviceMemory::null(),
             size,
+            usage,
             mapping: None,
             _device_mapping: Some(mapping),
             device: Arc::clone(device),
@@ -222,6 +226,14 @@ impl Buffer {
     /// The buffer's size in bytes.
     pub(crate) fn size(&self) -> u64 {
         self.size
+    }
+
+    /// Whether transfers may read and write the buffer
+    /// (`TRANSFER_SRC` and `TRANSFER_DST` usage): buffers this crate
+    /// creates, not imported dma-bufs, which are storage buffers only.
+    pub(crate) fn transfers(&self) -> bool {
+        self.usage
+            .contains(vk::BufferUsageFlags::TRANSFER_SRC | vk::BufferUsageFlags::TRANSFER_DST)
     }
 
     /// Copies `bytes` into a staging buffer at `offset`, and flushes them

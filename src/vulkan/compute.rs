@@ -206,6 +206,18 @@ impl Drop for ComputePipeline {
     }
 }
 
+/// Bytes [`Commands::copy`] moves: `size` bytes from `src_offset` of one
+/// buffer to `dst_offset` of another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BufferRegion {
+    /// Where the bytes start in the source buffer.
+    pub(crate) src_offset: u64,
+    /// Where they go in the destination buffer.
+    pub(crate) dst_offset: u64,
+    /// How many there are.
+    pub(crate) size: u64,
+}
+
 /// A memory dependency between commands of the same queue, recorded with
 /// [`Commands::barrier`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -564,76 +576,51 @@ impl Commands {
         self.buffers.push(Arc::clone(dst));
     }
 
-    /// Records a copy of the first `size` bytes of `src` to `dst` from
-    /// byte `dst_offset` on. Panics when `size` is zero or the range passes
-    /// the end of either buffer.
-    pub(crate) fn copy(
-        &mut self,
-        src: &Arc<Buffer>,
-        dst: &Arc<Buffer>,
-        dst_offset: u64,
-        size: u64,
-    ) {
-        let region = vk::BufferCopy::default().dst_offset(dst_offset).size(size);
-        self.copy_regions(src, dst, &[region]);
-    }
-
-    /// Records one copy of the byte ranges `ranges` from `src` to the same
-    /// offsets of `dst`. Panics when there is no range, or they are not in
-    /// order and disjoint, or one is empty or passes the end of either
-    /// buffer: callers check them first, so a panic here is a bug.
-    pub(crate) fn copy_ranges(
-        &mut self,
-        src: &Arc<Buffer>,
-        dst: &Arc<Buffer>,
-        ranges: &[std::ops::Range<u64>],
-    ) {
-        let regions: Vec<vk::BufferCopy> = ranges
-            .iter()
-            .map(|r| {
-                vk::BufferCopy::default()
-                    .src_offset(r.start)
-                    .dst_offset(r.start)
-                    .size(r.end.saturating_sub(r.start))
-            })
-            .collect();
+    /// Records a copy of each of `regions` from `src` to `dst`, two
+    /// distinct buffers that allow transfers ([`Buffer::transfers`]).
+    /// Panics when `regions` is empty, a region is empty or passes the end
+    /// of either buffer, or the buffers do not qualify: callers check their
+    /// inputs with typed errors first, so a panic here is a bug.
+    pub(crate) fn copy(&mut self, src: &Arc<Buffer>, dst: &Arc<Buffer>, regions: &[BufferRegion]) {
         assert!(
-            ranges.windows(2).all(|w| w[0].end <= w[1].start),
-            "copy ranges out of order or overlapping: {ranges:?}"
+            !Arc::ptr_eq(src, dst) && src.transfers() && dst.transfers(),
+            "a copy between two distinct buffers with transfer usage"
         );
-        self.copy_regions(src, dst, &regions);
-    }
-
-    /// Records a copy of `regions` from `src` to `dst`, after checking that
-    /// the buffers differ, there is a region, and each is non-empty and
-    /// inside both buffers.
-    fn copy_regions(&mut self, src: &Arc<Buffer>, dst: &Arc<Buffer>, regions: &[vk::BufferCopy]) {
+        assert!(!regions.is_empty(), "a copy of no region");
         let inside = |offset: u64, size: u64, buffer: &Buffer| {
             offset
                 .checked_add(size)
                 .is_some_and(|end| end <= buffer.size())
         };
-        assert!(
-            !Arc::ptr_eq(src, dst)
-                && !regions.is_empty()
-                && regions.iter().all(|r| r.size > 0
-                    && inside(r.src_offset, r.size, src)
-                    && inside(r.dst_offset, r.size, dst)),
-            "copy of {regions:?} between buffers of {} and {}",
-            src.size(),
-            dst.size()
-        );
-        // SAFETY: recording; there is a region, each is non-empty and inside
-        // both buffers (VUID-vkCmdCopyBuffer-regionCount-arraylength,
-        // VUID-VkBufferCopy-size-01988, VUID-vkCmdCopyBuffer-size-00113,
-        // -srcOffset-00114, -dstOffset-00115: checked above); `src` and `dst`
-        // are distinct buffers, so no source region overlaps a destination
-        // region (VUID-vkCmdCopyBuffer-pRegions-00117); both were created
-        // with the transfer usages (BufferKind) and are bound to memory.
+        let raw_regions: Vec<vk::BufferCopy> = regions
+            .iter()
+            .map(|r| {
+                assert!(
+                    r.size > 0
+                        && inside(r.src_offset, r.size, src)
+                        && inside(r.dst_offset, r.size, dst),
+                    "{r:?} between buffers of {} and {} bytes",
+                    src.size(),
+                    dst.size()
+                );
+                vk::BufferCopy::default()
+                    .src_offset(r.src_offset)
+                    .dst_offset(r.dst_offset)
+                    .size(r.size)
+            })
+            .collect();
+        // SAFETY: recording, outside a render pass; every region is
+        // non-empty (VUID-VkBufferCopy-size-01988) and inside both buffers
+        // (VUID-vkCmdCopyBuffer-srcOffset-00113, -dstOffset-00114,
+        // -size-00115, -size-00116: asserted above); the buffers are distinct, so no source region
+        // overlaps a destination region (-pRegions-00117); they have
+        // TRANSFER_SRC and TRANSFER_DST usage (-srcBuffer-00118,
+        // -dstBuffer-00120, asserted above) and are bound to memory
+        // (-srcBuffer-00119, -dstBuffer-00121).
         unsafe {
             self.device
                 .raw()
-                .cmd_copy_buffer(self.cmd, src.raw(), dst.raw(), regions);
+                .cmd_copy_buffer(self.cmd, src.raw(), dst.raw(), &raw_regions);
         }
         self.buffers.push(Arc::clone(src));
         self.buffers.push(Arc::clone(dst));
