@@ -181,9 +181,21 @@ fn solid(rect: Rectangle<i32, Physical>, colour: Color32F) -> Element {
 
 /// A memory texture of `pixels` (rows of B, G, R, A, premultiplied).
 fn memory(pixels: &[Vec<Pixel>], transform: Transform) -> MemoryRenderBuffer {
+    memory_as(pixels, transform, Fourcc::Argb8888, false)
+}
+
+/// A buffer of `pixels` read as `format`; with `opaque`, its whole area is
+/// declared opaque, so the renderer replaces what is under it.
+fn memory_as(
+    pixels: &[Vec<Pixel>],
+    transform: Transform,
+    format: Fourcc,
+    opaque: bool,
+) -> MemoryRenderBuffer {
     let size = (pixels[0].len() as i32, pixels.len() as i32);
     let bytes: Vec<u8> = pixels.iter().flatten().flatten().copied().collect();
-    MemoryRenderBuffer::from_slice(&bytes, Fourcc::Argb8888, size, 1, transform, None)
+    let opaque = opaque.then(|| vec![Rectangle::from_size(Size::from(size))]);
+    MemoryRenderBuffer::from_slice(&bytes, format, size, 1, transform, opaque)
 }
 
 /// An element showing `buffer` at `at`, at `alpha`; when `scaled` is
@@ -246,47 +258,66 @@ fn solid_fills_cover_exactly_their_rectangles() {
 
 #[test]
 fn textures_show_under_every_buffer_transform() {
-    on_renderer(|renderer| {
-        let pixels = six();
-        for transform in [
-            Transform::Normal,
-            Transform::_90,
-            Transform::_180,
-            Transform::_270,
-            Transform::Flipped,
-            Transform::Flipped90,
-            Transform::Flipped180,
-            Transform::Flipped270,
-        ] {
-            let mut target = target(renderer);
-            let mut tracker = OutputDamageTracker::new((W, H), 1.0, Transform::Normal);
-            let buffer = memory(&pixels, transform);
-            let at = (4, 3);
-            let element = texture_element(renderer, &buffer, at, None, None);
-            render(renderer, &mut tracker, &mut target, 0, &[element]);
-            // smithay's own map from a surface pixel to the buffer pixel
-            // that shows it.
-            let logical: Size<f64, Logical> = transform.transform_size(Size::from((3.0, 2.0)));
-            let mut want = cleared();
-            for j in 0..logical.h as i32 {
-                for i in 0..logical.w as i32 {
-                    let texel = Rectangle::<f64, Logical>::new(
-                        (f64::from(i), f64::from(j)).into(),
-                        (1.0, 1.0).into(),
-                    )
-                    .to_buffer(1.0, transform, &logical);
-                    let (bx, by) = (texel.loc.x as usize, texel.loc.y as usize);
-                    want[(at.1 + j) as usize][(at.0 + i) as usize] = pixels[by][bx];
-                }
+    on_renderer(|renderer| every_transform(renderer, Fourcc::Argb8888, false, &six()));
+}
+
+/// An opaque X-format texture replaces what is under it (the shader moves
+/// whole words): its padding, zero here, reads as opaque alpha.
+#[test]
+fn opaque_textures_replace_under_every_buffer_transform() {
+    let padded: Vec<Vec<Pixel>> = six()
+        .into_iter()
+        .map(|row| row.into_iter().map(|[b, g, r, _]| [b, g, r, 0]).collect())
+        .collect();
+    on_renderer(|renderer| every_transform(renderer, Fourcc::Xrgb8888, true, &padded));
+}
+
+/// Draws `pixels` read as `format` (declared `opaque` or not) under each
+/// buffer transform and compares with smithay's own map from a surface
+/// pixel to the buffer pixel that shows it; every pixel shown is opaque.
+fn every_transform(
+    renderer: &mut VulkanRenderer,
+    format: Fourcc,
+    opaque: bool,
+    pixels: &[Vec<Pixel>],
+) {
+    for transform in [
+        Transform::Normal,
+        Transform::_90,
+        Transform::_180,
+        Transform::_270,
+        Transform::Flipped,
+        Transform::Flipped90,
+        Transform::Flipped180,
+        Transform::Flipped270,
+    ] {
+        let mut target = target(renderer);
+        let mut tracker = OutputDamageTracker::new((W, H), 1.0, Transform::Normal);
+        let buffer = memory_as(pixels, transform, format, opaque);
+        let at = (4, 3);
+        let element = texture_element(renderer, &buffer, at, None, None);
+        render(renderer, &mut tracker, &mut target, 0, &[element]);
+        let logical: Size<f64, Logical> = transform.transform_size(Size::from((3.0, 2.0)));
+        let mut want = cleared();
+        for j in 0..logical.h as i32 {
+            for i in 0..logical.w as i32 {
+                let texel = Rectangle::<f64, Logical>::new(
+                    (f64::from(i), f64::from(j)).into(),
+                    (1.0, 1.0).into(),
+                )
+                .to_buffer(1.0, transform, &logical);
+                let (bx, by) = (texel.loc.x as usize, texel.loc.y as usize);
+                let [b, g, r, _] = pixels[by][bx];
+                want[(at.1 + j) as usize][(at.0 + i) as usize] = [b, g, r, 255];
             }
-            compare(
-                &format!("transform-{transform:?}"),
-                &read(renderer, &target),
-                &want,
-                0,
-            );
         }
-    });
+        compare(
+            &format!("transform-{format:?}-{transform:?}"),
+            &read(renderer, &target),
+            &want,
+            0,
+        );
+    }
 }
 
 /// `src + dst × (1 − src.α)` per channel, with `src` scaled by `alpha`.

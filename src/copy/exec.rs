@@ -1333,6 +1333,15 @@ impl PushConstants {
                 filter: Filter::Linear,
                 ..
             } => mode |= MODE_LINEAR,
+            // Nearest texels replacing the destination at alpha 1 between
+            // packed formats: the shader moves whole words, as for a copy.
+            DrawSource::Texture { .. }
+                if mode == 0
+                    && request.alpha == 1.0
+                    && src.is_some_and(|s| s.format != FORMAT_NV12) =>
+            {
+                mode = MODE_WORDS;
+            }
             DrawSource::Texture { .. } => {}
         }
         Self {
