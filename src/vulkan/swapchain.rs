@@ -171,12 +171,8 @@ impl Swapchain {
 
     /// Makes the swapchain anew for a window of `size`, after the window
     /// was resized or [`Presented::OutOfDate`]. Waits for the frames in
-    /// flight.
+    /// flight when there is a swapchain to retire.
     pub(crate) fn resize(&mut self, size: (u32, u32)) -> Result<(), VulkanError> {
-        self.device.wait_idle()?;
-        for slot in &mut self.slots {
-            slot.source = None;
-        }
         let device = Arc::clone(&self.device);
         let swapchain_fn = device.swapchain().ok_or(VulkanError::CannotPresent {
             reason: "no VK_KHR_swapchain",
@@ -373,8 +369,9 @@ impl Swapchain {
     }
 
     /// (Re)creates the swapchain for a window of `size` from the surface's
-    /// current capabilities, retiring the previous one; the caller made sure
-    /// no frame is in flight.
+    /// current capabilities, retiring the previous one once the queue is
+    /// idle. A minimised window (no extent) gets no swapchain, and asking
+    /// again while it stays minimised waits for nothing.
     fn create_swapchain(
         &mut self,
         size: (u32, u32),
@@ -409,6 +406,18 @@ impl Swapchain {
             caps.current_extent
         };
         let old = self.swapchain;
+        if old == vk::SwapchainKHR::null() && (extent.width == 0 || extent.height == 0) {
+            // Still minimised: nothing to retire, nothing to wait for.
+            self.extent = extent;
+            return Ok(());
+        }
+        if old != vk::SwapchainKHR::null() {
+            // The old swapchain's images and semaphores may still be in use.
+            self.device.wait_idle()?;
+            for slot in &mut self.slots {
+                slot.source = None;
+            }
+        }
         self.destroy_images();
         if extent.width == 0 || extent.height == 0 {
             // A minimised window: nothing to present to until it is shown.
