@@ -93,6 +93,10 @@ pub(super) struct Span {
     pub(super) x: Range<usize>,
 }
 
+/// Damage rectangles beyond which a commit's damage is uploaded as the
+/// rectangle bounding them all.
+const MAX_DAMAGE_RECTS: usize = 64;
+
 /// The pixels of a `width × height` image that `damage` covers, each
 /// rectangle clipped to the image: runs in row order, left to right, none
 /// overlapping or touching another in its row. No damage at all stands for
@@ -120,6 +124,13 @@ pub(super) fn damaged_spans(
         .collect();
     let top = rects.iter().map(|(rows, _)| rows.start).min().unwrap_or(0);
     let bottom = rects.iter().map(|(rows, _)| rows.end).max().unwrap_or(0);
+    if rects.len() > MAX_DAMAGE_RECTS {
+        // The work below grows with rows × rectangles; a client's damage
+        // list is unbounded, so past a few dozen it is taken as its bounds.
+        let left = rects.iter().map(|(_, x)| x.start).min().unwrap_or(0);
+        let right = rects.iter().map(|(_, x)| x.end).max().unwrap_or(0);
+        return (top..bottom).map(|y| Span { y, x: left..right }).collect();
+    }
     let mut spans: Vec<Span> = Vec::new();
     for y in top..bottom {
         let mut runs: Vec<Range<usize>> = rects
@@ -214,6 +225,29 @@ mod tests {
                 row + 24..row + 28,
                 2 * row + 8..2 * row + 20
             ]
+        );
+    }
+
+    #[test]
+    fn a_flood_of_rectangles_is_uploaded_as_their_bounds() {
+        // Two pixels, (2, 1) and (4, 2), each named many times over.
+        let flood: Vec<_> = (0..=MAX_DAMAGE_RECTS as i32)
+            .map(|i| {
+                if i % 2 == 0 {
+                    rect(2, 1, 1, 1)
+                } else {
+                    rect(4, 2, 1, 1)
+                }
+            })
+            .collect();
+        assert_eq!(
+            damaged_spans(8, 4, &flood),
+            vec![span(1, 2..5), span(2, 2..5)]
+        );
+        // Up to the limit, the damage stays exact.
+        assert_eq!(
+            damaged_spans(8, 4, &flood[..MAX_DAMAGE_RECTS]),
+            vec![span(1, 2..3), span(2, 4..5)]
         );
     }
 
