@@ -24,6 +24,7 @@ use smithay::backend::renderer::element::memory::{
     MemoryRenderBuffer, MemoryRenderBufferRenderElement,
 };
 use smithay::backend::renderer::element::solid::SolidColorRenderElement;
+use smithay::backend::renderer::element::texture::{TextureBuffer, TextureRenderElement};
 use smithay::backend::renderer::element::{Id, Kind, render_elements};
 use smithay::backend::renderer::utils::CommitCounter;
 use smithay::backend::renderer::{
@@ -38,6 +39,7 @@ render_elements! {
     Element<=VulkanRenderer>;
     Solid=SolidColorRenderElement,
     Memory=MemoryRenderBufferRenderElement<VulkanRenderer>,
+    Texture=TextureRenderElement<VulkanTexture>,
 }
 
 /// The output, in pixels.
@@ -181,21 +183,39 @@ fn solid(rect: Rectangle<i32, Physical>, colour: Color32F) -> Element {
 
 /// A memory texture of `pixels` (rows of B, G, R, A, premultiplied).
 fn memory(pixels: &[Vec<Pixel>], transform: Transform) -> MemoryRenderBuffer {
-    memory_as(pixels, transform, Fourcc::Argb8888, false)
+    let size = (pixels[0].len() as i32, pixels.len() as i32);
+    let bytes: Vec<u8> = pixels.iter().flatten().flatten().copied().collect();
+    MemoryRenderBuffer::from_slice(&bytes, Fourcc::Argb8888, size, 1, transform, None)
 }
 
-/// A buffer of `pixels` read as `format`; with `opaque`, its whole area is
-/// declared opaque, so the renderer replaces what is under it.
-fn memory_as(
+/// An element at `at` showing `pixels` read as `format`, imported with
+/// [`ImportMem`]; with `opaque`, its whole area is declared opaque, so the
+/// renderer replaces what is under it. (smithay 0.7's memory element scales
+/// the opaque region of a buffer turned by 90° by the wrong ratio, which
+/// leaves pixels beside it neither cleared nor drawn; its texture element
+/// carries the region through the buffer transform as surfaces do.)
+fn imported_element(
+    renderer: &mut VulkanRenderer,
     pixels: &[Vec<Pixel>],
     transform: Transform,
     format: Fourcc,
     opaque: bool,
-) -> MemoryRenderBuffer {
+    at: (i32, i32),
+) -> Element {
     let size = (pixels[0].len() as i32, pixels.len() as i32);
     let bytes: Vec<u8> = pixels.iter().flatten().flatten().copied().collect();
     let opaque = opaque.then(|| vec![Rectangle::from_size(Size::from(size))]);
-    MemoryRenderBuffer::from_slice(&bytes, format, size, 1, transform, opaque)
+    let buffer =
+        TextureBuffer::from_memory(renderer, &bytes, format, size, false, 1, transform, opaque)
+            .expect("importing the texture");
+    Element::Texture(TextureRenderElement::from_texture_buffer(
+        Point::<f64, Physical>::from((f64::from(at.0), f64::from(at.1))),
+        &buffer,
+        None,
+        None,
+        None,
+        Kind::Unspecified,
+    ))
 }
 
 /// An element showing `buffer` at `at`, at `alpha`; when `scaled` is
@@ -292,10 +312,11 @@ fn every_transform(
         Transform::Flipped270,
     ] {
         let mut target = target(renderer);
+        // A pixel neither cleared nor drawn shows as the sentinel.
+        fill_sentinel(renderer, &target);
         let mut tracker = OutputDamageTracker::new((W, H), 1.0, Transform::Normal);
-        let buffer = memory_as(pixels, transform, format, opaque);
         let at = (4, 3);
-        let element = texture_element(renderer, &buffer, at, None, None);
+        let element = imported_element(renderer, pixels, transform, format, opaque, at);
         render(renderer, &mut tracker, &mut target, 0, &[element]);
         let logical: Size<f64, Logical> = transform.transform_size(Size::from((3.0, 2.0)));
         let mut want = cleared();
