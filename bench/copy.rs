@@ -2,10 +2,10 @@
 //!
 //! Images at 1920×1080 and 3840×2160, copied whole between device buffers
 //! by [`Copier`] and, as the yardstick, `copy_from_slice` between two host
-//! buffers of the same size. The copies: ARGB8888 unchanged (`identity`, a
-//! plain copy: buffer transfers), and XRGB8888 unchanged (`identity-x`, which
-//! writes 0xff into the padding, so the shader runs), mirrored (`flip`) and
-//! turned a quarter (`rot90`). One GPU
+//! buffers of the same size. The copies: ARGB8888 unchanged (`identity`)
+//! and XRGB8888 unchanged (`identity-x`), both plain copies (buffer
+//! transfers; an X format keeps its padding), and XRGB8888 mirrored
+//! (`flip`) and turned a quarter (`rot90`), in the shader. One GPU
 //! iteration is a whole job as a compositor sees it: checking, recording,
 //! submitting and waiting for the fence. At the end a table gives each
 //! copy's mean time, its time over `memcpy`'s of that size, and its

@@ -77,10 +77,11 @@ const uint MODE_LINEAR = 1u;
 const uint MODE_OVER = 2u;
 // An unscaled copy between packed formats that replaces the destination
 // with alpha 1: each destination word is the source word under the pixel,
-// its red and blue bytes swapped between ARGB and ABGR orders and its alpha
-// byte set to 0xff where either format is an X format. This is what the
-// general path computes for such a copy, without its per-channel
-// arithmetic.
+// its red and blue bytes swapped between ARGB and ABGR orders and its fourth
+// byte set to 0xff where one format is an X format and the other is not
+// (between two X formats the padding moves with its pixel). This is what
+// src/copy/reference.rs defines for such a copy, without the general path's
+// per-channel arithmetic.
 const uint MODE_WORDS = 4u;
 
 // BT.601 limited range to R'G'B' on the 0-255 scale, the reference's matrix
@@ -191,7 +192,7 @@ void write_pixel(ivec2 p) {
         if (((job.src_format ^ job.dst_format) & 2u) != 0u) {
             word = (word & 0xff00ff00u) | ((word >> 16u) & 0xffu) | ((word & 0xffu) << 16u);
         }
-        if (((job.src_format | job.dst_format) & 1u) != 0u) {
+        if (((job.src_format ^ job.dst_format) & 1u) != 0u) {
             word |= 0xff000000u;
         }
         dst.words[addr >> 2u] = word;

@@ -439,11 +439,10 @@ fn sources_at_any_byte_offset_and_stride() {
 
 #[test]
 fn plain_copies_of_sub_rectangles_and_whole_buffers() {
-    // Unchanged bytes (ARGB8888 and ABGR8888 onto themselves, no transform,
-    // no scaling) are moved by transfers: one a row of a sub-rectangle of
-    // padded buffers, or one in all between whole unpadded buffers. The
-    // same geometry in XRGB8888 and XBGR8888 must not move the source's
-    // padding byte, and ARGB8888 onto ABGR8888 converts.
+    // Unchanged bytes (a packed format onto itself, no transform, no
+    // scaling; X formats keep their padding) are moved by transfers: one a
+    // row of a sub-rectangle of padded buffers, or one in all between whole
+    // unpadded buffers. ARGB8888 onto ABGR8888 converts.
     let (w, h) = ODD;
     let pairs = [
         (DrmFourcc::Argb8888, DrmFourcc::Argb8888),

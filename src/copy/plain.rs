@@ -3,12 +3,10 @@
 //!
 //! A copy is plain when every byte it writes is a byte of the source, as it
 //! was: no transform, no scaling (an unscaled copy reads single texels, so
-//! the filter does not matter), and the same pixel layout on both sides. Of
-//! the formats the copier handles, only those whose every bit belongs to a
-//! channel qualify, each onto itself: ARGB8888 and ABGR8888. An X format
-//! writes 0xff into its padding whatever the source's padding held (see
-//! [`reference`](super::reference)), so even XRGB8888 onto XRGB8888 may
-//! change bytes; every other pair of formats converts.
+//! the filter does not matter), and the same packed format on both sides.
+//! That holds for X formats too: an unscaled copy between them keeps each
+//! pixel's padding byte (see [`reference`](super::reference)). Every other
+//! pair of formats converts.
 //!
 //! A plain copy is then one run of bytes a row of the destination
 //! rectangle, or a single run when both buffers hold the rectangle's rows
@@ -91,10 +89,13 @@ impl PlainCopy {
     }
 }
 
-/// Whether copying `format` onto itself leaves every byte as it was: a
-/// packed format with no padding bits.
+/// Whether an unscaled copy of `format` onto itself leaves every byte as it
+/// was: a packed format.
 fn keeps_bytes(format: DrmFourcc) -> bool {
-    matches!(format, DrmFourcc::Argb8888 | DrmFourcc::Abgr8888)
+    matches!(
+        format,
+        DrmFourcc::Argb8888 | DrmFourcc::Xrgb8888 | DrmFourcc::Abgr8888 | DrmFourcc::Xbgr8888
+    )
 }
 
 /// A coordinate or extent of a validated plan, which is not negative.
@@ -241,13 +242,15 @@ mod tests {
     }
 
     #[test]
-    fn only_formats_without_padding_onto_themselves_are_plain() {
+    fn only_packed_formats_onto_themselves_are_plain() {
         let plan = sub_rect(|_| ());
         for src in PACKED {
             for dst in PACKED {
-                let expected =
-                    src == dst && matches!(src, DrmFourcc::Argb8888 | DrmFourcc::Abgr8888);
-                assert_eq!(plain(&plan, src, dst).is_some(), expected, "{src} to {dst}");
+                assert_eq!(
+                    plain(&plan, src, dst).is_some(),
+                    src == dst,
+                    "{src} to {dst}"
+                );
             }
         }
         let nv12 = ImageDesc {

@@ -30,8 +30,14 @@
 //!
 //! Sources are ARGB8888, XRGB8888, ABGR8888, XBGR8888 or NV12; destinations
 //! one of the four packed formats. Pixels are converted through R, G, B, A:
-//! an X format reads as opaque (alpha 0xff whatever the padding holds) and
-//! writes 0xff into its padding.
+//! an X format reads as opaque (alpha 0xff whatever the padding holds).
+//!
+//! An X format's fourth byte is padding, which means nothing
+//! (`drm_fourcc.h`'s `x`). An unscaled copy from an X format into an X
+//! format moves whole pixels, so each keeps its padding byte, as pixman's
+//! copies do: a copy of XRGB8888 onto itself leaves every byte as it was,
+//! and transfers can do it (`plain.rs`). Any other copy into an X format
+//! writes 0xff there.
 //!
 //! NV12 is BT.601 limited range (luma 16–235, chroma 16–240), converted to
 //! R′G′B′ on the 0–255 scale and clamped there, alpha opaque:
@@ -84,6 +90,9 @@ pub fn copy(
         ));
     }
     let (rect, area) = (request.src_rect, request.dst_rect);
+    // Unscaled, each destination pixel is one source pixel whatever the
+    // filter: between X formats it takes that pixel's padding along.
+    let keeps_padding = !plan.needs_scaling() && dst.is_padded();
     for y in area.loc.y..area.loc.y + area.size.h {
         for x in area.loc.x..area.loc.x + area.size.w {
             let c = plan.src_coord(Point::new(x as f32 + 0.5, y as f32 + 0.5));
@@ -91,7 +100,14 @@ pub fn copy(
                 Filter::Nearest => nearest(src, rect, c),
                 Filter::Linear => bilinear(src, rect, c),
             };
-            dst.put(index(x), index(y), rgba);
+            let (x, y) = (index(x), index(y));
+            dst.put(x, y, rgba);
+            if keeps_padding {
+                let (from_x, from_y) = nearest_texel(c, rect);
+                if let Some(byte) = src.padding(from_x, from_y) {
+                    dst.put_padding(x, y, byte);
+                }
+            }
         }
     }
     Ok(())
@@ -350,6 +366,36 @@ mod tests {
     }
 
     #[test]
+    fn unscaled_copies_between_x_formats_keep_each_pixels_padding() {
+        // XRGB8888 with padding 0x12 and 0x34.
+        let src = [0x1211_2233, 0x3444_5566];
+        let xrgb = (DrmFourcc::Xrgb8888, DrmFourcc::Xrgb8888);
+        assert_eq!(run(&src, 2, xrgb, (2, 1), |_| ()), src);
+        // Turned, into the other channel order: each pixel keeps its own.
+        let mut turned = run(
+            &src,
+            2,
+            (DrmFourcc::Xrgb8888, DrmFourcc::Xbgr8888),
+            (1, 2),
+            |r| r.transform = Transform::_90,
+        );
+        turned.sort_unstable();
+        assert_eq!(turned, [0x1233_2211, 0x3466_5544]);
+        // Scaled, a pixel is not one source pixel: 0xff.
+        let scaled = run(&src, 2, xrgb, (4, 1), |r| r.filter = Some(Filter::Nearest));
+        assert!(scaled.iter().all(|w| w >> 24 == 0xff), "{scaled:x?}");
+        // Into an A format, alpha is opaque.
+        let to_argb = run(
+            &src,
+            2,
+            (DrmFourcc::Xrgb8888, DrmFourcc::Argb8888),
+            (2, 1),
+            |_| (),
+        );
+        assert_eq!(to_argb, [0xff11_2233, 0xff44_5566]);
+    }
+
+    #[test]
     fn conversions_round_trip_through_copies() {
         let formats = [
             DrmFourcc::Argb8888,
@@ -363,7 +409,8 @@ mod tests {
             for to in formats {
                 let there = run(&src, 2, (from, to), (2, 1), |_| ());
                 let back = run(&there, 2, (to, from), (2, 1), |_| ());
-                let want = if has_alpha(from) && has_alpha(to) {
+                // Between X formats the padding travels with its pixel.
+                let want = if has_alpha(from) == has_alpha(to) {
                     src
                 } else {
                     src.map(|p| p | 0xff00_0000)

@@ -55,7 +55,9 @@
 //! smithay's convention: colours and texels are premultiplied by their
 //! alpha, and a draw over the framebuffer gives `src + dst × (1 − src.α)`.
 //! The global alpha of a draw multiplies the whole (premultiplied) source.
-//! X formats (XRGB8888, XBGR8888) read with alpha 1 and store alpha 0xff. A
+//! X formats (XRGB8888, XBGR8888) read with alpha 1 and store alpha 0xff,
+//! except that a pixel drawn whole from one X format into another keeps its
+//! padding byte (the copy engine's rule, `copy/reference.rs`). A
 //! draw whose clip lies inside one of the element's opaque regions, at
 //! alpha 1, replaces the destination instead of blending. Textures are
 //! sampled as the renderer's filters say: the upscale filter when the

@@ -108,7 +108,8 @@ impl Packed {
         [r, g, b, if self.has_alpha() { a } else { 0xff }]
     }
 
-    /// The bytes of a pixel of R, G, B, A; an X format stores 0xff.
+    /// The bytes of a pixel of R, G, B, A; an X format stores 0xff as its
+    /// padding.
     pub(super) fn encode(self, [r, g, b, a]: [u8; 4]) -> [u8; 4] {
         let mut bytes = [0; 4];
         let a = if self.has_alpha() { a } else { 0xff };
@@ -232,6 +233,17 @@ impl<'a> ImageView<'a> {
         self.size
     }
 
+    /// The padding byte of the pixel at column `x`, row `y`: its fourth
+    /// byte in an X format; `None` in other formats.
+    pub(super) fn padding(&self, x: usize, y: usize) -> Option<u8> {
+        match self.pixels {
+            Pixels::Packed { format, plane } if !format.has_alpha() => {
+                Some(plane.bytes[y * plane.stride + x * 4 + 3])
+            }
+            _ => None,
+        }
+    }
+
     /// R, G, B, A of the pixel at column `x`, row `y`, on the 0–255 scale;
     /// NV12 pixels are converted and not rounded.
     pub(super) fn texel(&self, x: usize, y: usize) -> [f32; 4] {
@@ -312,12 +324,28 @@ impl<'a> ImageViewMut<'a> {
         self.size
     }
 
+    /// Whether the image is of an X format, whose fourth byte is padding.
+    pub(super) fn is_padded(&self) -> bool {
+        !self.format.has_alpha()
+    }
+
     /// Stores R, G, B, A (0–255 scale) at column `x`, row `y`, each channel
     /// rounded to the nearest integer.
     pub(super) fn put(&mut self, x: usize, y: usize, rgba: [f32; 4]) {
         let rgba = rgba.map(|v| v.round().clamp(0.0, 255.0) as u8);
         let at = y * self.stride + x * 4;
         self.bytes[at..at + 4].copy_from_slice(&self.format.encode(rgba));
+    }
+
+    /// Sets the fourth byte of the pixel at column `x`, row `y`: its
+    /// padding, in an X format.
+    pub(super) fn put_padding(&mut self, x: usize, y: usize, byte: u8) {
+        debug_assert!(
+            self.is_padded(),
+            "the fourth byte of {:?} is alpha",
+            self.format
+        );
+        self.bytes[y * self.stride + x * 4 + 3] = byte;
     }
 }
 
