@@ -20,7 +20,7 @@
 //! have any offset and stride.
 //!
 //! A plain copy, one that moves bytes unchanged (no transform, no scaling,
-//! ARGB8888 or ABGR8888 onto itself; `plain.rs` decides), is recorded as
+//! a packed format onto itself; `plain.rs` decides), is recorded as
 //! `vkCmdCopyBuffer` instead, one region a row of the destination rectangle
 //! (one region in all when both buffers hold its rows back to back), after
 //! the same checks. Transfers cannot touch an imported dma-buf's buffer

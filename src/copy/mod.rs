@@ -14,7 +14,7 @@
 //! * [`Copier`] carries a plan out on a Vulkan device, as a [`CopyJob`]: a
 //!   compute shader over storage buffers, any offset and stride; or, for a
 //!   copy that moves bytes unchanged (`plain.rs`: no transform, no scaling,
-//!   ARGB8888 or ABGR8888 onto itself), `vkCmdCopyBuffer`.
+//!   a packed format onto itself), `vkCmdCopyBuffer`.
 //! * [`DrawPlan::new`] validates a [`DrawRequest`], a copy extended for
 //!   composition (a solid colour or a fractional source rectangle, a clip
 //!   rectangle, alpha, blending); [`Copier::submit_draws`] records a batch
