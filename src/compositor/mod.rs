@@ -1,7 +1,7 @@
 //! The compositor: a smithay Wayland server whose clients' buffers go
 //! through this crate's import, sync and rendering machinery.
 //!
-//! * [`state`]: smithay's protocol states and the handlers it calls. Commits
+//! * `state`: smithay's protocol states and the handlers it calls. Commits
 //!   are held (smithay blockers) until the attached buffer's implicit fence
 //!   or explicit acquire point signalled, each watched on the event loop, so
 //!   a client whose fence never signals keeps its previous content and
@@ -9,7 +9,7 @@
 //!   created.
 //! * `output`: an output's frames, rendered every refresh through smithay's
 //!   `Space` and `OutputDamageTracker` into a
-//!   [`VulkanRenderer`](crate::render::VulkanRenderer) texture, then
+//!   [`crate::render::VulkanRenderer`] texture, then
 //!   frame callbacks and presentation feedback.
 //! * `headless`: the offscreen output, needing neither display nor GPU.
 //! * `nested`: the output as a window on the user's desktop (winit, X11 or

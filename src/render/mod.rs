@@ -17,7 +17,7 @@
 //! # How a frame becomes jobs
 //!
 //! Each call on a frame (`clear`, `draw_solid`, `render_texture_from_to`)
-//! becomes one [`DrawPlan`] for each of its damage rectangles, checked when
+//! becomes one [`DrawPlan`](crate::copy::DrawPlan) for each of its damage rectangles, checked when
 //! the call is made: the rectangle is clipped to the element's destination
 //! rectangle and the output, carried into framebuffer pixels by the frame's
 //! transformation, and only the pixels of that clip are ever written. A
@@ -35,7 +35,7 @@
 //! added to the implicit fences of the dma-bufs the frame read or wrote.
 //! Nothing in the render path blocks: a client dma-buf whose fence has not
 //! signalled, on a device that cannot wait for it on the GPU, fails the
-//! frame ([`CopyError::UnsignalledFence`](crate::copy::CopyError::UnsignalledFence))
+//! frame ([`crate::copy::CopyError::UnsignalledFence`])
 //! instead of blocking. Only `wait` on a sync point of another renderer,
 //! which smithay's contract asks for, may block, and only where that fence
 //! cannot be handed to the GPU.
