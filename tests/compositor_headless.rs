@@ -1,6 +1,7 @@
 //! The headless compositor serving real clients in their own processes, on
 //! lavapipe: what they draw reaches the dumped frames, a client's exit
-//! status becomes the compositor's, an unchanged scene costs no frame, and
+//! status becomes the compositor's, a missing `XDG_RUNTIME_DIR` is made
+//! privately, an unchanged scene costs no frame, and
 //! malformed dma-buf requests get the protocol's errors while a
 //! well-behaved client keeps getting frame callbacks.
 
@@ -31,6 +32,36 @@ fn the_compositor_exits_with_its_clients_status() {
     let status = session.wait(Duration::from_secs(60));
     // clap exits with 2 on a usage error.
     assert_eq!(status.code(), Some(2));
+}
+
+/// README's main job where no session manager made an `XDG_RUNTIME_DIR`
+/// (a container, a CI job): the compositor makes a private one, says
+/// where, serves its client there, and removes it when done.
+#[test]
+fn without_a_runtime_dir_the_compositor_makes_a_private_one() {
+    let tmp = support::fresh_dir();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_dmabridge"))
+        .args([
+            "run", "--size", "64x64", "--", CLIENT, "--size", "32x32", "--frames", "2",
+        ])
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("WAYLAND_DISPLAY")
+        .env_remove("DISPLAY")
+        .env("TMPDIR", &tmp)
+        .output()
+        .expect("running dmabridge");
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let dir = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("XDG_RUNTIME_DIR="))
+        .unwrap_or_else(|| panic!("no XDG_RUNTIME_DIR line in {stdout:?}"));
+    assert!(
+        dir.starts_with(tmp.to_str().unwrap()),
+        "{dir} is not under TMPDIR"
+    );
+    assert!(stdout.contains("WAYLAND_DISPLAY=wayland-"), "{stdout:?}");
+    assert!(!std::path::Path::new(dir).exists(), "{dir} was left behind");
 }
 
 #[test]

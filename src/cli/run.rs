@@ -2,10 +2,12 @@
 
 use std::ffi::OsString;
 use std::io::Write;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use clap::ValueEnum;
+use tracing::warn;
 
 use dmabridge::compositor::{self, Config};
 
@@ -31,6 +33,8 @@ pub(crate) struct Args {
     #[arg(long, default_value_t = 60.0)]
     refresh: f64,
     /// Socket name under XDG_RUNTIME_DIR (default: the first free wayland-N).
+    /// Without XDG_RUNTIME_DIR, the socket is made in a private directory
+    /// in TMPDIR, printed as XDG_RUNTIME_DIR=… and given to the client.
     #[arg(long)]
     socket: Option<String>,
     /// Write presented frames as PNG files into this directory.
@@ -52,6 +56,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<i32> {
     if let Some(dir) = &args.dump_frames {
         std::fs::create_dir_all(dir)?;
     }
+    // Where the environment names no runtime directory, one of our own.
+    let set = std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|dir| !dir.is_empty());
+    let private = if set {
+        None
+    } else {
+        Some(private_runtime_dir()?)
+    };
     let config = Config {
         backend: match args.backend {
             Backend::Headless => compositor::Backend::Headless,
@@ -59,13 +70,35 @@ pub(crate) fn run(args: Args) -> anyhow::Result<i32> {
         },
         size: args.size,
         refresh_hz: args.refresh,
+        runtime_dir: private.clone(),
         socket: args.socket,
         dump_frames: args.dump_frames.map(|dir| (dir, args.dump_every)),
         client: args.client,
     };
-    compositor::run(config, |socket| {
+    let result = compositor::run(config, |socket| {
         let mut out = std::io::stdout().lock();
+        if let Some(dir) = &private {
+            let _ = writeln!(out, "XDG_RUNTIME_DIR={}", dir.display());
+        }
         let _ = writeln!(out, "WAYLAND_DISPLAY={}", socket.to_string_lossy());
         let _ = out.flush();
-    })
+    });
+    if let Some(dir) = private {
+        // Empty once the socket is gone; left in place otherwise.
+        let _ = std::fs::remove_dir(dir);
+    }
+    result
+}
+
+/// A private runtime directory, mode 0700, in the temporary directory: for
+/// where there is no `XDG_RUNTIME_DIR` (a container, a CI job, a login
+/// without a session manager).
+fn private_runtime_dir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("dmabridge-runtime-{}", std::process::id()));
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .with_context(|| format!("creating a runtime directory {}", dir.display()))?;
+    warn!(dir = %dir.display(), "XDG_RUNTIME_DIR is not set: using a private one");
+    Ok(dir)
 }

@@ -3,6 +3,7 @@
 //! loop, and its exit status becomes the compositor's.
 
 use std::ffi::OsString;
+use std::path::Path;
 use std::process::{Child, Command};
 
 use anyhow::Context;
@@ -13,14 +14,26 @@ use tracing::info;
 
 use super::state::State;
 
-/// Starts `command` as a client of the socket `socket`, and stops the event
-/// loop when it exits, with its exit code in [`State::client_exit`].
-pub(crate) fn spawn(state: &State, command: &[OsString], socket: &OsString) -> anyhow::Result<()> {
+/// Starts `command` as a client of the socket `socket` (in `runtime_dir`,
+/// which it is given as its `XDG_RUNTIME_DIR`, when there is one), and
+/// stops the event loop when it exits, with its exit code in
+/// [`State::client_exit`].
+pub(crate) fn spawn(
+    state: &State,
+    command: &[OsString],
+    socket: &OsString,
+    runtime_dir: Option<&Path>,
+) -> anyhow::Result<()> {
     let (program, args) = command.split_first().context("an empty client command")?;
-    let mut child = Command::new(program)
+    let mut child = Command::new(program);
+    child
         .args(args)
         .env("WAYLAND_DISPLAY", socket)
-        .env_remove("WAYLAND_SOCKET")
+        .env_remove("WAYLAND_SOCKET");
+    if let Some(dir) = runtime_dir {
+        child.env("XDG_RUNTIME_DIR", dir);
+    }
+    let mut child = child
         .spawn()
         .with_context(|| format!("starting {}", program.to_string_lossy()))?;
     let pid = Pid::from_child(&child);

@@ -34,7 +34,7 @@ mod state;
 
 use std::cell::RefCell;
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -43,11 +43,10 @@ use smithay::backend::renderer::ImportDma;
 use smithay::output::{Mode, Output, PhysicalProperties, Subpixel};
 use smithay::reexports::calloop::generic::Generic;
 use smithay::reexports::calloop::{EventLoop, Interest, Mode as PollMode, PostAction};
-use smithay::reexports::wayland_server::Display;
+use smithay::reexports::wayland_server::{BindError, Display, ListeningSocket};
 use smithay::utils::{DeviceFd, Transform};
 use smithay::wayland::dmabuf::{DmabufFeedbackBuilder, DmabufState};
 use smithay::wayland::drm_syncobj::{DrmSyncobjState, supports_syncobj_eventfd};
-use smithay::wayland::socket::ListeningSocketSource;
 use tracing::{info, warn};
 
 use self::state::{ClientState, Globals, State};
@@ -73,8 +72,11 @@ pub struct Config {
     pub size: (u32, u32),
     /// The output's refresh rate in Hz.
     pub refresh_hz: f64,
-    /// The socket's name under `XDG_RUNTIME_DIR`; the first free
-    /// `wayland-N` when `None`.
+    /// The directory the socket is made in, which the client is given as
+    /// its `XDG_RUNTIME_DIR`; `None`: the environment's `XDG_RUNTIME_DIR`.
+    pub runtime_dir: Option<PathBuf>,
+    /// The socket's name in that directory; the first free `wayland-N` when
+    /// `None`.
     pub socket: Option<String>,
     /// Where presented frames are written as PNG, and every how many.
     pub dump_frames: Option<(PathBuf, u64)>,
@@ -123,22 +125,25 @@ pub fn run(config: Config, on_socket: impl FnOnce(&OsString)) -> anyhow::Result<
         },
     );
 
-    let socket = match &config.socket {
-        Some(name) => ListeningSocketSource::with_name(name),
-        None => ListeningSocketSource::new_auto(),
-    }
-    .context("binding the Wayland socket")?;
-    let socket_name = socket.socket_name().to_os_string();
+    let (socket, socket_name) =
+        bind_socket(config.runtime_dir.as_deref(), config.socket.as_deref())
+            .context("binding the Wayland socket")?;
     let handle = event_loop.handle();
     handle
-        .insert_source(socket, |stream, _, state| {
-            if let Err(err) = state
-                .display
-                .insert_client(stream, Arc::new(ClientState::default()))
-            {
-                warn!(%err, "cannot accept a client");
-            }
-        })
+        .insert_source(
+            Generic::new(socket, Interest::READ, PollMode::Level),
+            |_, socket, state| {
+                while let Some(stream) = socket.accept()? {
+                    if let Err(err) = state
+                        .display
+                        .insert_client(stream, Arc::new(ClientState::default()))
+                    {
+                        warn!(%err, "cannot accept a client");
+                    }
+                }
+                Ok(PostAction::Continue)
+            },
+        )
         .map_err(|err| anyhow::anyhow!("listening on the socket: {err}"))?;
     // The display is dispatched when its fd is readable; the callback gets
     // the state from the loop and the display from this cell.
@@ -164,7 +169,12 @@ pub fn run(config: Config, on_socket: impl FnOnce(&OsString)) -> anyhow::Result<
     info!(socket = %socket_name.to_string_lossy(), "listening");
     on_socket(&socket_name);
     if !config.client.is_empty() {
-        client::spawn(&state, &config.client, &socket_name)?;
+        client::spawn(
+            &state,
+            &config.client,
+            &socket_name,
+            config.runtime_dir.as_deref(),
+        )?;
     }
 
     event_loop
@@ -175,6 +185,34 @@ pub fn run(config: Config, on_socket: impl FnOnce(&OsString)) -> anyhow::Result<
         })
         .context("running the event loop")?;
     Ok(state.client_exit.unwrap_or(0))
+}
+/// Binds the listening socket named `name` (the first free `wayland-N`
+/// when `None`) in `dir`, or in `XDG_RUNTIME_DIR` when `dir` is `None`;
+/// the socket and its name.
+fn bind_socket(
+    dir: Option<&Path>,
+    name: Option<&str>,
+) -> Result<(ListeningSocket, OsString), BindError> {
+    let dir = match dir {
+        Some(dir) => dir.to_owned(),
+        None => std::env::var_os("XDG_RUNTIME_DIR")
+            .map(PathBuf::from)
+            .filter(|dir| dir.is_absolute())
+            .ok_or(BindError::RuntimeDirNotSet)?,
+    };
+    if let Some(name) = name {
+        return Ok((ListeningSocket::bind_absolute(dir.join(name))?, name.into()));
+    }
+    // wayland-0 is left alone: a client without WAYLAND_DISPLAY would take
+    // it for the desktop's.
+    for n in 1..=32 {
+        let name = format!("wayland-{n}");
+        match ListeningSocket::bind_absolute(dir.join(&name)) {
+            Err(BindError::AlreadyInUse) => continue,
+            bound => return Ok((bound?, name.into())),
+        }
+    }
+    Err(BindError::AlreadyInUse)
 }
 
 /// The DRM render node clients should allocate on: one whose device has

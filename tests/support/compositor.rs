@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 pub(crate) const CLEAR: [u8; 3] = [26, 26, 26];
 
 /// A directory of its own for each session: runtime dir and frames.
-fn fresh_dir() -> PathBuf {
+pub(crate) fn fresh_dir() -> PathBuf {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let dir = std::env::temp_dir().join(format!(
         "dmabridge-test-{}-{}",
