@@ -133,7 +133,17 @@ pub fn run(config: Config, on_socket: impl FnOnce(&OsString)) -> anyhow::Result<
         .insert_source(
             Generic::new(socket, Interest::READ, PollMode::Level),
             |_, socket, state| {
-                while let Some(stream) = socket.accept()? {
+                loop {
+                    // A failed accept (a client gone already, no fd left)
+                    // concerns that client, not the compositor.
+                    let stream = match socket.accept() {
+                        Ok(Some(stream)) => stream,
+                        Ok(None) => return Ok(PostAction::Continue),
+                        Err(err) => {
+                            warn!(%err, "cannot accept a client");
+                            return Ok(PostAction::Continue);
+                        }
+                    };
                     if let Err(err) = state
                         .display
                         .insert_client(stream, Arc::new(ClientState::default()))
@@ -141,7 +151,6 @@ pub fn run(config: Config, on_socket: impl FnOnce(&OsString)) -> anyhow::Result<
                         warn!(%err, "cannot accept a client");
                     }
                 }
-                Ok(PostAction::Continue)
             },
         )
         .map_err(|err| anyhow::anyhow!("listening on the socket: {err}"))?;
