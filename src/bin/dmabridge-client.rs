@@ -125,6 +125,11 @@ struct Args {
     /// always a wl_shm buffer.
     #[arg(long)]
     subsurface: bool,
+    /// After the last frame, keep the window mapped, committing nothing
+    /// more, until the compositor closes it or goes away (for tests that
+    /// need a still window).
+    #[arg(long)]
+    stay: bool,
     /// Ask for wp_presentation feedback on every commit and print a line
     /// for each answer: `presented COMMIT at SEC.NSEC refresh NS seq N`
     /// or `discarded COMMIT`.
@@ -307,6 +312,12 @@ fn main() -> anyhow::Result<()> {
             callback = None;
             say(format_args!("frame {frame}"));
             if args.frames != 0 && frame >= args.frames {
+                if args.stay {
+                    say(format_args!("staying"));
+                    while !app.closed {
+                        queue.blocking_dispatch(&mut app)?;
+                    }
+                }
                 break;
             }
             // The buffer is the same every frame; attach it again so each

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::ValueEnum;
+use smithay::utils::Transform;
 use tracing::warn;
 
 use dmabridge::compositor::{self, Config};
@@ -21,6 +22,48 @@ pub(crate) enum Backend {
     Nested,
 }
 
+/// The eight `wl_output.transform` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OutputTransform {
+    /// No transform.
+    Normal,
+    /// Turned 90° counter-clockwise.
+    #[value(name = "90")]
+    Rotate90,
+    /// Turned 180°.
+    #[value(name = "180")]
+    Rotate180,
+    /// Turned 270° counter-clockwise.
+    #[value(name = "270")]
+    Rotate270,
+    /// Mirrored left to right.
+    Flipped,
+    /// Mirrored, then turned 90°.
+    #[value(name = "flipped-90")]
+    Flipped90,
+    /// Mirrored, then turned 180°.
+    #[value(name = "flipped-180")]
+    Flipped180,
+    /// Mirrored, then turned 270°.
+    #[value(name = "flipped-270")]
+    Flipped270,
+}
+
+impl From<OutputTransform> for Transform {
+    fn from(transform: OutputTransform) -> Self {
+        match transform {
+            OutputTransform::Normal => Self::Normal,
+            OutputTransform::Rotate90 => Self::_90,
+            OutputTransform::Rotate180 => Self::_180,
+            OutputTransform::Rotate270 => Self::_270,
+            OutputTransform::Flipped => Self::Flipped,
+            OutputTransform::Flipped90 => Self::Flipped90,
+            OutputTransform::Flipped180 => Self::Flipped180,
+            OutputTransform::Flipped270 => Self::Flipped270,
+        }
+    }
+}
+
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// Where the output is shown.
@@ -32,6 +75,10 @@ pub(crate) struct Args {
     /// Output refresh rate in Hz.
     #[arg(long, default_value_t = 60.0)]
     refresh: f64,
+    /// Output transform, as wl_output.transform names it: how the output's
+    /// framebuffer is turned (a monitor on its side is `90` or `270`).
+    #[arg(long, value_enum, default_value_t = OutputTransform::Normal)]
+    transform: OutputTransform,
     /// Socket name under XDG_RUNTIME_DIR (default: the first free wayland-N).
     /// Without XDG_RUNTIME_DIR, the socket is made in a private directory
     /// in TMPDIR, printed as XDG_RUNTIME_DIR=… and given to the client.
@@ -70,6 +117,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<i32> {
         },
         size: args.size,
         refresh_hz: args.refresh,
+        transform: args.transform.into(),
         runtime_dir: private.clone(),
         socket: args.socket,
         dump_frames: args.dump_frames.map(|dir| (dir, args.dump_every)),

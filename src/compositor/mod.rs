@@ -25,6 +25,7 @@
 //! wp_viewporter, and wp_linux_drm_syncobj_manager_v1 when that node
 //! supports timeline syncobjs with eventfd.
 
+mod capture;
 mod client;
 mod dump;
 mod headless;
@@ -72,6 +73,9 @@ pub struct Config {
     pub size: (u32, u32),
     /// The output's refresh rate in Hz.
     pub refresh_hz: f64,
+    /// The output's transform (`wl_output.transform`): how the
+    /// framebuffer is turned relative to the desktop it shows.
+    pub transform: Transform,
     /// The directory the socket is made in, which the client is given as
     /// its `XDG_RUNTIME_DIR`; `None`: the environment's `XDG_RUNTIME_DIR`.
     pub runtime_dir: Option<PathBuf>,
@@ -107,11 +111,19 @@ pub fn run(config: Config, on_socket: impl FnOnce(&OsString)) -> anyhow::Result<
     let renderer = VulkanRenderer::new(device).context("creating the renderer")?;
 
     let output = match &host {
-        Some(host) => new_output("NESTED-1", "nested", host.size(), config.refresh_hz)?,
-        None => new_output("HEADLESS-1", "headless", config.size, config.refresh_hz)?,
+        Some(host) => new_output("NESTED-1", "nested", host.size(), &config)?,
+        None => new_output("HEADLESS-1", "headless", config.size, &config)?,
     };
     output.create_global::<State>(&dh);
-    let dmabuf = dmabuf_global(&dh, &renderer, node.as_ref())?;
+    let device = node
+        .as_ref()
+        .map(|node| {
+            rustix::fs::stat(&node.path)
+                .map(|stat| stat.st_rdev)
+                .with_context(|| format!("stat {}", node.path.display()))
+        })
+        .transpose()?;
+    let dmabuf = dmabuf_global(&dh, &renderer, device)?;
     let syncobj = node.as_ref().and_then(|node| syncobj_state(&dh, node));
     let mut state = State::new(
         dh.clone(),
@@ -122,8 +134,9 @@ pub fn run(config: Config, on_socket: impl FnOnce(&OsString)) -> anyhow::Result<
             output: output.clone(),
             dmabuf,
             syncobj,
+            capture_device: device,
         },
-    );
+    )?;
 
     let (socket, socket_name) =
         bind_socket(config.runtime_dir.as_deref(), config.socket.as_deref())
@@ -252,12 +265,13 @@ fn vulkan_device(instance: Arc<Instance>, node: Option<&DrmNode>) -> anyhow::Res
     ))
 }
 
-/// An output named `name` of `size` pixels at `refresh_hz`.
+/// An output named `name` of `size` pixels (its framebuffer) at the
+/// configuration's refresh rate and transform.
 fn new_output(
     name: &str,
     model: &str,
     size: (u32, u32),
-    refresh_hz: f64,
+    config: &Config,
 ) -> anyhow::Result<Output> {
     let output = Output::new(
         name.into(),
@@ -274,11 +288,11 @@ fn new_output(
             i32::try_from(size.1).context("output height")?,
         )
             .into(),
-        refresh: (refresh_hz * 1000.0).round() as i32,
+        refresh: (config.refresh_hz * 1000.0).round() as i32,
     };
     output.change_current_state(
         Some(mode),
-        Some(Transform::Normal),
+        Some(config.transform),
         None,
         Some((0, 0).into()),
     );
@@ -287,19 +301,17 @@ fn new_output(
 }
 
 /// zwp_linux_dmabuf_v1 advertising exactly what the renderer imports: with
-/// default feedback naming `node` as the main device where there is one.
+/// default feedback naming `device` (a DRM node's `dev_t`) as the main
+/// device where there is one.
 fn dmabuf_global(
     dh: &smithay::reexports::wayland_server::DisplayHandle,
     renderer: &VulkanRenderer,
-    node: Option<&DrmNode>,
+    device: Option<u64>,
 ) -> anyhow::Result<(DmabufState, smithay::wayland::dmabuf::DmabufGlobal)> {
     let formats = renderer.dmabuf_formats();
     let mut state = DmabufState::new();
-    let global = match node {
-        Some(node) => {
-            let dev = rustix::fs::stat(&node.path)
-                .with_context(|| format!("stat {}", node.path.display()))?
-                .st_rdev;
+    let global = match device {
+        Some(dev) => {
             let feedback = DmabufFeedbackBuilder::new(dev, formats)
                 .build()
                 .context("building the dma-buf feedback")?;

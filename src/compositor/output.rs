@@ -142,9 +142,15 @@ impl OutputFrames {
                 );
             });
         }
+        let damage = result.damage.cloned();
         self.drawn = true;
         self.in_flight = result.sync;
-        Ok(result.damage.is_some())
+        drop(framebuffer);
+        // Capture sessions read this frame next (their copies follow it on
+        // the queue), and take its damage.
+        let now = Duration::from(state.clock.now());
+        state.capture_output_frame(&self.target, damage.as_deref(), now);
+        Ok(damage.is_some())
     }
 
     /// Tells the clients about the refresh: presentation feedback for a

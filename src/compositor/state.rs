@@ -32,6 +32,9 @@ use smithay::wayland::dmabuf::{
     DmabufGlobal, DmabufHandler, DmabufState, ImportNotifier, get_dmabuf,
 };
 use smithay::wayland::drm_syncobj::{DrmSyncobjCachedState, DrmSyncobjHandler, DrmSyncobjState};
+use smithay::wayland::foreign_toplevel_list::{
+    ForeignToplevelHandle, ForeignToplevelListHandler, ForeignToplevelListState,
+};
 use smithay::wayland::output::{OutputHandler, OutputManagerState};
 use smithay::wayland::presentation::PresentationState;
 use smithay::wayland::shell::xdg::{
@@ -41,11 +44,13 @@ use smithay::wayland::shell::xdg::{
 use smithay::wayland::shm::{ShmHandler, ShmState};
 use smithay::wayland::viewporter::ViewporterState;
 use smithay::{
-    delegate_compositor, delegate_dmabuf, delegate_drm_syncobj, delegate_output,
-    delegate_presentation, delegate_seat, delegate_shm, delegate_viewporter, delegate_xdg_shell,
+    delegate_compositor, delegate_dmabuf, delegate_drm_syncobj, delegate_foreign_toplevel_list,
+    delegate_output, delegate_presentation, delegate_seat, delegate_shm, delegate_viewporter,
+    delegate_xdg_shell,
 };
 use tracing::{debug, warn};
 
+use super::capture::{self, Capture, DmabufConstraints};
 use crate::dmabuf::ParamsProtocolError;
 use crate::render::{RenderError, VulkanRenderer};
 use crate::sync::{FenceSource, SyncAccess, SyncFile};
@@ -76,6 +81,11 @@ pub(crate) struct State {
     /// Where the pointer is on the output, once a backend with input moved
     /// it.
     pointer_location: Point<f64, Logical>,
+    /// Screen capture: sessions, damage, frames in flight.
+    pub(crate) capture: Capture,
+    foreign_toplevels: ForeignToplevelListState,
+    /// Each mapped toplevel's ext-foreign-toplevel-list handle.
+    toplevel_handles: Vec<(Window, ForeignToplevelHandle)>,
 }
 
 impl std::fmt::Debug for State {
@@ -97,6 +107,9 @@ pub(crate) struct Globals {
     /// linux-drm-syncobj-v1, where the DRM device supports timeline
     /// syncobjs with eventfd.
     pub(crate) syncobj: Option<DrmSyncobjState>,
+    /// Where captures may be written into dma-bufs: the DRM device's
+    /// `dev_t` (none without a DRM device).
+    pub(crate) capture_device: Option<u64>,
 }
 
 impl State {
@@ -106,7 +119,7 @@ impl State {
         signal: LoopSignal,
         renderer: VulkanRenderer,
         globals: Globals,
-    ) -> Self {
+    ) -> anyhow::Result<Self> {
         let compositor = CompositorState::new_v6::<Self>(&display);
         let xdg_shell = XdgShellState::new::<Self>(&display);
         let shm = ShmState::new::<Self>(&display, Vec::new());
@@ -118,7 +131,14 @@ impl State {
         let mut space = Space::default();
         space.map_output(&globals.output, (0, 0));
         let (dmabuf, dmabuf_global) = globals.dmabuf;
-        Self {
+        let capture_dmabuf = globals
+            .capture_device
+            .and_then(|device| DmabufConstraints::new(device, &renderer));
+        let capture = Capture::new(&handle, capture_dmabuf)?;
+        capture::ext::create_globals(&display);
+        capture::wlr::create_global(&display);
+        let foreign_toplevels = ForeignToplevelListState::new::<Self>(&display);
+        Ok(Self {
             display,
             handle,
             signal,
@@ -140,7 +160,48 @@ impl State {
             _viewporter: viewporter,
             seat,
             pointer_location: Point::default(),
+            capture,
+            foreign_toplevels,
+            toplevel_handles: Vec::new(),
+        })
+    }
+
+    /// The window `handle` (ext-foreign-toplevel-list) names, while mapped.
+    pub(crate) fn window_of_handle(&self, handle: &ForeignToplevelHandle) -> Option<Window> {
+        let identifier = handle.identifier();
+        self.toplevel_handles
+            .iter()
+            .find(|(_, h)| h.identifier() == identifier && !h.is_closed())
+            .map(|(window, _)| window.clone())
+    }
+
+    /// Sends a toplevel's title and app id to foreign-toplevel-list
+    /// clients when they changed.
+    fn update_toplevel_handle(&self, window: &Window) {
+        let Some((_, handle)) = self.toplevel_handles.iter().find(|(w, _)| w == window) else {
+            return;
+        };
+        let Some(surface) = window.toplevel().map(|t| t.wl_surface().clone()) else {
+            return;
+        };
+        let (title, app_id) = with_states(&surface, |states| {
+            states
+                .data_map
+                .get::<XdgToplevelSurfaceData>()
+                .and_then(|data| {
+                    data.lock()
+                        .ok()
+                        .map(|d| (d.title.clone(), d.app_id.clone()))
+                })
+                .unwrap_or_default()
+        });
+        let (title, app_id) = (title.unwrap_or_default(), app_id.unwrap_or_default());
+        if title == handle.title() && app_id == handle.app_id() {
+            return;
         }
+        handle.send_title(&title);
+        handle.send_app_id(&app_id);
+        handle.send_done();
     }
 
     /// Gives the seat a keyboard (the default xkb keymap, or the one
@@ -174,7 +235,12 @@ impl State {
         self.output
             .change_current_state(Some(mode), None, None, None);
         self.output.set_preferred(mode);
-        let logical = mode.size.to_logical(1);
+        self.capture_constraints_changed();
+        let logical = self
+            .output
+            .current_transform()
+            .transform_size(mode.size)
+            .to_logical(1);
         for window in self.space.elements() {
             if let Some(toplevel) = window.toplevel() {
                 toplevel.with_pending_state(|state| state.size = Some(logical));
@@ -459,6 +525,7 @@ impl CompositorHandler for State {
             .cloned();
         if let Some(window) = window {
             window.on_commit();
+            self.update_toplevel_handle(&window);
             if &root == surface {
                 let configured = with_states(surface, |states| {
                     states
@@ -473,6 +540,9 @@ impl CompositorHandler for State {
                 }
             }
             self.arrange();
+            // A toplevel's capture constraints follow its size.
+            self.capture_constraints_changed();
+            self.capture_window_committed(&window);
         }
         self.popups.commit(surface);
     }
@@ -494,13 +564,17 @@ impl XdgShellHandler for State {
     }
 
     fn new_toplevel(&mut self, surface: ToplevelSurface) {
-        let size = self
-            .output
-            .current_mode()
-            .map(|mode| mode.size.to_logical(1));
+        let size = self.output.current_mode().map(|mode| {
+            self.output
+                .current_transform()
+                .transform_size(mode.size)
+                .to_logical(1)
+        });
         surface.with_pending_state(|state| state.size = size);
         let wl_surface = surface.wl_surface().clone();
         let window = Window::new_wayland_window(surface);
+        let handle = self.foreign_toplevels.new_toplevel::<Self>("", "");
+        self.toplevel_handles.push((window.clone(), handle));
         self.space.map_element(window, (0, 0), true);
         self.arrange();
         // A new window takes the keyboard, as on most desktops.
@@ -516,6 +590,11 @@ impl XdgShellHandler for State {
         if let Some(window) = window {
             self.space.unmap_elem(&window);
             self.arrange();
+            self.capture_window_closed(&window);
+            if let Some(at) = self.toplevel_handles.iter().position(|(w, _)| w == &window) {
+                let (_, handle) = self.toplevel_handles.remove(at);
+                self.foreign_toplevels.remove_toplevel(&handle);
+            }
         }
     }
 
@@ -588,6 +667,12 @@ impl DmabufHandler for State {
     }
 }
 
+impl ForeignToplevelListHandler for State {
+    fn foreign_toplevel_list_state(&mut self) -> &mut ForeignToplevelListState {
+        &mut self.foreign_toplevels
+    }
+}
+
 impl DrmSyncobjHandler for State {
     fn drm_syncobj_state(&mut self) -> Option<&mut DrmSyncobjState> {
         self.syncobj.as_mut()
@@ -603,3 +688,4 @@ delegate_dmabuf!(State);
 delegate_drm_syncobj!(State);
 delegate_presentation!(State);
 delegate_viewporter!(State);
+delegate_foreign_toplevel_list!(State);

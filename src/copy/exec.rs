@@ -478,6 +478,15 @@ pub struct Readback {
 }
 
 impl Readback {
+    /// The readback's completion, to watch without blocking (an event
+    /// loop's fence source); [`wait`](Self::wait) returns at once after it.
+    pub fn completion(&self) -> CopyCompletion {
+        CopyCompletion {
+            fence: Arc::clone(&self.fence),
+            sync_file: None,
+        }
+    }
+
     /// Blocks until the copy into host-visible memory completed, then
     /// returns the buffer's bytes (invalidated first where the memory is not
     /// host-coherent). Never call this on an event loop.

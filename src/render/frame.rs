@@ -167,7 +167,7 @@ impl<'frame, 'buffer> VulkanFrame<'frame, 'buffer> {
 /// `transform_rect_in` of `transform` moves rectangles: smithay's
 /// rectangles flip, then turn clockwise, where the engine's turn
 /// counter-clockwise (see [`copy::Transform`]).
-fn content_map(transform: Transform) -> copy::Transform {
+pub(super) fn content_map(transform: Transform) -> copy::Transform {
     match transform {
         Transform::Normal => copy::Transform::Normal,
         Transform::_90 => copy::Transform::_270,

@@ -74,6 +74,7 @@
 //! * Memory imports marked `flipped`.
 //! * Debug flags are stored and reported, not drawn (no tint).
 
+mod capture;
 mod export;
 mod fence;
 mod frame;
@@ -103,6 +104,7 @@ use crate::copy::{Copier, CopyError, DrawError, ImageDesc, MAX_EXTENT, PlaneDesc
 use crate::dmabuf::ParamsError;
 use crate::vulkan::{Device, Presented, Swapchain};
 
+pub use capture::{CaptureTarget, PendingCapture, WriteBackError};
 pub use fence::RenderFence;
 pub use frame::VulkanFrame;
 pub use texture::{VulkanFramebuffer, VulkanMapping, VulkanTexture};

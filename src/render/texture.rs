@@ -49,6 +49,11 @@ impl VulkanTexture {
         }))
     }
 
+    /// Whether `other` is a clone of this texture: the same storage.
+    pub fn same_as(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// A texture over a validated dma-buf.
     pub(super) fn from_dmabuf(dmabuf: SharedDmabuf) -> Self {
         let (format, width, height) = {

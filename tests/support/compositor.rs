@@ -94,13 +94,19 @@ impl Session {
     /// Starts `dmabridge run` with an output of `size` at 30 Hz, dumping
     /// every frame, with `client` (a full command) if given.
     pub(crate) fn start(size: (u32, u32), client: &[&str]) -> Self {
+        Self::start_with(size, &[], client)
+    }
+
+    /// As [`start`](Self::start), with more options for `dmabridge run`.
+    pub(crate) fn start_with(size: (u32, u32), options: &[&str], client: &[&str]) -> Self {
         let dir = fresh_dir();
-        let args = [
+        let mut args = vec![
             "--refresh".to_owned(),
             "30".to_owned(),
             format!("--size={}x{}", size.0, size.1),
             format!("--dump-frames={}", dir.join("frames").display()),
         ];
+        args.extend(options.iter().map(|&o| o.to_owned()));
         Self::launch(dir, &args, client, None)
     }
 

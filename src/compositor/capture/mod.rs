@@ -1,0 +1,774 @@
+//! Screen capture's core, free of protocol objects: sessions on a source,
+//! the buffer constraints they announce, the damage each one has not yet
+//! delivered, and the frames in flight. `ext.rs` (ext-image-copy-capture-v1
+//! with ext-image-capture-source-v1) and `wlr.rs` (wlr-screencopy-v1) are
+//! thin layers over it: they turn requests into calls here and hear back
+//! through [`SessionSink`] and [`FrameSink`].
+//!
+//! The rules it keeps:
+//!
+//! * **A capture is a copy job.** The source image (the output's last frame,
+//!   or a toplevel's surfaces composed at their own size) is copied into the
+//!   client's buffer by [`VulkanRenderer::capture`]: the client asks for a
+//!   result and never programs the copy.
+//! * **A buffer is checked before the GPU sees it.** Its size, format,
+//!   stride and modifier must be those of the session's constraints, else
+//!   the frame fails with [`Failure::BufferConstraints`].
+//! * **`ready` follows the fence.** The frame's sink hears `ready` only once
+//!   the job's completion signalled, watched on the event loop (a
+//!   sync_file's fd where the device exports one, else a waiter thread that
+//!   wakes the loop): no capture blocks the loop, and none delays another
+//!   client's frames.
+//! * **Damage is in the client's buffer.** Each session accumulates the
+//!   output's damage in the coordinates of the buffer it delivers (after
+//!   the transform, inside the region), clipped to the buffer, never
+//!   negative. The first frame of a session is whole; a frame that waits
+//!   for damage starts at the first frame rendered with some.
+//! * **Orientation.** ext-image-copy-capture delivers upright images
+//!   ([`Orientation::Upright`], transform normal): the output's transform
+//!   is undone on the GPU. wlr-screencopy delivers the framebuffer as
+//!   scanned out ([`Orientation::Framebuffer`]), as wlroots does, since its
+//!   clients (grim) rotate by `wl_output.transform` themselves.
+
+pub(crate) mod ext;
+pub(crate) mod wlr;
+
+use std::collections::HashMap;
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+use drm_fourcc::{DrmFourcc, DrmModifier};
+use smithay::backend::allocator::Buffer as _;
+use smithay::backend::renderer::Offscreen;
+use smithay::backend::renderer::damage::OutputDamageTracker;
+use smithay::backend::renderer::element::AsRenderElements;
+use smithay::backend::renderer::element::surface::WaylandSurfaceRenderElement;
+use smithay::desktop::Window;
+use smithay::reexports::calloop::LoopHandle;
+use smithay::reexports::calloop::channel::{self, Sender};
+use smithay::reexports::wayland_server::backend::ObjectId;
+use smithay::reexports::wayland_server::protocol::{wl_buffer::WlBuffer, wl_shm};
+use smithay::utils::{Buffer as BufferCoord, Logical, Physical, Rectangle, Size, Transform};
+use smithay::wayland::dmabuf::get_dmabuf;
+use smithay::wayland::shm::{shm_format_to_fourcc, with_buffer_contents};
+use tracing::{debug, warn};
+
+use super::state::State;
+use crate::copy::CopyCompletion;
+use crate::render::{CaptureTarget, PendingCapture, VulkanRenderer, VulkanTexture};
+use crate::sync::{FenceSource, SyncFile};
+
+/// The `wl_shm` formats a capture can be written in, in the order clients
+/// should prefer them (they take the first): the output's own layout
+/// first. These are the formats `wl_shm` advertises.
+pub(crate) const SHM_FORMATS: [wl_shm::Format; 2] =
+    [wl_shm::Format::Xrgb8888, wl_shm::Format::Argb8888];
+
+/// The dma-buf formats a capture can be written in, in the same order.
+const DMABUF_FORMATS: [DrmFourcc; 4] = [
+    DrmFourcc::Xrgb8888,
+    DrmFourcc::Argb8888,
+    DrmFourcc::Xbgr8888,
+    DrmFourcc::Abgr8888,
+];
+
+/// What a session captures.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Source {
+    /// The output.
+    Output,
+    /// One toplevel's surfaces, composed at their own size, whatever covers
+    /// them on the output.
+    Toplevel(Window),
+}
+
+/// Which way up a session's images are delivered (see the module
+/// documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Orientation {
+    /// Upright: the output's transform undone.
+    Upright,
+    /// As the output's framebuffer holds it.
+    Framebuffer,
+}
+
+/// The buffers a session accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Constraints {
+    /// The size every buffer must have.
+    pub(crate) size: Size<i32, BufferCoord>,
+    /// The `wl_shm` formats, in order of preference; any stride of at least
+    /// a row (ext) or exactly a row (wlr, which announces it).
+    pub(crate) shm_formats: Vec<wl_shm::Format>,
+    /// The dma-buf device and formats (LINEAR only), where a DRM device is
+    /// known.
+    pub(crate) dmabuf: Option<DmabufConstraints>,
+}
+
+/// Where and in which formats a dma-buf destination must be allocated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DmabufConstraints {
+    /// The DRM device's `dev_t`.
+    pub(crate) device: u64,
+    /// The formats the device writes as LINEAR, in order of preference.
+    pub(crate) formats: Vec<DrmFourcc>,
+}
+
+impl DmabufConstraints {
+    /// The capture formats among the renderer's LINEAR dma-buf formats, on
+    /// `device`; `None` when there are none.
+    pub(crate) fn new(device: u64, renderer: &VulkanRenderer) -> Option<Self> {
+        let importable = smithay::backend::renderer::ImportDma::dmabuf_formats(renderer);
+        let formats: Vec<DrmFourcc> = DMABUF_FORMATS
+            .into_iter()
+            .filter(|&code| {
+                importable
+                    .iter()
+                    .any(|f| f.code == code && f.modifier == DrmModifier::Linear)
+            })
+            .collect();
+        (!formats.is_empty()).then_some(Self { device, formats })
+    }
+}
+
+/// Why a frame failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// The buffer does not match the session's latest constraints.
+    BufferConstraints,
+    /// The source went away, or the session was destroyed.
+    Stopped,
+    /// The copy failed, or the buffer went away before it was written.
+    Unknown,
+}
+
+/// A delivered frame, as its sink hears of it.
+#[derive(Debug, Clone)]
+pub(crate) struct Captured {
+    /// What changed since the session's previous frame, in buffer
+    /// coordinates, inside the buffer.
+    pub(crate) damage: Vec<Rectangle<i32, BufferCoord>>,
+    /// When the captured content was presented, on `CLOCK_MONOTONIC`.
+    pub(crate) presented: Duration,
+}
+
+/// How the core speaks to a session's protocol object.
+pub(crate) trait SessionSink {
+    /// The constraints, first or changed.
+    fn constraints(&self, constraints: &Constraints);
+    /// The source went away: the session will deliver nothing more.
+    fn stopped(&self);
+}
+
+/// How the core speaks to a frame's protocol object.
+pub(crate) trait FrameSink {
+    /// The copy completed; the buffer holds the frame.
+    fn ready(&self, captured: &Captured);
+    /// The frame failed.
+    fn failed(&self, reason: Failure);
+}
+
+/// A session's handle, held by its protocol object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct SessionId(u64);
+
+/// A frame a client asked for that has not been copied yet.
+struct Request {
+    /// The protocol object that asked.
+    owner: ObjectId,
+    buffer: WlBuffer,
+    /// Whether to wait for damage (every ext frame after the first, wlr's
+    /// `copy_with_damage`), or copy now (wlr's `copy`).
+    on_damage: bool,
+    sink: Box<dyn FrameSink>,
+}
+
+struct Session {
+    source: Source,
+    orientation: Orientation,
+    /// Part of the output (framebuffer pixels) for a region capture.
+    region: Option<Rectangle<i32, Logical>>,
+    /// Damage not yet delivered, in buffer coordinates; `None`: all of it.
+    damage: Option<Vec<Rectangle<i32, BufferCoord>>>,
+    /// The constraints last sent.
+    constraints: Constraints,
+    waiting: Option<Request>,
+    sink: Option<Box<dyn SessionSink>>,
+    stopped: bool,
+    /// No protocol object holds the session any more: it goes once its
+    /// waiting frame went.
+    orphan: bool,
+}
+
+/// A copy on the GPU, waiting for its completion to tell its sink.
+struct InFlight {
+    pending: PendingCapture,
+    buffer: WlBuffer,
+    captured: Captured,
+    sink: Box<dyn FrameSink>,
+}
+
+/// Every capture session and frame in flight.
+pub(crate) struct Capture {
+    sessions: HashMap<SessionId, Session>,
+    in_flight: HashMap<u64, InFlight>,
+    next_id: u64,
+    /// The output's last frame, and when it was presented.
+    image: Option<(VulkanTexture, Duration)>,
+    dmabuf: Option<DmabufConstraints>,
+    /// Wakes the loop when a waiter thread saw a job complete.
+    completed: Sender<u64>,
+}
+
+impl std::fmt::Debug for Capture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Capture")
+            .field("sessions", &self.sessions.len())
+            .field("in_flight", &self.in_flight.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Capture {
+    /// The capture core on `handle`'s loop; dma-buf destinations where
+    /// `dmabuf` says.
+    pub(crate) fn new(
+        handle: &LoopHandle<'static, State>,
+        dmabuf: Option<DmabufConstraints>,
+    ) -> anyhow::Result<Self> {
+        let (completed, receiver) = channel::channel::<u64>();
+        handle
+            .insert_source(receiver, |event, (), state| {
+                if let channel::Event::Msg(id) = event {
+                    state.capture_completed(id);
+                }
+            })
+            .map_err(|err| anyhow::anyhow!("inserting the capture channel: {err}"))?;
+        Ok(Self {
+            sessions: HashMap::new(),
+            in_flight: HashMap::new(),
+            next_id: 0,
+            image: None,
+            dmabuf,
+            completed,
+        })
+    }
+
+    fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+}
+
+impl State {
+    /// A new session on `source`; its sink hears the constraints at once.
+    pub(crate) fn capture_session(
+        &mut self,
+        source: Source,
+        orientation: Orientation,
+        region: Option<Rectangle<i32, Logical>>,
+        sink: Option<Box<dyn SessionSink>>,
+    ) -> SessionId {
+        let id = SessionId(self.capture.next_id());
+        let constraints = self.capture_constraints(&source, orientation, region);
+        if let Some(sink) = &sink {
+            sink.constraints(&constraints);
+        }
+        let stopped =
+            matches!(&source, Source::Toplevel(w) if !self.space.elements().any(|e| e == w));
+        if stopped && let Some(sink) = &sink {
+            sink.stopped();
+        }
+        self.capture.sessions.insert(
+            id,
+            Session {
+                source,
+                orientation,
+                region,
+                damage: None,
+                constraints,
+                waiting: None,
+                sink,
+                stopped,
+                orphan: false,
+            },
+        );
+        id
+    }
+
+    /// The constraints of a session: its buffer size, the formats.
+    fn capture_constraints(
+        &self,
+        source: &Source,
+        orientation: Orientation,
+        region: Option<Rectangle<i32, Logical>>,
+    ) -> Constraints {
+        let size = match source {
+            Source::Output => {
+                let (_, area) = self.capture_area(orientation, region);
+                area.size
+            }
+            Source::Toplevel(window) => {
+                let size = window.geometry().size;
+                Size::from((size.w.max(1), size.h.max(1)))
+            }
+        };
+        Constraints {
+            size,
+            shm_formats: SHM_FORMATS.to_vec(),
+            dmabuf: self.capture.dmabuf.clone(),
+        }
+    }
+
+    /// For the output: the framebuffer's transform to undo (smithay's
+    /// sense, see [`VulkanRenderer::capture`]) and the framebuffer's
+    /// rectangle to read, for a session of `orientation` and `region`.
+    fn capture_area(
+        &self,
+        orientation: Orientation,
+        region: Option<Rectangle<i32, Logical>>,
+    ) -> (Transform, Rectangle<i32, BufferCoord>) {
+        let framebuffer: Size<i32, Physical> = self
+            .output
+            .current_mode()
+            .map(|mode| mode.size)
+            .unwrap_or_else(|| Size::from((1, 1)));
+        let transform = self.output.current_transform();
+        let logical = transform.transform_size(framebuffer);
+        let logical = Rectangle::<i32, Physical>::from_size(logical);
+        // The region, in upright output pixels (scale 1), clipped.
+        let upright = match region {
+            Some(region) => {
+                let region = Rectangle::<i32, Physical>::new(
+                    (region.loc.x, region.loc.y).into(),
+                    (region.size.w, region.size.h).into(),
+                );
+                region.intersection(logical).unwrap_or_default()
+            }
+            None => logical,
+        };
+        let in_framebuffer = transform.transform_rect_in(upright, &logical.size);
+        let as_buffer = |r: Rectangle<i32, Physical>| {
+            Rectangle::<i32, BufferCoord>::new(
+                (r.loc.x, r.loc.y).into(),
+                (r.size.w, r.size.h).into(),
+            )
+        };
+        match orientation {
+            Orientation::Upright => (transform.invert(), as_buffer(in_framebuffer)),
+            Orientation::Framebuffer => (Transform::Normal, as_buffer(in_framebuffer)),
+        }
+    }
+
+    /// The constraints `id` last announced.
+    pub(crate) fn capture_session_constraints(&self, id: SessionId) -> Option<Constraints> {
+        self.capture
+            .sessions
+            .get(&id)
+            .map(|s| s.constraints.clone())
+    }
+
+    /// The session is gone: a frame still waiting fails as stopped.
+    pub(crate) fn capture_session_destroyed(&mut self, id: SessionId) {
+        if let Some(session) = self.capture.sessions.remove(&id)
+            && let Some(request) = session.waiting
+        {
+            request.sink.failed(Failure::Stopped);
+        }
+    }
+
+    /// The client's frame object `owner` is gone: forget its request, if
+    /// it still waits (a copy already on the GPU finishes and tells no
+    /// one).
+    pub(crate) fn capture_frame_destroyed(&mut self, id: SessionId, owner: &ObjectId) {
+        if let Some(session) = self.capture.sessions.get_mut(&id)
+            && session.waiting.as_ref().is_some_and(|r| &r.owner == owner)
+        {
+            session.waiting = None;
+            if session.orphan {
+                self.capture.sessions.remove(&id);
+            }
+        }
+    }
+
+    /// No protocol object holds `id` any more: it goes now, or once its
+    /// waiting frame was copied.
+    pub(crate) fn capture_session_orphaned(&mut self, id: SessionId) {
+        if let Some(session) = self.capture.sessions.get_mut(&id) {
+            if session.waiting.is_some() {
+                session.orphan = true;
+            } else {
+                self.capture.sessions.remove(&id);
+            }
+        }
+    }
+
+    /// Whether `id` has a frame waiting to be copied.
+    pub(crate) fn capture_is_waiting(&self, id: SessionId) -> bool {
+        self.capture
+            .sessions
+            .get(&id)
+            .is_some_and(|s| s.waiting.is_some())
+    }
+
+    /// A client asks for a frame into `buffer`: checked against the
+    /// session's constraints, then copied at once or, with `on_damage` (and
+    /// after the session's first frame), at the first frame with damage.
+    /// `stride_exact`: a `wl_shm` stride must be exactly a row (wlr, which
+    /// announces it), not just at least one.
+    pub(crate) fn capture_frame(
+        &mut self,
+        id: SessionId,
+        owner: ObjectId,
+        buffer: WlBuffer,
+        on_damage: bool,
+        stride_exact: bool,
+        sink: Box<dyn FrameSink>,
+    ) {
+        let Some(session) = self.capture.sessions.get_mut(&id) else {
+            sink.failed(Failure::Stopped);
+            return;
+        };
+        if session.stopped {
+            sink.failed(Failure::Stopped);
+            return;
+        }
+        if let Err(why) = check_buffer(&buffer, &session.constraints, stride_exact) {
+            debug!(why, "capture buffer refused");
+            sink.failed(Failure::BufferConstraints);
+            return;
+        }
+        if let Some(old) = session.waiting.replace(Request {
+            owner,
+            buffer,
+            on_damage,
+            sink,
+        }) {
+            old.sink.failed(Failure::Unknown);
+        }
+        self.capture_start(id);
+    }
+
+    /// The output rendered a frame into `image`, with `damage` in
+    /// framebuffer pixels (`None`: nothing changed), presented `now`: every
+    /// session takes the damage, and waiting frames that can go, go.
+    pub(crate) fn capture_output_frame(
+        &mut self,
+        image: &VulkanTexture,
+        damage: Option<&[Rectangle<i32, Physical>]>,
+        now: Duration,
+    ) {
+        let new_image = self
+            .capture
+            .image
+            .as_ref()
+            .is_none_or(|(old, _)| !old.same_as(image));
+        if damage.is_none() && !new_image {
+            return;
+        }
+        self.capture.image = Some((image.clone(), now));
+        let ids: Vec<SessionId> = self.capture.sessions.keys().copied().collect();
+        for id in ids {
+            let session = &self.capture.sessions[&id];
+            // A toplevel's damage comes from its commits.
+            if session.source != Source::Output {
+                continue;
+            }
+            let added = match damage {
+                Some(rects) if !new_image => {
+                    let (transform, area) = self.capture_area(session.orientation, session.region);
+                    output_damage(rects, transform, area)
+                }
+                _ => None,
+            };
+            let session = self.capture.sessions.get_mut(&id).expect("looked up above");
+            if new_image {
+                // Another image (the first, or after a resize): all of it.
+                session.damage = None;
+            } else if let (Some(undelivered), Some(added)) = (&mut session.damage, added) {
+                undelivered.extend(added);
+            }
+            self.capture_start(id);
+        }
+    }
+
+    /// A surface of `window` committed: its sessions are damaged whole.
+    pub(crate) fn capture_window_committed(&mut self, window: &Window) {
+        let ids: Vec<SessionId> = self
+            .capture
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.source == Source::Toplevel(window.clone()))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            if let Some(session) = self.capture.sessions.get_mut(&id) {
+                session.damage = None;
+            }
+            self.capture_start(id);
+        }
+    }
+
+    /// The output's mode or transform changed, or a toplevel's size: every
+    /// session whose constraints changed hears the new ones, and a frame
+    /// waiting with a buffer that no longer fits fails.
+    pub(crate) fn capture_constraints_changed(&mut self) {
+        let ids: Vec<SessionId> = self.capture.sessions.keys().copied().collect();
+        for id in ids {
+            let session = &self.capture.sessions[&id];
+            if session.stopped {
+                continue;
+            }
+            let constraints =
+                self.capture_constraints(&session.source, session.orientation, session.region);
+            let session = self.capture.sessions.get_mut(&id).expect("looked up above");
+            if constraints == session.constraints {
+                continue;
+            }
+            if let Some(sink) = &session.sink {
+                sink.constraints(&constraints);
+            }
+            session.constraints = constraints;
+            session.damage = None;
+            if let Some(request) = session.waiting.take() {
+                request.sink.failed(Failure::BufferConstraints);
+            }
+        }
+    }
+
+    /// A toplevel went away: its sessions stop.
+    pub(crate) fn capture_window_closed(&mut self, window: &Window) {
+        for session in self.capture.sessions.values_mut() {
+            if session.source != Source::Toplevel(window.clone()) || session.stopped {
+                continue;
+            }
+            session.stopped = true;
+            if let Some(sink) = &session.sink {
+                sink.stopped();
+            }
+            if let Some(request) = session.waiting.take() {
+                request.sink.failed(Failure::Stopped);
+            }
+        }
+    }
+
+    /// Copies the waiting frame of `id` if it may go now.
+    fn capture_start(&mut self, id: SessionId) {
+        let Some(session) = self.capture.sessions.get_mut(&id) else {
+            return;
+        };
+        let damaged = session.damage.as_ref().is_none_or(|d| !d.is_empty());
+        let may_go = session
+            .waiting
+            .as_ref()
+            .is_some_and(|r| damaged || !r.on_damage);
+        if !may_go {
+            return;
+        }
+        let source = session.source.clone();
+        let (orientation, region) = (session.orientation, session.region);
+        let size = session.constraints.size;
+        // The source image, and the part of it to read.
+        let (image, presented, transform, area) = match &source {
+            Source::Output => {
+                let Some((image, presented)) = self.capture.image.clone() else {
+                    // No frame rendered yet: the first one starts it.
+                    return;
+                };
+                let (transform, area) = self.capture_area(orientation, region);
+                (image, presented, transform, area)
+            }
+            Source::Toplevel(window) => match self.render_window(window) {
+                Ok(image) => {
+                    let area = Rectangle::from_size(size);
+                    let now = Duration::from(self.clock.now());
+                    (image, now, Transform::Normal, area)
+                }
+                Err(err) => {
+                    warn!("capturing a toplevel: {err:#}");
+                    let session = self.capture.sessions.get_mut(&id).expect("looked up above");
+                    if let Some(request) = session.waiting.take() {
+                        request.sink.failed(Failure::Unknown);
+                    }
+                    return;
+                }
+            },
+        };
+        let session = self.capture.sessions.get_mut(&id).expect("looked up above");
+        let request = session.waiting.take().expect("checked above");
+        let orphan = session.orphan;
+        let damage = match session.damage.replace(Vec::new()) {
+            Some(rects) => rects,
+            None => vec![Rectangle::from_size(size)],
+        };
+        if orphan {
+            self.capture.sessions.remove(&id);
+        }
+        let shm = with_buffer_contents(&request.buffer, |_, _, data| data).ok();
+        let dmabuf = get_dmabuf(&request.buffer).ok().cloned();
+        let target = match (&shm, &dmabuf) {
+            (Some(data), _) => CaptureTarget::Shm {
+                format: shm_format_to_fourcc(data.format).unwrap_or(DrmFourcc::Xrgb8888),
+                width: data.width as u32,
+                height: data.height as u32,
+                stride: data.stride as u32,
+            },
+            (None, Some(dmabuf)) => CaptureTarget::Dmabuf(dmabuf),
+            (None, None) => {
+                request.sink.failed(Failure::BufferConstraints);
+                return;
+            }
+        };
+        let pending = match self.renderer.capture(&image, area, transform, target) {
+            Ok(pending) => pending,
+            Err(err) => {
+                warn!(%err, "capture copy refused");
+                request.sink.failed(Failure::Unknown);
+                return;
+            }
+        };
+        let flight = self.capture.next_id();
+        self.capture_watch(flight, pending.completion().clone());
+        self.capture.in_flight.insert(
+            flight,
+            InFlight {
+                pending,
+                buffer: request.buffer,
+                captured: Captured { damage, presented },
+                sink: request.sink,
+            },
+        );
+    }
+
+    /// Calls [`capture_completed`](Self::capture_completed) for `flight`
+    /// on the loop once `completion` signalled.
+    fn capture_watch(&mut self, flight: u64, completion: CopyCompletion) {
+        if let Some(fence) = completion.sync_file()
+            && let Ok(fd) = fence.as_fd().try_clone_to_owned()
+            && let Ok(fence) = SyncFile::from_fd(fd)
+        {
+            let inserted =
+                self.handle
+                    .insert_source(FenceSource::new(fence), move |_, (), state| {
+                        state.capture_completed(flight);
+                    });
+            if inserted.is_ok() {
+                return;
+            }
+        }
+        // No fd to poll: a thread waits on the device's timeline and wakes
+        // the loop.
+        let completed = self.capture.completed.clone();
+        let spawned = std::thread::Builder::new()
+            .name("capture wait".into())
+            .spawn(move || {
+                if let Err(err) = completion.wait_timeout(Duration::MAX) {
+                    warn!(%err, "waiting for a capture");
+                }
+                let _ = completed.send(flight);
+            });
+        if let Err(err) = spawned {
+            warn!(%err, "cannot start a capture waiter");
+            // Tell the loop at once; the write-back then waits briefly.
+            let _ = self.capture.completed.send(flight);
+        }
+    }
+
+    /// A capture's copy completed: the pixels go to a `wl_shm` buffer, and
+    /// the sink hears `ready`.
+    pub(crate) fn capture_completed(&mut self, flight: u64) {
+        let Some(done) = self.capture.in_flight.remove(&flight) else {
+            return;
+        };
+        match done.pending.write_shm(&done.buffer) {
+            Ok(()) => done.sink.ready(&done.captured),
+            Err(err) => {
+                debug!(%err, "capture not delivered");
+                done.sink.failed(Failure::Unknown);
+            }
+        }
+    }
+
+    /// `window`'s surfaces composed at their own size into a new texture.
+    fn render_window(&mut self, window: &Window) -> anyhow::Result<VulkanTexture> {
+        let geometry = window.geometry();
+        let size = Size::<i32, Physical>::from((geometry.size.w.max(1), geometry.size.h.max(1)));
+        let mut texture = self
+            .renderer
+            .create_buffer(DrmFourcc::Argb8888, (size.w, size.h).into())?;
+        let location = (-geometry.loc.x, -geometry.loc.y).into();
+        let elements: Vec<WaylandSurfaceRenderElement<VulkanRenderer>> =
+            window.render_elements(&mut self.renderer, location, 1.0.into(), 1.0);
+        let mut tracker = OutputDamageTracker::new(size, 1.0, Transform::Normal);
+        let mut framebuffer =
+            smithay::backend::renderer::Bind::bind(&mut self.renderer, &mut texture)?;
+        tracker
+            .render_output(&mut self.renderer, &mut framebuffer, 0, &elements, [0.0; 4])
+            .map_err(|err| anyhow::anyhow!("rendering the toplevel: {err:?}"))?;
+        drop(framebuffer);
+        Ok(texture)
+    }
+}
+
+/// Why `buffer` does not meet `constraints`, if it does not.
+fn check_buffer(
+    buffer: &WlBuffer,
+    constraints: &Constraints,
+    stride_exact: bool,
+) -> Result<(), &'static str> {
+    let size = constraints.size;
+    if let Ok(data) = with_buffer_contents(buffer, |_, _, data| data) {
+        if (data.width, data.height) != (size.w, size.h) {
+            return Err("wl_shm buffer of another size");
+        }
+        if !constraints.shm_formats.contains(&data.format) {
+            return Err("wl_shm format not offered");
+        }
+        let row = i64::from(size.w) * 4;
+        let stride = i64::from(data.stride);
+        if stride < row || (stride_exact && stride != row) || stride % 4 != 0 {
+            return Err("wl_shm stride not offered");
+        }
+        return Ok(());
+    }
+    if let Ok(dmabuf) = get_dmabuf(buffer) {
+        let Some(offered) = &constraints.dmabuf else {
+            return Err("no dma-buf destinations here");
+        };
+        if dmabuf.size() != size {
+            return Err("dma-buf of another size");
+        }
+        let format = dmabuf.format();
+        if !offered.formats.contains(&format.code) || format.modifier != DrmModifier::Linear {
+            return Err("dma-buf format or modifier not offered");
+        }
+        return Ok(());
+    }
+    Err("neither wl_shm nor dma-buf")
+}
+
+/// Output damage (framebuffer pixels) in the buffer of a session reading
+/// `area` of the framebuffer with `transform` undone: clipped to the area,
+/// moved to its origin, transformed; `None` when none of it falls inside.
+fn output_damage(
+    rects: &[Rectangle<i32, Physical>],
+    transform: Transform,
+    area: Rectangle<i32, BufferCoord>,
+) -> Option<Vec<Rectangle<i32, BufferCoord>>> {
+    let clipped: Vec<Rectangle<i32, BufferCoord>> = rects
+        .iter()
+        .filter_map(|r| {
+            let r = Rectangle::<i32, BufferCoord>::new(
+                (r.loc.x, r.loc.y).into(),
+                (r.size.w, r.size.h).into(),
+            );
+            r.intersection(area)
+        })
+        .filter(|r| !r.is_empty())
+        .map(|r| {
+            let moved = Rectangle::new((r.loc.x - area.loc.x, r.loc.y - area.loc.y).into(), r.size);
+            transform.transform_rect_in(moved, &area.size)
+        })
+        .collect();
+    (!clipped.is_empty()).then_some(clipped)
+}

@@ -1,0 +1,223 @@
+//! Capture into a client's buffer: a region of a texture (an output's
+//! image, a window's) copied with a transform into a `wl_shm` or dma-buf
+//! buffer the client owns, as one job of the copy engine. The caller asks
+//! for the result ([`VulkanRenderer::capture`]) and is told when it is
+//! there; it never programs the copy.
+//!
+//! * A dma-buf destination is written by the GPU through its import (it
+//!   must be LINEAR, like every destination of the engine); the job waits
+//!   for the buffer's implicit fences and adds its own, so a reader that
+//!   honours implicit sync sees the finished copy.
+//! * A `wl_shm` destination cannot be written by the device: the job writes
+//!   a device buffer laid out as the client's buffer (format and stride),
+//!   read back into host memory behind a transfer-to-host barrier; once the
+//!   readback completed, [`PendingCapture::write_shm`] copies the rows into
+//!   the pool, through smithay's mapping of it, which guards against a
+//!   client that shrank its file.
+//!
+//! Neither waits: the caller watches [`PendingCapture::completion`] (on an
+//! event loop) and finishes the capture after it completed.
+
+use drm_fourcc::DrmFourcc;
+use smithay::backend::allocator::dmabuf::Dmabuf as SmithayDmabuf;
+use smithay::reexports::wayland_server::protocol::wl_buffer::WlBuffer;
+use smithay::utils::{Buffer as BufferCoord, Rectangle, Transform};
+
+use super::frame::content_map;
+use super::shm::with_shm_bytes_mut;
+use super::{PACKED, RenderError, VulkanRenderer, VulkanTexture, checked_size};
+use crate::copy::{
+    CopyCompletion, CopyJob, CopyPlan, CopyRequest, ImageDesc, PlaneDesc, Point, Readback, Rect,
+    Size, Surface,
+};
+
+/// The client's buffer a capture is copied into.
+#[derive(Debug, Clone, Copy)]
+pub enum CaptureTarget<'a> {
+    /// A `wl_shm` buffer of this layout (checked by the caller against the
+    /// buffer itself; [`PendingCapture::write_shm`] checks it again).
+    Shm {
+        /// The pixel format, one of the four packed formats.
+        format: DrmFourcc,
+        /// Width in pixels.
+        width: u32,
+        /// Height in pixels.
+        height: u32,
+        /// Bytes from one row to the next.
+        stride: u32,
+    },
+    /// A client's LINEAR dma-buf.
+    Dmabuf(&'a SmithayDmabuf),
+}
+
+/// A submitted capture: done once [`completion`](Self::completion) is.
+#[must_use = "a capture into wl_shm is only written back by write_shm"]
+#[derive(Debug)]
+pub struct PendingCapture {
+    completion: CopyCompletion,
+    /// For a `wl_shm` target: the device buffer's bytes on their way to
+    /// host memory, and the layout they are in.
+    readback: Option<(Readback, ShmLayout)>,
+}
+
+/// Where a capture's rows lie in the bytes read back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ShmLayout {
+    format: DrmFourcc,
+    width: u32,
+    height: u32,
+    stride: u32,
+}
+
+/// Why a finished `wl_shm` capture could not be written back.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteBackError {
+    /// The readback or the copy before it failed.
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    /// The buffer is no longer a `wl_shm` buffer smithay knows (destroyed).
+    #[error("the wl_shm buffer is gone")]
+    BufferGone,
+    /// The buffer's layout is not the one the capture was made for, or it
+    /// no longer fits its pool.
+    #[error("the wl_shm buffer's layout changed")]
+    Layout,
+}
+
+impl PendingCapture {
+    /// Completes when the copy (and, for `wl_shm`, the readback) did.
+    pub fn completion(&self) -> &CopyCompletion {
+        &self.completion
+    }
+
+    /// After [`completion`](Self::completion) completed: copies the pixels
+    /// read back into `buffer`, the `wl_shm` buffer the capture was made
+    /// for. A dma-buf capture has nothing to write back. Blocks only if
+    /// called before the completion, for as long as the GPU takes.
+    pub fn write_shm(self, buffer: &WlBuffer) -> Result<(), WriteBackError> {
+        let Some((readback, layout)) = self.readback else {
+            return Ok(());
+        };
+        let bytes = readback.wait().map_err(RenderError::from)?;
+        let written = with_shm_bytes_mut(buffer, |pool, data| {
+            let same = data.width as u32 == layout.width
+                && data.height as u32 == layout.height
+                && data.stride as u32 == layout.stride
+                && smithay::wayland::shm::shm_format_to_fourcc(data.format) == Some(layout.format);
+            if !same {
+                return Err(WriteBackError::Layout);
+            }
+            let len = layout.stride as usize * layout.height as usize;
+            let start = usize::try_from(data.offset).map_err(|_| WriteBackError::Layout)?;
+            let dst = start
+                .checked_add(len)
+                .and_then(|end| pool.get_mut(start..end))
+                .ok_or(WriteBackError::Layout)?;
+            let src = bytes.get(..len).ok_or(WriteBackError::Layout)?;
+            // Only each row's pixels: the bytes between rows of the device
+            // buffer were never written and are not the client's to see.
+            let row = layout.width as usize * 4;
+            let stride = layout.stride as usize;
+            for (dst, src) in dst.chunks_mut(stride).zip(src.chunks(stride)) {
+                dst[..row].copy_from_slice(&src[..row]);
+            }
+            Ok(())
+        });
+        written.map_err(|_| WriteBackError::BufferGone)?
+    }
+}
+
+impl VulkanRenderer {
+    /// Submits the copy of `region` of `source`, its content moved as
+    /// smithay's `transform_rect_in` of `transform` moves rectangles (an
+    /// output's framebuffer with `output_transform.invert()` comes out
+    /// upright), onto the whole of `target`, whose size must be the
+    /// transformed region's. Refused before anything is recorded when a
+    /// rectangle reaches outside its buffer or a format or size does not
+    /// fit.
+    pub fn capture(
+        &mut self,
+        source: &VulkanTexture,
+        region: Rectangle<i32, BufferCoord>,
+        transform: Transform,
+        target: CaptureTarget<'_>,
+    ) -> Result<PendingCapture, RenderError> {
+        let size = smithay::backend::renderer::Texture::size(source);
+        let (dst_w, dst_h) = match target {
+            CaptureTarget::Shm { width, height, .. } => (width, height),
+            CaptureTarget::Dmabuf(dmabuf) => {
+                let size = smithay::backend::allocator::Buffer::size(dmabuf);
+                checked_size(size)?
+            }
+        };
+        let dst_size = Size::new(
+            i32::try_from(dst_w).unwrap_or(i32::MAX),
+            i32::try_from(dst_h).unwrap_or(i32::MAX),
+        );
+        let plan = CopyPlan::new(CopyRequest {
+            src_size: Size::new(size.w, size.h),
+            dst_size,
+            src_rect: Rect::new(
+                Point::new(region.loc.x, region.loc.y),
+                Size::new(region.size.w, region.size.h),
+            ),
+            dst_rect: Rect::new(Point::new(0, 0), dst_size),
+            transform: content_map(transform),
+            filter: None,
+        })?;
+        self.cleanup()?;
+        match target {
+            CaptureTarget::Dmabuf(dmabuf) => {
+                let texture = self.import_smithay_dmabuf(dmabuf)?;
+                let job = CopyJob::new(&plan, source.surface(), texture.surface());
+                let completion = self.copier.submit(&job)?;
+                Ok(PendingCapture {
+                    completion,
+                    readback: None,
+                })
+            }
+            CaptureTarget::Shm {
+                format,
+                width,
+                height,
+                stride,
+            } => {
+                if !PACKED.contains(&format) {
+                    return Err(RenderError::UnsupportedFormat { format });
+                }
+                let buffer = self
+                    .copier
+                    .create_buffer(u64::from(stride) * u64::from(height))?;
+                let desc = ImageDesc {
+                    format,
+                    width,
+                    height,
+                    planes: vec![PlaneDesc { offset: 0, stride }],
+                };
+                let job = CopyJob::new(
+                    &plan,
+                    source.surface(),
+                    Surface::Buffer {
+                        buffer: &buffer,
+                        desc: &desc,
+                    },
+                );
+                // The readback follows the copy on the same queue.
+                let _copied = self.copier.submit(&job)?;
+                let readback = self.copier.readback(&buffer)?;
+                Ok(PendingCapture {
+                    completion: readback.completion(),
+                    readback: Some((
+                        readback,
+                        ShmLayout {
+                            format,
+                            width,
+                            height,
+                            stride,
+                        },
+                    )),
+                })
+            }
+        }
+    }
+}
