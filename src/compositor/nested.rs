@@ -31,6 +31,7 @@ use smithay::input::pointer::AxisFrame;
 use smithay::output::Output;
 use smithay::reexports::calloop::generic::Generic;
 use smithay::reexports::calloop::{Interest, Mode as PollMode, PostAction};
+use smithay::utils::{Logical, Point, Size};
 use tracing::{debug, info, warn};
 use winit::application::ApplicationHandler;
 use winit::dpi::PhysicalSize;
@@ -276,7 +277,18 @@ impl Nested {
                 }
             }
             WindowEvent::CursorMoved { position, .. } => {
-                state.pointer_motion((position.x, position.y).into());
+                // The window shows the framebuffer; the pointer's place on
+                // the output is in upright (logical) coordinates.
+                let framebuffer = self.host.size();
+                let framebuffer = Size::<f64, Logical>::from((
+                    f64::from(framebuffer.0),
+                    f64::from(framebuffer.1),
+                ));
+                let at = state.output.current_transform().transform_point_in(
+                    Point::<f64, Logical>::from((position.x, position.y)),
+                    &framebuffer,
+                );
+                state.pointer_motion(at);
             }
             WindowEvent::CursorLeft { .. } => state.pointer_left(),
             WindowEvent::MouseInput {

@@ -130,7 +130,7 @@ impl PendingCapture {
 impl VulkanRenderer {
     /// Submits the copy of `region` of `source`, its content moved as
     /// smithay's `transform_rect_in` of `transform` moves rectangles (an
-    /// output's framebuffer with `output_transform.invert()` comes out
+    /// output's framebuffer with the output's transform comes out
     /// upright), onto the whole of `target`, whose size must be the
     /// transformed region's. Refused before anything is recorded when a
     /// rectangle reaches outside its buffer or a format or size does not

@@ -304,10 +304,7 @@ impl State {
         region: Option<Rectangle<i32, Logical>>,
     ) -> Constraints {
         let size = match source {
-            Source::Output => {
-                let (_, area) = self.capture_area(orientation, region);
-                area.size
-            }
+            Source::Output => self.capture_area(orientation, region).size(),
             Source::Toplevel(window) => {
                 let size = window.geometry().size;
                 Size::from((size.w.max(1), size.h.max(1)))
@@ -320,43 +317,40 @@ impl State {
         }
     }
 
-    /// For the output: the framebuffer's transform to undo (smithay's
-    /// sense, see [`VulkanRenderer::capture`]) and the framebuffer's
-    /// rectangle to read, for a session of `orientation` and `region`.
+    /// What a session of `orientation` and `region` reads of the output.
     fn capture_area(
         &self,
         orientation: Orientation,
         region: Option<Rectangle<i32, Logical>>,
-    ) -> (Transform, Rectangle<i32, BufferCoord>) {
+    ) -> OutputArea {
         let framebuffer: Size<i32, Physical> = self
             .output
             .current_mode()
             .map(|mode| mode.size)
             .unwrap_or_else(|| Size::from((1, 1)));
-        let transform = self.output.current_transform();
-        let logical = transform.transform_size(framebuffer);
-        let logical = Rectangle::<i32, Physical>::from_size(logical);
-        // The region, in upright output pixels (scale 1), clipped.
+        let output = self.output.current_transform();
+        let whole = Rectangle::<i32, Physical>::from_size(output.transform_size(framebuffer));
         let upright = match region {
-            Some(region) => {
-                let region = Rectangle::<i32, Physical>::new(
-                    (region.loc.x, region.loc.y).into(),
-                    (region.size.w, region.size.h).into(),
-                );
-                region.intersection(logical).unwrap_or_default()
-            }
-            None => logical,
-        };
-        let in_framebuffer = transform.transform_rect_in(upright, &logical.size);
-        let as_buffer = |r: Rectangle<i32, Physical>| {
-            Rectangle::<i32, BufferCoord>::new(
-                (r.loc.x, r.loc.y).into(),
-                (r.size.w, r.size.h).into(),
+            Some(region) => Rectangle::<i32, Physical>::new(
+                (region.loc.x, region.loc.y).into(),
+                (region.size.w, region.size.h).into(),
             )
+            .intersection(whole)
+            .unwrap_or_default(),
+            None => whole,
         };
-        match orientation {
-            Orientation::Upright => (transform.invert(), as_buffer(in_framebuffer)),
-            Orientation::Framebuffer => (Transform::Normal, as_buffer(in_framebuffer)),
+        // The framebuffer holds upright content turned by the inverse of
+        // the output's transform (a panel turned 90° shows it turned 270°),
+        // so the output's transform turns it upright again.
+        let read = output.invert().transform_rect_in(upright, &whole.size);
+        OutputArea {
+            output,
+            orientation,
+            upright,
+            framebuffer: Rectangle::new(
+                (read.loc.x, read.loc.y).into(),
+                (read.size.w, read.size.h).into(),
+            ),
         }
     }
 
@@ -475,10 +469,9 @@ impl State {
                 continue;
             }
             let added = match damage {
-                Some(rects) if !new_image => {
-                    let (transform, area) = self.capture_area(session.orientation, session.region);
-                    output_damage(rects, transform, area)
-                }
+                Some(rects) if !new_image => self
+                    .capture_area(session.orientation, session.region)
+                    .damage(rects),
                 _ => None,
             };
             let session = self.capture.sessions.get_mut(&id).expect("looked up above");
@@ -575,8 +568,8 @@ impl State {
                     // No frame rendered yet: the first one starts it.
                     return;
                 };
-                let (transform, area) = self.capture_area(orientation, region);
-                (image, presented, transform, area)
+                let area = self.capture_area(orientation, region);
+                (image, presented, area.content_transform(), area.framebuffer)
             }
             Source::Toplevel(window) => match self.render_window(window) {
                 Ok(image) => {
@@ -747,28 +740,67 @@ fn check_buffer(
     Err("neither wl_shm nor dma-buf")
 }
 
-/// Output damage (framebuffer pixels) in the buffer of a session reading
-/// `area` of the framebuffer with `transform` undone: clipped to the area,
-/// moved to its origin, transformed; `None` when none of it falls inside.
-fn output_damage(
-    rects: &[Rectangle<i32, Physical>],
-    transform: Transform,
-    area: Rectangle<i32, BufferCoord>,
-) -> Option<Vec<Rectangle<i32, BufferCoord>>> {
-    let clipped: Vec<Rectangle<i32, BufferCoord>> = rects
-        .iter()
-        .filter_map(|r| {
-            let r = Rectangle::<i32, BufferCoord>::new(
-                (r.loc.x, r.loc.y).into(),
-                (r.size.w, r.size.h).into(),
-            );
-            r.intersection(area)
-        })
-        .filter(|r| !r.is_empty())
-        .map(|r| {
-            let moved = Rectangle::new((r.loc.x - area.loc.x, r.loc.y - area.loc.y).into(), r.size);
-            transform.transform_rect_in(moved, &area.size)
-        })
-        .collect();
-    (!clipped.is_empty()).then_some(clipped)
+/// The part of the output a session reads, and how.
+#[derive(Debug, Clone, Copy)]
+struct OutputArea {
+    /// The output's transform.
+    output: Transform,
+    orientation: Orientation,
+    /// The region in upright output pixels, inside the output.
+    upright: Rectangle<i32, Physical>,
+    /// The same region in the framebuffer.
+    framebuffer: Rectangle<i32, BufferCoord>,
+}
+
+impl OutputArea {
+    /// The size of the buffer the session delivers.
+    fn size(&self) -> Size<i32, BufferCoord> {
+        let size = match self.orientation {
+            Orientation::Upright => self.upright.size,
+            Orientation::Framebuffer => self.output.invert().transform_size(self.upright.size),
+        };
+        (size.w, size.h).into()
+    }
+
+    /// The transform that takes the framebuffer's content to the session's
+    /// orientation (smithay's sense, see [`VulkanRenderer::capture`]).
+    fn content_transform(&self) -> Transform {
+        match self.orientation {
+            Orientation::Upright => self.output,
+            Orientation::Framebuffer => Transform::Normal,
+        }
+    }
+
+    /// Output damage (upright output pixels, as smithay's damage tracker
+    /// reports it) in the session's buffer: clipped to the region, moved
+    /// to its origin and, for the framebuffer orientation, turned as the
+    /// framebuffer is; `None` when none of it falls inside.
+    fn damage(
+        &self,
+        rects: &[Rectangle<i32, Physical>],
+    ) -> Option<Vec<Rectangle<i32, BufferCoord>>> {
+        let inside: Vec<Rectangle<i32, BufferCoord>> = rects
+            .iter()
+            .filter_map(|r| r.intersection(self.upright))
+            .filter(|r| !r.is_empty())
+            .map(|r| {
+                let moved = Rectangle::<i32, Physical>::new(
+                    (r.loc.x - self.upright.loc.x, r.loc.y - self.upright.loc.y).into(),
+                    r.size,
+                );
+                let turned = match self.orientation {
+                    Orientation::Upright => moved,
+                    Orientation::Framebuffer => self
+                        .output
+                        .invert()
+                        .transform_rect_in(moved, &self.upright.size),
+                };
+                Rectangle::new(
+                    (turned.loc.x, turned.loc.y).into(),
+                    (turned.size.w, turned.size.h).into(),
+                )
+            })
+            .collect();
+        (!inside.is_empty()).then_some(inside)
+    }
 }
