@@ -42,6 +42,7 @@ use winit::platform::scancode::PhysicalKeyExtScancode;
 use winit::window::{Window, WindowId};
 
 use super::Config;
+use super::capture;
 use super::output::{OutputFrames, every_refresh};
 use super::state::State;
 use crate::vulkan::{Presented, Swapchain};
@@ -284,7 +285,8 @@ impl Nested {
                     f64::from(framebuffer.0),
                     f64::from(framebuffer.1),
                 ));
-                let at = state.output.current_transform().transform_point_in(
+                let to_upright = capture::undo(state.output.current_transform().invert());
+                let at = to_upright.transform_point_in(
                     Point::<f64, Logical>::from((position.x, position.y)),
                     &framebuffer,
                 );

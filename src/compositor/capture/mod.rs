@@ -339,9 +339,9 @@ impl State {
             .unwrap_or_default(),
             None => whole,
         };
-        // The framebuffer holds upright content turned by the inverse of
-        // the output's transform (a panel turned 90° shows it turned 270°),
-        // so the output's transform turns it upright again.
+        // The framebuffer holds upright content as smithay draws it: moved
+        // by the output transform's `invert()` (a panel turned 90° shows it
+        // turned 270°); `undo` of that takes it upright again.
         let read = output.invert().transform_rect_in(upright, &whole.size);
         OutputArea {
             output,
@@ -766,7 +766,7 @@ impl OutputArea {
     /// orientation (smithay's sense, see [`VulkanRenderer::capture`]).
     fn content_transform(&self) -> Transform {
         match self.orientation {
-            Orientation::Upright => self.output,
+            Orientation::Upright => undo(self.output.invert()),
             Orientation::Framebuffer => Transform::Normal,
         }
     }
@@ -802,5 +802,20 @@ impl OutputArea {
             })
             .collect();
         (!inside.is_empty()).then_some(inside)
+    }
+}
+
+/// The transform whose `transform_rect_in` undoes that of `transform`.
+///
+/// smithay draws an output's upright content into its framebuffer with the
+/// output transform's `invert()`, which for the flipped quarter turns is
+/// not the inverse map: `Flipped90.invert()` is `Flipped270`, yet each of
+/// them is its own inverse (a transpose, an anti-transpose). So turns undo
+/// by turning back and flips by themselves.
+pub(crate) fn undo(transform: Transform) -> Transform {
+    if transform.flipped() {
+        transform
+    } else {
+        transform.invert()
     }
 }
