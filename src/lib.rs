@@ -53,6 +53,12 @@
 //!   a command is recorded, and every GPU object a job uses is held until
 //!   its fence signalled. An imported dma-buf stays device-mapped until its
 //!   last `VkBuffer` is destroyed.
+//! * **A capture is a copy the client asks for.** Screen capture
+//!   (`compositor/capture/`) checks the client's buffer against the
+//!   session's constraints, copies into it with one copy job, and sends
+//!   `ready` only after that job's fence signalled, watched on the event
+//!   loop; a `wl_shm` destination receives only the rows the GPU wrote,
+//!   through smithay's guarded mapping of the pool.
 //! * **Fences are values.** A [`sync::SyncFile`] owns its fd; waiting never
 //!   blocks an event loop (use [`sync::FenceSource`]).
 //! * **`unsafe` lives in `sys` modules** (`dmabuf/sys.rs`, `sync/sys.rs`,

@@ -14,7 +14,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use smithay::utils::{Physical, Rectangle, Size, Transform};
-use support::{Rgb, Session};
+use support::{Lines, Rgb, Session};
 
 /// Rendering is exact but the background is 0.1 × 255 = 25.5, rounded
 /// either way.
@@ -171,5 +171,180 @@ fn grim_captures_the_output_upright_as_the_frame_dump_shows_it() {
             session.dir(),
             &format!("grim at {name} against the card"),
         );
+    }
+}
+
+const DMABRIDGE: &str = env!("CARGO_BIN_EXE_dmabridge");
+
+/// `dmabridge capture` with `args`, writing a PPM to stdout: the picture.
+fn dmabridge_capture(session: &Session, args: &[&str]) -> Rgb {
+    let mut all = vec!["capture", "-o", "-"];
+    all.extend(args);
+    parse_ppm(&capture_with(session, DMABRIDGE, &all))
+}
+
+/// The part of `picture` at `at` of `size`.
+fn crop(picture: &Rgb, at: (u32, u32), size: (u32, u32)) -> Rgb {
+    let mut bytes = Vec::new();
+    for y in at.1..at.1 + size.1 {
+        for x in at.0..at.0 + size.0 {
+            bytes.extend(picture.pixel(x, y));
+        }
+    }
+    Rgb {
+        width: size.0,
+        height: size.1,
+        bytes,
+    }
+}
+
+#[test]
+fn dmabridge_capture_gets_the_output_upright_through_either_protocol_under_every_transform() {
+    for (name, transform) in [
+        ("normal", Transform::Normal),
+        ("90", Transform::_90),
+        ("180", Transform::_180),
+        ("270", Transform::_270),
+        ("flipped", Transform::Flipped),
+        ("flipped-90", Transform::Flipped90),
+        ("flipped-180", Transform::Flipped180),
+        ("flipped-270", Transform::Flipped270),
+    ] {
+        let (session, _client) = output_with_card(&["--transform", name]);
+        let dumped = upright(&session.last_frame_with_content(), transform);
+        for protocol in ["ext", "wlr"] {
+            let got = dmabridge_capture(&session, &["--protocol", protocol]);
+            let what = format!("{protocol} at {name}");
+            assert_same(&got, &dumped, session.dir(), &what);
+        }
+    }
+}
+
+#[test]
+fn regions_come_from_the_compositor_for_grim_and_from_the_picture_for_dmabridge_capture() {
+    // grim asks for the region (wlr-screencopy's capture_output_region, in
+    // upright output coordinates); dmabridge capture crops what it got.
+    let (session, _client) = output_with_card(&["--transform", "90"]);
+    let whole = upright(&session.last_frame_with_content(), Transform::_90);
+    let want = crop(&whole, (150, 60), (80, 100));
+    let got = parse_ppm(&capture_with(
+        &session,
+        "grim",
+        &["-t", "ppm", "-g", "150,60 80x100", "-"],
+    ));
+    assert_same(&got, &want, session.dir(), "grim's region");
+    let got = dmabridge_capture(&session, &["--region", "150,60 80x100"]);
+    assert_same(&got, &want, session.dir(), "dmabridge capture's region");
+}
+
+#[test]
+fn a_scaled_capture_has_the_scaled_size_and_keeps_the_bars() {
+    let (session, _client) = output_with_card(&[]);
+    let got = dmabridge_capture(&session, &["--scale", "0.5"]);
+    assert_eq!((got.width, got.height), (OUTPUT.0 / 2, OUTPUT.1 / 2));
+    let whole = session.last_frame_with_content();
+    // The middle of each of the card's eight bars, at half the size.
+    for bar in 0..8 {
+        let x = CARD.0 * (2 * bar + 1) / 16;
+        let want = whole.pixel(x, 20);
+        let have = got.pixel(x / 2, 10);
+        assert!(
+            want.iter()
+                .zip(have)
+                .all(|(a, b)| a.abs_diff(b) <= TOLERANCE),
+            "bar {bar}: {have:?}, not {want:?}"
+        );
+    }
+}
+
+#[test]
+fn a_toplevel_is_captured_whole_where_the_output_shows_only_part_of_it() {
+    // Windows sit left to right: the card's window from x = 200 on shows
+    // only its first 120 columns on the 320-pixel output.
+    let (session, _first) = output_with_card(&[]);
+    let (_second, lines) = session.spawn_client(&[
+        "--size",
+        "300x100",
+        "--frames",
+        "1",
+        "--stay",
+        "--title",
+        "partly-off",
+    ]);
+    lines.expect("staying", Duration::from_secs(60));
+    let got = dmabridge_capture(&session, &["--toplevel", "partly-off"]);
+    let want = Rgb::expected((300, 100), &[(0, (300, 100))]);
+    assert_same(&got, &want, session.dir(), "the toplevel");
+}
+
+#[test]
+fn a_capture_of_an_idle_output_completes() {
+    // No client: nothing is ever damaged after the first frame. Both
+    // protocols' first frames still complete.
+    let session = Session::start(OUTPUT, &[]);
+    for protocol in ["ext", "wlr"] {
+        let got = dmabridge_capture(&session, &["--protocol", protocol, "--timeout", "20"]);
+        assert_same(&got, &Rgb::background(OUTPUT), session.dir(), protocol);
+    }
+    let got = parse_ppm(&capture_with(&session, "grim", &["-t", "ppm", "-"]));
+    assert_same(&got, &Rgb::background(OUTPUT), session.dir(), "grim");
+}
+
+#[test]
+fn later_frames_wait_for_damage_and_report_the_square_that_changed() {
+    let upright_size = Size::<i32, Physical>::from((OUTPUT.1 as i32, OUTPUT.0 as i32));
+    let square = Rectangle::<i32, Physical>::new((200, 0).into(), (32, 32).into());
+    // wlr-screencopy reports damage in the framebuffer, ext in the upright
+    // picture.
+    let in_framebuffer = Transform::_90
+        .invert()
+        .transform_rect_in(square, &upright_size);
+    for (protocol, size, damage) in [
+        ("ext", upright_size, square),
+        (
+            "wlr",
+            Size::from((OUTPUT.0 as i32, OUTPUT.1 as i32)),
+            in_framebuffer,
+        ),
+    ] {
+        let (session, _card) = output_with_card(&["--transform", "90"]);
+        let out = session.dir().join(format!("{protocol}.png"));
+        let mut capture = session
+            .command(DMABRIDGE)
+            .args(["capture", "--frames", "3", "--protocol", protocol, "-o"])
+            .arg(&out)
+            .spawn()
+            .unwrap();
+        let lines = Lines::new(capture.stdout.take().unwrap());
+        let size = format!("{}x{}", size.w, size.h);
+        let first = lines.expect("frame 1", Duration::from_secs(30));
+        assert_eq!(
+            first,
+            format!("frame 1 {size} damage 0,0 {size}"),
+            "{protocol}"
+        );
+        // Nothing changes: the second frame waits.
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(
+            lines.drain(),
+            Vec::<String>::new(),
+            "{protocol}: a frame without damage"
+        );
+        // A 32×32 window appears right of the card and redraws every frame.
+        // Its appearance also restacks the card (damage smithay reports);
+        // after that only the square changes.
+        let (mut square, _) =
+            session.spawn_client(&["--size", "32x32", "--frames", "0", "--color", "ff00ff00"]);
+        let want = format!(
+            "{},{} {}x{}",
+            damage.loc.x, damage.loc.y, damage.size.w, damage.size.h
+        );
+        let second = lines.expect("frame 2", Duration::from_secs(30));
+        assert!(second.contains(&want), "{protocol}: {second}");
+        let third = lines.expect("frame 3", Duration::from_secs(30));
+        assert_eq!(third, format!("frame 3 {size} damage {want}"), "{protocol}");
+        assert!(capture.wait().unwrap().success());
+        square.kill().unwrap();
+        square.wait().unwrap();
     }
 }
