@@ -414,7 +414,7 @@ impl State {
         let Some(dmabuf) = dmabuf else {
             return;
         };
-        let fence = match read_fence(&dmabuf) {
+        let fence = match implicit_fence(&dmabuf, SyncAccess::Read) {
             Ok(Some(fence)) => fence,
             Ok(None) => return,
             Err(err) => {
@@ -452,14 +452,18 @@ fn libc_monotonic() -> u32 {
     rustix::time::ClockId::Monotonic as u32
 }
 
-/// The fence a reader of `dmabuf` waits for: its writers' fences, merged
-/// over the buffers its planes live in (a disjoint buffer has several).
-fn read_fence(dmabuf: &Dmabuf) -> Result<Option<SyncFile>, crate::sync::SyncError> {
+/// The fence an access of `dmabuf` must wait for, merged over the buffers
+/// its planes live in (a disjoint buffer has several): a reader waits for
+/// its writers, a writer for its readers and writers.
+pub(crate) fn implicit_fence(
+    dmabuf: &Dmabuf,
+    access: SyncAccess,
+) -> Result<Option<SyncFile>, crate::sync::SyncError> {
     let mut merged: Option<SyncFile> = None;
     for fd in dmabuf.handles() {
-        let fence = SyncFile::export_from_dmabuf(fd.as_fd(), SyncAccess::Read)?;
+        let fence = SyncFile::export_from_dmabuf(fd.as_fd(), access)?;
         merged = Some(match merged {
-            Some(previous) => previous.merge(&fence, "dmabridge commit")?,
+            Some(previous) => previous.merge(&fence, "dmabridge implicit fence")?,
             None => fence,
         });
     }

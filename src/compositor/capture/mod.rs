@@ -53,10 +53,10 @@ use smithay::wayland::dmabuf::get_dmabuf;
 use smithay::wayland::shm::{shm_format_to_fourcc, with_buffer_contents};
 use tracing::{debug, warn};
 
-use super::state::State;
+use super::state::{State, implicit_fence};
 use crate::copy::CopyCompletion;
 use crate::render::{CaptureTarget, PendingCapture, VulkanRenderer, VulkanTexture};
-use crate::sync::{FenceSource, SyncFile};
+use crate::sync::{FenceSource, SyncAccess, SyncFile};
 
 /// The `wl_shm` formats a capture can be written in, in the order clients
 /// should prefer them (they take the first): the output's own layout
@@ -180,6 +180,9 @@ struct Request {
     /// Whether to wait for damage (every ext frame after the first, wlr's
     /// `copy_with_damage`), or copy now (wlr's `copy`).
     on_damage: bool,
+    /// A dma-buf destination's implicit fences are pending: the copy waits
+    /// for them on the loop, so that submitting it blocks nothing.
+    fenced: bool,
     sink: Box<dyn FrameSink>,
 }
 
@@ -419,6 +422,7 @@ impl State {
         stride_exact: bool,
         sink: Box<dyn FrameSink>,
     ) {
+        debug!(?id, on_damage, "capture asked for");
         let Some(session) = self.capture.sessions.get_mut(&id) else {
             sink.failed(Failure::Stopped);
             return;
@@ -436,6 +440,7 @@ impl State {
             owner,
             buffer,
             on_damage,
+            fenced: false,
             sink,
         }) {
             old.sink.failed(Failure::Unknown);
@@ -554,10 +559,16 @@ impl State {
         let may_go = session
             .waiting
             .as_ref()
-            .is_some_and(|r| damaged || !r.on_damage);
+            .is_some_and(|r| (damaged || !r.on_damage) && !r.fenced);
         if !may_go {
             return;
         }
+        if self.capture_hold_for_fence(id) {
+            return;
+        }
+        let Some(session) = self.capture.sessions.get_mut(&id) else {
+            return;
+        };
         let source = session.source.clone();
         let (orientation, region) = (session.orientation, session.region);
         let size = session.constraints.size;
@@ -621,6 +632,7 @@ impl State {
             }
         };
         let flight = self.capture.next_id();
+        debug!(flight, "capture submitted");
         self.capture_watch(flight, pending.completion().clone());
         self.capture.in_flight.insert(
             flight,
@@ -631,6 +643,59 @@ impl State {
                 sink: request.sink,
             },
         );
+    }
+
+    /// Whether the waiting frame of `id` must first wait for its dma-buf's
+    /// implicit fences (a client still reading or writing it): then a
+    /// fence source on the loop starts it once they signalled. The copy
+    /// job would wait for them on the GPU, but a driver that exports its
+    /// own fence only after its queue drained (lavapipe) would then block
+    /// the loop, and every later job would queue behind the held one.
+    fn capture_hold_for_fence(&mut self, id: SessionId) -> bool {
+        let Some(request) = self
+            .capture
+            .sessions
+            .get_mut(&id)
+            .and_then(|s| s.waiting.as_mut())
+        else {
+            return false;
+        };
+        let Ok(dmabuf) = get_dmabuf(&request.buffer) else {
+            return false;
+        };
+        let fence = match implicit_fence(dmabuf, SyncAccess::Write) {
+            Ok(Some(fence)) if !fence.is_signalled().unwrap_or(true) => fence,
+            Ok(_) => return false,
+            Err(err) => {
+                debug!(%err, "no implicit fence on a capture destination");
+                return false;
+            }
+        };
+        let owner = request.owner.clone();
+        let inserted = self
+            .handle
+            .insert_source(FenceSource::new(fence), move |_, (), state| {
+                let request = state
+                    .capture
+                    .sessions
+                    .get_mut(&id)
+                    .and_then(|s| s.waiting.as_mut())
+                    .filter(|r| r.owner == owner);
+                if let Some(request) = request {
+                    request.fenced = false;
+                    state.capture_start(id);
+                }
+            });
+        match inserted {
+            Ok(_) => {
+                request.fenced = true;
+                true
+            }
+            Err(err) => {
+                warn!(%err, "cannot watch a capture destination's fence");
+                false
+            }
+        }
     }
 
     /// Calls [`capture_completed`](Self::capture_completed) for `flight`
@@ -673,8 +738,12 @@ impl State {
         let Some(done) = self.capture.in_flight.remove(&flight) else {
             return;
         };
+        debug!(flight, "capture completed");
         match done.pending.write_shm(&done.buffer) {
-            Ok(()) => done.sink.ready(&done.captured),
+            Ok(()) => {
+                debug!(flight, "capture delivered");
+                done.sink.ready(&done.captured);
+            }
             Err(err) => {
                 debug!(%err, "capture not delivered");
                 done.sink.failed(Failure::Unknown);
