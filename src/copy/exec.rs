@@ -211,6 +211,10 @@ pub enum CopyError {
     /// it on its event loop first ([`FenceSource`](crate::sync::FenceSource)).
     #[error("a dma-buf's fence has not signalled and the GPU cannot wait for it")]
     UnsignalledFence,
+    /// [`DeviceBuffer::read_host`] on a buffer the host cannot read (one
+    /// made by [`Copier::create_buffer`]).
+    #[error("the buffer is not visible to the host")]
+    NotHostVisible,
     /// [`Copier::create_buffer`] was asked for an empty buffer.
     #[error("a buffer of 0 bytes")]
     EmptyBuffer,
@@ -281,6 +285,22 @@ impl DeviceBuffer {
         self.buffer.size()
     }
 
+    /// Whether a job or a reader other than this handle still holds the
+    /// buffer (the copier releases a job's buffers once it collected it).
+    pub fn in_use(&self) -> bool {
+        Arc::strong_count(&self.buffer) > 1
+    }
+
+    /// Calls `f` with the bytes of a buffer made by
+    /// [`Copier::create_host_buffer`], in place. The caller reads only after
+    /// the completion of a job that wrote it with [`CopyJob::for_host`].
+    pub fn read_host<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Result<R, CopyError> {
+        if !self.buffer.is_mapped() {
+            return Err(CopyError::NotHostVisible);
+        }
+        Ok(self.buffer.read_with(f)?)
+    }
+
     /// The Vulkan buffer, for presenting it to a window
     /// ([`Swapchain::present`](crate::vulkan::Swapchain::present)).
     pub(crate) fn vulkan(&self) -> &Arc<Buffer> {
@@ -349,6 +369,7 @@ pub struct CopyJob<'a> {
     dst: Surface<'a>,
     acquire: &'a [SyncFile],
     release: bool,
+    host: bool,
 }
 
 impl<'a> CopyJob<'a> {
@@ -361,7 +382,16 @@ impl<'a> CopyJob<'a> {
             dst,
             acquire: &[],
             release: false,
+            host: false,
         }
+    }
+
+    /// The CPU reads the destination once the job completed (a buffer of
+    /// [`Copier::create_host_buffer`]): the job makes its writes available
+    /// to the host.
+    pub fn for_host(mut self) -> Self {
+        self.host = true;
+        self
     }
 
     /// Explicit synchronization: the job does not touch either buffer
@@ -478,15 +508,6 @@ pub struct Readback {
 }
 
 impl Readback {
-    /// The readback's completion, to watch without blocking (an event
-    /// loop's fence source); [`wait`](Self::wait) returns at once after it.
-    pub fn completion(&self) -> CopyCompletion {
-        CopyCompletion {
-            fence: Arc::clone(&self.fence),
-            sync_file: None,
-        }
-    }
-
     /// Blocks until the copy into host-visible memory completed, then
     /// returns the buffer's bytes (invalidated first where the memory is not
     /// host-coherent). Never call this on an event loop.
@@ -542,6 +563,25 @@ impl Copier {
             size.next_multiple_of(4),
             BufferKind::Storage,
             c"dmabridge copy buffer",
+        )?;
+        Ok(DeviceBuffer {
+            buffer: Arc::new(buffer),
+        })
+    }
+
+    /// A new buffer of at least `size` bytes that copies write and the CPU
+    /// then reads in place ([`DeviceBuffer::read_host`]): host-visible
+    /// memory, cached where the device has it, mapped for its life. A
+    /// readback without a transfer: for results the CPU consumes whole.
+    pub fn create_host_buffer(&self, size: u64) -> Result<DeviceBuffer, CopyError> {
+        if size == 0 {
+            return Err(CopyError::EmptyBuffer);
+        }
+        let buffer = Buffer::new(
+            &self.device,
+            size.next_multiple_of(4),
+            BufferKind::HostRead,
+            c"dmabridge host-readable buffer",
         )?;
         Ok(DeviceBuffer {
             buffer: Arc::new(buffer),
@@ -693,7 +733,7 @@ impl Copier {
                 size: buffer.size(),
             }],
         );
-        commands.barrier(Barrier::TransferToHost);
+        commands.barrier(Barrier::ToHost);
         let fence = self.track(commands.submit(c"dmabridge readback")?)?;
         Ok(Readback { fence, staging })
     }
@@ -811,6 +851,9 @@ impl Copier {
             for buffer in &imported {
                 commands.foreign(buffer, Ownership::Release);
             }
+        }
+        if job.host {
+            commands.barrier(Barrier::ToHost);
         }
         let wanted =
             job.release || !job.acquire.is_empty() || src.dmabuf.is_some() || dst.dmabuf.is_some();

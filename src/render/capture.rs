@@ -9,11 +9,13 @@
 //!   for the buffer's implicit fences and adds its own, so a reader that
 //!   honours implicit sync sees the finished copy.
 //! * A `wl_shm` destination cannot be written by the device: the job writes
-//!   a device buffer laid out as the client's buffer (format and stride),
-//!   read back into host memory behind a transfer-to-host barrier; once the
-//!   readback completed, [`PendingCapture::write_shm`] copies the rows into
-//!   the pool, through smithay's mapping of it, which guards against a
-//!   client that shrank its file.
+//!   a host-visible buffer laid out as the client's buffer (format and
+//!   stride), ending with a barrier that makes its writes visible to the
+//!   host; once it completed, [`PendingCapture::write_shm`] copies the rows
+//!   from that buffer into the pool, through smithay's mapping of it, which
+//!   guards against a client that shrank its file. Those buffers are kept
+//!   for the next capture ([`SPARE_BUFFERS`] of them), so a steady stream
+//!   of captures allocates nothing.
 //!
 //! Neither waits: the caller watches [`PendingCapture::completion`] (on an
 //! event loop) and finishes the capture after it completed.
@@ -27,8 +29,8 @@ use super::frame::content_map;
 use super::shm::with_shm_bytes_mut;
 use super::{PACKED, RenderError, VulkanRenderer, VulkanTexture, checked_size};
 use crate::copy::{
-    CopyCompletion, CopyJob, CopyPlan, CopyRequest, ImageDesc, PlaneDesc, Point, Readback, Rect,
-    Size, Surface,
+    CopyCompletion, CopyJob, CopyPlan, CopyRequest, DeviceBuffer, ImageDesc, PlaneDesc, Point,
+    Rect, Size, Surface,
 };
 
 /// The client's buffer a capture is copied into.
@@ -50,14 +52,17 @@ pub enum CaptureTarget<'a> {
     Dmabuf(&'a SmithayDmabuf),
 }
 
+/// Host-visible buffers kept for later `wl_shm` captures.
+pub(super) const SPARE_BUFFERS: usize = 2;
+
 /// A submitted capture: done once [`completion`](Self::completion) is.
 #[must_use = "a capture into wl_shm is only written back by write_shm"]
 #[derive(Debug)]
 pub struct PendingCapture {
     completion: CopyCompletion,
-    /// For a `wl_shm` target: the device buffer's bytes on their way to
-    /// host memory, and the layout they are in.
-    readback: Option<(Readback, ShmLayout)>,
+    /// For a `wl_shm` target: the host-visible buffer the job writes, and
+    /// the layout of the picture in it.
+    host: Option<(DeviceBuffer, ShmLayout)>,
 }
 
 /// Where a capture's rows lie in the bytes read back.
@@ -95,36 +100,43 @@ impl PendingCapture {
     /// for. A dma-buf capture has nothing to write back. Blocks only if
     /// called before the completion, for as long as the GPU takes.
     pub fn write_shm(self, buffer: &WlBuffer) -> Result<(), WriteBackError> {
-        let Some((readback, layout)) = self.readback else {
+        let Some((host, layout)) = self.host else {
             return Ok(());
         };
-        let bytes = readback.wait().map_err(RenderError::from)?;
-        let written = with_shm_bytes_mut(buffer, |pool, data| {
-            let same = data.width as u32 == layout.width
-                && data.height as u32 == layout.height
-                && data.stride as u32 == layout.stride
-                && smithay::wayland::shm::shm_format_to_fourcc(data.format) == Some(layout.format);
-            if !same {
-                return Err(WriteBackError::Layout);
-            }
-            let len = layout.stride as usize * layout.height as usize;
-            let start = usize::try_from(data.offset).map_err(|_| WriteBackError::Layout)?;
-            let dst = start
-                .checked_add(len)
-                .and_then(|end| pool.get_mut(start..end))
-                .ok_or(WriteBackError::Layout)?;
-            let src = bytes.get(..len).ok_or(WriteBackError::Layout)?;
-            // Only each row's pixels: the bytes between rows of the device
-            // buffer were never written and are not the client's to see.
-            let row = layout.width as usize * 4;
-            let stride = layout.stride as usize;
-            for (dst, src) in dst.chunks_mut(stride).zip(src.chunks(stride)) {
-                dst[..row].copy_from_slice(&src[..row]);
-            }
-            Ok(())
-        });
-        written.map_err(|_| WriteBackError::BufferGone)?
+        self.completion.wait().map_err(RenderError::from)?;
+        host.read_host(|bytes| write_rows(buffer, bytes, layout))
+            .map_err(RenderError::from)?
     }
+}
+
+/// Copies the rows of a capture in `bytes`, laid out as `layout`, into the
+/// `wl_shm` buffer `buffer`.
+fn write_rows(buffer: &WlBuffer, bytes: &[u8], layout: ShmLayout) -> Result<(), WriteBackError> {
+    let written = with_shm_bytes_mut(buffer, |pool, data| {
+        let same = data.width as u32 == layout.width
+            && data.height as u32 == layout.height
+            && data.stride as u32 == layout.stride
+            && smithay::wayland::shm::shm_format_to_fourcc(data.format) == Some(layout.format);
+        if !same {
+            return Err(WriteBackError::Layout);
+        }
+        let len = layout.stride as usize * layout.height as usize;
+        let start = usize::try_from(data.offset).map_err(|_| WriteBackError::Layout)?;
+        let dst = start
+            .checked_add(len)
+            .and_then(|end| pool.get_mut(start..end))
+            .ok_or(WriteBackError::Layout)?;
+        let src = bytes.get(..len).ok_or(WriteBackError::Layout)?;
+        // Only each row's pixels: the bytes between rows of the device
+        // buffer were never written and are not the client's to see.
+        let row = layout.width as usize * 4;
+        let stride = layout.stride as usize;
+        for (dst, src) in dst.chunks_mut(stride).zip(src.chunks(stride)) {
+            dst[..row].copy_from_slice(&src[..row]);
+        }
+        Ok(())
+    });
+    written.map_err(|_| WriteBackError::BufferGone)?
 }
 
 impl VulkanRenderer {
@@ -173,7 +185,7 @@ impl VulkanRenderer {
                 let completion = self.copier.submit(&job)?;
                 Ok(PendingCapture {
                     completion,
-                    readback: None,
+                    host: None,
                 })
             }
             CaptureTarget::Shm {
@@ -185,9 +197,7 @@ impl VulkanRenderer {
                 if !PACKED.contains(&format) {
                     return Err(RenderError::UnsupportedFormat { format });
                 }
-                let buffer = self
-                    .copier
-                    .create_buffer(u64::from(stride) * u64::from(height))?;
+                let buffer = self.capture_buffer(u64::from(stride) * u64::from(height))?;
                 let desc = ImageDesc {
                     format,
                     width,
@@ -202,13 +212,11 @@ impl VulkanRenderer {
                         desc: &desc,
                     },
                 );
-                // The readback follows the copy on the same queue.
-                let _copied = self.copier.submit(&job)?;
-                let readback = self.copier.readback(&buffer)?;
+                let completion = self.copier.submit(&job.for_host())?;
                 Ok(PendingCapture {
-                    completion: readback.completion(),
-                    readback: Some((
-                        readback,
+                    completion,
+                    host: Some((
+                        buffer,
                         ShmLayout {
                             format,
                             width,
@@ -219,5 +227,31 @@ impl VulkanRenderer {
                 })
             }
         }
+    }
+}
+
+impl VulkanRenderer {
+    /// A host-visible buffer of at least `size` bytes that no job or
+    /// pending capture holds: a kept one where one fits, else a new one,
+    /// which is kept in place of an idle one too small.
+    fn capture_buffer(&mut self, size: u64) -> Result<DeviceBuffer, RenderError> {
+        let fits = self
+            .capture_buffers
+            .iter()
+            .find(|b| !b.in_use() && b.size() >= size);
+        if let Some(buffer) = fits {
+            return Ok(buffer.clone());
+        }
+        let buffer = self.copier.create_host_buffer(size)?;
+        if self.capture_buffers.len() >= SPARE_BUFFERS {
+            match self.capture_buffers.iter().position(|b| !b.in_use()) {
+                Some(idle) => {
+                    self.capture_buffers.remove(idle);
+                }
+                None => return Ok(buffer),
+            }
+        }
+        self.capture_buffers.push(buffer.clone());
+        Ok(buffer)
     }
 }

@@ -100,7 +100,7 @@ use smithay::backend::renderer::{
 use smithay::reexports::wayland_server::protocol::wl_shm;
 use smithay::utils::{Buffer as BufferCoord, Physical, Size, Transform};
 
-use crate::copy::{Copier, CopyError, DrawError, ImageDesc, MAX_EXTENT, PlaneDesc};
+use crate::copy::{Copier, CopyError, DeviceBuffer, DrawError, ImageDesc, MAX_EXTENT, PlaneDesc};
 use crate::dmabuf::ParamsError;
 use crate::vulkan::{Device, Presented, Swapchain};
 
@@ -233,6 +233,8 @@ pub struct VulkanRenderer {
     dmabuf_textures: Vec<(WeakDmabuf, VulkanTexture)>,
     /// Device and staging buffers created by `wl_shm` imports so far.
     shm_buffers_created: u64,
+    /// Host-visible buffers kept for `wl_shm` captures (`capture.rs`).
+    capture_buffers: Vec<DeviceBuffer>,
     copier: Copier,
     context: ContextId<VulkanTexture>,
     upscale: TextureFilter,
@@ -247,6 +249,7 @@ impl VulkanRenderer {
         Ok(Self {
             dmabuf_textures: Vec::new(),
             shm_buffers_created: 0,
+            capture_buffers: Vec::new(),
             copier: Copier::new(Arc::clone(&device))?,
             context: ContextId::new(),
             upscale: TextureFilter::Linear,

@@ -27,6 +27,9 @@ pub(crate) enum BufferKind {
     /// Host-visible and mapped for its whole life: the CPU side of uploads
     /// and readback.
     Staging,
+    /// Written by shaders and transfers, read by the CPU: host-visible
+    /// (cached where the device offers it) and mapped for its whole life.
+    HostRead,
 }
 
 /// A persistent host mapping of a staging buffer's memory.
@@ -90,6 +93,11 @@ impl Buffer {
             BufferKind::Staging => {
                 vk::BufferUsageFlags::TRANSFER_SRC | vk::BufferUsageFlags::TRANSFER_DST
             }
+            BufferKind::HostRead => {
+                vk::BufferUsageFlags::STORAGE_BUFFER
+                    | vk::BufferUsageFlags::TRANSFER_SRC
+                    | vk::BufferUsageFlags::TRANSFER_DST
+            }
         };
         let info = vk::BufferCreateInfo::default()
             .size(size)
@@ -117,6 +125,10 @@ impl Buffer {
                 vk::MemoryPropertyFlags::HOST_VISIBLE,
                 vk::MemoryPropertyFlags::HOST_VISIBLE | vk::MemoryPropertyFlags::HOST_COHERENT,
             ),
+            BufferKind::HostRead => (
+                vk::MemoryPropertyFlags::HOST_VISIBLE,
+                vk::MemoryPropertyFlags::HOST_VISIBLE | vk::MemoryPropertyFlags::HOST_CACHED,
+            ),
         };
         let (index, flags) = device
             .memory_type(requirements.memory_type_bits, preferred)
@@ -130,7 +142,7 @@ impl Buffer {
         this.memory = unsafe { device.raw().allocate_memory(&allocate, None) }
             .map_err(|r| map_host_device_oom_err("vkAllocateMemory", r))?;
         this.bind()?;
-        if kind == BufferKind::Staging {
+        if kind != BufferKind::Storage {
             // SAFETY: the memory is HOST_VISIBLE (required above), not mapped
             // yet (VUID-vkMapMemory-memory-00678), and the whole range is
             // mapped (offset 0, VK_WHOLE_SIZE).
@@ -286,13 +298,26 @@ impl Buffer {
     }
 
     /// The bytes of a staging buffer, invalidated first where the memory is
-    /// not coherent. Panics on a buffer that is not [`BufferKind::Staging`].
+    /// not coherent. Panics on a buffer that is not mapped
+    /// ([`BufferKind::Staging`] or [`BufferKind::HostRead`]).
     ///
     /// The caller reads after the fence of the last write signalled, and the
     /// commands made that write available to the host (a barrier to
     /// `HOST_READ`).
     pub(crate) fn read(&self) -> Result<Vec<u8>, VulkanError> {
-        let mapping = self.mapping.as_ref().expect("read from a staging buffer");
+        self.read_with(<[u8]>::to_vec)
+    }
+
+    /// Whether the buffer is mapped for the host ([`BufferKind::Staging`]
+    /// or [`BufferKind::HostRead`]).
+    pub(crate) fn is_mapped(&self) -> bool {
+        self.mapping.is_some()
+    }
+
+    /// Calls `f` with the bytes of a mapped buffer, in place, under the
+    /// same rules as [`read`](Self::read).
+    pub(crate) fn read_with<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Result<R, VulkanError> {
+        let mapping = self.mapping.as_ref().expect("read from a mapped buffer");
         if !mapping.coherent {
             let range = self.whole_range();
             // SAFETY: as in `flush`.
@@ -300,11 +325,11 @@ impl Buffer {
                 .map_err(|r| map_host_device_oom_err("vkInvalidateMappedMemoryRanges", r))?;
         }
         let len = usize::try_from(self.size).expect("inside a mapped buffer");
-        let mut bytes = vec![0; len];
-        // SAFETY: the mapping covers the whole buffer; no GPU write is
-        // pending (the caller waited for it) and host writes take `&mut`.
-        unsafe { std::ptr::copy_nonoverlapping(mapping.ptr.as_ptr(), bytes.as_mut_ptr(), len) };
-        Ok(bytes)
+        // SAFETY: the mapping covers the whole buffer for its life; no GPU
+        // write is pending (the caller waited for it) and host writes take
+        // `&mut self`, so nothing writes the bytes while `f` reads them.
+        let bytes = unsafe { std::slice::from_raw_parts(mapping.ptr.as_ptr(), len) };
+        Ok(f(bytes))
     }
 
     fn whole_range(&self) -> vk::MappedMemoryRange<'static> {

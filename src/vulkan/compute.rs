@@ -228,8 +228,8 @@ pub(crate) enum Barrier {
     /// Earlier transfer and shader writes, and earlier reads, before
     /// transfers.
     BeforeTransfer,
-    /// Transfer writes before host reads (after the fence).
-    TransferToHost,
+    /// Transfer and shader writes before host reads (after the fence).
+    ToHost,
 }
 
 impl Barrier {
@@ -256,9 +256,9 @@ impl Barrier {
                 vk::PipelineStageFlags::TRANSFER,
                 vk::AccessFlags::TRANSFER_READ | vk::AccessFlags::TRANSFER_WRITE,
             ),
-            Self::TransferToHost => (
-                vk::PipelineStageFlags::TRANSFER,
-                vk::AccessFlags::TRANSFER_WRITE,
+            Self::ToHost => (
+                gpu_stages,
+                gpu_writes,
                 vk::PipelineStageFlags::HOST,
                 vk::AccessFlags::HOST_READ,
             ),
