@@ -144,6 +144,10 @@ pub(super) fn finish(captured: &Captured, finish: Finish) -> anyhow::Result<Rgb>
     // Upright, and in UPRIGHT's byte order, whatever the buffer's format.
     let undo = finish.transform.invert();
     let upright = undo.transformed_size(src_size);
+    let plain = undo == Transform::Normal && finish.region.is_none() && finish.scale.is_none();
+    if plain && let Some(rgb) = direct_rgb(captured) {
+        return Ok(rgb);
+    }
     let (mut size, mut bytes) = copy(
         CopyRequest {
             src_size,
@@ -186,13 +190,49 @@ pub(super) fn finish(captured: &Captured, finish: Finish) -> anyhow::Result<Rgb>
         )
         .context("scaling the image")?;
     }
-    let pixels = bytes
-        .chunks_exact(4)
-        .flat_map(|pixel| [pixel[0], pixel[1], pixel[2]])
-        .collect();
+    let mut pixels = vec![0; bytes.len() / 4 * 3];
+    for (rgb, pixel) in pixels.chunks_exact_mut(3).zip(bytes.chunks_exact(4)) {
+        rgb.copy_from_slice(&pixel[..3]);
+    }
     Ok(Rgb {
         width: size.w.unsigned_abs(),
         height: size.h.unsigned_abs(),
+        pixels,
+    })
+}
+
+/// `captured` as RGB, for the common case of an upright buffer kept whole:
+/// a byte shuffle where the reference copy would compute each pixel's
+/// source, with the same result (colour channels kept as they are,
+/// premultiplied, as over black). `None` for a format this does not know.
+fn direct_rgb(captured: &Captured) -> Option<Rgb> {
+    // Where R, G and B are in a pixel's four bytes (little-endian).
+    let [r, g, b] = match captured.format {
+        DrmFourcc::Xrgb8888 | DrmFourcc::Argb8888 => [2, 1, 0],
+        DrmFourcc::Xbgr8888 | DrmFourcc::Abgr8888 => [0, 1, 2],
+        _ => return None,
+    };
+    let (width, height) = (captured.width as usize, captured.height as usize);
+    let stride = captured.stride;
+    let needed = (stride * height.saturating_sub(1)).checked_add(width * 4)?;
+    if stride < width * 4 || captured.bytes.len() < needed {
+        return None;
+    }
+    let mut pixels = vec![0; width * height * 3];
+    for (out, line) in pixels
+        .chunks_exact_mut(width * 3)
+        .zip(captured.bytes.chunks(stride))
+    {
+        for (rgb, pixel) in out
+            .chunks_exact_mut(3)
+            .zip(line[..width * 4].chunks_exact(4))
+        {
+            rgb.copy_from_slice(&[pixel[r], pixel[g], pixel[b]]);
+        }
+    }
+    Some(Rgb {
+        width: captured.width,
+        height: captured.height,
         pixels,
     })
 }
