@@ -13,6 +13,8 @@
 //! * [`GbmDevice`]: GBM on a DRM node, for buffers laid out by a real driver.
 //! * [`Timeline`]: a DRM timeline syncobj, the explicit fence of
 //!   linux-drm-syncobj-v1.
+//! * [`ShmFile`]: a sealed memfd mapped shared, the memory of a client's
+//!   `wl_shm` pool.
 //!
 //! A device node that does not exist is [`AllocError::NotPresent`] (or
 //! [`AllocError::NoVgem`]), so callers can tell "this machine has no such
@@ -22,6 +24,7 @@ mod gbm;
 mod heap;
 mod image;
 mod node;
+mod shm;
 #[expect(unsafe_code, reason = "udmabuf, dma-heap and vgem fence ioctls")]
 mod sys;
 mod timeline;
@@ -41,6 +44,7 @@ pub use image::{
     DmabufAllocator, LINEAR_PITCH_ALIGN, LinearLayout, MAX_DIMENSION, PLANE_OFFSET_ALIGN, PlaneSpan,
 };
 pub use node::{DRI_DIR, DrmNode, NodeKind, drm_nodes};
+pub use shm::ShmFile;
 pub use timeline::Timeline;
 pub use udmabuf::Udmabuf;
 pub use vgem::{FenceAccess, GemHandle, Vgem, VgemBuffer, VgemFence};
@@ -82,9 +86,10 @@ pub enum AllocError {
         /// The name asked for.
         name: String,
     },
-    /// Preparing the memfd behind a udmabuf failed: `memfd_create` (`EMFILE`,
-    /// `ENOMEM`), `ftruncate` (`EFBIG`, `ENOSPC`) or adding `F_SEAL_SHRINK`.
-    #[error("preparing the memfd behind a udmabuf: {step}")]
+    /// Preparing a sealed memfd (behind a udmabuf, or a [`ShmFile`]) failed:
+    /// `memfd_create` (`EMFILE`, `ENOMEM`), `ftruncate` (`EFBIG`, `ENOSPC`),
+    /// adding `F_SEAL_SHRINK`, or mapping it (`mmap`).
+    #[error("preparing a sealed memfd: {step}")]
     Memfd {
         /// The call that failed.
         step: &'static str,
@@ -206,6 +211,29 @@ fn open_node(path: &Path) -> Result<OwnedFd, AllocError> {
             },
         }
     })
+}
+
+/// A new memfd named `name` of `size` bytes, zero-filled, sealed against
+/// shrinking (`F_SEAL_SHRINK`): no page of it can disappear under a mapping
+/// or an importer.
+fn sealed_memfd(name: &str, size: u64) -> Result<OwnedFd, AllocError> {
+    use rustix::fs::{MemfdFlags, SealFlags, fcntl_add_seals, ftruncate, memfd_create};
+    let memfd =
+        memfd_create(name, MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING).map_err(|errno| {
+            AllocError::Memfd {
+                step: "memfd_create",
+                errno,
+            }
+        })?;
+    ftruncate(&memfd, size).map_err(|errno| AllocError::Memfd {
+        step: "ftruncate",
+        errno,
+    })?;
+    fcntl_add_seals(&memfd, SealFlags::SHRINK).map_err(|errno| AllocError::Memfd {
+        step: "F_ADD_SEALS",
+        errno,
+    })?;
+    Ok(memfd)
 }
 
 #[cfg(test)]

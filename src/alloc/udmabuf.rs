@@ -3,9 +3,7 @@
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
-use rustix::fs::{MemfdFlags, SealFlags, fcntl_add_seals, ftruncate, memfd_create};
-
-use super::{AllocError, open_node, sys};
+use super::{AllocError, open_node, sealed_memfd, sys};
 
 /// The udmabuf device node.
 const PATH: &str = "/dev/udmabuf";
@@ -43,22 +41,7 @@ impl Udmabuf {
     /// such a producer with it.
     pub fn alloc_with_memfd(&self, size: u64) -> Result<(OwnedFd, OwnedFd), AllocError> {
         let size = page_rounded(size)?;
-        let memfd = memfd_create(
-            "dmabridge-udmabuf",
-            MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
-        )
-        .map_err(|errno| AllocError::Memfd {
-            step: "memfd_create",
-            errno,
-        })?;
-        ftruncate(&memfd, size).map_err(|errno| AllocError::Memfd {
-            step: "ftruncate",
-            errno,
-        })?;
-        fcntl_add_seals(&memfd, SealFlags::SHRINK).map_err(|errno| AllocError::Memfd {
-            step: "F_ADD_SEALS",
-            errno,
-        })?;
+        let memfd = sealed_memfd("dmabridge-udmabuf", size)?;
         let dmabuf = sys::udmabuf_create(self.fd.as_fd(), memfd.as_fd(), 0, size)
             .map_err(AllocError::Udmabuf)?;
         Ok((dmabuf, memfd))

@@ -32,6 +32,8 @@ pub mod probe;
 )]
 mod sys;
 
+pub(crate) use self::sys::Mapping;
+
 use std::sync::{Arc, Mutex};
 
 pub use access::{Access, AccessError, CpuAccess};

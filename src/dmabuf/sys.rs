@@ -80,9 +80,10 @@ pub(super) fn sync(fd: BorrowedFd<'_>, flags: SyncFlags) -> io::Result<()> {
     }
 }
 
-/// A shared mapping of a whole dma-buf, unmapped on drop.
+/// A shared mapping of a whole dma-buf, or of a memfd sealed against
+/// shrinking (`alloc::ShmFile`), unmapped on drop.
 #[derive(Debug)]
-pub(super) struct Mapping {
+pub(crate) struct Mapping {
     ptr: NonNull<u8>,
     len: usize,
     writable: bool,
@@ -100,8 +101,9 @@ impl Mapping {
     /// read-only when the fd was not opened for writing (the kernel answers
     /// EACCES to `PROT_WRITE` on a shared mapping of such an fd).
     ///
-    /// `len` must be the size [`size`] reported for `fd`, and non-zero.
-    pub(super) fn new(fd: BorrowedFd<'_>, len: usize) -> io::Result<Self> {
+    /// `len` must be the size [`size`] reported for `fd` (for a memfd: its
+    /// size, sealed with `F_SEAL_SHRINK`), and non-zero.
+    pub(crate) fn new(fd: BorrowedFd<'_>, len: usize) -> io::Result<Self> {
         match Self::map(fd, len, ProtFlags::READ | ProtFlags::WRITE) {
             Err(io::Errno::ACCESS) => Self::map(fd, len, ProtFlags::READ),
             other => other,
@@ -128,12 +130,12 @@ impl Mapping {
     }
 
     /// The mapped bytes.
-    pub(super) fn bytes(&self) -> &[u8] {
+    pub(crate) fn bytes(&self) -> &[u8] {
         // SAFETY: `ptr..ptr + len` is one live mapping owned by `self` (it is
         // unmapped only in `drop`), at least PROT_READ. A dma-buf's size is
-        // fixed when it is exported and `len` is that size (`size`), so no
-        // page of the range can disappear and fault (unlike a truncated
-        // memfd). The borrow of `self` keeps the mapping alive for the slice.
+        // fixed when it is exported and `len` is that size (`size`); a memfd
+        // sealed with F_SEAL_SHRINK cannot be truncated below `len`; so no
+        // page of the range can disappear and fault. The borrow of `self` keeps the mapping alive for the slice.
         // Another process (the client) may store to these pages meanwhile;
         // `DMA_BUF_IOCTL_SYNC` brackets and fences are the protocol that
         // orders such access, and a client breaking it makes us read torn
@@ -142,7 +144,7 @@ impl Mapping {
     }
 
     /// The mapped bytes, writable; `None` for a read-only mapping.
-    pub(super) fn bytes_mut(&mut self) -> Option<&mut [u8]> {
+    pub(crate) fn bytes_mut(&mut self) -> Option<&mut [u8]> {
         if !self.writable {
             return None;
         }

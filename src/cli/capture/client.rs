@@ -6,15 +6,12 @@
 //! the connection is an error that says whether the compositor raised a
 //! protocol error (`interface@id code N: message`) or went away.
 
-use std::fs::File;
-use std::os::fd::AsFd;
-use std::os::unix::fs::FileExt;
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 use drm_fourcc::DrmFourcc;
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
-use rustix::fs::{MemfdFlags, memfd_create};
 use wayland_client::backend::WaylandError;
 use wayland_client::protocol::{
     wl_buffer::WlBuffer,
@@ -33,15 +30,16 @@ use wayland_protocols::ext::foreign_toplevel_list::v1::client::{
     ext_foreign_toplevel_list_v1::{self, ExtForeignToplevelListV1},
 };
 
+use dmabridge::alloc::ShmFile;
 use dmabridge::copy::Transform;
 
 use super::image::{self, Captured};
 use super::{ext, transform_of, wlr};
 
-/// A `wl_shm` buffer over a memfd, read back with `pread`.
+/// A `wl_shm` buffer over a sealed memfd, read in place.
 #[derive(Debug)]
 pub(super) struct ShmBuffer {
-    file: File,
+    file: ShmFile,
     pool: WlShmPool,
     pub(super) buffer: WlBuffer,
     pub(super) format: DrmFourcc,
@@ -59,15 +57,11 @@ impl ShmBuffer {
         stride: u32,
     ) -> anyhow::Result<Self> {
         let len = image::buffer_len(width, height, stride)?;
-        let fd = memfd_create("dmabridge-capture", MemfdFlags::CLOEXEC)
-            .context("creating a memfd for the capture buffer")?;
-        let file = File::from(fd);
-        file.set_len(len as u64)
-            .context("sizing the capture buffer")?;
+        let file = ShmFile::new("dmabridge-capture", len).context("creating the capture buffer")?;
         // buffer_len checked that all of these fit in an i32.
         let int = |v: u32| i32::try_from(v).expect("checked by buffer_len");
         let size = i32::try_from(len).expect("checked by buffer_len");
-        let pool = shm.create_pool(file.as_fd(), size, &client.qh, ());
+        let pool = shm.create_pool(file.fd(), size, &client.qh, ());
         let buffer = pool.create_buffer(
             0,
             int(width),
@@ -94,19 +88,15 @@ impl ShmBuffer {
         (self.format, self.width, self.height, self.stride) == (format, width, height, stride)
     }
 
-    /// The buffer's pixels as they are now.
-    pub(super) fn read(&self) -> anyhow::Result<Captured> {
-        let mut bytes = vec![0; self.stride as usize * self.height as usize];
-        self.file
-            .read_exact_at(&mut bytes, 0)
-            .context("reading the capture buffer")?;
-        Ok(Captured {
+    /// The buffer's pixels as they are now, in place.
+    pub(super) fn read(&self) -> Captured<'_> {
+        Captured {
             format: self.format,
             width: self.width,
             height: self.height,
             stride: self.stride as usize,
-            bytes,
-        })
+            bytes: Cow::Borrowed(self.file.bytes()),
+        }
     }
 }
 

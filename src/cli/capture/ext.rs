@@ -217,7 +217,8 @@ fn frames(
             .frame(n, (shm_buffer.width, shm_buffer.height), &damage)?;
         if n == request.frames {
             return Ok(Frame {
-                captured: shm_buffer.read()?,
+                buffer: buffer.take().expect("captured into it"),
+                y_invert: false,
                 transform,
             });
         }

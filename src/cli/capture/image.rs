@@ -11,6 +11,7 @@
 //! Coordinates of `--region` are in the upright image, the one written to
 //! the file before scaling.
 
+use std::borrow::Cow;
 use std::io::Write;
 
 use anyhow::{Context, bail};
@@ -74,14 +75,14 @@ pub(super) fn clip(region: Region, width: i32, height: i32) -> Option<Rect<i32, 
 
 /// A buffer as the compositor filled it.
 #[derive(Debug, Clone)]
-pub(super) struct Captured {
+pub(super) struct Captured<'a> {
     /// ARGB8888, XRGB8888, ABGR8888 or XBGR8888.
     pub(super) format: DrmFourcc,
     pub(super) width: u32,
     pub(super) height: u32,
     /// Bytes from one row to the next.
     pub(super) stride: usize,
-    pub(super) bytes: Vec<u8>,
+    pub(super) bytes: Cow<'a, [u8]>,
 }
 
 /// Reverses the order of the rows of a `height`-row image, a row every
@@ -137,7 +138,7 @@ fn copy(request: CopyRequest, src: &ImageView<'_>) -> anyhow::Result<(Size<i32, 
 }
 
 /// The finished RGB image of `captured`: upright, cropped, scaled.
-pub(super) fn finish(captured: &Captured, finish: Finish) -> anyhow::Result<Rgb> {
+pub(super) fn finish(captured: &Captured<'_>, finish: Finish) -> anyhow::Result<Rgb> {
     let src_size = Size::<i32, Buffer>::new(dim(captured.width)?, dim(captured.height)?);
     let src = ImageView::packed(captured.format, src_size, &captured.bytes, captured.stride)
         .context("reading the captured buffer")?;
@@ -205,7 +206,7 @@ pub(super) fn finish(captured: &Captured, finish: Finish) -> anyhow::Result<Rgb>
 /// a byte shuffle where the reference copy would compute each pixel's
 /// source, with the same result (colour channels kept as they are,
 /// premultiplied, as over black). `None` for a format this does not know.
-fn direct_rgb(captured: &Captured) -> Option<Rgb> {
+fn direct_rgb(captured: &Captured<'_>) -> Option<Rgb> {
     // Where R, G and B are in a pixel's four bytes (little-endian).
     let [r, g, b] = match captured.format {
         DrmFourcc::Xrgb8888 | DrmFourcc::Argb8888 => [2, 1, 0],
@@ -344,7 +345,7 @@ mod tests {
 
     /// A one-row capture of `pixels` (each four bytes as stored) in
     /// `format`, with a stride of one extra pixel of junk.
-    fn captured(format: DrmFourcc, pixels: &[[u8; 4]]) -> Captured {
+    fn captured(format: DrmFourcc, pixels: &[[u8; 4]]) -> Captured<'static> {
         let mut bytes: Vec<u8> = pixels.iter().flatten().copied().collect();
         bytes.extend([0xee; 4]);
         Captured {
@@ -352,7 +353,7 @@ mod tests {
             width: pixels.len() as u32,
             height: 1,
             stride: bytes.len(),
-            bytes,
+            bytes: bytes.into(),
         }
     }
 
@@ -380,8 +381,8 @@ mod tests {
     }
 
     /// A `w × h` XBGR8888 capture whose pixel at (x, y) has red x, green y.
-    fn ramp(w: u32, h: u32) -> Captured {
-        let bytes = (0..h)
+    fn ramp(w: u32, h: u32) -> Captured<'static> {
+        let bytes: Vec<u8> = (0..h)
             .flat_map(|y| (0..w).flat_map(move |x| [x as u8, y as u8, 0, 0]))
             .collect();
         Captured {
@@ -389,7 +390,7 @@ mod tests {
             width: w,
             height: h,
             stride: w as usize * 4,
-            bytes,
+            bytes: bytes.into(),
         }
     }
 
@@ -461,7 +462,7 @@ mod tests {
     #[test]
     fn scaling_resizes_with_rounding_and_keeps_flat_colour_flat() {
         let flat = Captured {
-            bytes: [0x10, 0x80, 0xf0, 0].repeat(6),
+            bytes: [0x10, 0x80, 0xf0, 0].repeat(6).into(),
             ..ramp(3, 2)
         };
         let rgb = finish(

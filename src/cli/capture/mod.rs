@@ -135,9 +135,24 @@ enum Source {
 /// A captured frame, as the capture protocols hand it over.
 #[derive(Debug)]
 struct Frame {
-    captured: Captured,
+    /// The buffer the compositor filled.
+    buffer: ShmBuffer,
+    /// Whether its rows are bottom up (wlr-screencopy's `y_invert`).
+    y_invert: bool,
     /// The transform the compositor applied to the content.
     transform: Transform,
+}
+
+impl Frame {
+    /// The pixels, top row first.
+    fn captured(&self) -> Captured<'_> {
+        let mut captured = self.buffer.read();
+        if self.y_invert {
+            let (stride, height) = (captured.stride, captured.height as usize);
+            image::flip_rows(captured.bytes.to_mut(), stride, height);
+        }
+        captured
+    }
 }
 
 fn capture(args: Args) -> anyhow::Result<()> {
@@ -233,7 +248,7 @@ fn capture(args: Args) -> anyhow::Result<()> {
         region: args.region,
         scale: args.scale,
     };
-    let rgb = image::finish(&frame.captured, finish)?;
+    let rgb = image::finish(&frame.captured(), finish)?;
     match lines {
         Lines::Stderr => image::write_ppm(std::io::stdout().lock(), &rgb)
             .context("writing the image to stdout")?,

@@ -23,7 +23,6 @@ use wayland_protocols_wlr::screencopy::v1::client::{
     zwlr_screencopy_manager_v1::ZwlrScreencopyManagerV1,
 };
 
-use super::image::flip_rows;
 use super::{Client, Damage, Frame, Request, ShmBuffer, State, shm_fourcc};
 
 /// The manager's interface name.
@@ -89,16 +88,9 @@ fn frames(
             request.lines.frame(n, size, &events.damage)?;
         }
         if n == request.frames {
-            let mut captured = shm_buffer.read()?;
-            if events.y_invert {
-                flip_rows(
-                    &mut captured.bytes,
-                    captured.stride,
-                    captured.height as usize,
-                );
-            }
             return Ok(Frame {
-                captured,
+                buffer: buffer.take().expect("copied into it"),
+                y_invert: events.y_invert,
                 transform: client.state.outputs[output].transform,
             });
         }
