@@ -484,7 +484,7 @@ impl State {
                 // Another image (the first, or after a resize): all of it.
                 session.damage = None;
             } else if let (Some(undelivered), Some(added)) = (&mut session.damage, added) {
-                undelivered.extend(added);
+                add_damage(undelivered, added);
             }
             self.capture_start(id);
         }
@@ -874,6 +874,34 @@ impl OutputArea {
     }
 }
 
+/// Damage rectangles a session keeps before it merges them into their
+/// bounding box: a session whose client never asks for a frame must not
+/// grow without bound.
+const MAX_DAMAGE_RECTS: usize = 16;
+
+/// Adds `added` to the damage `undelivered`: a rectangle inside one already
+/// there adds nothing, and one that covers others replaces them.
+fn add_damage(
+    undelivered: &mut Vec<Rectangle<i32, BufferCoord>>,
+    added: Vec<Rectangle<i32, BufferCoord>>,
+) {
+    for rect in added {
+        if undelivered.iter().any(|known| known.contains_rect(rect)) {
+            continue;
+        }
+        undelivered.retain(|known| !rect.contains_rect(*known));
+        undelivered.push(rect);
+    }
+    if undelivered.len() > MAX_DAMAGE_RECTS {
+        let bounds = undelivered
+            .iter()
+            .copied()
+            .reduce(|a, b| a.merge(b))
+            .expect("more than enough rectangles");
+        *undelivered = vec![bounds];
+    }
+}
+
 /// The transform whose `transform_rect_in` undoes that of `transform`.
 ///
 /// smithay draws an output's upright content into its framebuffer with the
@@ -886,5 +914,54 @@ pub(crate) fn undo(transform: Transform) -> Transform {
         transform
     } else {
         transform.invert()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rect(x: i32, y: i32, w: i32, h: i32) -> Rectangle<i32, BufferCoord> {
+        Rectangle::new((x, y).into(), (w, h).into())
+    }
+
+    #[test]
+    fn damage_inside_known_damage_adds_nothing_and_covering_damage_replaces() {
+        let mut damage = vec![rect(0, 0, 10, 10)];
+        add_damage(&mut damage, vec![rect(2, 2, 3, 3), rect(0, 0, 10, 10)]);
+        assert_eq!(damage, vec![rect(0, 0, 10, 10)]);
+        add_damage(&mut damage, vec![rect(20, 0, 5, 5), rect(0, 0, 12, 12)]);
+        assert_eq!(damage, vec![rect(20, 0, 5, 5), rect(0, 0, 12, 12)]);
+    }
+
+    #[test]
+    fn too_many_rectangles_become_their_bounding_box() {
+        let mut damage = Vec::new();
+        let many = (0..=MAX_DAMAGE_RECTS as i32)
+            .map(|i| rect(i * 10, i, 2, 2))
+            .collect();
+        add_damage(&mut damage, many);
+        let last = MAX_DAMAGE_RECTS as i32;
+        assert_eq!(damage, vec![rect(0, 0, last * 10 + 2, last + 2)]);
+    }
+
+    #[test]
+    fn flipped_quarter_turns_undo_themselves_and_turns_turn_back() {
+        let area = Size::<i32, Physical>::from((40, 30));
+        let r = Rectangle::<i32, Physical>::new((3, 4).into(), (5, 6).into());
+        for transform in [
+            Transform::Normal,
+            Transform::_90,
+            Transform::_180,
+            Transform::_270,
+            Transform::Flipped,
+            Transform::Flipped90,
+            Transform::Flipped180,
+            Transform::Flipped270,
+        ] {
+            let there = transform.transform_rect_in(r, &area);
+            let back = undo(transform).transform_rect_in(there, &transform.transform_size(area));
+            assert_eq!(back, r, "{transform:?}");
+        }
     }
 }
