@@ -5,45 +5,27 @@
 //! an ext-image-copy-capture frame into a client's udmabuf waits for the
 //! buffer's pending write fence, delays no one else, and is `ready` only
 //! once the copy's own fence on the buffer signalled; the test is the
-//! capture client, in process.
+//! capture client, in process (tests/support/capture_client.rs).
 
+#[path = "support/capture_client.rs"]
+mod capture_client;
 mod common;
 #[path = "support/compositor.rs"]
 mod support;
 
 use std::os::unix::fs::MetadataExt as _;
-use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use capture_client::{Client, Constraint};
 use dmabridge::alloc::{DmabufAllocator as _, FenceAccess, NodeKind, Udmabuf, Vgem, drm_nodes};
 use dmabridge::dmabuf::Access;
 use dmabridge::sync::{SyncAccess, SyncFile};
 use drm_fourcc::{DrmFourcc, DrmModifier};
-use rustix::event::{PollFd, PollFlags, Timespec};
-use rustix::io::Errno;
 use support::{CLEAR, Lines, Rgb, Session};
-use wayland_client::globals::{GlobalListContents, registry_queue_init};
-use wayland_client::protocol::{
-    wl_buffer::WlBuffer,
-    wl_callback::{self, WlCallback},
-    wl_output::{self, WlOutput},
-    wl_registry::{self, WlRegistry},
-};
-use wayland_client::{Connection, Dispatch, EventQueue, QueueHandle, WEnum, delegate_noop};
-use wayland_protocols::ext::image_capture_source::v1::client::{
-    ext_image_capture_source_v1::ExtImageCaptureSourceV1,
-    ext_output_image_capture_source_manager_v1::ExtOutputImageCaptureSourceManagerV1,
-};
-use wayland_protocols::ext::image_copy_capture::v1::client::{
-    ext_image_copy_capture_frame_v1::{self, ExtImageCopyCaptureFrameV1},
-    ext_image_copy_capture_manager_v1::{self, ExtImageCopyCaptureManagerV1},
-    ext_image_copy_capture_session_v1::{self, ExtImageCopyCaptureSessionV1},
-};
-use wayland_protocols::wp::linux_dmabuf::zv1::client::{
-    zwp_linux_buffer_params_v1::{self, ZwpLinuxBufferParamsV1},
-    zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1,
-};
+use wayland_client::WEnum;
+use wayland_client::protocol::{wl_callback::WlCallback, wl_output};
+use wayland_protocols::ext::image_copy_capture::v1::client::ext_image_copy_capture_frame_v1::ExtImageCopyCaptureFrameV1;
 
 const CLIENT: &str = env!("CARGO_BIN_EXE_dmabridge-client");
 
@@ -197,44 +179,26 @@ fn a_capture_into_a_dmabuf_waits_for_its_fence_and_holds_the_output_picture() {
     let baseline = frame_lines(&other_lines.drain());
 
     // 1. The session and what it accepts.
-    let stream = UnixStream::connect(session.dir().join("runtime").join(session.socket()))
-        .expect("connecting to the compositor");
-    let conn = Connection::from_socket(stream).expect("a Wayland connection");
-    let (globals, mut queue) = registry_queue_init::<Capturer>(&conn).expect("the registry");
-    let qh = queue.handle();
-    let wl_output: WlOutput = globals.bind(&qh, 1..=4, ()).expect("wl_output");
-    let sources: ExtOutputImageCaptureSourceManagerV1 = globals
-        .bind(&qh, 1..=1, ())
-        .expect("ext_output_image_capture_source_manager_v1");
-    let manager: ExtImageCopyCaptureManagerV1 = globals
-        .bind(&qh, 1..=1, ())
-        .expect("ext_image_copy_capture_manager_v1");
-    let linux_dmabuf: ZwpLinuxDmabufV1 = globals
-        .bind(&qh, 3..=5, ())
-        .expect("zwp_linux_dmabuf_v1 v3 or later");
-    let source = sources.create_source(&wl_output, &qh, ());
-    let capture = manager.create_session(
-        &source,
-        ext_image_copy_capture_manager_v1::Options::empty(),
-        &qh,
-        (),
+    let mut client = Client::connect(
+        &session.dir().join("runtime").join(session.socket()),
+        output,
     );
-    let mut capturer = Capturer::default();
-    assert!(
-        dispatch_until(
-            &conn,
-            &mut queue,
-            &mut capturer,
-            Duration::from_secs(60),
-            |c| { c.constraints_done }
-        ),
-        "no `done` after the session's constraints: {capturer:?}"
-    );
-    assert!(!capturer.stopped, "the output's session stopped");
-    let (width, height) = capturer.buffer_size.expect("a buffer_size event");
+    let source = client.output_source();
+    let capture = client.session_within(&source, Duration::from_secs(60));
+    let announced = client.state.announced(&capture);
+    assert!(!announced.stopped, "the output's session stopped");
+    let (width, height) = announced
+        .constraints
+        .iter()
+        .find_map(|c| match c {
+            Constraint::Size(width, height) => Some((*width, *height)),
+            _ => None,
+        })
+        .expect("a buffer_size event");
     assert_eq!((width, height), output, "buffer_size");
-    let device = capturer
-        .dmabuf_device
+    let dmabuf = client.state.dmabuf_constraints(&capture);
+    let device = dmabuf
+        .device
         .expect("a dmabuf_device event (the guest has DRM render nodes)");
     let render_nodes: Vec<(PathBuf, u64)> = drm_nodes()
         .into_iter()
@@ -251,50 +215,29 @@ fn a_capture_into_a_dmabuf_waits_for_its_fence_and_holds_the_output_picture() {
     let linear = u64::from(DrmModifier::Linear);
     let xrgb = DrmFourcc::Xrgb8888 as u32;
     assert_eq!(
-        capturer.dmabuf_formats.first().map(|(format, _)| *format),
+        dmabuf.formats.first().map(|(format, _)| *format),
         Some(xrgb),
         "XRGB8888 first among the dmabuf_format events: {:x?}",
-        capturer.dmabuf_formats
+        dmabuf.formats
     );
     assert!(
-        capturer
-            .dmabuf_formats
+        dmabuf
+            .formats
             .iter()
             .any(|(format, modifiers)| *format == xrgb && modifiers.contains(&linear)),
         "XRGB8888 with the LINEAR modifier: {:x?}",
-        capturer.dmabuf_formats
+        dmabuf.formats
     );
 
-    // 2. The destination: a udmabuf of the session's size, LINEAR.
+    // 2. The destination: a udmabuf of the session's size, LINEAR, as a
+    // wl_buffer the compositor accepted.
     let mut destination = Udmabuf::open()
         .unwrap()
         .allocate(DrmFourcc::Xrgb8888, width, height)
         .expect("a udmabuf for the capture");
-    let plane = &destination.planes()[0];
-    let stride = plane.stride();
-    let params = linux_dmabuf.create_params(&qh, ());
-    params.add(
-        plane.fd(),
-        0,
-        plane.offset(),
-        stride,
-        (linear >> 32) as u32,
-        linear as u32,
-    );
-    let buffer = params.create_immed(
-        width as i32,
-        height as i32,
-        xrgb,
-        zwp_linux_buffer_params_v1::Flags::empty(),
-        &qh,
-        (),
-    );
-    params.destroy();
-    queue.roundtrip(&mut capturer).expect("a round trip");
-    assert!(
-        !capturer.params_failed,
-        "the compositor refused the dma-buf"
-    );
+    assert_eq!(destination.modifier(), DrmModifier::Linear);
+    let stride = destination.planes()[0].stride();
+    let buffer = client.dmabuf_buffer(&destination);
 
     // 3. The client's own pending write on it: a vgem fence moved into the
     // udmabuf with DMA_BUF_IOCTL_IMPORT_SYNC_FILE.
@@ -315,20 +258,17 @@ fn a_capture_into_a_dmabuf_waits_for_its_fence_and_holds_the_output_picture() {
         "the udmabuf carries the pending write fence"
     );
 
-    let frame = capture.create_frame(&qh, ());
-    frame.attach_buffer(&buffer);
-    frame.damage_buffer(0, 0, width as i32, height as i32);
-    frame.capture();
+    let frame = client.ext_capture_into(&capture, &buffer, (width as i32, height as i32));
     // Whether the compositor's loop stays free while the copy is held.
-    let _sync = conn.display().sync(&qh, ());
+    let sync = client.sync();
     let _ = other_lines.drain();
-    let mut watch = Watch::new();
-    let ended = watch.run(&conn, &mut queue, &mut capturer, &other_lines, CAPTURE_HOLD);
+    let mut watch = Watch::new(&frame, &sync);
+    let ended = watch.run(&mut client, &other_lines, CAPTURE_HOLD);
     let during_hold = watch.clone();
     assert!(
         !ended,
         "the frame ended while its buffer's write fence was pending: {:?}",
-        capturer.frame
+        client.state.ext_frame(&frame)
     );
     assert!(
         fenced_at.elapsed() < Duration::from_secs(8),
@@ -337,52 +277,37 @@ fn a_capture_into_a_dmabuf_waits_for_its_fence_and_holds_the_output_picture() {
     );
     vgem.signal(fence).expect("signalling the vgem fence");
     let signalled = watch.start.elapsed();
-    let ended = watch.run(
-        &conn,
-        &mut queue,
-        &mut capturer,
-        &other_lines,
-        Duration::from_secs(60),
-    );
+    let ended = watch.run(&mut client, &other_lines, Duration::from_secs(60));
     let delivered = watch.start.elapsed() - signalled;
-    assert!(
-        ended,
-        "no `ready` within 60 s of the signal: {:?}",
-        capturer.frame
-    );
+    let got = client.state.ext_frame(&frame);
+    assert!(ended, "no `ready` within 60 s of the signal: {got:?}");
     // transform normal, damage (the session's first frame: all of it),
     // presentation_time, then ready, and nothing else.
-    let events = &capturer.frame;
-    assert_eq!(
-        events.last(),
-        Some(&FrameEvent::Ready),
-        "the frame's events: {events:?}"
+    let events = &got.events;
+    assert_eq!(events.last(), Some(&"ready"), "the frame's events: {got:?}");
+    assert!(
+        got.transforms
+            .contains(&WEnum::Value(wl_output::Transform::Normal)),
+        "{got:?}"
     );
     assert!(
-        events.contains(&FrameEvent::Transform(wl_output::Transform::Normal)),
-        "{events:?}"
-    );
-    assert!(
-        events.contains(&FrameEvent::Damage(0, 0, width as i32, height as i32)),
-        "{events:?}"
+        got.damage.contains(&[0, 0, width as i32, height as i32]),
+        "{got:?}"
     );
     let ready_at = events.len() - 1;
-    let position = |wanted: fn(&FrameEvent) -> bool| {
+    let position = |wanted: &str| {
         events
             .iter()
-            .position(wanted)
-            .unwrap_or_else(|| panic!("{events:?}"))
+            .position(|e| *e == wanted)
+            .unwrap_or_else(|| panic!("no {wanted}: {got:?}"))
     };
     assert!(
-        position(|e| matches!(e, FrameEvent::Transform(_))) < ready_at
-            && position(|e| matches!(e, FrameEvent::Damage(..))) < ready_at
-            && position(|e| matches!(e, FrameEvent::PresentationTime)) < ready_at,
-        "{events:?}"
+        position("transform") < ready_at
+            && position("damage") < ready_at
+            && position("presentation_time") < ready_at,
+        "{got:?}"
     );
-    assert!(
-        !events.iter().any(|e| matches!(e, FrameEvent::Failed(_))),
-        "{events:?}"
-    );
+    assert!(got.failed.is_none(), "{got:?}");
 
     // 4. After ready the buffer's fences have signalled, and it holds the
     // output's picture.
@@ -455,7 +380,7 @@ fn a_capture_into_a_dmabuf_waits_for_its_fence_and_holds_the_output_picture() {
     frame.destroy();
     capture.destroy();
     buffer.destroy();
-    conn.flush().unwrap();
+    client.roundtrip();
     other.kill().unwrap();
     other.wait().unwrap();
     card.kill().unwrap();
@@ -480,6 +405,10 @@ fn wait_for_content(session: &Session) {
 /// compositor answered the `wl_display.sync` sent with the request.
 #[derive(Debug, Clone)]
 struct Watch {
+    /// The frame waited for.
+    frame: ExtImageCopyCaptureFrameV1,
+    /// The `wl_display.sync` sent with the capture request.
+    sync: WlCallback,
     start: Instant,
     other_frames: Vec<Duration>,
     synced: Option<Duration>,
@@ -489,35 +418,29 @@ impl Watch {
     /// Slices of this length between looks at the other client.
     const SLICE: Duration = Duration::from_millis(100);
 
-    fn new() -> Self {
+    fn new(frame: &ExtImageCopyCaptureFrameV1, sync: &WlCallback) -> Self {
         Self {
+            frame: frame.clone(),
+            sync: sync.clone(),
             start: Instant::now(),
             other_frames: Vec::new(),
             synced: None,
         }
     }
 
-    /// Dispatches until the frame ended, at most `timeout`, noting the
-    /// other client's frames and the sync's answer as they come; whether
-    /// the frame ended.
-    fn run(
-        &mut self,
-        conn: &Connection,
-        queue: &mut EventQueue<Capturer>,
-        capturer: &mut Capturer,
-        other: &Lines,
-        timeout: Duration,
-    ) -> bool {
+    /// Dispatches `client`'s events until the frame ended, at most
+    /// `timeout`, noting the other client's frames and the sync's answer as
+    /// they come; whether the frame ended.
+    fn run(&mut self, client: &mut Client, other: &Lines, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let ended = dispatch_until(conn, queue, capturer, left.min(Self::SLICE), |c| {
-                c.frame.iter().any(FrameEvent::ends)
-            });
+            let ended =
+                client.wait_until(left.min(Self::SLICE), |s| s.ext_frame(&self.frame).ended());
             let now = self.start.elapsed();
             let frames = frame_lines(&other.drain());
             self.other_frames.extend(std::iter::repeat_n(now, frames));
-            if capturer.synced && self.synced.is_none() {
+            if client.state.synced(&self.sync) && self.synced.is_none() {
                 self.synced = Some(now);
             }
             if ended || left.is_zero() {
@@ -531,198 +454,3 @@ impl Watch {
 fn frame_lines(lines: &[String]) -> usize {
     lines.iter().filter(|l| l.starts_with("frame")).count()
 }
-
-/// Dispatches `queue` until `done` holds, at most `timeout`; whether it
-/// held. The connection's fd is polled, so nothing blocks past the timeout.
-fn dispatch_until(
-    conn: &Connection,
-    queue: &mut EventQueue<Capturer>,
-    state: &mut Capturer,
-    timeout: Duration,
-    done: impl Fn(&Capturer) -> bool,
-) -> bool {
-    let deadline = Instant::now() + timeout;
-    let failed = |err: &dyn std::fmt::Debug| -> ! {
-        panic!(
-            "the connection failed: {err:?}, protocol error {:?}",
-            conn.protocol_error()
-        )
-    };
-    loop {
-        if let Err(err) = queue.dispatch_pending(state) {
-            failed(&err);
-        }
-        if done(state) {
-            return true;
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return false;
-        }
-        if let Err(err) = conn.flush() {
-            failed(&err);
-        }
-        let Some(guard) = queue.prepare_read() else {
-            continue;
-        };
-        let timeout = Timespec::try_from(left).unwrap();
-        let polled = {
-            let fd = guard.connection_fd();
-            let mut fds = [PollFd::new(&fd, PollFlags::IN)];
-            rustix::event::poll(&mut fds, Some(&timeout))
-        };
-        match polled {
-            Ok(0) | Err(Errno::INTR) => drop(guard),
-            Ok(_) => {
-                if let Err(err) = guard.read() {
-                    failed(&err);
-                }
-            }
-            Err(err) => panic!("poll on the Wayland connection: {err}"),
-        }
-    }
-}
-
-/// What the in-process capture client heard.
-#[derive(Debug, Default)]
-struct Capturer {
-    buffer_size: Option<(u32, u32)>,
-    dmabuf_device: Option<u64>,
-    /// Each `dmabuf_format` event: the fourcc and its modifiers.
-    dmabuf_formats: Vec<(u32, Vec<u64>)>,
-    constraints_done: bool,
-    stopped: bool,
-    params_failed: bool,
-    /// The `wl_display.sync` sent with the capture request was answered.
-    synced: bool,
-    /// The frame's events, in order.
-    frame: Vec<FrameEvent>,
-}
-
-/// An `ext_image_copy_capture_frame_v1` event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum FrameEvent {
-    Transform(wl_output::Transform),
-    Damage(i32, i32, i32, i32),
-    PresentationTime,
-    Ready,
-    Failed(u32),
-}
-
-impl FrameEvent {
-    /// Whether the frame is over.
-    fn ends(&self) -> bool {
-        matches!(self, Self::Ready | Self::Failed(_))
-    }
-}
-
-impl Dispatch<WlRegistry, GlobalListContents> for Capturer {
-    fn event(
-        _: &mut Self,
-        _: &WlRegistry,
-        _: wl_registry::Event,
-        _: &GlobalListContents,
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-    }
-}
-
-impl Dispatch<ExtImageCopyCaptureSessionV1, ()> for Capturer {
-    fn event(
-        state: &mut Self,
-        _: &ExtImageCopyCaptureSessionV1,
-        event: ext_image_copy_capture_session_v1::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-        use ext_image_copy_capture_session_v1::Event;
-        match event {
-            Event::BufferSize { width, height } => state.buffer_size = Some((width, height)),
-            Event::DmabufDevice { device } => {
-                let bytes: [u8; 8] = device.as_slice().try_into().expect("a 64-bit dev_t");
-                state.dmabuf_device = Some(u64::from_ne_bytes(bytes));
-            }
-            Event::DmabufFormat { format, modifiers } => {
-                let modifiers = modifiers
-                    .chunks_exact(8)
-                    .map(|m| u64::from_ne_bytes(m.try_into().unwrap()))
-                    .collect();
-                state.dmabuf_formats.push((format, modifiers));
-            }
-            Event::Done => state.constraints_done = true,
-            Event::Stopped => state.stopped = true,
-            _ => {}
-        }
-    }
-}
-
-impl Dispatch<ExtImageCopyCaptureFrameV1, ()> for Capturer {
-    fn event(
-        state: &mut Self,
-        _: &ExtImageCopyCaptureFrameV1,
-        event: ext_image_copy_capture_frame_v1::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-        use ext_image_copy_capture_frame_v1::Event;
-        let event = match event {
-            Event::Transform {
-                transform: WEnum::Value(transform),
-            } => FrameEvent::Transform(transform),
-            Event::Transform {
-                transform: WEnum::Unknown(raw),
-            } => panic!("an unknown transform {raw}"),
-            Event::Damage {
-                x,
-                y,
-                width,
-                height,
-            } => FrameEvent::Damage(x, y, width, height),
-            Event::PresentationTime { .. } => FrameEvent::PresentationTime,
-            Event::Ready => FrameEvent::Ready,
-            Event::Failed { reason } => FrameEvent::Failed(reason.into()),
-            _ => return,
-        };
-        state.frame.push(event);
-    }
-}
-
-impl Dispatch<ZwpLinuxBufferParamsV1, ()> for Capturer {
-    fn event(
-        state: &mut Self,
-        _: &ZwpLinuxBufferParamsV1,
-        event: zwp_linux_buffer_params_v1::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-        if let zwp_linux_buffer_params_v1::Event::Failed = event {
-            state.params_failed = true;
-        }
-    }
-}
-
-impl Dispatch<WlCallback, ()> for Capturer {
-    fn event(
-        state: &mut Self,
-        _: &WlCallback,
-        event: wl_callback::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-        if let wl_callback::Event::Done { .. } = event {
-            state.synced = true;
-        }
-    }
-}
-
-delegate_noop!(Capturer: ignore WlOutput);
-delegate_noop!(Capturer: ignore WlBuffer);
-delegate_noop!(Capturer: ignore ZwpLinuxDmabufV1);
-delegate_noop!(Capturer: ExtOutputImageCaptureSourceManagerV1);
-delegate_noop!(Capturer: ExtImageCaptureSourceV1);
-delegate_noop!(Capturer: ExtImageCopyCaptureManagerV1);
