@@ -11,14 +11,14 @@
 //! * A `wl_shm` destination cannot be written by the device: the job writes
 //!   a host-visible buffer laid out as the client's buffer (format and
 //!   stride), ending with a barrier that makes its writes visible to the
-//!   host; once it completed, [`PendingCapture::write_shm`] copies the rows
+//!   host; once it completed, [`PendingCapture::finish`] copies the rows
 //!   from that buffer into the pool, through smithay's mapping of it, which
 //!   guards against a client that shrank its file. Those buffers are kept
 //!   for the next capture ([`SPARE_BUFFERS`] of them), so a steady stream
 //!   of captures allocates nothing.
 //!
-//! Neither waits: the caller watches [`PendingCapture::completion`] (on an
-//! event loop) and finishes the capture after it completed.
+//! Submitting waits for nothing: the caller finishes the capture off its
+//! event loop ([`PendingCapture::finish`]), which waits for the job.
 
 use drm_fourcc::DrmFourcc;
 use smithay::backend::allocator::dmabuf::Dmabuf as SmithayDmabuf;
@@ -37,7 +37,7 @@ use crate::copy::{
 #[derive(Debug, Clone, Copy)]
 pub enum CaptureTarget<'a> {
     /// A `wl_shm` buffer of this layout (checked by the caller against the
-    /// buffer itself; [`PendingCapture::write_shm`] checks it again).
+    /// buffer itself; [`PendingCapture::finish`] checks it again).
     Shm {
         /// The pixel format, one of the four packed formats.
         format: DrmFourcc,
@@ -56,7 +56,7 @@ pub enum CaptureTarget<'a> {
 pub(super) const SPARE_BUFFERS: usize = 2;
 
 /// A submitted capture: done once [`completion`](Self::completion) is.
-#[must_use = "a capture into wl_shm is only written back by write_shm"]
+#[must_use = "a capture is only done once finish returned"]
 #[derive(Debug)]
 pub struct PendingCapture {
     completion: CopyCompletion,
@@ -90,20 +90,17 @@ pub enum WriteBackError {
 }
 
 impl PendingCapture {
-    /// Completes when the copy (and, for `wl_shm`, the readback) did.
-    pub fn completion(&self) -> &CopyCompletion {
-        &self.completion
-    }
-
-    /// After [`completion`](Self::completion) completed: copies the pixels
-    /// read back into `buffer`, the `wl_shm` buffer the capture was made
-    /// for. A dma-buf capture has nothing to write back. Blocks only if
-    /// called before the completion, for as long as the GPU takes.
-    pub fn write_shm(self, buffer: &WlBuffer) -> Result<(), WriteBackError> {
+    /// Waits for the capture's job to complete, then, for a `wl_shm`
+    /// capture, copies its rows into `buffer`, the buffer the capture was
+    /// made for (a dma-buf capture has nothing more to do). Blocks for as
+    /// long as the GPU takes: call it off the event loop. The buffer may be
+    /// used from any thread; smithay's mapping of its pool guards against a
+    /// client that shrank its file meanwhile.
+    pub fn finish(self, buffer: &WlBuffer) -> Result<(), WriteBackError> {
+        self.completion.wait().map_err(RenderError::from)?;
         let Some((host, layout)) = self.host else {
             return Ok(());
         };
-        self.completion.wait().map_err(RenderError::from)?;
         host.read_host(|bytes| write_rows(buffer, bytes, layout))
             .map_err(RenderError::from)?
     }
