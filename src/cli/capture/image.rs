@@ -108,6 +108,13 @@ pub(super) struct Finish {
     pub(super) scale: Option<f64>,
 }
 
+impl Finish {
+    /// Whether the picture is kept as it came: upright, whole, unscaled.
+    fn is_plain(&self) -> bool {
+        self.transform == Transform::Normal && self.region.is_none() && self.scale.is_none()
+    }
+}
+
 /// An 8-bit RGB image, rows tightly packed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Rgb {
@@ -145,9 +152,19 @@ pub(super) fn finish(captured: &Captured<'_>, finish: Finish) -> anyhow::Result<
     // Upright, and in UPRIGHT's byte order, whatever the buffer's format.
     let undo = finish.transform.invert();
     let upright = undo.transformed_size(src_size);
-    let plain = undo == Transform::Normal && finish.region.is_none() && finish.scale.is_none();
-    if plain && let Some(rgb) = direct_rgb(captured) {
-        return Ok(rgb);
+    if finish.is_plain() {
+        let mut pixels = Vec::with_capacity(captured.width as usize * captured.height as usize * 3);
+        let rows = plain_rows(captured, |row| {
+            pixels.extend_from_slice(row);
+            Ok(())
+        });
+        if rows.is_some() {
+            return Ok(Rgb {
+                width: captured.width,
+                height: captured.height,
+                pixels,
+            });
+        }
     }
     let (mut size, mut bytes) = copy(
         CopyRequest {
@@ -202,11 +219,15 @@ pub(super) fn finish(captured: &Captured<'_>, finish: Finish) -> anyhow::Result<
     })
 }
 
-/// `captured` as RGB, for the common case of an upright buffer kept whole:
-/// a byte shuffle where the reference copy would compute each pixel's
-/// source, with the same result (colour channels kept as they are,
-/// premultiplied, as over black). `None` for a format this does not know.
-fn direct_rgb(captured: &Captured<'_>) -> Option<Rgb> {
+/// The RGB rows of `captured`, top first, each handed to `row`, for the
+/// common case of an upright buffer kept whole: a byte shuffle where the
+/// reference copy would compute each pixel's source, with the same result
+/// (colour channels kept as they are, premultiplied, as over black). `None`
+/// for a format or layout this does not know, before any row.
+fn plain_rows(
+    captured: &Captured<'_>,
+    mut row: impl FnMut(&[u8]) -> std::io::Result<()>,
+) -> Option<std::io::Result<()>> {
     // Where R, G and B are in a pixel's four bytes (little-endian).
     let [r, g, b] = match captured.format {
         DrmFourcc::Xrgb8888 | DrmFourcc::Argb8888 => [2, 1, 0],
@@ -219,23 +240,42 @@ fn direct_rgb(captured: &Captured<'_>) -> Option<Rgb> {
     if stride < width * 4 || captured.bytes.len() < needed {
         return None;
     }
-    let mut pixels = vec![0; width * height * 3];
-    for (out, line) in pixels
-        .chunks_exact_mut(width * 3)
-        .zip(captured.bytes.chunks(stride))
-    {
+    let mut out = vec![0; width * 3];
+    for line in captured.bytes.chunks(stride).take(height) {
         for (rgb, pixel) in out
             .chunks_exact_mut(3)
             .zip(line[..width * 4].chunks_exact(4))
         {
             rgb.copy_from_slice(&[pixel[r], pixel[g], pixel[b]]);
         }
+        if let Err(err) = row(&out) {
+            return Some(Err(err));
+        }
     }
-    Some(Rgb {
-        width: captured.width,
-        height: captured.height,
-        pixels,
-    })
+    Some(Ok(()))
+}
+
+/// Writes `captured` as a binary PPM straight from its buffer, a row at a
+/// time, when `finish` keeps it as it came; `None` otherwise (then
+/// [`finish`] and [`write_ppm`]).
+pub(super) fn stream_ppm(
+    mut out: impl Write,
+    captured: &Captured<'_>,
+    finish: &Finish,
+) -> Option<std::io::Result<()>> {
+    if !finish.is_plain() {
+        return None;
+    }
+    let header = format!("P6\n{} {}\n255\n", captured.width, captured.height);
+    let mut started = false;
+    let written = plain_rows(captured, |row| {
+        if !started {
+            out.write_all(header.as_bytes())?;
+            started = true;
+        }
+        out.write_all(row)
+    })?;
+    Some(written.and_then(|()| out.flush()))
 }
 
 /// Writes `image` as an 8-bit RGB PNG.
@@ -497,6 +537,32 @@ mod tests {
         let mut out = Vec::new();
         write_ppm(&mut out, &rgb).expect("writes");
         assert_eq!(out, b"P6\n2 1\n255\n\x01\x02\x03\x04\x05\x06");
+    }
+
+    #[test]
+    fn an_upright_whole_image_streams_as_ppm_row_by_row_without_padding() {
+        let mut captured = ramp(5, 3);
+        // A padded stride: two bytes after each row's pixels.
+        let padded: Vec<u8> = captured
+            .bytes
+            .chunks(20)
+            .flat_map(|row| row.iter().copied().chain([0xaa, 0xbb]))
+            .collect();
+        captured.bytes = padded.into();
+        captured.stride = 22;
+        let mut streamed = Vec::new();
+        stream_ppm(&mut streamed, &captured, &AS_IS)
+            .expect("an upright image kept whole streams")
+            .expect("writes");
+        // The ramp's pixel (x, y) is red x, green y; the padding is gone.
+        let mut want = b"P6\n5 3\n255\n".to_vec();
+        want.extend((0..3u8).flat_map(|y| (0..5u8).flat_map(move |x| [x, y, 0])));
+        assert_eq!(streamed, want);
+        let turned = Finish {
+            transform: Transform::_90,
+            ..AS_IS
+        };
+        assert!(stream_ppm(Vec::new(), &captured, &turned).is_none());
     }
 
     #[test]

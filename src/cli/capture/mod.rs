@@ -248,7 +248,14 @@ fn capture(args: Args) -> anyhow::Result<()> {
         region: args.region,
         scale: args.scale,
     };
-    let rgb = image::finish(&frame.captured(), finish)?;
+    let captured = frame.captured();
+    if lines == Lines::Stderr {
+        let out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+        if let Some(written) = image::stream_ppm(out, &captured, &finish) {
+            return written.context("writing the image to stdout");
+        }
+    }
+    let rgb = image::finish(&captured, finish)?;
     match lines {
         Lines::Stderr => image::write_ppm(std::io::stdout().lock(), &rgb)
             .context("writing the image to stdout")?,
