@@ -488,11 +488,11 @@ fn an_idle_output_holds_an_ext_frame_until_damage_but_a_wlr_copy_goes_at_once() 
 // ext-image-copy-capture: toplevel sources
 
 #[test]
-fn a_toplevel_source_captures_its_window_at_the_window_size() {
+fn a_toplevel_source_captures_its_window_at_the_window_size_and_follows_a_resize() {
     let mut compositor = Compositor::start(OUTPUT, &[]);
     let mut client = connect(&compositor);
     // Opaque green, 0xAARRGGBB.
-    let _window = client.open_window(16, 16, 0xff00_ff00);
+    let mut window = client.open_window(16, 16, 0xff00_ff00);
     let handle = client.toplevel_handle();
     let source = client
         .toplevel_sources
@@ -514,6 +514,42 @@ fn a_toplevel_source_captures_its_window_at_the_window_size() {
     );
     let unlike = buffer.count_unlike((0, 0, 16, 16), [0, 255, 0], TOLERANCE);
     assert_eq!(unlike, 0, "{unlike} pixels are not the window's green");
+    frame.destroy();
+
+    // The window grows and turns red: the session announces the new size
+    // in a new batch, a buffer of the old size fails, one of the new size
+    // holds the red window.
+    client.redraw(&mut window, 24, 20, 0xffff_0000);
+    let resized = client.wait_until(TIMEOUT, |s| {
+        let constraints = s.announced(&session).constraints;
+        constraints.ends_with(&[Constraint::Done])
+            && constraints.contains(&Constraint::Size(24, 20))
+    });
+    let announced = client.state.announced(&session).constraints;
+    assert!(resized, "no new constraints: {announced:?}");
+    let second = announced[1..]
+        .iter()
+        .position(|c| *c == Constraint::Done)
+        .map(|done| &announced[done + 2..]);
+    assert_eq!(
+        second.and_then(|batch| batch.first()),
+        Some(&Constraint::Size(24, 20)),
+        "a second batch starts with the new size: {announced:?}"
+    );
+    let frame = client.ext_capture(&session, &buffer);
+    let got = client.ext_end(&frame, TIMEOUT);
+    assert_eq!(
+        got.failed,
+        Some(WEnum::Value(frame::FailureReason::BufferConstraints)),
+        "a buffer of the old size: {got:?}"
+    );
+    frame.destroy();
+    let bigger = client.shm_buffer(24, 20, 24 * 4, wl_shm::Format::Xrgb8888);
+    let frame = client.ext_capture(&session, &bigger);
+    let got = client.ext_end(&frame, TIMEOUT);
+    assert!(got.ready, "{got:?}");
+    let unlike = bigger.count_unlike((0, 0, 24, 20), [0, 0, 255], TOLERANCE);
+    assert_eq!(unlike, 0, "{unlike} pixels are not the window's red");
     assert!(compositor.is_running());
 }
 

@@ -5,6 +5,8 @@
 //! only it. On a Wayland desktop too: nested in the headless compositor,
 //! whose dumped frame shows the nested window.
 
+#[path = "support/capture_client.rs"]
+mod capture_client;
 #[path = "support/compositor.rs"]
 mod support;
 #[path = "support/xvfb.rs"]
@@ -13,7 +15,9 @@ mod xvfb;
 use std::process::Stdio;
 use std::time::Duration;
 
-use support::{Lines, Rgb, Session};
+use capture_client::{Client, Constraint};
+use support::{CLEAR, Lines, Rgb, Session};
+use wayland_client::protocol::wl_shm;
 use xvfb::Xvfb;
 
 const CLIENT: &str = env!("CARGO_BIN_EXE_dmabridge-client");
@@ -62,9 +66,24 @@ fn a_resized_window_resizes_the_output_and_the_client() {
     lines.expect("configured 640x480", PATIENCE);
     lines.expect("frame 2", PATIENCE);
     let window = x.window("dmabridge");
+    // A screen-capture session on the output, before the resize.
+    let socket = session.dir().join("runtime").join(session.socket());
+    let mut capture = Client::connect(&socket, (640, 480));
+    let capture_session = capture.output_session();
     x.xdotool(&["windowsize", "--sync", &window, "800", "500"]);
     // The toplevel is configured to the new size…
     lines.expect("configured 800x500", PATIENCE);
+    // …the capture session announces it…
+    let announced = capture.wait_until(PATIENCE, |s| {
+        let constraints = s.announced(&capture_session).constraints;
+        constraints.ends_with(&[Constraint::Done])
+            && constraints.contains(&Constraint::Size(800, 500))
+    });
+    assert!(
+        announced,
+        "the capture session heard no new size: {:?}",
+        capture.state.announced(&capture_session)
+    );
     // …and the window shows the output at its new size.
     let (wx, wy, w, h) = x.geometry(&window);
     assert_eq!((w, h), (800, 500));
@@ -88,6 +107,14 @@ fn a_resized_window_resizes_the_output_and_the_client() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(newest_size(), (800, 500));
+    // …and captures at it: the card at the top left of the new size.
+    let buffer = capture.shm_buffer(800, 500, 800 * 4, wl_shm::Format::Xrgb8888);
+    let frame = capture.ext_capture(&capture_session, &buffer);
+    let got = capture.ext_end(&frame, PATIENCE);
+    assert!(got.ready, "the capture after the resize: {got:?}");
+    let background = [CLEAR[2], CLEAR[1], CLEAR[0]];
+    let unlike = buffer.count_unlike((300, 250, 500, 250), background, TOLERANCE);
+    assert_eq!(unlike, 0, "{unlike} pixels right of and below the card");
 }
 
 #[test]

@@ -538,6 +538,24 @@ impl Client {
             s.of(&xdg.id()).any(|e| matches!(e, Event::XdgConfigure))
         });
         assert!(configured, "the window was not configured");
+        let buffer = self.fill(&surface, width, height, argb);
+        Window {
+            surface,
+            xdg,
+            toplevel,
+            _buffer: buffer,
+        }
+    }
+
+    /// Commits a new buffer of `width`×`height` filled with `argb` to
+    /// `window`: it takes that size.
+    pub(crate) fn redraw(&mut self, window: &mut Window, width: i32, height: i32, argb: u32) {
+        window._buffer = self.fill(&window.surface, width, height, argb);
+    }
+
+    /// A buffer of `width`×`height` filled with `argb`, attached to
+    /// `surface`, damaged whole and committed.
+    fn fill(&mut self, surface: &WlSurface, width: i32, height: i32, argb: u32) -> ShmBuffer {
         let buffer = self.shm_buffer(width, height, width * 4, wl_shm::Format::Argb8888);
         let pixels: Vec<u8> = std::iter::repeat_n(argb.to_le_bytes(), (width * height) as usize)
             .flatten()
@@ -548,12 +566,7 @@ impl Client {
         surface.damage_buffer(0, 0, width, height);
         surface.commit();
         self.roundtrip();
-        Window {
-            surface,
-            xdg,
-            toplevel,
-            _buffer: buffer,
-        }
+        buffer
     }
 
     /// The one toplevel's handle, once the list announced all of it.
