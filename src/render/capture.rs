@@ -55,7 +55,7 @@ pub enum CaptureTarget<'a> {
 /// Host-visible buffers kept for later `wl_shm` captures.
 pub(super) const SPARE_BUFFERS: usize = 2;
 
-/// A submitted capture: done once [`completion`](Self::completion) is.
+/// A submitted capture: done once [`finish`](Self::finish) returned.
 #[must_use = "a capture is only done once finish returned"]
 #[derive(Debug)]
 pub struct PendingCapture {
