@@ -11,7 +11,7 @@ mod support;
 use std::io::Read;
 use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use smithay::utils::{Physical, Rectangle, Size, Transform};
 use support::{Lines, Rgb, Session};
@@ -32,21 +32,8 @@ fn output_with_card(options: &[&str]) -> (Session, std::process::Child) {
     let size = format!("{}x{}", CARD.0, CARD.1);
     let (client, lines) = session.spawn_client(&["--size", &size, "--frames", "1", "--stay"]);
     lines.expect("staying", Duration::from_secs(60));
-    wait_for_content(&session);
+    session.wait_for_content(Duration::from_secs(60));
     (session, client)
-}
-
-/// Waits until a dumped frame shows more than the background.
-fn wait_for_content(session: &Session) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !session
-        .frames()
-        .iter()
-        .any(|frame| Rgb::load(frame).has_content())
-    {
-        assert!(Instant::now() < deadline, "no frame shows the client");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Runs `program` with `args` against `session`; its stdout, once it

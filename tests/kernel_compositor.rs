@@ -168,7 +168,7 @@ fn a_capture_into_a_dmabuf_waits_for_its_fence_and_holds_the_output_picture() {
     let (mut card, card_lines) =
         session.spawn_client(&["--size", "200x120", "--frames", "1", "--stay"]);
     card_lines.expect("staying", Duration::from_secs(120));
-    wait_for_content(&session);
+    session.wait_for_content(Duration::from_secs(120));
     // The other client: shm, committing as fast as frame callbacks come.
     let (mut other, other_lines) =
         session.spawn_client(&["--size", "32x32", "--frames", "0", "--color", "ff0000ff"]);
@@ -385,19 +385,6 @@ fn a_capture_into_a_dmabuf_waits_for_its_fence_and_holds_the_output_picture() {
     other.wait().unwrap();
     card.kill().unwrap();
     card.wait().unwrap();
-}
-
-/// Waits until a dumped frame shows more than the background.
-fn wait_for_content(session: &Session) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !session
-        .frames()
-        .iter()
-        .any(|frame| Rgb::load(frame).has_content())
-    {
-        assert!(Instant::now() < deadline, "no frame shows the client");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// What the test saw while it waited for a capture: when, after the

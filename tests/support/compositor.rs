@@ -249,6 +249,20 @@ impl Session {
         &self.socket
     }
 
+    /// Waits at most `timeout` until a dumped frame shows more than the
+    /// background: a client's first frame was presented.
+    pub(crate) fn wait_for_content(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while !self
+            .frames()
+            .iter()
+            .any(|frame| Rgb::load(frame).has_content())
+        {
+            assert!(Instant::now() < deadline, "no frame shows a client");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// The newest dumped frame that shows more than the background: a
     /// client that exits unmaps its window, and the compositor may present
     /// the empty output before it notices the exit.
