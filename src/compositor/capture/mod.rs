@@ -30,15 +30,21 @@
 //!   scanned out ([`Orientation::Framebuffer`]), as wlroots does, since its
 //!   clients (grim) rotate by `wl_output.transform` themselves.
 
+mod area;
+mod constraints;
 pub(crate) mod ext;
 pub(crate) mod wlr;
+
+pub(crate) use self::area::undo;
+use self::area::{OutputArea, add_damage};
+use self::constraints::check_buffer;
+pub(crate) use self::constraints::{Constraints, DmabufConstraints, SHM_FORMATS};
 
 use std::collections::HashMap;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use drm_fourcc::{DrmFourcc, DrmModifier};
-use smithay::backend::allocator::Buffer as _;
+use drm_fourcc::DrmFourcc;
 use smithay::backend::renderer::Offscreen;
 use smithay::backend::renderer::damage::OutputDamageTracker;
 use smithay::backend::renderer::element::AsRenderElements;
@@ -47,7 +53,7 @@ use smithay::desktop::Window;
 use smithay::reexports::calloop::LoopHandle;
 use smithay::reexports::calloop::channel;
 use smithay::reexports::wayland_server::backend::ObjectId;
-use smithay::reexports::wayland_server::protocol::{wl_buffer::WlBuffer, wl_shm};
+use smithay::reexports::wayland_server::protocol::wl_buffer::WlBuffer;
 use smithay::utils::{Buffer as BufferCoord, Logical, Physical, Rectangle, Size, Transform};
 use smithay::wayland::dmabuf::get_dmabuf;
 use smithay::wayland::shm::{shm_format_to_fourcc, with_buffer_contents};
@@ -56,20 +62,6 @@ use tracing::{debug, warn};
 use super::state::{State, implicit_fence};
 use crate::render::{CaptureTarget, PendingCapture, VulkanRenderer, VulkanTexture, WriteBackError};
 use crate::sync::{FenceSource, SyncAccess};
-
-/// The `wl_shm` formats a capture can be written in, in the order clients
-/// should prefer them (they take the first): the output's own layout
-/// first. These are the formats `wl_shm` advertises.
-pub(crate) const SHM_FORMATS: [wl_shm::Format; 2] =
-    [wl_shm::Format::Xrgb8888, wl_shm::Format::Argb8888];
-
-/// The dma-buf formats a capture can be written in, in the same order.
-const DMABUF_FORMATS: [DrmFourcc; 4] = [
-    DrmFourcc::Xrgb8888,
-    DrmFourcc::Argb8888,
-    DrmFourcc::Xbgr8888,
-    DrmFourcc::Abgr8888,
-];
 
 /// What a session captures.
 #[derive(Debug, Clone, PartialEq)]
@@ -89,45 +81,6 @@ pub(crate) enum Orientation {
     Upright,
     /// As the output's framebuffer holds it.
     Framebuffer,
-}
-
-/// The buffers a session accepts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Constraints {
-    /// The size every buffer must have.
-    pub(crate) size: Size<i32, BufferCoord>,
-    /// The `wl_shm` formats, in order of preference; any stride of at least
-    /// a row (ext) or exactly a row (wlr, which announces it).
-    pub(crate) shm_formats: Vec<wl_shm::Format>,
-    /// The dma-buf device and formats (LINEAR only), where a DRM device is
-    /// known.
-    pub(crate) dmabuf: Option<DmabufConstraints>,
-}
-
-/// Where and in which formats a dma-buf destination must be allocated.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct DmabufConstraints {
-    /// The DRM device's `dev_t`.
-    pub(crate) device: u64,
-    /// The formats the device writes as LINEAR, in order of preference.
-    pub(crate) formats: Vec<DrmFourcc>,
-}
-
-impl DmabufConstraints {
-    /// The capture formats among the renderer's LINEAR dma-buf formats, on
-    /// `device`; `None` when there are none.
-    pub(crate) fn new(device: u64, renderer: &VulkanRenderer) -> Option<Self> {
-        let importable = smithay::backend::renderer::ImportDma::dmabuf_formats(renderer);
-        let formats: Vec<DrmFourcc> = DMABUF_FORMATS
-            .into_iter()
-            .filter(|&code| {
-                importable
-                    .iter()
-                    .any(|f| f.code == code && f.modifier == DrmModifier::Linear)
-            })
-            .collect();
-        (!formats.is_empty()).then_some(Self { device, formats })
-    }
 }
 
 /// Why a frame failed.
@@ -339,35 +292,7 @@ impl State {
         orientation: Orientation,
         region: Option<Rectangle<i32, Logical>>,
     ) -> OutputArea {
-        let framebuffer: Size<i32, Physical> = self
-            .output
-            .current_mode()
-            .map(|mode| mode.size)
-            .unwrap_or_else(|| Size::from((1, 1)));
-        let output = self.output.current_transform();
-        let whole = Rectangle::<i32, Physical>::from_size(output.transform_size(framebuffer));
-        let upright = match region {
-            Some(region) => Rectangle::<i32, Physical>::new(
-                (region.loc.x, region.loc.y).into(),
-                (region.size.w, region.size.h).into(),
-            )
-            .intersection(whole)
-            .unwrap_or_default(),
-            None => whole,
-        };
-        // The framebuffer holds upright content as smithay draws it: moved
-        // by the output transform's `invert()` (a panel turned 90° shows it
-        // turned 270°); `undo` of that takes it upright again.
-        let read = output.invert().transform_rect_in(upright, &whole.size);
-        OutputArea {
-            output,
-            orientation,
-            upright,
-            framebuffer: Rectangle::new(
-                (read.loc.x, read.loc.y).into(),
-                (read.size.w, read.size.h).into(),
-            ),
-        }
+        OutputArea::new(&self.output, orientation, region)
     }
 
     /// The constraints `id` last announced.
@@ -766,200 +691,6 @@ fn write_back(jobs: &mpsc::Receiver<WriteBack>, finished: &channel::Sender<Finis
         let result = job.pending.finish(&job.buffer);
         if finished.send((job.flight, result)).is_err() {
             return;
-        }
-    }
-}
-
-/// Why `buffer` does not meet `constraints`, if it does not.
-fn check_buffer(
-    buffer: &WlBuffer,
-    constraints: &Constraints,
-    stride_exact: bool,
-) -> Result<(), &'static str> {
-    let size = constraints.size;
-    if let Ok(data) = with_buffer_contents(buffer, |_, _, data| data) {
-        if (data.width, data.height) != (size.w, size.h) {
-            return Err("wl_shm buffer of another size");
-        }
-        if !constraints.shm_formats.contains(&data.format) {
-            return Err("wl_shm format not offered");
-        }
-        let row = i64::from(size.w) * 4;
-        let stride = i64::from(data.stride);
-        if stride < row || (stride_exact && stride != row) || stride % 4 != 0 {
-            return Err("wl_shm stride not offered");
-        }
-        return Ok(());
-    }
-    if let Ok(dmabuf) = get_dmabuf(buffer) {
-        let Some(offered) = &constraints.dmabuf else {
-            return Err("no dma-buf destinations here");
-        };
-        if dmabuf.size() != size {
-            return Err("dma-buf of another size");
-        }
-        let format = dmabuf.format();
-        if !offered.formats.contains(&format.code) || format.modifier != DrmModifier::Linear {
-            return Err("dma-buf format or modifier not offered");
-        }
-        return Ok(());
-    }
-    Err("neither wl_shm nor dma-buf")
-}
-
-/// The part of the output a session reads, and how.
-#[derive(Debug, Clone, Copy)]
-struct OutputArea {
-    /// The output's transform.
-    output: Transform,
-    orientation: Orientation,
-    /// The region in upright output pixels, inside the output.
-    upright: Rectangle<i32, Physical>,
-    /// The same region in the framebuffer.
-    framebuffer: Rectangle<i32, BufferCoord>,
-}
-
-impl OutputArea {
-    /// The size of the buffer the session delivers.
-    fn size(&self) -> Size<i32, BufferCoord> {
-        let size = match self.orientation {
-            Orientation::Upright => self.upright.size,
-            Orientation::Framebuffer => self.output.invert().transform_size(self.upright.size),
-        };
-        (size.w, size.h).into()
-    }
-
-    /// The transform that takes the framebuffer's content to the session's
-    /// orientation (smithay's sense, see [`VulkanRenderer::capture`]).
-    fn content_transform(&self) -> Transform {
-        match self.orientation {
-            Orientation::Upright => undo(self.output.invert()),
-            Orientation::Framebuffer => Transform::Normal,
-        }
-    }
-
-    /// Output damage (upright output pixels, as smithay's damage tracker
-    /// reports it) in the session's buffer: clipped to the region, moved
-    /// to its origin and, for the framebuffer orientation, turned as the
-    /// framebuffer is; `None` when none of it falls inside.
-    fn damage(
-        &self,
-        rects: &[Rectangle<i32, Physical>],
-    ) -> Option<Vec<Rectangle<i32, BufferCoord>>> {
-        let inside: Vec<Rectangle<i32, BufferCoord>> = rects
-            .iter()
-            .filter_map(|r| r.intersection(self.upright))
-            .filter(|r| !r.is_empty())
-            .map(|r| {
-                let moved = Rectangle::<i32, Physical>::new(
-                    (r.loc.x - self.upright.loc.x, r.loc.y - self.upright.loc.y).into(),
-                    r.size,
-                );
-                let turned = match self.orientation {
-                    Orientation::Upright => moved,
-                    Orientation::Framebuffer => self
-                        .output
-                        .invert()
-                        .transform_rect_in(moved, &self.upright.size),
-                };
-                Rectangle::new(
-                    (turned.loc.x, turned.loc.y).into(),
-                    (turned.size.w, turned.size.h).into(),
-                )
-            })
-            .collect();
-        (!inside.is_empty()).then_some(inside)
-    }
-}
-
-/// Damage rectangles a session keeps before it merges them into their
-/// bounding box: a session whose client never asks for a frame must not
-/// grow without bound.
-const MAX_DAMAGE_RECTS: usize = 16;
-
-/// Adds `added` to the damage `undelivered`: a rectangle inside one already
-/// there adds nothing, and one that covers others replaces them.
-fn add_damage(
-    undelivered: &mut Vec<Rectangle<i32, BufferCoord>>,
-    added: Vec<Rectangle<i32, BufferCoord>>,
-) {
-    for rect in added {
-        if undelivered.iter().any(|known| known.contains_rect(rect)) {
-            continue;
-        }
-        undelivered.retain(|known| !rect.contains_rect(*known));
-        undelivered.push(rect);
-    }
-    if undelivered.len() > MAX_DAMAGE_RECTS {
-        let bounds = undelivered
-            .iter()
-            .copied()
-            .reduce(|a, b| a.merge(b))
-            .expect("more than enough rectangles");
-        *undelivered = vec![bounds];
-    }
-}
-
-/// The transform whose `transform_rect_in` undoes that of `transform`.
-///
-/// smithay draws an output's upright content into its framebuffer with the
-/// output transform's `invert()`, which for the flipped quarter turns is
-/// not the inverse map: `Flipped90.invert()` is `Flipped270`, yet each of
-/// them is its own inverse (a transpose, an anti-transpose). So turns undo
-/// by turning back and flips by themselves.
-pub(crate) fn undo(transform: Transform) -> Transform {
-    if transform.flipped() {
-        transform
-    } else {
-        transform.invert()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rect(x: i32, y: i32, w: i32, h: i32) -> Rectangle<i32, BufferCoord> {
-        Rectangle::new((x, y).into(), (w, h).into())
-    }
-
-    #[test]
-    fn damage_inside_known_damage_adds_nothing_and_covering_damage_replaces() {
-        let mut damage = vec![rect(0, 0, 10, 10)];
-        add_damage(&mut damage, vec![rect(2, 2, 3, 3), rect(0, 0, 10, 10)]);
-        assert_eq!(damage, vec![rect(0, 0, 10, 10)]);
-        add_damage(&mut damage, vec![rect(20, 0, 5, 5), rect(0, 0, 12, 12)]);
-        assert_eq!(damage, vec![rect(20, 0, 5, 5), rect(0, 0, 12, 12)]);
-    }
-
-    #[test]
-    fn too_many_rectangles_become_their_bounding_box() {
-        let mut damage = Vec::new();
-        let many = (0..=MAX_DAMAGE_RECTS as i32)
-            .map(|i| rect(i * 10, i, 2, 2))
-            .collect();
-        add_damage(&mut damage, many);
-        let last = MAX_DAMAGE_RECTS as i32;
-        assert_eq!(damage, vec![rect(0, 0, last * 10 + 2, last + 2)]);
-    }
-
-    #[test]
-    fn flipped_quarter_turns_undo_themselves_and_turns_turn_back() {
-        let area = Size::<i32, Physical>::from((40, 30));
-        let r = Rectangle::<i32, Physical>::new((3, 4).into(), (5, 6).into());
-        for transform in [
-            Transform::Normal,
-            Transform::_90,
-            Transform::_180,
-            Transform::_270,
-            Transform::Flipped,
-            Transform::Flipped90,
-            Transform::Flipped180,
-            Transform::Flipped270,
-        ] {
-            let there = transform.transform_rect_in(r, &area);
-            let back = undo(transform).transform_rect_in(there, &transform.transform_size(area));
-            assert_eq!(back, r, "{transform:?}");
         }
     }
 }
