@@ -554,6 +554,40 @@ fn a_toplevel_source_captures_its_window_at_the_window_size_and_follows_a_resize
 }
 
 #[test]
+fn a_cursor_session_reports_no_cursor_and_its_capture_session_stops() {
+    // This compositor draws no cursor: there is none to capture.
+    let mut compositor = Compositor::start(OUTPUT, &[]);
+    let mut client = connect(&compositor);
+    let seat: WlSeat = client.bind(1..=7);
+    let pointer = seat.get_pointer(&client.qh, ());
+    let source = client.output_source();
+    let cursor = client
+        .ext
+        .create_pointer_cursor_session(&source, &pointer, &client.qh, ());
+    let session = cursor.get_capture_session(&client.qh, ());
+    let stopped = client.wait_until(TIMEOUT, |s| s.announced(&session).stopped);
+    let announced = client.state.announced(&session);
+    assert!(
+        stopped,
+        "the cursor's capture session did not stop: {announced:?}"
+    );
+    assert_eq!(
+        announced.constraints.last(),
+        Some(&Constraint::Done),
+        "constraints, then done, before stopped: {announced:?}"
+    );
+    let buffer = client.shm_buffer(1, 1, 4, wl_shm::Format::Xrgb8888);
+    let frame = client.ext_capture(&session, &buffer);
+    let got = client.ext_end(&frame, TIMEOUT);
+    assert_eq!(
+        got.failed,
+        Some(WEnum::Value(frame::FailureReason::Stopped)),
+        "{got:?}"
+    );
+    assert!(compositor.is_running());
+}
+
+#[test]
 fn a_closed_toplevel_stops_its_sessions_and_fails_their_frames_as_stopped() {
     let mut compositor = Compositor::start(OUTPUT, &[]);
     let mut client = connect(&compositor);

@@ -16,8 +16,8 @@
 //!
 //! Images are delivered upright with transform `normal`. Cursor sessions
 //! exist and keep the protocol's rules, but this compositor draws no
-//! cursor, so they never report one entering: their capture sessions
-//! announce a 1×1 buffer and deliver no frame.
+//! cursor, so they never report one entering, and their capture sessions
+//! are `stopped` as soon as they announced their constraints.
 
 use std::sync::{Mutex, OnceLock, PoisonError};
 
@@ -383,8 +383,10 @@ impl Dispatch<ExtImageCopyCaptureCursorSessionV1, CursorSessionData> for State {
                     return;
                 }
                 *created = true;
-                // No cursor is drawn here: a session with no source, whose
-                // frames wait for a cursor that never enters.
+                // No cursor is drawn here, so there is no cursor image to
+                // capture: the session has no source, says so with
+                // `stopped` after its (required) constraints, and its
+                // frames fail as stopped.
                 let session = init.init(session, SessionData::new());
                 let _ = session.data::<SessionData>().map(|d| d.id.set(None));
                 send_constraints(
@@ -395,6 +397,7 @@ impl Dispatch<ExtImageCopyCaptureCursorSessionV1, CursorSessionData> for State {
                         dmabuf: None,
                     },
                 );
+                session.stopped();
             }
             Request::Destroy => {}
             _ => {}
