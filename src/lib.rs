@@ -58,7 +58,8 @@
 //!   session's constraints, copies into it with one copy job, and sends
 //!   `ready` only after that job's fence signalled, watched on the event
 //!   loop; a `wl_shm` destination receives only the rows the GPU wrote,
-//!   through smithay's guarded mapping of the pool.
+//!   through smithay's guarded mapping of the pool, by a writer thread
+//!   that waits for the job off the loop.
 //! * **Fences are values.** A [`sync::SyncFile`] owns its fd; waiting never
 //!   blocks an event loop (use [`sync::FenceSource`]).
 //! * **`unsafe` lives in `sys` modules** (`dmabuf/sys.rs`, `sync/sys.rs`,

@@ -554,8 +554,8 @@ fn a_toplevel_source_captures_its_window_at_the_window_size_and_follows_a_resize
 }
 
 #[test]
-fn a_cursor_session_reports_no_cursor_and_its_capture_session_stops() {
-    // This compositor draws no cursor: there is none to capture.
+fn without_a_pointer_a_cursor_session_reports_nothing_and_captures_an_empty_image() {
+    // The headless seat has no pointer: there is no cursor on the output.
     let mut compositor = Compositor::start(OUTPUT, &[]);
     let mut client = connect(&compositor);
     let seat: WlSeat = client.bind(1..=7);
@@ -565,25 +565,27 @@ fn a_cursor_session_reports_no_cursor_and_its_capture_session_stops() {
         .ext
         .create_pointer_cursor_session(&source, &pointer, &client.qh, ());
     let session = cursor.get_capture_session(&client.qh, ());
-    let stopped = client.wait_until(TIMEOUT, |s| s.announced(&session).stopped);
-    let announced = client.state.announced(&session);
-    assert!(
-        stopped,
-        "the cursor's capture session did not stop: {announced:?}"
-    );
+    let announced = client.wait_until(TIMEOUT, |s| {
+        s.announced(&session)
+            .constraints
+            .contains(&Constraint::Done)
+    });
+    assert!(announced, "{:?}", client.state.announced(&session));
     assert_eq!(
-        announced.constraints.last(),
-        Some(&Constraint::Done),
-        "constraints, then done, before stopped: {announced:?}"
+        client.state.announced(&session).constraints[0],
+        Constraint::Size(1, 1),
+        "no cursor image: 1×1"
     );
-    let buffer = client.shm_buffer(1, 1, 4, wl_shm::Format::Xrgb8888);
+    let buffer = client.shm_buffer(1, 1, 4, wl_shm::Format::Argb8888);
     let frame = client.ext_capture(&session, &buffer);
     let got = client.ext_end(&frame, TIMEOUT);
+    assert!(got.ready, "the first frame is whole, even empty: {got:?}");
     assert_eq!(
-        got.failed,
-        Some(WEnum::Value(frame::FailureReason::Stopped)),
-        "{got:?}"
+        buffer.count_unlike((0, 0, 1, 1), [0, 0, 0], 0),
+        0,
+        "transparent: premultiplied black"
     );
+    assert_eq!(client.state.cursor_reports(&cursor), Vec::<String>::new());
     assert!(compositor.is_running());
 }
 

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use capture_client::{Client, Constraint};
 use support::{CLEAR, Lines, Rgb, Session};
-use wayland_client::protocol::wl_shm;
+use wayland_client::protocol::{wl_seat::WlSeat, wl_shm};
 use xvfb::Xvfb;
 
 const CLIENT: &str = env!("CARGO_BIN_EXE_dmabridge-client");
@@ -169,6 +169,62 @@ fn input_goes_to_the_client_under_the_pointer_and_with_the_keyboard() {
             .any(|l| l.starts_with("key ") || l.starts_with("button ") || l.starts_with("axis ")),
         "the right client heard input meant for the left one: {heard:?}"
     );
+}
+
+#[test]
+fn a_cursor_session_reports_and_captures_the_cursor_a_client_set() {
+    let x = Xvfb::start(SCREEN);
+    let session = Session::start_nested(x.display(), (640, 480), &[]);
+    let socket = session.dir().join("runtime").join(session.socket());
+    let mut client = Client::connect(&socket, (640, 480));
+    // Opaque blue, at the output's top left.
+    let _window = client.open_window(200, 150, 0xff00_00ff);
+    let seat: WlSeat = client.bind(1..=7);
+    let pointer = seat.get_pointer(&client.qh, ());
+    let source = client.output_source();
+    let cursor = client
+        .ext
+        .create_pointer_cursor_session(&source, &pointer, &client.qh, ());
+    let image = cursor.get_capture_session(&client.qh, ());
+    // The compositor knows the pointer before the pointer moves.
+    client.roundtrip();
+    let window = x.window("dmabridge");
+
+    // The pointer over the window: the client sets an 8×6 red cursor with
+    // its hotspot at (2, 3).
+    x.xdotool(&["mousemove", "--window", &window, "50", "60"]);
+    let _cursor = client.set_cursor(&pointer, (8, 6), 0xffff_0000, (2, 3), PATIENCE);
+    let want = ["enter", "position 50 60", "hotspot 2 3"];
+    let reported = client.wait_until(PATIENCE, |s| s.cursor_reports(&cursor) == want);
+    assert!(reported, "{:?}", client.state.cursor_reports(&cursor));
+    // The image session follows the cursor's size…
+    let sized = client.wait_until(PATIENCE, |s| {
+        let constraints = s.announced(&image).constraints;
+        constraints.ends_with(&[Constraint::Done]) && constraints.contains(&Constraint::Size(8, 6))
+    });
+    assert!(sized, "{:?}", client.state.announced(&image));
+    // …and captures its picture.
+    let buffer = client.shm_buffer(8, 6, 8 * 4, wl_shm::Format::Argb8888);
+    let frame = client.ext_capture(&image, &buffer);
+    let got = client.ext_end(&frame, PATIENCE);
+    assert!(got.ready, "{got:?}");
+    let unlike = buffer.count_unlike((0, 0, 8, 6), [0, 0, 255], TOLERANCE);
+    assert_eq!(
+        unlike, 0,
+        "{unlike} pixels of the captured cursor are not red"
+    );
+
+    // It moves, then leaves the output.
+    x.xdotool(&["mousemove", "--window", &window, "70", "65"]);
+    let moved = client.wait_until(PATIENCE, |s| {
+        s.cursor_reports(&cursor).last().map(String::as_str) == Some("position 70 65")
+    });
+    assert!(moved, "{:?}", client.state.cursor_reports(&cursor));
+    x.xdotool(&["mousemove", "900", "700"]);
+    let left = client.wait_until(PATIENCE, |s| {
+        s.cursor_reports(&cursor).last().map(String::as_str) == Some("leave")
+    });
+    assert!(left, "{:?}", client.state.cursor_reports(&cursor));
 }
 
 #[test]

@@ -15,7 +15,7 @@ use smithay::backend::renderer::utils::on_commit_buffer_handler;
 use smithay::desktop::WindowSurfaceType;
 use smithay::desktop::{PopupManager, Space, Window};
 use smithay::input::keyboard::{FilterResult, XkbConfig};
-use smithay::input::pointer::{AxisFrame, ButtonEvent, MotionEvent};
+use smithay::input::pointer::{AxisFrame, ButtonEvent, CursorImageStatus, MotionEvent};
 use smithay::input::{Seat, SeatHandler, SeatState};
 use smithay::output::{Mode, Output};
 use smithay::reexports::calloop::{LoopHandle, LoopSignal};
@@ -80,7 +80,11 @@ pub(crate) struct State {
     seat: Seat<State>,
     /// Where the pointer is on the output, once a backend with input moved
     /// it.
-    pointer_location: Point<f64, Logical>,
+    pub(crate) pointer_location: Point<f64, Logical>,
+    /// Whether the pointer is on the output (it entered and did not leave).
+    pub(crate) pointer_on_output: bool,
+    /// The cursor the focused client asked for (`wl_pointer.set_cursor`).
+    pub(crate) cursor_image: CursorImageStatus,
     /// Screen capture: sessions, damage, frames in flight.
     pub(crate) capture: Capture,
     foreign_toplevels: ForeignToplevelListState,
@@ -160,6 +164,8 @@ impl State {
             _viewporter: viewporter,
             seat,
             pointer_location: Point::default(),
+            pointer_on_output: false,
+            cursor_image: CursorImageStatus::default_named(),
             capture,
             foreign_toplevels,
             toplevel_handles: Vec::new(),
@@ -270,6 +276,7 @@ impl State {
             return;
         };
         self.pointer_location = location;
+        self.pointer_on_output = true;
         let focus = self.surface_under(location);
         let event = MotionEvent {
             location,
@@ -278,6 +285,7 @@ impl State {
         };
         pointer.motion(self, focus, &event);
         pointer.frame(self);
+        self.capture_cursor_changed(false);
     }
 
     /// The pointer left the output.
@@ -292,6 +300,8 @@ impl State {
         };
         pointer.motion(self, None, &event);
         pointer.frame(self);
+        self.pointer_on_output = false;
+        self.capture_cursor_changed(false);
     }
 
     /// A pointer button (an evdev code, `BTN_LEFT`…) went down or up. A
@@ -548,6 +558,9 @@ impl CompositorHandler for State {
             self.capture_constraints_changed();
             self.capture_window_committed(&window);
         }
+        if self.is_cursor_surface(&root) {
+            self.capture_cursor_changed(true);
+        }
         self.popups.commit(surface);
     }
 }
@@ -631,6 +644,11 @@ impl SeatHandler for State {
 
     fn seat_state(&mut self) -> &mut SeatState<Self> {
         &mut self.seat_state
+    }
+
+    fn cursor_image(&mut self, _seat: &Seat<Self>, image: CursorImageStatus) {
+        self.cursor_image = image;
+        self.capture_cursor_changed(true);
     }
 }
 

@@ -38,7 +38,7 @@ use wayland_client::protocol::{
     wl_callback::{self, WlCallback},
     wl_compositor::WlCompositor,
     wl_output::{self, WlOutput},
-    wl_pointer::WlPointer,
+    wl_pointer::{self, WlPointer},
     wl_registry::WlRegistry,
     wl_seat::WlSeat,
     wl_shm::{self, WlShm},
@@ -58,7 +58,9 @@ use wayland_protocols::ext::image_capture_source::v1::client::{
     ext_output_image_capture_source_manager_v1::ExtOutputImageCaptureSourceManagerV1,
 };
 use wayland_protocols::ext::image_copy_capture::v1::client::{
-    ext_image_copy_capture_cursor_session_v1::ExtImageCopyCaptureCursorSessionV1,
+    ext_image_copy_capture_cursor_session_v1::{
+        self as cursor, ExtImageCopyCaptureCursorSessionV1,
+    },
     ext_image_copy_capture_frame_v1::{self as frame, ExtImageCopyCaptureFrameV1},
     ext_image_copy_capture_manager_v1::{self as manager, ExtImageCopyCaptureManagerV1},
     ext_image_copy_capture_session_v1::{self as session, ExtImageCopyCaptureSessionV1},
@@ -569,6 +571,27 @@ impl Client {
         buffer
     }
 
+    /// Once `pointer` entered one of this client's surfaces (within
+    /// `timeout`), sets its cursor: a `width`×`height` surface filled with
+    /// `argb`, with its hotspot at `hotspot`. The surface and its buffer.
+    pub(crate) fn set_cursor(
+        &mut self,
+        pointer: &WlPointer,
+        (width, height): (i32, i32),
+        argb: u32,
+        hotspot: (i32, i32),
+        timeout: Duration,
+    ) -> (WlSurface, ShmBuffer) {
+        let entered = self.wait_until(timeout, |s| s.pointer_entered(pointer).is_some());
+        assert!(entered, "the pointer did not enter the client's surface");
+        let serial = self.state.pointer_entered(pointer).expect("entered");
+        let compositor: WlCompositor = self.bind(4..=6);
+        let surface = compositor.create_surface(&self.qh, ());
+        pointer.set_cursor(serial, Some(&surface), hotspot.0, hotspot.1);
+        let buffer = self.fill(&surface, width, height, argb);
+        (surface, buffer)
+    }
+
     /// The one toplevel's handle, once the list announced all of it.
     pub(crate) fn toplevel_handle(&mut self) -> ExtForeignToplevelHandleV1 {
         let announced = self.wait_until(TIMEOUT, |s| {
@@ -601,6 +624,8 @@ enum Event {
     Toplevel(toplevel_handle::Event),
     Params(buffer_params::Event),
     Callback(wl_callback::Event),
+    Pointer(wl_pointer::Event),
+    Cursor(cursor::Event),
     XdgConfigure,
 }
 
@@ -818,6 +843,35 @@ impl Recorder {
             .any(|e| matches!(e, Event::Callback(wl_callback::Event::Done { .. })))
     }
 
+    /// The serial of `pointer`'s latest `enter`, if it entered.
+    pub(crate) fn pointer_entered(&self, pointer: &WlPointer) -> Option<u32> {
+        self.of(&pointer.id())
+            .filter_map(|e| match e {
+                Event::Pointer(wl_pointer::Event::Enter { serial, .. }) => Some(*serial),
+                _ => None,
+            })
+            .last()
+    }
+
+    /// What a cursor session reported, in order: `enter`, `leave`,
+    /// `position x y` and `hotspot x y`.
+    pub(crate) fn cursor_reports(
+        &self,
+        session: &ExtImageCopyCaptureCursorSessionV1,
+    ) -> Vec<String> {
+        self.of(&session.id())
+            .filter_map(|e| match e {
+                Event::Cursor(cursor::Event::Enter) => Some("enter".to_owned()),
+                Event::Cursor(cursor::Event::Leave) => Some("leave".to_owned()),
+                Event::Cursor(cursor::Event::Position { x, y }) => {
+                    Some(format!("position {x} {y}"))
+                }
+                Event::Cursor(cursor::Event::Hotspot { x, y }) => Some(format!("hotspot {x} {y}")),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Whether the toplevel `handle` was announced closed.
     pub(crate) fn closed(&self, handle: &ExtForeignToplevelHandleV1) -> bool {
         self.of(&handle.id())
@@ -850,6 +904,8 @@ record! {
     ExtForeignToplevelHandleV1 => Toplevel,
     ZwpLinuxBufferParamsV1 => Params,
     WlCallback => Callback,
+    WlPointer => Pointer,
+    ExtImageCopyCaptureCursorSessionV1 => Cursor,
 }
 
 impl Dispatch<WlRegistry, GlobalListContents> for Recorder {
@@ -921,10 +977,8 @@ delegate_noop!(Recorder: ignore WlBuffer);
 delegate_noop!(Recorder: WlCompositor);
 delegate_noop!(Recorder: ignore WlSurface);
 delegate_noop!(Recorder: ignore WlSeat);
-delegate_noop!(Recorder: ignore WlPointer);
 delegate_noop!(Recorder: ignore XdgToplevel);
 delegate_noop!(Recorder: ExtImageCopyCaptureManagerV1);
-delegate_noop!(Recorder: ignore ExtImageCopyCaptureCursorSessionV1);
 delegate_noop!(Recorder: ExtImageCaptureSourceV1);
 delegate_noop!(Recorder: ExtOutputImageCaptureSourceManagerV1);
 delegate_noop!(Recorder: ExtForeignToplevelImageCaptureSourceManagerV1);

@@ -14,10 +14,14 @@
 //! constraints fails the frame with `buffer_constraints`; a source that
 //! went away, or that never was (a closed toplevel), with `stopped`.
 //!
-//! Images are delivered upright with transform `normal`. Cursor sessions
-//! exist and keep the protocol's rules, but this compositor draws no
-//! cursor, so they never report one entering, and their capture sessions
-//! are `stopped` as soon as they announced their constraints.
+//! Images are delivered upright with transform `normal`. A cursor session
+//! on the output reports the pointer's cursor (`enter`, `position` of its
+//! hotspot in upright output pixels, `hotspot`, `leave`) while it has an
+//! image that touches the output; its capture session delivers that image
+//! (the surface the client set with `wl_pointer.set_cursor`) at its own
+//! size, 1×1 and transparent while there is none. A named cursor has no
+//! image (no cursor theme is loaded). `paint_cursors` is accepted and
+//! changes nothing: the output's image never holds a cursor.
 
 use std::sync::{Mutex, OnceLock, PoisonError};
 
@@ -43,7 +47,8 @@ use smithay::reexports::wayland_server::{
 use smithay::wayland::foreign_toplevel_list::ForeignToplevelHandle;
 
 use super::{
-    Captured, Constraints, Failure, FrameSink, Orientation, SessionId, SessionSink, Source,
+    Captured, Constraints, CursorId, CursorPlace, CursorSink, Failure, FrameSink, Orientation,
+    SessionId, SessionSink, Source,
 };
 use crate::compositor::state::State;
 
@@ -96,10 +101,43 @@ struct FrameState {
     captured: bool,
 }
 
-/// What a cursor session knows.
+/// What a cursor session knows: its core handle (`None` for a source
+/// other than the output, whose cursor it never reports), and whether its
+/// capture session was made.
 #[derive(Debug, Default)]
 pub(crate) struct CursorSessionData {
+    id: OnceLock<Option<CursorId>>,
     session_created: Mutex<bool>,
+}
+
+/// A cursor session's events, sent only when what they say changed.
+struct CursorEvents {
+    cursor: ExtImageCopyCaptureCursorSessionV1,
+    sent: Mutex<Option<CursorPlace>>,
+}
+
+impl CursorSink for CursorEvents {
+    fn report(&self, place: Option<CursorPlace>) {
+        let mut sent = self.sent.lock().unwrap_or_else(PoisonError::into_inner);
+        match (*sent, place) {
+            (None, None) => {}
+            (Some(_), None) => self.cursor.leave(),
+            (before, Some(now)) => {
+                // `enter` only when the cursor enters, before its position
+                // and hotspot; afterwards each only when it changed.
+                if before.is_none() {
+                    self.cursor.enter();
+                }
+                if before.map(|b| b.position) != Some(now.position) {
+                    self.cursor.position(now.position.x, now.position.y);
+                }
+                if before.map(|b| b.hotspot) != Some(now.hotspot) {
+                    self.cursor.hotspot(now.hotspot.x, now.hotspot.y);
+                }
+            }
+        }
+        *sent = place;
+    }
 }
 
 struct SessionEvents(ExtImageCopyCaptureSessionV1);
@@ -219,8 +257,22 @@ impl Dispatch<ExtImageCopyCaptureManagerV1, ()> for State {
                     let _ = data.id.set(id);
                 }
             }
-            Request::CreatePointerCursorSession { session, .. } => {
-                init.init(session, CursorSessionData::default());
+            Request::CreatePointerCursorSession {
+                session, source, ..
+            } => {
+                let on_output = source
+                    .data::<SourceData>()
+                    .is_some_and(|s| s.0 == Some(Source::Output));
+                let cursor = init.init(session, CursorSessionData::default());
+                let id = on_output.then(|| {
+                    state.capture_cursor_session(Box::new(CursorEvents {
+                        cursor: cursor.clone(),
+                        sent: Mutex::new(None),
+                    }))
+                });
+                if let Some(data) = cursor.data::<CursorSessionData>() {
+                    let _ = data.id.set(id);
+                }
             }
             Request::Destroy => {}
             _ => {}
@@ -363,7 +415,7 @@ impl Dispatch<ExtImageCopyCaptureFrameV1, FrameData> for State {
 
 impl Dispatch<ExtImageCopyCaptureCursorSessionV1, CursorSessionData> for State {
     fn request(
-        _: &mut Self,
+        state: &mut Self,
         _: &Client,
         cursor: &ExtImageCopyCaptureCursorSessionV1,
         request: ext_image_copy_capture_cursor_session_v1::Request,
@@ -383,24 +435,31 @@ impl Dispatch<ExtImageCopyCaptureCursorSessionV1, CursorSessionData> for State {
                     return;
                 }
                 *created = true;
-                // No cursor is drawn here, so there is no cursor image to
-                // capture: the session has no source, says so with
-                // `stopped` after its (required) constraints, and its
-                // frames fail as stopped.
+                // Frames of the cursor's image, at its own size.
                 let session = init.init(session, SessionData::new());
-                let _ = session.data::<SessionData>().map(|d| d.id.set(None));
-                send_constraints(
-                    &session,
-                    &Constraints {
-                        size: (1, 1).into(),
-                        shm_formats: super::SHM_FORMATS.to_vec(),
-                        dmabuf: None,
-                    },
+                let id = state.capture_session(
+                    Source::Cursor,
+                    Orientation::Upright,
+                    None,
+                    Some(Box::new(SessionEvents(session.clone()))),
                 );
-                session.stopped();
+                if let Some(data) = session.data::<SessionData>() {
+                    let _ = data.id.set(Some(id));
+                }
             }
             Request::Destroy => {}
             _ => {}
+        }
+    }
+
+    fn destroyed(
+        state: &mut Self,
+        _: ClientId,
+        _: &ExtImageCopyCaptureCursorSessionV1,
+        data: &CursorSessionData,
+    ) {
+        if let Some(Some(id)) = data.id.get() {
+            state.capture_cursor_session_destroyed(*id);
         }
     }
 }

@@ -3,12 +3,15 @@
 //! delivered, and the frames in flight. `ext.rs` (ext-image-copy-capture-v1
 //! with ext-image-capture-source-v1) and `wlr.rs` (wlr-screencopy-v1) are
 //! thin layers over it: they turn requests into calls here and hear back
-//! through [`SessionSink`] and [`FrameSink`].
+//! through [`SessionSink`] and [`FrameSink`] (and, for cursor sessions,
+//! [`CursorSink`], `cursor.rs`). `constraints.rs` says what a session
+//! accepts, `area.rs` what it reads of the output and which way up.
 //!
 //! The rules it keeps:
 //!
 //! * **A capture is a copy job.** The source image (the output's last frame,
-//!   or a toplevel's surfaces composed at their own size) is copied into the
+//!   or a toplevel's surfaces or the cursor's image, each composed at its
+//!   own size) is copied into the
 //!   client's buffer by [`VulkanRenderer::capture`]: the client asks for a
 //!   result and never programs the copy.
 //! * **A buffer is checked before the GPU sees it.** Its size, format,
@@ -32,6 +35,7 @@
 
 mod area;
 mod constraints;
+mod cursor;
 pub(crate) mod ext;
 pub(crate) mod wlr;
 
@@ -39,6 +43,7 @@ pub(crate) use self::area::undo;
 use self::area::{OutputArea, add_damage};
 use self::constraints::check_buffer;
 pub(crate) use self::constraints::{Constraints, DmabufConstraints, SHM_FORMATS};
+pub(crate) use self::cursor::{CursorId, CursorPlace, CursorSink};
 
 use std::collections::HashMap;
 use std::sync::mpsc;
@@ -71,6 +76,8 @@ pub(crate) enum Source {
     /// One toplevel's surfaces, composed at their own size, whatever covers
     /// them on the output.
     Toplevel(Window),
+    /// The pointer's cursor image, at its own size.
+    Cursor,
 }
 
 /// Which way up a session's images are delivered (see the module
@@ -182,6 +189,8 @@ pub(crate) struct Capture {
     dmabuf: Option<DmabufConstraints>,
     /// Hands submitted captures to the writer thread.
     writer: mpsc::Sender<WriteBack>,
+    /// The cursor sessions, by id.
+    cursor_sinks: Vec<(u64, Box<dyn CursorSink>)>,
 }
 
 impl std::fmt::Debug for Capture {
@@ -220,10 +229,11 @@ impl Capture {
             image: None,
             dmabuf,
             writer,
+            cursor_sinks: Vec::new(),
         })
     }
 
-    fn next_id(&mut self) -> u64 {
+    pub(super) fn next_id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id
     }
@@ -278,6 +288,7 @@ impl State {
                 let size = window.geometry().size;
                 Size::from((size.w.max(1), size.h.max(1)))
             }
+            Source::Cursor => self.cursor_size(),
         };
         Constraints {
             size,
@@ -430,11 +441,17 @@ impl State {
 
     /// A surface of `window` committed: its sessions are damaged whole.
     pub(crate) fn capture_window_committed(&mut self, window: &Window) {
+        self.capture_source_damaged(&Source::Toplevel(window.clone()));
+    }
+
+    /// `source` changed (not the output, whose damage comes with its
+    /// frames): its sessions are damaged whole, and waiting frames go.
+    fn capture_source_damaged(&mut self, source: &Source) {
         let ids: Vec<SessionId> = self
             .capture
             .sessions
             .iter()
-            .filter(|(_, s)| s.source == Source::Toplevel(window.clone()))
+            .filter(|(_, s)| &s.source == source)
             .map(|(id, _)| *id)
             .collect();
         for id in ids {
@@ -520,14 +537,14 @@ impl State {
                 let area = self.capture_area(orientation, region);
                 (image, presented, area.content_transform(), area.framebuffer)
             }
-            Source::Toplevel(window) => match self.render_window(window) {
+            Source::Toplevel(_) | Source::Cursor => match self.render_source(&source) {
                 Ok(image) => {
                     let area = Rectangle::from_size(size);
                     let now = Duration::from(self.clock.now());
                     (image, now, Transform::Normal, area)
                 }
                 Err(err) => {
-                    warn!("capturing a toplevel: {err:#}");
+                    warn!("capturing a toplevel or the cursor: {err:#}");
                     let session = self.capture.sessions.get_mut(&id).expect("looked up above");
                     if let Some(request) = session.waiting.take() {
                         request.sink.failed(Failure::Unknown);
@@ -660,22 +677,38 @@ impl State {
         }
     }
 
-    /// `window`'s surfaces composed at their own size into a new texture.
-    fn render_window(&mut self, window: &Window) -> anyhow::Result<VulkanTexture> {
-        let geometry = window.geometry();
-        let size = Size::<i32, Physical>::from((geometry.size.w.max(1), geometry.size.h.max(1)));
+    /// A toplevel's surfaces, or the cursor's image, composed at their own
+    /// size into a new texture.
+    fn render_source(&mut self, source: &Source) -> anyhow::Result<VulkanTexture> {
+        match source {
+            Source::Toplevel(window) => {
+                let geometry = window.geometry();
+                let size = (geometry.size.w.max(1), geometry.size.h.max(1));
+                let location = (-geometry.loc.x, -geometry.loc.y).into();
+                let elements: Vec<WaylandSurfaceRenderElement<VulkanRenderer>> =
+                    window.render_elements(&mut self.renderer, location, 1.0.into(), 1.0);
+                self.render_offscreen(size.into(), &elements)
+            }
+            Source::Cursor => self.render_cursor(),
+            Source::Output => anyhow::bail!("the output's image is rendered every refresh"),
+        }
+    }
+
+    /// `elements` rendered into a new transparent texture of `size`.
+    fn render_offscreen(
+        &mut self,
+        size: Size<i32, Physical>,
+        elements: &[WaylandSurfaceRenderElement<VulkanRenderer>],
+    ) -> anyhow::Result<VulkanTexture> {
         let mut texture = self
             .renderer
             .create_buffer(DrmFourcc::Argb8888, (size.w, size.h).into())?;
-        let location = (-geometry.loc.x, -geometry.loc.y).into();
-        let elements: Vec<WaylandSurfaceRenderElement<VulkanRenderer>> =
-            window.render_elements(&mut self.renderer, location, 1.0.into(), 1.0);
         let mut tracker = OutputDamageTracker::new(size, 1.0, Transform::Normal);
         let mut framebuffer =
             smithay::backend::renderer::Bind::bind(&mut self.renderer, &mut texture)?;
         tracker
-            .render_output(&mut self.renderer, &mut framebuffer, 0, &elements, [0.0; 4])
-            .map_err(|err| anyhow::anyhow!("rendering the toplevel: {err:?}"))?;
+            .render_output(&mut self.renderer, &mut framebuffer, 0, elements, [0.0; 4])
+            .map_err(|err| anyhow::anyhow!("rendering offscreen: {err:?}"))?;
         drop(framebuffer);
         Ok(texture)
     }
