@@ -18,6 +18,7 @@ use std::time::Duration;
 use capture_client::{Client, Constraint};
 use support::{CLEAR, Lines, Rgb, Session};
 use wayland_client::protocol::{wl_seat::WlSeat, wl_shm};
+use wayland_protocols::ext::image_copy_capture::v1::client::ext_image_copy_capture_manager_v1 as manager;
 use xvfb::Xvfb;
 
 const CLIENT: &str = env!("CARGO_BIN_EXE_dmabridge-client");
@@ -213,6 +214,42 @@ fn a_cursor_session_reports_and_captures_the_cursor_a_client_set() {
         unlike, 0,
         "{unlike} pixels of the captured cursor are not red"
     );
+
+    // The window is on the output's picture.
+    session.wait_for_content(PATIENCE);
+    // The output's picture shows the cursor only where asked
+    // (`paint_cursors`): its image's top left is the pointer less the
+    // hotspot, (48, 57); elsewhere, and without the option, the window.
+    let plain = client.output_session();
+    let source = client.output_source();
+    let painted =
+        client
+            .ext
+            .create_session(&source, manager::Options::PaintCursors, &client.qh, ());
+    let announced = client.wait_until(PATIENCE, |s| {
+        s.announced(&painted)
+            .constraints
+            .contains(&Constraint::Done)
+    });
+    assert!(announced, "{:?}", client.state.announced(&painted));
+    // Blue and red as XRGB8888 bytes (B, G, R).
+    for (capture, under_cursor) in [(&plain, [255, 0, 0]), (&painted, [0, 0, 255])] {
+        let buffer = client.shm_buffer(640, 480, 640 * 4, wl_shm::Format::Xrgb8888);
+        let frame = client.ext_capture(capture, &buffer);
+        let got = client.ext_end(&frame, PATIENCE);
+        assert!(got.ready, "{got:?}");
+        frame.destroy();
+        let under = buffer.count_unlike((48, 57, 8, 6), under_cursor, TOLERANCE);
+        assert_eq!(
+            under, 0,
+            "{under} pixels under the cursor are not {under_cursor:?}"
+        );
+        let beside = buffer.count_unlike((60, 70, 20, 20), [255, 0, 0], TOLERANCE);
+        assert_eq!(
+            beside, 0,
+            "{beside} pixels beside the cursor are not the window's blue"
+        );
+    }
 
     // It moves, then leaves the output.
     x.xdotool(&["mousemove", "--window", &window, "70", "65"]);

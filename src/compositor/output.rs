@@ -33,7 +33,7 @@ use super::state::State;
 use crate::render::{VulkanRenderer, VulkanTexture};
 
 /// The colour of the output where no window is.
-const CLEAR: [f32; 4] = [0.1, 0.1, 0.1, 1.0];
+pub(crate) const CLEAR: [f32; 4] = [0.1, 0.1, 0.1, 1.0];
 
 /// The offscreen image of an output and what renders into it.
 pub(crate) struct OutputFrames {

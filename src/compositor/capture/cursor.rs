@@ -8,10 +8,14 @@
 //! a cursor shape) has no image here, since no cursor theme is loaded: it
 //! is reported as no cursor.
 
+use drm_fourcc::DrmFourcc;
+use smithay::backend::renderer::damage::OutputDamageTracker;
 use smithay::backend::renderer::element::Kind;
 use smithay::backend::renderer::element::surface::{
     WaylandSurfaceRenderElement, render_elements_from_surface_tree,
 };
+use smithay::backend::renderer::{Bind, Offscreen};
+use smithay::desktop::space::render_output;
 use smithay::desktop::utils::bbox_from_surface_tree;
 use smithay::input::pointer::{CursorImageStatus, CursorImageSurfaceData};
 use smithay::reexports::wayland_server::Resource;
@@ -20,6 +24,7 @@ use smithay::utils::{Buffer as BufferCoord, Logical, Point, Rectangle, Size};
 use smithay::wayland::compositor::with_states;
 
 use super::Source;
+use crate::compositor::output::CLEAR;
 use crate::compositor::state::State;
 use crate::render::{VulkanRenderer, VulkanTexture};
 
@@ -70,6 +75,7 @@ impl State {
             self.capture_constraints_changed();
             self.capture_source_damaged(&Source::Cursor);
         }
+        self.capture_cursor_painted_damaged();
     }
 
     /// Whether `surface` is the cursor's image.
@@ -123,6 +129,59 @@ impl State {
             position: (position.x, position.y).into(),
             hotspot: (hotspot.x - extent.loc.x, hotspot.y - extent.loc.y).into(),
         })
+    }
+
+    /// The output's picture with the cursor's image painted where the
+    /// pointer is, rendered anew into a texture of the framebuffer's size
+    /// and orientation (the output's own image holds no cursor); `None`
+    /// while the cursor is not on the output.
+    pub(super) fn render_output_with_cursor(&mut self) -> anyhow::Result<Option<VulkanTexture>> {
+        let Some(place) = self.cursor_place() else {
+            return Ok(None);
+        };
+        let (Some(surface), Some(extent)) = (self.cursor_surface(), self.cursor_extent()) else {
+            return Ok(None);
+        };
+        let mode = self
+            .output
+            .current_mode()
+            .ok_or_else(|| anyhow::anyhow!("the output has no mode"))?;
+        // The surface's origin: the hotspot's place less the hotspot (which
+        // `place` gives from the image's top left, `extent.loc` from the
+        // origin).
+        let origin = (
+            place.position.x - place.hotspot.x - extent.loc.x,
+            place.position.y - place.hotspot.y - extent.loc.y,
+        );
+        let cursor: Vec<WaylandSurfaceRenderElement<VulkanRenderer>> =
+            render_elements_from_surface_tree(
+                &mut self.renderer,
+                &surface,
+                origin,
+                1.0,
+                1.0,
+                Kind::Cursor,
+            );
+        let mut texture = self
+            .renderer
+            .create_buffer(DrmFourcc::Xrgb8888, (mode.size.w, mode.size.h).into())?;
+        let mut tracker = OutputDamageTracker::from_output(&self.output);
+        let mut framebuffer = Bind::bind(&mut self.renderer, &mut texture)?;
+        let output = self.output.clone();
+        render_output(
+            &output,
+            &mut self.renderer,
+            &mut framebuffer,
+            1.0,
+            0,
+            [&self.space],
+            &cursor,
+            &mut tracker,
+            CLEAR,
+        )
+        .map_err(|err| anyhow::anyhow!("rendering the output with its cursor: {err:?}"))?;
+        drop(framebuffer);
+        Ok(Some(texture))
     }
 
     /// The cursor's image, composed at its own size into a new texture

@@ -20,8 +20,8 @@
 //! image that touches the output; its capture session delivers that image
 //! (the surface the client set with `wl_pointer.set_cursor`) at its own
 //! size, 1×1 and transparent while there is none. A named cursor has no
-//! image (no cursor theme is loaded). `paint_cursors` is accepted and
-//! changes nothing: the output's image never holds a cursor.
+//! image (no cursor theme is loaded). With `paint_cursors`, an output
+//! session's frames show that cursor image where the pointer is.
 
 use std::sync::{Mutex, OnceLock, PoisonError};
 
@@ -233,12 +233,10 @@ impl Dispatch<ExtImageCopyCaptureManagerV1, ()> for State {
                 source,
                 options,
             } => {
-                // Cursors are never painted here (none is drawn), so the
-                // one option changes nothing; an unknown bit is an error.
-                if Options::from_bits(options.into()).is_none() {
+                let Some(options) = Options::from_bits(options.into()) else {
                     manager.post_error(Error::InvalidOption, "unknown option bits");
                     return;
-                }
+                };
                 let source = source.data::<SourceData>().and_then(|s| s.0.clone());
                 let session = init.init(session, SessionData::new());
                 let id = match source {
@@ -246,6 +244,7 @@ impl Dispatch<ExtImageCopyCaptureManagerV1, ()> for State {
                         source,
                         Orientation::Upright,
                         None,
+                        options.contains(Options::PaintCursors),
                         Some(Box::new(SessionEvents(session.clone()))),
                     )),
                     None => {
@@ -441,6 +440,7 @@ impl Dispatch<ExtImageCopyCaptureCursorSessionV1, CursorSessionData> for State {
                     Source::Cursor,
                     Orientation::Upright,
                     None,
+                    false,
                     Some(Box::new(SessionEvents(session.clone()))),
                 );
                 if let Some(data) = session.data::<SessionData>() {

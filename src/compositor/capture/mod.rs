@@ -150,6 +150,9 @@ struct Session {
     orientation: Orientation,
     /// Part of the output (framebuffer pixels) for a region capture.
     region: Option<Rectangle<i32, Logical>>,
+    /// Whether the cursor is painted into the output's picture
+    /// (`paint_cursors`, `overlay_cursor`).
+    cursors: bool,
     /// Damage not yet delivered, in buffer coordinates; `None`: all of it.
     damage: Option<Vec<Rectangle<i32, BufferCoord>>>,
     /// The constraints last sent.
@@ -246,6 +249,7 @@ impl State {
         source: Source,
         orientation: Orientation,
         region: Option<Rectangle<i32, Logical>>,
+        cursors: bool,
         sink: Option<Box<dyn SessionSink>>,
     ) -> SessionId {
         let id = SessionId(self.capture.next_id());
@@ -264,6 +268,7 @@ impl State {
                 source,
                 orientation,
                 region,
+                cursors,
                 damage: None,
                 constraints,
                 waiting: None,
@@ -444,6 +449,24 @@ impl State {
         self.capture_source_damaged(&Source::Toplevel(window.clone()));
     }
 
+    /// The cursor moved or changed: output sessions that paint it are
+    /// damaged whole, and their waiting frames go.
+    fn capture_cursor_painted_damaged(&mut self) {
+        let ids: Vec<SessionId> = self
+            .capture
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.source == Source::Output && s.cursors)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            if let Some(session) = self.capture.sessions.get_mut(&id) {
+                session.damage = None;
+            }
+            self.capture_start(id);
+        }
+    }
+
     /// `source` changed (not the output, whose damage comes with its
     /// frames): its sessions are damaged whole, and waiting frames go.
     fn capture_source_damaged(&mut self, source: &Source) {
@@ -525,15 +548,22 @@ impl State {
             return;
         };
         let source = session.source.clone();
-        let (orientation, region) = (session.orientation, session.region);
+        let (orientation, region, cursors) = (session.orientation, session.region, session.cursors);
         let size = session.constraints.size;
         // The source image, and the part of it to read.
         let (image, presented, transform, area) = match &source {
             Source::Output => {
-                let Some((image, presented)) = self.capture.image.clone() else {
+                let Some((mut image, presented)) = self.capture.image.clone() else {
                     // No frame rendered yet: the first one starts it.
                     return;
                 };
+                if cursors {
+                    match self.render_output_with_cursor() {
+                        Ok(Some(painted)) => image = painted,
+                        Ok(None) => {}
+                        Err(err) => warn!("painting the cursor into a capture: {err:#}"),
+                    }
+                }
                 let area = self.capture_area(orientation, region);
                 (image, presented, area.content_transform(), area.framebuffer)
             }

@@ -13,7 +13,8 @@
 //!   `invalid_buffer` error, and a second copy on one frame `already_used`.
 //! * The image is the framebuffer as scanned out: a client applies
 //!   `wl_output.transform` itself (grim does), and `flags` is 0 (never
-//!   y-inverted). The cursor is never painted: none is drawn here.
+//!   y-inverted). With `overlay_cursor`, the cursor image a client set is
+//!   painted where the pointer is.
 
 use std::sync::{Mutex, PoisonError};
 
@@ -43,8 +44,9 @@ pub(crate) fn create_global(dh: &DisplayHandle) {
     dh.create_global::<State, ZwlrScreencopyManagerV1, _>(VERSION, ());
 }
 
-/// The part of the output a frame captures: `None` for all of it.
-type Region = Option<Rectangle<i32, Logical>>;
+/// The part of the output a frame captures (`None` for all of it), and
+/// whether it shows the cursor (`overlay_cursor`).
+type Region = (Option<Rectangle<i32, Logical>>, bool);
 
 /// A manager's sessions, one a region, which carry its damage from one
 /// copy to the next.
@@ -113,7 +115,11 @@ impl Dispatch<ZwlrScreencopyManagerV1, ManagerData> for State {
     ) {
         use zwlr_screencopy_manager_v1::Request;
         let (frame, output, region) = match request {
-            Request::CaptureOutput { frame, output, .. } => (frame, output, None),
+            Request::CaptureOutput {
+                frame,
+                output,
+                overlay_cursor,
+            } => (frame, output, (None, overlay_cursor != 0)),
             Request::CaptureOutputRegion {
                 frame,
                 output,
@@ -121,11 +127,14 @@ impl Dispatch<ZwlrScreencopyManagerV1, ManagerData> for State {
                 y,
                 width,
                 height,
-                ..
+                overlay_cursor,
             } => (
                 frame,
                 output,
-                Some(Rectangle::new((x, y).into(), (width, height).into())),
+                (
+                    Some(Rectangle::new((x, y).into(), (width, height).into())),
+                    overlay_cursor != 0,
+                ),
             ),
             _ => return,
         };
@@ -182,7 +191,8 @@ impl State {
         if Output::from_resource(output).is_none_or(|o| o != self.output) {
             return None;
         }
-        if region.is_some_and(|r| r.size.w <= 0 || r.size.h <= 0) {
+        let (area, cursors) = region;
+        if area.is_some_and(|r| r.size.w <= 0 || r.size.h <= 0) {
             return None;
         }
         let mut sessions = manager
@@ -200,7 +210,13 @@ impl State {
             sessions.remove(at);
             self.capture_session_orphaned(id);
         }
-        let id = self.capture_session(Source::Output, Orientation::Framebuffer, region, None);
+        let id = self.capture_session(
+            Source::Output,
+            Orientation::Framebuffer,
+            area,
+            cursors,
+            None,
+        );
         sessions.push((region, id));
         Some(id)
     }
