@@ -31,7 +31,7 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use wayland_client::backend::ObjectId;
-use wayland_client::protocol::{wl_output, wl_seat::WlSeat, wl_shm};
+use wayland_client::protocol::{wl_output, wl_shm};
 use wayland_client::{Proxy, WEnum};
 use wayland_protocols::ext::image_copy_capture::v1::client::{
     ext_image_copy_capture_cursor_session_v1 as cursor, ext_image_copy_capture_frame_v1 as frame,
@@ -173,12 +173,7 @@ fn forbidden_capture_requests_are_the_errors_the_specs_name_and_others_keep_thei
         Misuse {
             name: "get_capture_session sent twice on a cursor session",
             send: |c| {
-                let seat: WlSeat = c.bind(1..=7);
-                let pointer = seat.get_pointer(&c.qh, ());
-                let source = c.output_source();
-                let cursor = c
-                    .ext
-                    .create_pointer_cursor_session(&source, &pointer, &c.qh, ());
+                let (_pointer, cursor) = c.cursor_session();
                 let _first = cursor.get_capture_session(&c.qh, ());
                 let _second = cursor.get_capture_session(&c.qh, ());
                 cursor.id()
@@ -558,12 +553,7 @@ fn without_a_pointer_a_cursor_session_reports_nothing_and_captures_an_empty_imag
     // The headless seat has no pointer: there is no cursor on the output.
     let mut compositor = Compositor::start(OUTPUT, &[]);
     let mut client = connect(&compositor);
-    let seat: WlSeat = client.bind(1..=7);
-    let pointer = seat.get_pointer(&client.qh, ());
-    let source = client.output_source();
-    let cursor = client
-        .ext
-        .create_pointer_cursor_session(&source, &pointer, &client.qh, ());
+    let (_pointer, cursor) = client.cursor_session();
     let session = cursor.get_capture_session(&client.qh, ());
     let announced = client.wait_until(TIMEOUT, |s| {
         s.announced(&session)

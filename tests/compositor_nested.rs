@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use capture_client::{Client, Constraint};
 use support::{CLEAR, Lines, Rgb, Session};
-use wayland_client::protocol::{wl_seat::WlSeat, wl_shm};
+use wayland_client::protocol::wl_shm;
 use wayland_protocols::ext::image_copy_capture::v1::client::ext_image_copy_capture_manager_v1 as manager;
 use xvfb::Xvfb;
 
@@ -180,12 +180,7 @@ fn a_cursor_session_reports_and_captures_the_cursor_a_client_set() {
     let mut client = Client::connect(&socket, (640, 480));
     // Opaque blue, at the output's top left.
     let _window = client.open_window(200, 150, 0xff00_00ff);
-    let seat: WlSeat = client.bind(1..=7);
-    let pointer = seat.get_pointer(&client.qh, ());
-    let source = client.output_source();
-    let cursor = client
-        .ext
-        .create_pointer_cursor_session(&source, &pointer, &client.qh, ());
+    let (pointer, cursor) = client.cursor_session();
     let image = cursor.get_capture_session(&client.qh, ());
     // The compositor knows the pointer before the pointer moves.
     client.roundtrip();

@@ -571,6 +571,17 @@ impl Client {
         buffer
     }
 
+    /// The seat's pointer, and a cursor session for it on the output.
+    pub(crate) fn cursor_session(&self) -> (WlPointer, ExtImageCopyCaptureCursorSessionV1) {
+        let seat: WlSeat = self.bind(1..=7);
+        let pointer = seat.get_pointer(&self.qh, ());
+        let source = self.output_source();
+        let cursor = self
+            .ext
+            .create_pointer_cursor_session(&source, &pointer, &self.qh, ());
+        (pointer, cursor)
+    }
+
     /// Once `pointer` entered one of this client's surfaces (within
     /// `timeout`), sets its cursor: a `width`×`height` surface filled with
     /// `argb`, with its hotspot at `hotspot`. The surface and its buffer.

@@ -452,29 +452,23 @@ impl State {
     /// The cursor moved or changed: output sessions that paint it are
     /// damaged whole, and their waiting frames go.
     fn capture_cursor_painted_damaged(&mut self) {
-        let ids: Vec<SessionId> = self
-            .capture
-            .sessions
-            .iter()
-            .filter(|(_, s)| s.source == Source::Output && s.cursors)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in ids {
-            if let Some(session) = self.capture.sessions.get_mut(&id) {
-                session.damage = None;
-            }
-            self.capture_start(id);
-        }
+        self.capture_damage_whole(|s| s.source == Source::Output && s.cursors);
     }
 
     /// `source` changed (not the output, whose damage comes with its
     /// frames): its sessions are damaged whole, and waiting frames go.
     fn capture_source_damaged(&mut self, source: &Source) {
+        self.capture_damage_whole(|s| &s.source == source);
+    }
+
+    /// The sessions `which` picks are damaged whole, and their waiting
+    /// frames go.
+    fn capture_damage_whole(&mut self, which: impl Fn(&Session) -> bool) {
         let ids: Vec<SessionId> = self
             .capture
             .sessions
             .iter()
-            .filter(|(_, s)| &s.source == source)
+            .filter(|(_, s)| which(s))
             .map(|(id, _)| *id)
             .collect();
         for id in ids {
