@@ -128,6 +128,11 @@ fn write_rows(buffer: &WlBuffer, bytes: &[u8], layout: ShmLayout) -> Result<(), 
         // buffer were never written and are not the client's to see.
         let row = layout.width as usize * 4;
         let stride = layout.stride as usize;
+        // The session's check refused such strides already; the writer
+        // thread must not panic on one all the same.
+        if row == 0 || stride < row {
+            return Err(WriteBackError::Layout);
+        }
         for (dst, src) in dst.chunks_mut(stride).zip(src.chunks(stride)) {
             dst[..row].copy_from_slice(&src[..row]);
         }
