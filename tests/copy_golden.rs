@@ -410,6 +410,212 @@ fn scaled_copies_nearest_and_linear() {
     on_gpu(|copier| run_all(copier, &cases));
 }
 
+/// Copies whose buffers are larger than a binding may be are carried out
+/// in bands (`src/copy/band.rs`): with the binding limit lowered to 4 KiB,
+/// both the 67×45 source (13 KB) and the destination (over 20 KB) are
+/// bound a few rows at a time, through every transform, scaled or not,
+/// and the result is still the reference's, byte for byte.
+#[test]
+fn banded_copies_match_the_reference_under_every_transform() {
+    let (w, h) = ODD;
+    let mut cases = Vec::new();
+    for transform in Transform::ALL {
+        let seen = transform.transformed_size(Size::<i32, dmabridge::copy::Buffer>::new(w, h));
+        let geometries = [
+            (
+                "unscaled",
+                support::rect(0, 0, w, h),
+                (5, 7, seen.w, seen.h),
+                None,
+            ),
+            (
+                "linear",
+                support::rect(3, 2, 50, 40),
+                (4, 5, 73, 51),
+                Some(Filter::Linear),
+            ),
+            (
+                "nearest",
+                support::rect(1, 1, 9, 7),
+                (2, 3, 60, 50),
+                Some(Filter::Nearest),
+            ),
+        ];
+        for (name, src_rect, (x, y, dw, dh), filter) in geometries {
+            for (src, dst) in [
+                (DrmFourcc::Argb8888, DrmFourcc::Xbgr8888),
+                (DrmFourcc::Nv12, DrmFourcc::Argb8888),
+            ] {
+                let request = CopyRequest {
+                    src_size: Size::new(w, h),
+                    dst_size: Size::new(80, 76),
+                    src_rect,
+                    dst_rect: support::rect(x, y, dw, dh),
+                    transform,
+                    filter,
+                };
+                cases.push(Case::new(
+                    format!(
+                        "banded-{name}-{transform:?}-{}-to-{}",
+                        short(src),
+                        short(dst)
+                    ),
+                    request,
+                    (src, PADDED_SOURCE),
+                    (dst, PADDED_DESTINATION),
+                ));
+            }
+        }
+    }
+    on_gpu(|copier| {
+        copier.set_binding_limit(Some(4096));
+        run_all(copier, &cases);
+    });
+}
+
+/// Where not even one row fits a binding, banding cannot help: the copy is
+/// refused with a typed error before anything is recorded.
+#[test]
+fn a_row_larger_than_a_binding_is_refused() {
+    on_gpu(|copier| {
+        let src = upload(copier, &[1; 64]);
+        let dst = upload(copier, &[SENTINEL; 128]);
+        let desc = ImageDesc {
+            format: DrmFourcc::Argb8888,
+            width: 4,
+            height: 4,
+            planes: vec![PlaneDesc {
+                offset: 0,
+                stride: 16,
+            }],
+        };
+        // Another format, so that the shader copies (a transfer needs no
+        // binding).
+        let wide = ImageDesc {
+            format: DrmFourcc::Xbgr8888,
+            planes: vec![PlaneDesc {
+                offset: 0,
+                stride: 32,
+            }],
+            ..desc.clone()
+        };
+        copier.set_binding_limit(Some(16));
+        let err = submit(copier, (&src, &desc), (&dst, &wide)).expect_err("must be refused");
+        assert!(
+            matches!(
+                err,
+                CopyError::BufferTooLarge {
+                    size: 20..,
+                    max: 16,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        copier.set_binding_limit(None);
+        submit(copier, (&src, &desc), (&dst, &wide)).expect("fits the device's limit");
+    });
+}
+
+/// A batch of draws in which some cannot be carried out (a texture that
+/// is the target itself, a texture whose description is not the size its
+/// plan was made for) draws all the others and names the ones it skipped.
+#[test]
+fn a_batch_skips_the_draws_it_refuses_and_draws_the_others() {
+    use dmabridge::copy::{Blend, Draw, DrawPlan, DrawRequest, DrawSource, Point};
+    on_gpu(|copier| {
+        let (w, h) = (8, 8);
+        let target = upload(copier, &[SENTINEL; 8 * 8 * 4]);
+        let desc = |width, height| ImageDesc {
+            format: DrmFourcc::Argb8888,
+            width,
+            height,
+            planes: vec![PlaneDesc {
+                offset: 0,
+                stride: width * 4,
+            }],
+        };
+        let target_desc = desc(w, h);
+        let texture = upload(copier, &[7; 4 * 4 * 4]);
+        // Described as 4×2, drawn as if it were 4×4.
+        let short_desc = desc(4, 2);
+        let plan = |rect: Rect<i32, _>, source| {
+            DrawPlan::new(DrawRequest {
+                dst_size: Size::new(8, 8),
+                dst_rect: rect,
+                clip: rect,
+                source,
+                blend: Blend::Replace,
+                alpha: 1.0,
+            })
+            .expect("a valid draw")
+        };
+        let texture_source = DrawSource::Texture {
+            size: Size::new(4, 4),
+            rect: Rect::new(Point::new(0.0, 0.0), Size::new(4.0, 4.0)),
+            transform: Transform::Normal,
+            filter: Filter::Nearest,
+        };
+        let red = plan(
+            support::rect(0, 0, 8, 8),
+            DrawSource::Solid([1.0, 0.0, 0.0, 1.0]),
+        );
+        let itself = plan(support::rect(0, 0, 4, 4), texture_source);
+        let short = plan(support::rect(4, 4, 4, 4), texture_source);
+        let green = plan(
+            support::rect(2, 2, 2, 2),
+            DrawSource::Solid([0.0, 1.0, 0.0, 1.0]),
+        );
+        let target_surface = Surface::Buffer {
+            buffer: &target,
+            desc: &target_desc,
+        };
+        let draws = [
+            Draw::new(&red, None),
+            Draw::new(&itself, Some(target_surface)),
+            Draw::new(
+                &short,
+                Some(Surface::Buffer {
+                    buffer: &texture,
+                    desc: &short_desc,
+                }),
+            ),
+            Draw::new(&green, None),
+        ];
+        let batch = copier
+            .submit_draws(target_surface, &draws, Vec::new())
+            .expect("the batch is submitted");
+        batch.completion.wait().expect("waiting for the batch");
+        let refused: Vec<usize> = batch.refused.iter().map(|(i, _)| *i).collect();
+        assert_eq!(refused, [1, 2], "{:?}", batch.refused);
+        assert!(matches!(batch.refused[0].1, CopyError::SameBuffer));
+        assert!(matches!(
+            batch.refused[1].1,
+            CopyError::SizeMismatch {
+                side: Side::Source,
+                ..
+            }
+        ));
+        let bytes = copier
+            .readback(&target)
+            .expect("reading back")
+            .wait()
+            .expect("waiting for the readback");
+        for y in 0..8 {
+            for x in 0..8 {
+                let at = (y * 8 + x) * 4;
+                let green = (2..4).contains(&x) && (2..4).contains(&y);
+                let want = if green {
+                    [0, 255, 0, 255]
+                } else {
+                    [0, 0, 255, 255]
+                };
+                assert_eq!(bytes[at..at + 4], want, "pixel ({x}, {y})");
+            }
+        }
+    });
+}
+
 #[test]
 fn sources_at_any_byte_offset_and_stride() {
     // Offsets and strides that are not multiples of 4: packed pixels

@@ -580,3 +580,235 @@ fn shm_commits_reuse_the_surfaces_texture_and_upload_only_the_damage() {
         assert_eq!(resized.height(), H as u32 - 1);
     });
 }
+
+/// The pixel at `(x, y)` of [`big_shm`]'s pattern: its low coordinate
+/// bytes and a mix of the high ones, opaque.
+fn pattern(x: usize, y: usize) -> Pixel {
+    let high = ((x >> 8) as u8).wrapping_mul(8) ^ ((y >> 8) as u8);
+    [x as u8, y as u8, high, 255]
+}
+
+/// A `w × h` ARGB8888 `wl_shm` buffer of [`pattern`], tightly packed,
+/// imported as a surface's texture.
+fn big_shm(renderer: &mut VulkanRenderer, (w, h): (usize, usize)) -> VulkanTexture {
+    let mut pool = Vec::with_capacity(w * h * 4);
+    for y in 0..h {
+        pool.extend((0..w).flat_map(|x| pattern(x, y)));
+    }
+    let data = BufferData {
+        offset: 0,
+        width: w as i32,
+        height: h as i32,
+        stride: (w * 4) as i32,
+        format: wl_shm::Format::Argb8888,
+    };
+    renderer
+        .import_shm_bytes(&pool, data, Some(&UserDataMap::new()), &[])
+        .expect("importing a large shm buffer")
+}
+
+/// An element showing `texture` (shown under the buffer `transform`) at
+/// `at`: its `src` rectangle (logical) at `size`, where given. (smithay
+/// 0.7's texture element carries a `src` through the buffer transform
+/// within `size` rather than the texture's own logical size, so a turned
+/// texture is shown whole, and scaled by the output's scale instead.)
+fn static_element(
+    renderer: &VulkanRenderer,
+    texture: &VulkanTexture,
+    transform: Transform,
+    at: (i32, i32),
+    src: Option<Rectangle<f64, Logical>>,
+    size: Option<(i32, i32)>,
+) -> Element {
+    Element::Texture(TextureRenderElement::from_static_texture(
+        Id::new(),
+        renderer.context_id(),
+        Point::<f64, Physical>::from((f64::from(at.0), f64::from(at.1))),
+        texture.clone(),
+        1,
+        transform,
+        None,
+        src,
+        size.map(Size::from),
+        None,
+        Kind::Unspecified,
+    ))
+}
+
+/// Textures past lavapipe's 128 MiB `maxStorageBufferRange` (6000×6000
+/// ARGB8888 is 144 MB) are drawn in bands, and those just within it (8K)
+/// whole: shrunk into the output under a few buffer transforms, where
+/// every output pixel shows the texel under its centre (nearest filter,
+/// rows near the end of the buffer included), and a corner shown 1:1.
+#[test]
+fn textures_larger_than_a_storage_binding_render_in_bands() {
+    on_renderer(|renderer| {
+        let nearest = TextureFilter::Nearest;
+        renderer
+            .upscale_filter(nearest)
+            .expect("setting the filter");
+        renderer
+            .downscale_filter(nearest)
+            .expect("setting the filter");
+        for (w, h) in [(6000, 6000), (7680, 4320)] {
+            let texture = big_shm(renderer, (w, h));
+            for transform in [Transform::Normal, Transform::_90, Transform::Flipped180] {
+                let logical: Size<f64, Logical> =
+                    transform.transform_size(Size::from((w as f64, h as f64)));
+                let element = static_element(renderer, &texture, transform, (0, 0), None, None);
+                let mut target = target(renderer);
+                // Logical pixels so small that the texture fills the output.
+                let scale = (f64::from(W) / logical.w, f64::from(H) / logical.h);
+                let mut tracker = OutputDamageTracker::new((W, H), scale, Transform::Normal);
+                render(renderer, &mut tracker, &mut target, 0, &[element]);
+                let want: Image = (0..H)
+                    .map(|j| {
+                        (0..W)
+                            .map(|i| {
+                                // The centre of output pixel (i, j) on the
+                                // surface, carried to the buffer.
+                                let centre = Point::<f64, Logical>::from((
+                                    (f64::from(i) + 0.5) * logical.w / f64::from(W),
+                                    (f64::from(j) + 0.5) * logical.h / f64::from(H),
+                                ));
+                                let texel = Rectangle::new(centre, (0.0, 0.0).into())
+                                    .to_buffer(1.0, transform, &logical);
+                                pattern(texel.loc.x as usize, texel.loc.y as usize)
+                            })
+                            .collect()
+                    })
+                    .collect();
+                compare(
+                    &format!("big-{w}x{h}-{transform:?}"),
+                    &read(renderer, &target),
+                    &want,
+                    0,
+                );
+            }
+            // The bottom-right corner, 1:1: the last rows of the buffer.
+            let corner = Rectangle::new(
+                ((w - W as usize) as f64, (h - H as usize) as f64).into(),
+                (f64::from(W), f64::from(H)).into(),
+            );
+            let element = static_element(
+                renderer,
+                &texture,
+                Transform::Normal,
+                (0, 0),
+                Some(corner),
+                Some((W, H)),
+            );
+            let mut target = target(renderer);
+            let mut tracker = OutputDamageTracker::new((W, H), 1.0, Transform::Normal);
+            render(renderer, &mut tracker, &mut target, 0, &[element]);
+            let want: Image = (0..H as usize)
+                .map(|j| {
+                    (0..W as usize)
+                        .map(|i| pattern(w - W as usize + i, h - H as usize + j))
+                        .collect()
+                })
+                .collect();
+            compare(
+                &format!("big-{w}x{h}-corner"),
+                &read(renderer, &target),
+                &want,
+                0,
+            );
+        }
+    });
+}
+
+/// Destination rectangles that reach far past what a plan accepts (a
+/// viewport destination 30000 pixels wide, elements 2·10⁹ pixels wide
+/// starting at −10⁹) are cut to the part near the output, and that part
+/// shows what the whole would: the texel boundary of the 30000-wide one
+/// falls between columns 7 and 8.
+#[test]
+fn destinations_reaching_far_outside_the_output_draw_their_visible_part() {
+    on_renderer(|renderer| {
+        renderer
+            .upscale_filter(TextureFilter::Nearest)
+            .expect("setting the filter");
+        let mut target = target(renderer);
+        fill_sentinel(renderer, &target);
+        let mut tracker = OutputDamageTracker::new((W, H), 1.0, Transform::Normal);
+        let pixels = six();
+        let buffer = memory(&pixels, Transform::Normal);
+        let whole = Rectangle::from_size((3.0, 2.0).into());
+        let red = Color32F::new(1.0, 0.0, 0.0, 1.0);
+        let far = 1_000_000_000;
+        let elements = [
+            // Columns 0..10000 of the 30000 show texel column 0.
+            texture_element(
+                renderer,
+                &buffer,
+                (-9992, 2),
+                None,
+                Some((whole, (30_000, 8).into())),
+            ),
+            texture_element(
+                renderer,
+                &buffer,
+                (-far, 0),
+                None,
+                Some((whole, (2 * far, 1).into())),
+            ),
+            solid(Rectangle::new((-far, 10).into(), (2 * far, 2).into()), red),
+        ];
+        render(renderer, &mut tracker, &mut target, 0, &elements);
+        let mut want = cleared();
+        // Row 0: the middle of the 2·10⁹-wide texture, texel (1, 1).
+        want[0].fill(pixels[1][1]);
+        for (j, row) in want.iter_mut().enumerate().skip(2).take(8) {
+            for (i, pixel) in row.iter_mut().enumerate() {
+                *pixel = pixels[(j - 2) / 4][usize::from(i >= 8)];
+            }
+        }
+        for row in &mut want[10..12] {
+            row.fill([0, 0, 255, 255]);
+        }
+        compare("far-destinations", &read(renderer, &target), &want, 0);
+    });
+}
+
+/// An element whose draw cannot be planned (its source rectangle lies
+/// outside its texture) is skipped; the frame succeeds and every other
+/// element is drawn, in this frame and the next.
+#[test]
+fn an_undrawable_element_is_skipped_and_the_rest_of_the_frame_is_drawn() {
+    on_renderer(|renderer| {
+        let mut target = target(renderer);
+        let pixels = six();
+        let buffer = memory(&pixels, Transform::Normal);
+        let outside = Rectangle::new((1.0, 0.0).into(), (5.0, 2.0).into());
+        let green = Color32F::new(0.0, 1.0, 0.0, 1.0);
+        let green_rect = Rectangle::new((9, 7).into(), (4, 3).into());
+        let elements = [
+            texture_element(
+                renderer,
+                &buffer,
+                (1, 1),
+                None,
+                Some((outside, (5, 2).into())),
+            ),
+            texture_element(renderer, &buffer, (4, 6), None, None),
+            solid(green_rect, green),
+        ];
+        for _frame in 0..2 {
+            let mut tracker = OutputDamageTracker::new((W, H), 1.0, Transform::Normal);
+            fill_sentinel(renderer, &target);
+            let (damage, fenced) = render(renderer, &mut tracker, &mut target, 0, &elements);
+            assert!(damage.is_some() && fenced, "the frame is rendered");
+            let mut want = cleared();
+            for (j, row) in pixels.iter().enumerate() {
+                for (i, &pixel) in row.iter().enumerate() {
+                    want[6 + j][4 + i] = pixel;
+                }
+            }
+            for row in &mut want[7..10] {
+                row[9..13].fill([0, 255, 0, 255]);
+            }
+            compare("undrawable", &read(renderer, &target), &want, 0);
+        }
+    });
+}

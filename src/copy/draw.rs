@@ -11,8 +11,17 @@
 //! destination holds. Everything is checked in [`DrawPlan::new`], before
 //! anything is recorded: the clip lies inside both the buffer and the
 //! destination rectangle, and the samples stay inside the texture.
+//!
+//! A destination rectangle may reach at most [`MAX_EXTENT`] beyond the
+//! buffer's edges, which keeps the shader's `f32` arithmetic exact. One
+//! that reaches further (a `wp_viewport` destination far larger than the
+//! output, an element placed near the ends of `i32`) is not refused by its
+//! caller but cut first: [`clip_destination`] keeps the part within
+//! [`CLIP_MARGIN`] of the buffer, and the part of the source rectangle that
+//! the transform maps onto it, so the pixels drawn are those of the whole
+//! rectangle.
 
-use super::geometry::{Buffer, Dest, Rect, Size};
+use super::geometry::{Buffer, Dest, Point, Rect, Size};
 use super::plan::{Filter, MAX_EXTENT, PlanError, Side, check_buffer, check_rect};
 use super::transform::Transform;
 
@@ -209,6 +218,87 @@ fn check_destination_rect(rect: Rect<i32, Dest>, buffer: Size<i32, Dest>) -> Res
     }
 }
 
+/// How far beyond each edge of the buffer [`clip_destination`] keeps a
+/// destination rectangle: well inside [`MAX_EXTENT`], and wide enough that
+/// the samples of the pixels inside the buffer, bilinear ones included,
+/// come from the same texels as for the whole rectangle unless a texel
+/// spans thousands of pixels.
+pub const CLIP_MARGIN: i32 = MAX_EXTENT / 2;
+
+/// The destination rectangle and source of a draw of `source` shown in
+/// `dst_rect` (any rectangle, in `i64` so that its far edge exists) on a
+/// buffer of `dst_size`, which [`DrawPlan::new`] accepts: `dst_rect` as it
+/// is where it reaches at most [`MAX_EXTENT`] beyond the buffer; else the
+/// part of it within [`CLIP_MARGIN`] of the buffer, with, for a texture,
+/// the part of the source rectangle the transform maps onto that part.
+/// `None` when nothing of `dst_rect` is that close to the buffer, or the
+/// part of the source is too thin to be a rectangle in `f64`.
+pub fn clip_destination(
+    dst_rect: Rect<i64, Dest>,
+    dst_size: Size<i32, Dest>,
+    source: DrawSource,
+) -> Option<(Rect<i32, Dest>, DrawSource)> {
+    let (x, y, w, h) = (
+        dst_rect.loc.x,
+        dst_rect.loc.y,
+        dst_rect.size.w,
+        dst_rect.size.h,
+    );
+    let to_i32 = |x: i64, y: i64, w: i64, h: i64| {
+        let [x, y, w, h] = [x, y, w, h].map(|v| i32::try_from(v).ok());
+        Some(Rect::new(Point::new(x?, y?), Size::new(w?, h?)))
+    };
+    let max = i64::from(MAX_EXTENT);
+    let within = |start: i64, len: i64, extent: i32| {
+        len > 0 && start >= -max && start.saturating_add(len) <= i64::from(extent) + max
+    };
+    if within(x, w, dst_size.w) && within(y, h, dst_size.h) {
+        return Some((to_i32(x, y, w, h)?, source));
+    }
+    let margin = i64::from(CLIP_MARGIN);
+    let cut = |start: i64, len: i64, extent: i32| {
+        let first = start.max(-margin);
+        let end = start.saturating_add(len).min(i64::from(extent) + margin);
+        (len > 0 && end > first).then_some((first, end - first))
+    };
+    let (cx, cw) = cut(x, w, dst_size.w)?;
+    let (cy, ch) = cut(y, h, dst_size.h)?;
+    let clipped = to_i32(cx, cy, cw, ch)?;
+    let DrawSource::Texture {
+        size,
+        rect,
+        transform,
+        filter,
+    } = source
+    else {
+        return Some((clipped, source));
+    };
+    // The corners of the part kept, relative to the whole rectangle, mapped
+    // to the source (exact in f64: every number is below 2³³).
+    let [a, d, b, e, c, f] = matrix_f64(rect, transform, (w as f64, h as f64));
+    let corners = [(cx - x, cy - y), (cx + cw - x, cy + ch - y)]
+        .map(|(px, py)| (px as f64, py as f64))
+        .map(|(px, py)| (a * px + b * py + c, d * px + e * py + f));
+    let [(x0, y0), (x1, y1)] = corners;
+    let left = x0.min(x1).max(rect.loc.x);
+    let right = x0.max(x1).min(rect.loc.x + rect.size.w);
+    let top = y0.min(y1).max(rect.loc.y);
+    let bottom = y0.max(y1).min(rect.loc.y + rect.size.h);
+    if right <= left || bottom <= top {
+        return None;
+    }
+    let part = Rect::new(Point::new(left, top), Size::new(right - left, bottom - top));
+    Some((
+        clipped,
+        DrawSource::Texture {
+            size,
+            rect: part,
+            transform,
+            filter,
+        },
+    ))
+}
+
 /// Whether `inner` lies inside `outer`, in arithmetic that cannot overflow.
 fn contains<S>(outer: Rect<i32, S>, inner: Rect<i32, S>) -> bool {
     let edges = |r: Rect<i32, S>| {
@@ -269,16 +359,20 @@ fn source_bounds(
 /// [`CopyPlan::matrix`](super::CopyPlan::matrix), with a fractional source
 /// rectangle, computed in `f64` and rounded once.
 fn matrix(src: Rect<f64, Buffer>, transform: Transform, dst: Size<i32, Dest>) -> [f32; 6] {
+    matrix_f64(src, transform, (f64::from(dst.w), f64::from(dst.h))).map(|v| v as f32)
+}
+
+/// [`matrix`] in `f64`, for a destination rectangle of `dw × dh` pixels.
+fn matrix_f64(src: Rect<f64, Buffer>, transform: Transform, (dw, dh): (f64, f64)) -> [f64; 6] {
     let m = transform.invert().unit_map();
     let (sw, sh) = (src.size.w, src.size.h);
-    let (dw, dh) = (f64::from(dst.w), f64::from(dst.h));
     let a = f64::from(m[0][0]) * (sw / dw);
     let b = f64::from(m[0][1]) * (sw / dh);
     let c = src.loc.x + sw * f64::from(m[0][2]);
     let d = f64::from(m[1][0]) * (sh / dw);
     let e = f64::from(m[1][1]) * (sh / dh);
     let f = src.loc.y + sh * f64::from(m[1][2]);
-    [a, d, b, e, c, f].map(|v| v as f32)
+    [a, d, b, e, c, f]
 }
 
 #[cfg(test)]
@@ -366,6 +460,51 @@ mod tests {
         assert_eq!(plan.src_bounds(), rect(0, 1, 3, 3));
         // Half a texel per destination pixel, from the rectangle's corner.
         assert_eq!(plan.matrix(), [0.5, 0.0, 0.0, 0.625, 0.5, 1.25]);
+    }
+
+    /// The pixels a clipped draw keeps sample where those of the whole
+    /// rectangle did, under every transform; inside the margin nothing is
+    /// cut.
+    #[test]
+    fn far_reaching_destinations_are_cut_to_the_part_near_the_buffer() {
+        let dst_size = Size::new(16, 12);
+        let src = rect(0.5, 1.0, 3.0, 2.0);
+        let whole = rect(-40_000_i64, -3, 80_000, 20);
+        for transform in Transform::ALL {
+            let source = texture(src, transform);
+            let (clipped, part) = clip_destination(whole, dst_size, source).expect("visible");
+            assert_eq!(clipped, rect(-CLIP_MARGIN, -3, 16 + 2 * CLIP_MARGIN, 20));
+            let DrawSource::Texture { rect: part, .. } = part else {
+                panic!("a texture stays a texture");
+            };
+            let seen = transform.transformed_size(Size::<f64, Dest>::new(3.0, 2.0));
+            let full = matrix_f64(src, transform, (80_000.0, 20.0));
+            let cut = matrix_f64(part, transform, (f64::from(clipped.size.w), 20.0));
+            for (px, py) in [(0.5, 0.5), (7.5, 4.5), (15.5, 11.5)] {
+                let map = |m: [f64; 6], (x, y): (f64, f64)| {
+                    (m[0] * x + m[2] * y + m[4], m[1] * x + m[3] * y + m[5])
+                };
+                let a = map(full, (px + 40_000.0, py + 3.0));
+                let b = map(cut, (px + f64::from(CLIP_MARGIN), py + 3.0));
+                assert!(
+                    (a.0 - b.0).abs() < 1e-9 && (a.1 - b.1).abs() < 1e-9,
+                    "{transform:?} {seen:?}: {a:?} against {b:?}"
+                );
+            }
+        }
+        let near = rect(-100_i64, 0, 200, 12);
+        let source = texture(src, Transform::_90);
+        assert_eq!(
+            clip_destination(near, dst_size, source),
+            Some((rect(-100, 0, 200, 12), source))
+        );
+        let gone = rect(i64::from(i32::MAX) - 5, 0, 100, 12);
+        assert_eq!(clip_destination(gone, dst_size, source), None);
+        let solid = DrawSource::Solid([1.0; 4]);
+        let (clipped, _) =
+            clip_destination(rect(-5, i64::from(i32::MIN), 10, 1 << 33), dst_size, solid)
+                .expect("visible");
+        assert_eq!(clipped, rect(-5, -CLIP_MARGIN, 10, 12 + 2 * CLIP_MARGIN));
     }
 
     #[test]

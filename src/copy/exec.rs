@@ -14,10 +14,17 @@
 //! both buffers with their descriptions. Everything is checked before
 //! anything is recorded, so nothing out of bounds reaches the GPU: the
 //! formats, the sizes against the plan, every plane's
-//! `offset + stride × rows` against its buffer, the device's
-//! `maxStorageBufferRange`, and the destination's alignment (its pixels are
-//! whole 32-bit words, so no two invocations share a word). The source may
-//! have any offset and stride.
+//! `offset + stride × rows` against its buffer, and the destination's
+//! alignment (its pixels are whole 32-bit words, so no two invocations
+//! share a word). The source may have any offset and stride.
+//!
+//! A buffer larger than the device's `maxStorageBufferRange` (a 6000×6000
+//! `wl_shm` buffer on lavapipe's 128 MiB) is bound in windows: the
+//! destination rectangle (a draw's clip) is split into tiles whose source
+//! and destination rows each fit one binding, one dispatch a tile
+//! (`band.rs`). A buffer within the limit is bound whole and its copy is one
+//! dispatch. Only a copy of which not even one row fits a binding is
+//! refused ([`CopyError::BufferTooLarge`]), copies and draws alike.
 //!
 //! A plain copy, one that moves bytes unchanged (no transform, no scaling,
 //! a packed format onto itself; `plain.rs` decides), is recorded as
@@ -28,6 +35,11 @@
 //! the shader; an image source's staging buffer takes transfers.
 //!
 //! [`Copier::submit`] returns a [`CopyCompletion`] holding the job's fence.
+//! [`Copier::submit_draws`] records the draws of a frame into one
+//! submission; a draw it cannot carry out (its source does not import or
+//! does not fit its plan) is skipped and reported in [`DrawBatch::refused`]
+//! while the others are drawn: one client's buffer does not cost everyone
+//! the frame. The frame (`render/frame.rs`) decides what to do about it.
 //! [`Copier::upload`] and [`Copier::readback`] move bytes between host
 //! memory and a [`DeviceBuffer`] through host-visible staging buffers.
 //!
@@ -81,6 +93,7 @@ use std::time::Duration;
 use drm_fourcc::{DrmFourcc, DrmModifier};
 use tracing::{debug, debug_span};
 
+use super::band::{self, Limits, Sampling, Tile, Window};
 use super::draw::{Blend, DrawPlan, DrawSource};
 use super::geometry::{Dest, Rect};
 use super::plain::PlainCopy;
@@ -88,7 +101,7 @@ use super::plan::{CopyPlan, Filter, Side};
 use crate::dmabuf::SharedDmabuf;
 use crate::sync::{SyncAccess, SyncError, SyncFile};
 use crate::vulkan::{
-    Barrier, Buffer, BufferKind, BufferRegion, Commands, ComputePipeline, Device, Fence,
+    Barrier, Binding, Buffer, BufferKind, BufferRegion, Commands, ComputePipeline, Device, Fence,
     ImportCache, ImportPath, ImportedImage, ImportedPlane, Ownership, Submitted, VulkanError,
 };
 
@@ -178,15 +191,18 @@ pub enum CopyError {
         /// The buffer's size.
         size: u64,
     },
-    /// A buffer is larger than the device's `maxStorageBufferRange`, so a
-    /// shader cannot bind it whole.
-    #[error("{side} buffer of {size} bytes exceeds maxStorageBufferRange ({max})")]
+    /// Not even the bytes one pixel of the copy needs of a buffer (a row
+    /// of a plane, with the alignment of its binding) fit in one binding of
+    /// the shader: `maxStorageBufferRange`, or the limit
+    /// [`Copier::set_binding_limit`] set. A buffer larger than that is
+    /// otherwise drawn in bands (`band.rs`).
+    #[error("{side} needs a binding of {size} bytes, more than the limit of {max}")]
     BufferTooLarge {
         /// The buffer.
         side: Side,
-        /// Its size.
+        /// The bytes its smallest binding would take.
         size: u64,
-        /// The device's limit.
+        /// The limit.
         max: u64,
     },
     /// The destination's offset or stride is not a multiple of 4: each
@@ -531,6 +547,9 @@ pub struct Copier {
     imports: ImportCache,
     /// How a LINEAR source dma-buf is imported.
     linear_sources: ImportPath,
+    /// At most this many bytes of a buffer are bound to a dispatch, below
+    /// the device's limit ([`Copier::set_binding_limit`]).
+    binding_limit: Option<u64>,
     pipeline: Arc<ComputePipeline>,
     device: Arc<Device>,
 }
@@ -546,6 +565,7 @@ impl Copier {
             spare: Vec::new(),
             imports: ImportCache::default(),
             linear_sources: ImportPath::Buffer,
+            binding_limit: None,
             pipeline: Arc::new(pipeline),
             device,
         })
@@ -796,12 +816,25 @@ impl Copier {
         }
         let src = self.resolve(job.src, Side::Source)?;
         let dst = self.resolve(job.dst, Side::Destination)?;
-        let max = self.device.max_storage_buffer_range();
         let size = (request.src_size.w, request.src_size.h);
-        let src_layout = check(Side::Source, &src.desc, size, &src.sizes(), max)?;
+        let src_layout = check(Side::Source, &src.desc, size, &src.sizes())?;
         let size = (request.dst_size.w, request.dst_size.h);
-        let dst_layout = check(Side::Destination, &dst.desc, size, &dst.sizes(), max)?;
-        debug!(src = %src.desc.format, dst = %dst.desc.format, "copy checked");
+        let dst_layout = check(Side::Destination, &dst.desc, size, &dst.sizes())?;
+        // Imported dma-bufs do not allow transfers: a plain copy between
+        // them goes through the shader like any other.
+        let plain = PlainCopy::new(job.plan, &src.desc, &dst.desc)
+            .filter(|_| src.planes[0].transfers() && dst.planes[0].transfers());
+        let tiles = if plain.is_some() {
+            Vec::new()
+        } else {
+            let sampling = Sampling {
+                matrix: job.plan.matrix(),
+                origin: request.dst_rect.loc,
+                bounds: request.src_rect,
+            };
+            self.tiles(request.dst_rect, Some(&sampling), &src_layout, &dst_layout)?
+        };
+        debug!(src = %src.desc.format, dst = %dst.desc.format, tiles = tiles.len(), "copy checked");
 
         let mut commands = self.commands(c"dmabridge copy job")?;
         for (side, access) in [(&src, SyncAccess::Read), (&dst, SyncAccess::Write)] {
@@ -816,10 +849,6 @@ impl Copier {
         if let Some(image) = &src.staged {
             commands.stage_image(image, &src.planes[0]);
         }
-        // Imported dma-bufs do not allow transfers: a plain copy between
-        // them goes through the shader like any other.
-        let plain = PlainCopy::new(job.plan, &src.desc, &dst.desc)
-            .filter(|_| src.planes[0].transfers() && dst.planes[0].transfers());
         if let Some(plain) = &plain {
             // Neither buffer is an imported dma-buf, so there is no
             // ownership to acquire from the foreign queue family.
@@ -835,19 +864,17 @@ impl Copier {
             commands.copy(&src.planes[0], &dst.planes[0], &regions);
         } else {
             let imported: Vec<&Arc<Buffer>> = src.foreign.iter().chain(&dst.foreign).collect();
-            // Plane 1 of a single-plane source is never read; plane 0 stands in.
-            let buffers = [
-                &src.planes[0],
-                src.planes.get(1).unwrap_or(&src.planes[0]),
-                &dst.planes[0],
-            ];
             commands.barrier(Barrier::BeforeShader);
             for buffer in &imported {
                 commands.foreign(buffer, Ownership::Acquire);
             }
             let push = PushConstants::new(job.plan, &src_layout, &dst_layout);
-            let groups = groups(&request.dst_rect);
-            commands.dispatch(&self.pipeline, &buffers, &push.bytes(), groups)?;
+            // The tiles write disjoint pixels: no barrier between them.
+            for tile in &tiles {
+                let push = push.tile(tile, Some(&src_layout), &dst_layout);
+                let bindings = bindings(&src, &dst, tile);
+                commands.dispatch(&self.pipeline, &bindings, &push.bytes(), groups(&tile.clip))?;
+            }
             for buffer in &imported {
                 commands.foreign(buffer, Ownership::Release);
             }
@@ -868,63 +895,42 @@ impl Copier {
     }
 
     /// Checks `draws` and submits them in order, as one command buffer in
-    /// one submission: each a dispatch over its clip rectangle of `target`,
-    /// with a barrier before a draw whose clip overlaps one written since
-    /// the last barrier. The submission waits on the GPU for `waits`
-    /// (sync_files the caller's frame must follow; the device must import
-    /// SYNC_FD, [`CopyError::Vulkan`] otherwise) and for the implicit fences
-    /// of the dma-bufs involved; where one has not signalled and the device
-    /// cannot wait for it on the GPU, the batch is refused
-    /// ([`CopyError::UnsignalledFence`]) rather than blocking. Where the
-    /// device exports SYNC_FD, the completion carries a sync_file, which is
-    /// also added to the dma-bufs' fences.
+    /// one submission: each as dispatches over its clip rectangle of
+    /// `target` (one, or one a band where a buffer is larger than a binding
+    /// may be: `band.rs`), with a barrier before a draw whose clip overlaps
+    /// one written since the last barrier. The submission waits on the GPU
+    /// for `waits` (sync_files the caller's frame must follow; the device
+    /// must import SYNC_FD, [`CopyError::Vulkan`] otherwise) and for the
+    /// implicit fences of the dma-bufs involved; where one has not
+    /// signalled and the device cannot wait for it on the GPU, the batch is
+    /// refused ([`CopyError::UnsignalledFence`]) rather than blocking.
+    /// Where the device exports SYNC_FD, the completion carries a
+    /// sync_file, which is also added to the dma-bufs' fences.
+    ///
+    /// A draw that cannot be carried out (its source does not import or
+    /// does not match its plan, or the target is its source) is skipped
+    /// and reported in [`DrawBatch::refused`]; the others are drawn. Only
+    /// what concerns the whole batch (the target, the fences, Vulkan)
+    /// fails it.
     pub fn submit_draws(
         &mut self,
         target: Surface<'_>,
         draws: &[Draw<'_>],
         waits: Vec<SyncFile>,
-    ) -> Result<CopyCompletion, CopyError> {
+    ) -> Result<DrawBatch, CopyError> {
         let _span = debug_span!("draw batch", draws = draws.len()).entered();
         let dst = self.resolve(target, Side::Destination)?;
-        let max = self.device.max_storage_buffer_range();
         let mut recorded = Vec::with_capacity(draws.len());
+        let mut refused = Vec::new();
         let mut sources: Vec<Resolved<'_>> = Vec::new();
-        for draw in draws {
-            let request = draw.plan.request();
-            let size = (request.dst_size.w, request.dst_size.h);
-            let dst_layout = check(Side::Destination, &dst.desc, size, &dst.sizes(), max)?;
-            let (push, binding) = match (request.source, draw.source) {
-                (DrawSource::Solid(_), None) => {
-                    (PushConstants::draw(draw.plan, None, &dst_layout), None)
+        for (index, draw) in draws.iter().enumerate() {
+            match self.check_draw(draw, target, &dst, &mut sources) {
+                Ok(checked) => recorded.push(checked),
+                Err(err) => {
+                    debug!(index, %err, "draw refused");
+                    refused.push((index, err));
                 }
-                (DrawSource::Texture { size, .. }, Some(surface)) => {
-                    if surface.same_as(&target) {
-                        return Err(CopyError::SameBuffer);
-                    }
-                    // A dma-buf drawn more than once is resolved (and, as
-                    // an image, staged) once.
-                    let known = match surface {
-                        Surface::Dmabuf(dmabuf) => sources
-                            .iter()
-                            .position(|s| s.dmabuf.is_some_and(|seen| Arc::ptr_eq(seen, dmabuf))),
-                        Surface::Buffer { .. } => None,
-                    };
-                    let index = match known {
-                        Some(index) => index,
-                        None => {
-                            sources.push(self.resolve(surface, Side::Source)?);
-                            sources.len() - 1
-                        }
-                    };
-                    let src = &sources[index];
-                    let src_layout =
-                        check(Side::Source, &src.desc, (size.w, size.h), &src.sizes(), max)?;
-                    let push = PushConstants::draw(draw.plan, Some(&src_layout), &dst_layout);
-                    (push, Some(index))
-                }
-                _ => return Err(CopyError::DrawSourceMismatch),
-            };
-            recorded.push((push, binding, request.clip));
+            }
         }
 
         let mut commands = self.commands(c"dmabridge draw batch")?;
@@ -961,20 +967,30 @@ impl Copier {
             commands.foreign(buffer, Ownership::Acquire);
         }
         let mut written: Vec<Rect<i32, Dest>> = Vec::new();
-        for (push, binding, clip) in &recorded {
-            if written.iter().any(|w| overlap(w, clip)) {
+        for checked in &recorded {
+            let clip = checked.clip;
+            if written.iter().any(|w| overlap(w, &clip)) {
                 commands.barrier(Barrier::BeforeShader);
                 written.clear();
             }
-            written.push(*clip);
+            written.push(clip);
             // A solid colour reads no source: the destination stands in.
-            let src = binding.map_or(&dst, |i| &sources[i]);
-            let buffers = [
-                &src.planes[0],
-                src.planes.get(1).unwrap_or(&src.planes[0]),
-                &dst.planes[0],
-            ];
-            commands.dispatch(&self.pipeline, &buffers, &push.bytes(), groups(clip))?;
+            let src = checked.source.as_ref().map_or(&dst, |(i, _)| &sources[*i]);
+            let src_layout = checked.source.as_ref().map(|(_, layout)| layout);
+            for tile in &checked.tiles {
+                let push = checked.push.tile(tile, src_layout, &checked.dst_layout);
+                let bindings = match src_layout {
+                    Some(_) => bindings(src, &dst, tile),
+                    None => {
+                        let target = Binding {
+                            buffer: &dst.planes[0],
+                            window: tile.dst.map(|w| (w.offset, w.range)),
+                        };
+                        [target; 3]
+                    }
+                };
+                commands.dispatch(&self.pipeline, &bindings, &push.bytes(), groups(&tile.clip))?;
+            }
         }
         for buffer in &imported {
             commands.foreign(buffer, Ownership::Release);
@@ -982,8 +998,126 @@ impl Copier {
         let export = self.device.capabilities().semaphore_sync_fd.export;
         let completion =
             self.submit_exporting(commands, c"dmabridge draw batch", export, &dmabufs)?;
-        debug!("draw batch submitted");
-        Ok(completion)
+        debug!(refused = refused.len(), "draw batch submitted");
+        Ok(DrawBatch {
+            completion,
+            refused,
+        })
+    }
+
+    /// Checks one draw of a batch into `target` (resolved as `dst`),
+    /// resolving its source into `sources` unless a draw before read the
+    /// same dma-buf.
+    fn check_draw<'a>(
+        &mut self,
+        draw: &Draw<'a>,
+        target: Surface<'_>,
+        dst: &Resolved<'_>,
+        sources: &mut Vec<Resolved<'a>>,
+    ) -> Result<CheckedDraw, CopyError> {
+        let request = draw.plan.request();
+        let size = (request.dst_size.w, request.dst_size.h);
+        let dst_layout = check(Side::Destination, &dst.desc, size, &dst.sizes())?;
+        let (found, src_layout) = match (request.source, draw.source) {
+            (DrawSource::Solid(_), None) => (None, None),
+            (DrawSource::Texture { size, .. }, Some(surface)) => {
+                if surface.same_as(&target) {
+                    return Err(CopyError::SameBuffer);
+                }
+                // A dma-buf drawn more than once is resolved (and, as
+                // an image, staged) once.
+                let known = match surface {
+                    Surface::Dmabuf(dmabuf) => sources
+                        .iter()
+                        .position(|s| s.dmabuf.is_some_and(|seen| Arc::ptr_eq(seen, dmabuf))),
+                    Surface::Buffer { .. } => None,
+                };
+                let size = (size.w, size.h);
+                match known {
+                    Some(index) => {
+                        let src = &sources[index];
+                        let layout = check(Side::Source, &src.desc, size, &src.sizes())?;
+                        (Some(Found::Known(index)), Some(layout))
+                    }
+                    None => {
+                        let src = self.resolve(surface, Side::Source)?;
+                        let layout = check(Side::Source, &src.desc, size, &src.sizes())?;
+                        (Some(Found::Fresh(src)), Some(layout))
+                    }
+                }
+            }
+            _ => return Err(CopyError::DrawSourceMismatch),
+        };
+        let sampling = src_layout.as_ref().map(|_| Sampling {
+            matrix: draw.plan.matrix(),
+            origin: request.dst_rect.loc,
+            bounds: draw.plan.src_bounds(),
+        });
+        let tiles = self.tiles(
+            request.clip,
+            sampling.as_ref(),
+            src_layout.as_ref().unwrap_or(&dst_layout),
+            &dst_layout,
+        )?;
+        let push = PushConstants::draw(draw.plan, src_layout.as_ref(), &dst_layout);
+        // Checked: only now does a new source join the batch.
+        let index = found.map(|found| match found {
+            Found::Known(index) => index,
+            Found::Fresh(src) => {
+                sources.push(src);
+                sources.len() - 1
+            }
+        });
+        let source = index.zip(src_layout);
+        Ok(CheckedDraw {
+            clip: request.clip,
+            push,
+            source,
+            dst_layout,
+            tiles,
+        })
+    }
+
+    /// The dispatches that write `clip`: see `band.rs`. A solid colour
+    /// (`sampling` is `None`) reads no plane of `src`.
+    fn tiles(
+        &self,
+        clip: Rect<i32, Dest>,
+        sampling: Option<&Sampling>,
+        src: &Layout,
+        dst: &Layout,
+    ) -> Result<Vec<Tile>, CopyError> {
+        let max = self.binding_limit();
+        let limits = Limits::new(max, self.device.min_storage_buffer_offset_alignment());
+        let src_planes = if sampling.is_some() {
+            &src.planes[..]
+        } else {
+            &[]
+        };
+        band::tiles(clip, sampling, src_planes, &dst.planes[0], limits).map_err(|err| {
+            CopyError::BufferTooLarge {
+                side: err.side,
+                size: err.needed,
+                max,
+            }
+        })
+    }
+
+    /// The most bytes of a buffer one binding holds: the device's
+    /// `maxStorageBufferRange`, or less where
+    /// [`set_binding_limit`](Self::set_binding_limit) asked for less.
+    fn binding_limit(&self) -> u64 {
+        let max = self.device.max_storage_buffer_range();
+        self.binding_limit.map_or(max, |limit| limit.min(max))
+    }
+
+    /// Binds at most `bytes` of a buffer to one dispatch from now on, where
+    /// that is less than the device's `maxStorageBufferRange`: larger
+    /// buffers are then drawn in bands as on a device with that limit
+    /// (`band.rs`). For tests and benchmarks, which exercise banding on
+    /// small buffers; `None` goes back to the device's limit.
+    pub fn set_binding_limit(&mut self, bytes: Option<u64>) {
+        self.binding_limit = bytes;
     }
 
     /// Submits `commands`; with `export`, also as a sync_file that is added
@@ -1181,6 +1315,62 @@ impl<'a> Draw<'a> {
     }
 }
 
+/// What [`Copier::submit_draws`] did with a batch.
+#[derive(Debug)]
+pub struct DrawBatch {
+    /// The submission of the draws that were drawn.
+    pub completion: CopyCompletion,
+    /// The draws that were skipped, by their index in the batch, with why.
+    pub refused: Vec<(usize, CopyError)>,
+}
+
+/// A draw of a batch, checked and ready to record.
+#[derive(Debug)]
+struct CheckedDraw {
+    clip: Rect<i32, Dest>,
+    push: PushConstants,
+    /// The index of its source among the batch's resolved sources, and
+    /// that source's layout; `None` for a solid colour.
+    source: Option<(usize, Layout)>,
+    dst_layout: Layout,
+    /// Its dispatches.
+    tiles: Vec<Tile>,
+}
+
+/// The source of a draw being checked: resolved for a draw before, or
+/// just now.
+#[derive(Debug)]
+enum Found<'a> {
+    Known(usize),
+    Fresh(Resolved<'a>),
+}
+
+/// The three bindings of a dispatch of `tile` reading `src` and writing
+/// `dst`. Plane 1 of a single-plane source is never read; plane 0 stands
+/// in.
+fn bindings<'a>(src: &'a Resolved<'_>, dst: &'a Resolved<'_>, tile: &Tile) -> [Binding<'a>; 3] {
+    let window = |w: Option<Window>| w.map(|w| (w.offset, w.range));
+    let src0 = tile.src.first().copied().flatten();
+    let (plane1, window1) = match src.planes.get(1) {
+        Some(plane) => (plane, tile.src.get(1).copied().flatten()),
+        None => (&src.planes[0], src0),
+    };
+    [
+        Binding {
+            buffer: &src.planes[0],
+            window: window(src0),
+        },
+        Binding {
+            buffer: plane1,
+            window: window(window1),
+        },
+        Binding {
+            buffer: &dst.planes[0],
+            window: window(tile.dst),
+        },
+    ]
+}
+
 /// Whether two rectangles share a pixel.
 fn overlap<S>(a: &Rect<i32, S>, b: &Rect<i32, S>) -> bool {
     let apart = |a0: i32, al: i32, b0: i32, bl: i32| {
@@ -1231,23 +1421,33 @@ fn shader_format(format: DrmFourcc) -> Option<u32> {
     }
 }
 
-/// A checked side of a copy: the shader's format code and each plane's
-/// offset and stride, which fit the shader's 32-bit byte addresses.
+/// A checked side of a copy: the shader's format code and where each
+/// plane lies in its buffer.
 #[derive(Debug)]
 struct Layout {
     format: u32,
-    planes: Vec<(u32, u32)>,
+    planes: Vec<band::Plane>,
 }
 
-/// Checks one side of a copy against the plan's `size`, the size of each
-/// plane's buffer (`buffer_sizes`, one a plane of `desc`) and the device's
-/// `max` storage buffer range.
+impl Layout {
+    /// Plane `i`'s offset relative to `window` (see [`band::shader_offset`])
+    /// and its stride, as the shader takes them.
+    fn shader_plane(&self, i: usize, window: Option<Window>) -> (u32, u32) {
+        let plane = &self.planes[i];
+        // Strides come from a `PlaneDesc`'s u32.
+        let stride = u32::try_from(plane.stride).unwrap_or(u32::MAX);
+        (band::shader_offset(plane.offset, window), stride)
+    }
+}
+
+/// Checks one side of a copy against the plan's `size` and the size of
+/// each plane's buffer (`buffer_sizes`, one a plane of `desc`). A buffer
+/// larger than a binding may be is drawn in bands (`band.rs`).
 fn check(
     side: Side,
     desc: &ImageDesc,
     (plan_width, plan_height): (i32, i32),
     buffer_sizes: &[u64],
-    max: u64,
 ) -> Result<Layout, CopyError> {
     // NV12 is read, never written.
     let format = shader_format(desc.format)
@@ -1280,9 +1480,6 @@ fn check(
             got: desc.planes.len(),
         });
     }
-    if let Some(&size) = buffer_sizes.iter().find(|&&size| size > max) {
-        return Err(CopyError::BufferTooLarge { side, size, max });
-    }
     let mut planes = Vec::with_capacity(shapes.len());
     for (plane, ((p, &(row, rows)), &buffer_size)) in
         desc.planes.iter().zip(shapes).zip(buffer_sizes).enumerate()
@@ -1304,17 +1501,17 @@ fn check(
                 size: buffer_size,
             });
         }
-        // The plane lies in a buffer of at most maxStorageBufferRange bytes,
-        // a u32: so does its offset.
-        let offset = u32::try_from(p.offset).expect("inside a buffer of at most u32::MAX bytes");
-        planes.push((offset, p.stride));
-    }
-    let (offset, stride) = planes[0];
-    if side == Side::Destination && (!offset.is_multiple_of(4) || !stride.is_multiple_of(4)) {
-        return Err(CopyError::UnalignedDestination {
-            offset: u64::from(offset),
-            stride,
+        planes.push(band::Plane {
+            offset: p.offset,
+            stride: u64::from(p.stride),
+            row,
+            shift: u32::from(plane > 0),
+            buffer_size,
         });
+    }
+    let (offset, stride) = (desc.planes[0].offset, desc.planes[0].stride);
+    if side == Side::Destination && (!offset.is_multiple_of(4) || !stride.is_multiple_of(4)) {
+        return Err(CopyError::UnalignedDestination { offset, stride });
     }
     Ok(Layout { format, planes })
 }
@@ -1322,7 +1519,7 @@ fn check(
 /// The push constants of `shaders/copy.comp`, member by member: every
 /// member is 4 bytes, an 8-byte vector at a multiple of 8 or a 16-byte
 /// vector at a multiple of 16, so std430 packs them back to back.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 struct PushConstants {
     /// `m0`, `m1`, `m2`: the plan's matrix, column-major.
     matrix: [f32; 6],
@@ -1363,7 +1560,7 @@ impl PushConstants {
             rects: [
                 d.loc.x, d.loc.y, d.size.w, d.size.h, s.loc.x, s.loc.y, s.size.w, s.size.h,
             ],
-            words: words(Some(src), dst, mode),
+            words: words(Some(src), dst, mode, None),
             alpha: 1.0,
             clip: [d.loc.x, d.loc.y, d.size.w, d.size.h],
             colour: [0.0; 4],
@@ -1401,10 +1598,21 @@ impl PushConstants {
             rects: [
                 d.loc.x, d.loc.y, d.size.w, d.size.h, b.loc.x, b.loc.y, b.size.w, b.size.h,
             ],
-            words: words(src, dst, mode),
+            words: words(src, dst, mode, None),
             alpha: request.alpha,
             clip: [c.loc.x, c.loc.y, c.size.w, c.size.h],
             colour,
+        }
+    }
+
+    /// These push constants for the dispatch of one tile of a banded draw:
+    /// its pixels are the clip, its windows the planes' origins.
+    fn tile(&self, tile: &Tile, src: Option<&Layout>, dst: &Layout) -> Self {
+        let c = tile.clip;
+        Self {
+            words: words(src, dst, self.words[8], Some(tile)),
+            clip: [c.loc.x, c.loc.y, c.size.w, c.size.h],
+            ..*self
         }
     }
 
@@ -1426,27 +1634,26 @@ impl PushConstants {
     }
 }
 
-/// The planes, formats and mode words of the push constants; a solid
+/// The planes, formats and mode words of the push constants for a
+/// dispatch that binds `tile`'s windows (`None`: whole buffers); a solid
 /// colour (`src` is `None`) has no planes and `FORMAT_SOLID`.
-fn words(src: Option<&Layout>, dst: &Layout, mode: u32) -> [u32; 9] {
+fn words(src: Option<&Layout>, dst: &Layout, mode: u32, tile: Option<&Tile>) -> [u32; 9] {
+    let src_window = |i: usize| tile.and_then(|t| t.src.get(i).copied().flatten());
     let (src0, src1, format) = match src {
         Some(src) => (
-            src.planes[0],
-            src.planes.get(1).copied().unwrap_or((0, 0)),
+            src.shader_plane(0, src_window(0)),
+            if src.planes.len() > 1 {
+                src.shader_plane(1, src_window(1))
+            } else {
+                (0, 0)
+            },
             src.format,
         ),
         None => ((0, 0), (0, 0), FORMAT_SOLID),
     };
+    let dst0 = dst.shader_plane(0, tile.and_then(|t| t.dst));
     [
-        src0.0,
-        src0.1,
-        src1.0,
-        src1.1,
-        dst.planes[0].0,
-        dst.planes[0].1,
-        format,
-        dst.format,
-        mode,
+        src0.0, src0.1, src1.0, src1.1, dst0.0, dst0.1, format, dst.format, mode,
     ]
 }
 
@@ -1467,18 +1674,18 @@ mod tests {
         }
     }
 
-    const MAX: u64 = u32::MAX as u64;
-
     #[test]
     fn nv12_planes_are_checked_with_their_own_shape() {
         // 5×3: luma rows of 5 bytes, 2 chroma rows of 3 pairs (6 bytes).
         let good = desc(DrmFourcc::Nv12, (5, 3), &[(0, 5), (15, 6)]);
-        let layout = check(Side::Source, &good, (5, 3), &[27, 27], MAX).expect("fits exactly");
+        let layout = check(Side::Source, &good, (5, 3), &[27, 27]).expect("fits exactly");
         assert_eq!(layout.format, 4);
-        assert_eq!(layout.planes, [(0, 5), (15, 6)]);
+        let planes: Vec<_> = (0..2).map(|i| layout.shader_plane(i, None)).collect();
+        assert_eq!(planes, [(0, 5), (15, 6)]);
+        assert_eq!([layout.planes[0].shift, layout.planes[1].shift], [0, 1]);
         let narrow = desc(DrmFourcc::Nv12, (5, 3), &[(0, 5), (15, 5)]);
         assert!(matches!(
-            check(Side::Source, &narrow, (5, 3), &[64, 64], MAX),
+            check(Side::Source, &narrow, (5, 3), &[64, 64]),
             Err(CopyError::StrideTooSmall {
                 plane: 1,
                 stride: 5,
@@ -1487,7 +1694,7 @@ mod tests {
             })
         ));
         assert!(matches!(
-            check(Side::Source, &good, (5, 3), &[26, 26], MAX),
+            check(Side::Source, &good, (5, 3), &[26, 26]),
             Err(CopyError::PlaneOutOfBounds {
                 plane: 1,
                 end: 27,
@@ -1500,9 +1707,9 @@ mod tests {
     #[test]
     fn only_the_destination_must_be_word_aligned() {
         let odd = desc(DrmFourcc::Xrgb8888, (2, 2), &[(3, 9)]);
-        assert!(check(Side::Source, &odd, (2, 2), &[21], MAX).is_ok());
+        assert!(check(Side::Source, &odd, (2, 2), &[21]).is_ok());
         assert!(matches!(
-            check(Side::Destination, &odd, (2, 2), &[21], MAX),
+            check(Side::Destination, &odd, (2, 2), &[21]),
             Err(CopyError::UnalignedDestination {
                 offset: 3,
                 stride: 9
@@ -1511,16 +1718,17 @@ mod tests {
     }
 
     #[test]
-    fn buffers_past_the_storage_range_are_refused() {
-        let image = desc(DrmFourcc::Argb8888, (2, 2), &[(0, 8)]);
-        assert!(matches!(
-            check(Side::Destination, &image, (2, 2), &[17], 16),
-            Err(CopyError::BufferTooLarge {
-                size: 17,
-                max: 16,
-                ..
-            })
-        ));
+    fn buffers_past_the_storage_range_are_checked_like_any_other() {
+        // Planes past u32::MAX bytes into their buffer: the shader takes
+        // their offsets relative to a window.
+        let image = desc(DrmFourcc::Argb8888, (2, 2), &[(1 << 33, 8)]);
+        let layout =
+            check(Side::Destination, &image, (2, 2), &[(1 << 33) + 16]).expect("inside its buffer");
+        let window = Window {
+            offset: (1 << 33) - 16,
+            range: 64,
+        };
+        assert_eq!(layout.shader_plane(0, Some(window)), (16, 8));
     }
 
     #[test]
@@ -1534,13 +1742,20 @@ mod tests {
             filter: Some(Filter::Linear),
         })
         .expect("a valid request");
+        let plane = |offset, stride, shift| band::Plane {
+            offset,
+            stride,
+            row: stride,
+            shift,
+            buffer_size: 4096,
+        };
         let src = Layout {
             format: 4,
-            planes: vec![(8, 12), (48, 16)],
+            planes: vec![plane(8, 12, 0), plane(48, 16, 1)],
         };
         let dst = Layout {
             format: 1,
-            planes: vec![(4, 40)],
+            planes: vec![plane(4, 40, 0)],
         };
         let bytes = PushConstants::new(&plan, &src, &dst).bytes();
         let word = |offset: usize| {

@@ -20,6 +20,7 @@
 //!   rectangle, alpha, blending); [`Copier::submit_draws`] records a batch
 //!   of [`Draw`]s into one submission.
 
+mod band;
 mod draw;
 mod exec;
 mod geometry;
@@ -28,10 +29,12 @@ mod plan;
 pub mod reference;
 mod transform;
 
-pub use draw::{Blend, DrawError, DrawPlan, DrawRequest, DrawSource};
+pub use draw::{
+    Blend, CLIP_MARGIN, DrawError, DrawPlan, DrawRequest, DrawSource, clip_destination,
+};
 pub use exec::{
-    Copier, CopyCompletion, CopyError, CopyJob, DeviceBuffer, Draw, ImageDesc, PlaneDesc, Readback,
-    Staging, Surface,
+    Copier, CopyCompletion, CopyError, CopyJob, DeviceBuffer, Draw, DrawBatch, ImageDesc,
+    PlaneDesc, Readback, Staging, Surface,
 };
 pub use geometry::{Buffer, Dest, Point, Rect, Size};
 pub use plan::{CopyPlan, CopyRequest, Filter, MAX_EXTENT, PlanError, Side};

@@ -1,12 +1,22 @@
 //! A frame of the renderer: the draws smithay asks for, planned as they
 //! come and submitted together by `finish`.
+//!
+//! One element must not cost everyone the frame. An element's destination
+//! rectangle is carried into framebuffer pixels in `i64`, so none
+//! overflows, and one that reaches too far beyond the output for a plan is
+//! cut to the part near it, with the matching part of its source
+//! ([`copy::clip_destination`]): it is drawn as it would be whole. A draw
+//! that still cannot be planned (a source rectangle outside its texture),
+//! or that the copy engine refuses at submission ([`copy::DrawBatch`]: a
+//! source that does not import), is skipped and the rest of the frame is
+//! drawn; the skip is logged at WARN once a texture, naming the reason.
 
 use std::marker::PhantomData;
 
 use smithay::backend::renderer::sync::SyncPoint;
 use smithay::backend::renderer::{Color32F, ContextId, Frame, Texture, TextureFilter};
 use smithay::utils::{Buffer as BufferCoord, Physical, Rectangle, Size, Transform};
-use tracing::error;
+use tracing::{error, warn};
 
 use super::{RenderError, RenderFence, VulkanFramebuffer, VulkanRenderer, VulkanTexture};
 use crate::copy::{self, Blend, Dest, Draw, DrawPlan, DrawRequest, DrawSource, Filter};
@@ -60,6 +70,33 @@ impl<'frame, 'buffer> VulkanFrame<'frame, 'buffer> {
         Some(self.to_framebuffer(visible))
     }
 
+    /// `rect` carried from smithay's space into framebuffer pixels as
+    /// smithay's `transform_rect_in` carries it, in `i64`: a rectangle
+    /// reaching past `i32` (an element near its ends) does not overflow.
+    fn to_framebuffer_wide(&self, rect: Rectangle<i32, Physical>) -> copy::Rect<i64, Dest> {
+        let (x, y) = (i64::from(rect.loc.x), i64::from(rect.loc.y));
+        let (w, h) = (i64::from(rect.size.w), i64::from(rect.size.h));
+        let (aw, ah) = (
+            i64::from(self.logical_size.w),
+            i64::from(self.logical_size.h),
+        );
+        let (right, bottom) = (aw - x - w, ah - y - h);
+        let (loc, size) = match self.transform {
+            Transform::Normal => ((x, y), (w, h)),
+            Transform::_90 => ((bottom, x), (h, w)),
+            Transform::_180 => ((right, bottom), (w, h)),
+            Transform::_270 => ((y, right), (h, w)),
+            Transform::Flipped => ((right, y), (w, h)),
+            Transform::Flipped90 => ((bottom, right), (h, w)),
+            Transform::Flipped180 => ((x, bottom), (w, h)),
+            Transform::Flipped270 => ((y, x), (h, w)),
+        };
+        copy::Rect::new(
+            copy::Point::new(loc.0, loc.1),
+            copy::Size::new(size.0, size.1),
+        )
+    }
+
     /// `rect` carried from smithay's space into framebuffer pixels.
     fn to_framebuffer(&self, rect: Rectangle<i32, Physical>) -> copy::Rect<i32, Dest> {
         let r = self.transform.transform_rect_in(rect, &self.logical_size);
@@ -77,7 +114,8 @@ impl<'frame, 'buffer> VulkanFrame<'frame, 'buffer> {
     /// Plans a draw of `source` (reading `texture`, if any) into `dst`
     /// (smithay's space) at `alpha`, clipped to each of `damage` (relative
     /// to `dst`), and queues it. `opaque` (relative to `dst`) is where the
-    /// source has no translucent pixel.
+    /// source has no translucent pixel. A draw that cannot be planned is
+    /// skipped (module documentation).
     fn queue(
         &mut self,
         dst: Rectangle<i32, Physical>,
@@ -86,10 +124,21 @@ impl<'frame, 'buffer> VulkanFrame<'frame, 'buffer> {
         (source, texture): (DrawSource, Option<&VulkanTexture>),
         alpha: f32,
     ) -> Result<(), RenderError> {
-        let dst_rect = self.to_framebuffer(dst);
+        let wide = self.to_framebuffer_wide(dst);
+        let Some((dst_rect, source)) = copy::clip_destination(wide, self.dst_size(), source) else {
+            // Nothing of it near the output, or a source part too thin to
+            // sample: nothing visible to draw.
+            return Ok(());
+        };
         for damage in damage {
-            let Some(visible) = Rectangle::new(damage.loc + dst.loc, damage.size).intersection(dst)
-            else {
+            // Past i32, a damage rectangle is nowhere near the output.
+            let (Some(x), Some(y)) = (
+                damage.loc.x.checked_add(dst.loc.x),
+                damage.loc.y.checked_add(dst.loc.y),
+            ) else {
+                continue;
+            };
+            let Some(visible) = Rectangle::new((x, y).into(), damage.size).intersection(dst) else {
                 continue;
             };
             let Some(clip) = self.on_output(visible) else {
@@ -97,21 +146,34 @@ impl<'frame, 'buffer> VulkanFrame<'frame, 'buffer> {
             };
             // Only inside a region the element says is opaque, at full
             // alpha, may blending be skipped.
-            let local = Rectangle::new(visible.loc - dst.loc, visible.size);
-            let blend = if alpha >= 1.0 && opaque.iter().any(|o| o.contains_rect(local)) {
+            let local = visible
+                .loc
+                .x
+                .checked_sub(dst.loc.x)
+                .zip(visible.loc.y.checked_sub(dst.loc.y))
+                .map(|(x, y)| Rectangle::new((x, y).into(), visible.size));
+            let opaque_here = local.is_some_and(|l| opaque.iter().any(|o| o.contains_rect(l)));
+            let blend = if alpha >= 1.0 && opaque_here {
                 Blend::Replace
             } else {
                 Blend::Over
             };
-            let plan = DrawPlan::new(DrawRequest {
+            let planned = DrawPlan::new(DrawRequest {
                 dst_size: self.dst_size(),
                 dst_rect,
                 clip,
                 source,
                 blend,
                 alpha,
-            })?;
-            self.draws.push((plan, texture.cloned()));
+            });
+            match planned {
+                Ok(plan) => self.draws.push((plan, texture.cloned())),
+                Err(err) => {
+                    refused(texture, &err);
+                    // The element's other damage rectangles fail alike.
+                    return Ok(());
+                }
+            }
         }
         Ok(())
     }
@@ -155,11 +217,14 @@ impl<'frame, 'buffer> VulkanFrame<'frame, 'buffer> {
             .map(|(plan, texture)| Draw::new(plan, texture.as_ref().map(VulkanTexture::surface)))
             .collect();
         let waits = std::mem::take(&mut self.waits);
-        let completion = self
+        let batch = self
             .renderer
             .copier
             .submit_draws(self.target.surface(), &draws, waits)?;
-        Ok(SyncPoint::from(RenderFence::new(completion)))
+        for (index, err) in &batch.refused {
+            refused(self.draws[*index].1.as_ref(), err);
+        }
+        Ok(SyncPoint::from(RenderFence::new(batch.completion)))
     }
 }
 
@@ -177,6 +242,23 @@ pub(super) fn content_map(transform: Transform) -> copy::Transform {
         Transform::Flipped90 => copy::Transform::Flipped270,
         Transform::Flipped180 => copy::Transform::Flipped180,
         Transform::Flipped270 => copy::Transform::Flipped90,
+    }
+}
+
+/// Logs that a draw of `texture` (`None`: a solid colour) was skipped for
+/// `err`: once a texture, at WARN (a client's buffer or its surface state
+/// asked for it).
+fn refused(texture: Option<&VulkanTexture>, err: &dyn std::fmt::Display) {
+    match texture {
+        Some(texture) if texture.first_refusal() => warn!(
+            %err,
+            format = %texture.fourcc(),
+            width = texture.width(),
+            height = texture.height(),
+            "skipping a texture that cannot be drawn; the rest of the frame is drawn"
+        ),
+        Some(_) => {}
+        None => warn!(%err, "skipping a solid colour that cannot be drawn"),
     }
 }
 

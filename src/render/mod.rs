@@ -21,11 +21,17 @@
 //! the call is made: the rectangle is clipped to the element's destination
 //! rectangle and the output, carried into framebuffer pixels by the frame's
 //! transformation, and only the pixels of that clip are ever written. A
-//! texture's buffer transform, composed with the output's, is one of the
+//! destination rectangle reaching too far beyond the output for a plan is
+//! cut to the part near it, with the matching part of the source; a draw
+//! that still cannot be planned, or that the copier refuses when the frame
+//! is submitted, is skipped with a warning (once a texture) and the rest of
+//! the frame is drawn (`render/frame.rs`). A texture's buffer transform, composed with the output's, is one of the
 //! eight [`Transform`]s the copy engine already knows; its source rectangle
 //! may be fractional (`wp_viewporter`). `finish` records every draw of the
 //! frame, in order, into one command buffer ([`Copier::submit_draws`]): one
-//! compute dispatch per draw, a barrier only before a draw that overlaps
+//! compute dispatch per draw (one a band where a texture or the target is
+//! larger than a storage buffer binding may be, such as a 6000×6000
+//! `wl_shm` buffer on lavapipe), a barrier only before a draw that overlaps
 //! one written since the last barrier, one submission. The command buffer
 //! and its descriptor pools are reused from frame to frame. A frame with
 //! nothing to draw submits nothing and returns a signalled sync point.

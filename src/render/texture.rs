@@ -4,6 +4,7 @@
 //! memory.
 
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use drm_fourcc::DrmFourcc;
@@ -24,6 +25,9 @@ struct TextureInner {
     format: DrmFourcc,
     width: u32,
     height: u32,
+    /// Whether a frame skipped a draw of this texture and said so: the
+    /// warning is logged once a texture, not every frame.
+    refused: AtomicBool,
 }
 
 /// Where a texture's pixels are.
@@ -46,6 +50,7 @@ impl VulkanTexture {
             width: desc.width,
             height: desc.height,
             storage: Storage::Buffer { buffer, desc },
+            refused: AtomicBool::new(false),
         }))
     }
 
@@ -65,7 +70,14 @@ impl VulkanTexture {
             format,
             width,
             height,
+            refused: AtomicBool::new(false),
         }))
+    }
+
+    /// Records that a frame skipped a draw of this texture; whether it is
+    /// the first time (the one to log).
+    pub(super) fn first_refusal(&self) -> bool {
+        !self.0.refused.swap(true, Ordering::Relaxed)
     }
 
     /// The texture as one side of a copy or draw.

@@ -206,6 +206,23 @@ impl Drop for ComputePipeline {
     }
 }
 
+/// A buffer bound to a binding of a dispatch ([`Commands::dispatch`]):
+/// the whole buffer, or `range` bytes of it from `offset` on (a window of a
+/// buffer larger than `maxStorageBufferRange`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Binding<'a> {
+    pub(crate) buffer: &'a Arc<Buffer>,
+    /// `(offset, range)`; `None` binds the whole buffer.
+    pub(crate) window: Option<(u64, u64)>,
+}
+
+impl Binding<'_> {
+    /// The offset and range bound.
+    fn bound(&self) -> (u64, u64) {
+        self.window.unwrap_or((0, self.buffer.size()))
+    }
+}
+
 /// Bytes [`Commands::copy`] moves: `size` bytes from `src_offset` of one
 /// buffer to `dst_offset` of another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -638,22 +655,23 @@ impl Commands {
     }
 
     /// Records a dispatch of `groups` workgroups of `pipeline`, with
-    /// `buffers` as bindings 0, 1, … of set 0 (whole buffers) and `push` as
-    /// its push constants.
+    /// `bindings` as bindings 0, 1, … of set 0 and `push` as its push
+    /// constants.
     ///
     /// Panics when the numbers do not fit the pipeline or the device's
-    /// limits: callers check buffer sizes against `maxStorageBufferRange`
-    /// with a typed error first, so a panic here is a bug.
+    /// limits: callers bind at most `maxStorageBufferRange` bytes at an
+    /// offset aligned to `minStorageBufferOffsetAlignment`, with a typed
+    /// error first where they cannot, so a panic here is a bug.
     pub(crate) fn dispatch(
         &mut self,
         pipeline: &Arc<ComputePipeline>,
-        buffers: &[&Arc<Buffer>],
+        bindings: &[Binding<'_>],
         push: &[u8],
         groups: [u32; 2],
     ) -> Result<(), VulkanError> {
         let limits = self.device.limits();
         assert_eq!(
-            buffers.len(),
+            bindings.len(),
             pipeline.bindings as usize,
             "one buffer a binding"
         );
@@ -662,11 +680,19 @@ impl Commands {
             pipeline.push_size as usize,
             "push constant size"
         );
+        let max = u64::from(limits.max_storage_buffer_range);
+        let align = limits.min_storage_buffer_offset_alignment.max(1);
         assert!(
-            buffers
-                .iter()
-                .all(|b| b.size() <= u64::from(limits.max_storage_buffer_range)),
-            "a buffer is larger than maxStorageBufferRange"
+            bindings.iter().all(|b| {
+                let (offset, range) = b.bound();
+                offset.is_multiple_of(align)
+                    && range > 0
+                    && range <= max
+                    && offset
+                        .checked_add(range)
+                        .is_some_and(|end| end <= b.buffer.size())
+            }),
+            "a binding is not an aligned range of at most maxStorageBufferRange inside its buffer"
         );
         assert!(
             groups[0] <= limits.max_compute_work_group_count[0]
@@ -675,13 +701,14 @@ impl Commands {
         );
         let set = self.descriptor_set(pipeline)?;
         let raw = self.device.raw();
-        let infos: Vec<[vk::DescriptorBufferInfo; 1]> = buffers
+        let infos: Vec<[vk::DescriptorBufferInfo; 1]> = bindings
             .iter()
             .map(|b| {
+                let (offset, range) = b.bound();
                 [vk::DescriptorBufferInfo::default()
-                    .buffer(b.raw())
-                    .offset(0)
-                    .range(vk::WHOLE_SIZE)]
+                    .buffer(b.buffer.raw())
+                    .offset(offset)
+                    .range(range)]
             })
             .collect();
         let writes: Vec<_> = (0..)
@@ -696,10 +723,13 @@ impl Commands {
             .collect();
         // SAFETY: each write names a binding of the set's layout with its
         // type and one descriptor; the buffers have STORAGE_BUFFER usage
-        // (VUID-VkWriteDescriptorSet-descriptorType-00331), offset 0 and a
-        // range within maxStorageBufferRange (asserted above,
-        // VUID-VkWriteDescriptorSet-descriptorType-00333); the set is not in
-        // use by any command buffer yet.
+        // (VUID-VkWriteDescriptorSet-descriptorType-00331); each offset is a
+        // multiple of minStorageBufferOffsetAlignment
+        // (VUID-VkWriteDescriptorSet-descriptorType-00328), each range is
+        // not empty, inside its buffer (VUID-VkDescriptorBufferInfo-offset-00340,
+        // VUID-VkDescriptorBufferInfo-range-00341) and within
+        // maxStorageBufferRange (VUID-VkWriteDescriptorSet-descriptorType-00333),
+        // all asserted above; the set is not in use by any command buffer yet.
         unsafe { raw.update_descriptor_sets(&writes, &[]) };
         // SAFETY: recording, outside a render pass; the pipeline is a compute
         // pipeline whose layout the set and the push constant range come
@@ -731,7 +761,8 @@ impl Commands {
             raw.cmd_dispatch(self.cmd, groups[0], groups[1], 1);
         }
         self.pipelines.push(Arc::clone(pipeline));
-        self.buffers.extend(buffers.iter().map(|b| Arc::clone(b)));
+        self.buffers
+            .extend(bindings.iter().map(|b| Arc::clone(b.buffer)));
         Ok(())
     }
 

@@ -318,6 +318,12 @@ impl Device {
         u64::from(self.limits.max_storage_buffer_range)
     }
 
+    /// `minStorageBufferOffsetAlignment`: what a storage buffer binding's
+    /// offset is a multiple of (a power of two).
+    pub(crate) fn min_storage_buffer_offset_alignment(&self) -> u64 {
+        self.limits.min_storage_buffer_offset_alignment
+    }
+
     /// The first memory type among `allowed` (a `memoryTypeBits` mask) that
     /// has every property of `required`, and the properties it has.
     pub(super) fn memory_type(

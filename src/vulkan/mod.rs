@@ -108,7 +108,7 @@ use crate::sync::SyncError;
 pub(crate) use buffer::{Buffer, BufferKind};
 pub use caps::{Capabilities, DeviceType, DrmNodeIds, ExternalHandleSupport, NodeId};
 pub(crate) use compute::{
-    Barrier, BufferRegion, Commands, ComputePipeline, Fence, Ownership, Submitted,
+    Barrier, Binding, BufferRegion, Commands, ComputePipeline, Fence, Ownership, Submitted,
 };
 pub use conv::{Alpha, FORMAT_MAPPINGS, FormatMapping, fourcc_for_vk_format, vk_format};
 pub use device::Device;
