@@ -27,14 +27,18 @@
 
 mod capture;
 mod client;
+mod dmabuf;
 mod dump;
 mod headless;
+mod limits;
 mod nested;
 mod output;
+mod shm;
 mod state;
 
 use std::cell::RefCell;
 use std::ffi::OsString;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -50,6 +54,7 @@ use smithay::wayland::dmabuf::{DmabufFeedbackBuilder, DmabufState};
 use smithay::wayland::drm_syncobj::{DrmSyncobjState, supports_syncobj_eventfd};
 use tracing::{info, warn};
 
+use self::limits::{Accepted, Listener};
 use self::state::{ClientState, Globals, State};
 use crate::alloc::{DrmNode, NodeKind, drm_nodes};
 use crate::render::VulkanRenderer;
@@ -92,6 +97,7 @@ pub struct Config {
 /// is stopped: the nested window closed). `on_socket` receives the socket
 /// name once clients can connect. Returns the client's exit code, or 0.
 pub fn run(config: Config, on_socket: impl FnOnce(&OsString)) -> anyhow::Result<i32> {
+    limits::raise_fd_limit();
     let mut event_loop: EventLoop<'static, State> =
         EventLoop::try_new().context("creating the event loop")?;
     let mut display: Display<State> = Display::new().context("creating the Wayland display")?;
@@ -141,31 +147,38 @@ pub fn run(config: Config, on_socket: impl FnOnce(&OsString)) -> anyhow::Result<
     let (socket, socket_name) =
         bind_socket(config.runtime_dir.as_deref(), config.socket.as_deref())
             .context("binding the Wayland socket")?;
+    // The loop polls a duplicate of the socket's fd; the callback owns the
+    // socket and accepts on it.
+    let socket_fd = socket
+        .as_fd()
+        .try_clone_to_owned()
+        .context("duplicating the socket's fd")?;
+    let mut listener = Listener::new(socket);
     let handle = event_loop.handle();
     handle
         .insert_source(
-            Generic::new(socket, Interest::READ, PollMode::Level),
-            |_, socket, state| {
+            Generic::new(socket_fd, Interest::READ, PollMode::Level),
+            move |_, _, state| {
                 loop {
-                    // A failed accept (a client gone already, no fd left)
-                    // concerns that client, not the compositor.
-                    let stream = match socket.accept() {
-                        Ok(Some(stream)) => stream,
-                        Ok(None) => return Ok(PostAction::Continue),
-                        Err(err) => {
-                            warn!(%err, "cannot accept a client");
-                            return Ok(PostAction::Continue);
+                    match listener.accept() {
+                        Accepted::Client(stream) => {
+                            if let Err(err) = state
+                                .display
+                                .insert_client(stream, Arc::new(ClientState::default()))
+                            {
+                                warn!(%err, "cannot accept a client");
+                            }
                         }
-                    };
-                    if let Err(err) = state
-                        .display
-                        .insert_client(stream, Arc::new(ClientState::default()))
-                    {
-                        warn!(%err, "cannot accept a client");
+                        Accepted::None => return Ok(PostAction::Continue),
+                        Accepted::Backoff => {
+                            limits::listen_later(state);
+                            return Ok(PostAction::Disable);
+                        }
                     }
                 }
             },
         )
+        .map(|token| state.listener = Some(token))
         .map_err(|err| anyhow::anyhow!("listening on the socket: {err}"))?;
     // The display is dispatched when its fd is readable; the callback gets
     // the state from the loop and the display from this cell.

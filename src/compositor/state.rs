@@ -10,7 +10,6 @@ use anyhow::Context;
 
 use smithay::backend::allocator::dmabuf::Dmabuf;
 use smithay::backend::input::{ButtonState, KeyState};
-use smithay::backend::renderer::ImportDma;
 use smithay::backend::renderer::utils::on_commit_buffer_handler;
 use smithay::desktop::WindowSurfaceType;
 use smithay::desktop::{PopupManager, Space, Window};
@@ -18,7 +17,7 @@ use smithay::input::keyboard::{FilterResult, XkbConfig};
 use smithay::input::pointer::{AxisFrame, ButtonEvent, CursorImageStatus, MotionEvent};
 use smithay::input::{Seat, SeatHandler, SeatState};
 use smithay::output::{Mode, Output};
-use smithay::reexports::calloop::{LoopHandle, LoopSignal};
+use smithay::reexports::calloop::{LoopHandle, LoopSignal, RegistrationToken};
 use smithay::reexports::wayland_server::backend::{ClientData, ClientId, DisconnectReason};
 use smithay::reexports::wayland_server::protocol::{wl_buffer, wl_seat, wl_surface::WlSurface};
 use smithay::reexports::wayland_server::{Client, DisplayHandle, Resource};
@@ -28,9 +27,7 @@ use smithay::wayland::compositor::{
     self, BufferAssignment, CompositorClientState, CompositorHandler, CompositorState,
     SurfaceAttributes, with_states,
 };
-use smithay::wayland::dmabuf::{
-    DmabufGlobal, DmabufHandler, DmabufState, ImportNotifier, get_dmabuf,
-};
+use smithay::wayland::dmabuf::{DmabufGlobal, DmabufState, get_dmabuf};
 use smithay::wayland::drm_syncobj::{DrmSyncobjCachedState, DrmSyncobjHandler, DrmSyncobjState};
 use smithay::wayland::foreign_toplevel_list::{
     ForeignToplevelHandle, ForeignToplevelListHandler, ForeignToplevelListState,
@@ -44,15 +41,15 @@ use smithay::wayland::shell::xdg::{
 use smithay::wayland::shm::{ShmHandler, ShmState};
 use smithay::wayland::viewporter::ViewporterState;
 use smithay::{
-    delegate_compositor, delegate_dmabuf, delegate_drm_syncobj, delegate_foreign_toplevel_list,
-    delegate_output, delegate_presentation, delegate_seat, delegate_shm, delegate_viewporter,
-    delegate_xdg_shell,
+    delegate_compositor, delegate_drm_syncobj, delegate_foreign_toplevel_list, delegate_output,
+    delegate_presentation, delegate_seat, delegate_viewporter, delegate_xdg_shell,
 };
 use tracing::{debug, warn};
 
 use super::capture::{self, Capture, DmabufConstraints};
-use crate::dmabuf::ParamsProtocolError;
-use crate::render::{RenderError, VulkanRenderer};
+use super::dmabuf::Dmabufs;
+use super::limits::ClientLimits;
+use crate::render::VulkanRenderer;
 use crate::sync::{FenceSource, SyncAccess, SyncFile};
 
 /// Everything the event loop's callbacks reach.
@@ -67,12 +64,15 @@ pub(crate) struct State {
     pub(crate) renderer: VulkanRenderer,
     /// The spawned client's exit code, once it exited.
     pub(crate) client_exit: Option<i32>,
+    /// The listening socket's source, once it is on the loop.
+    pub(crate) listener: Option<RegistrationToken>,
     compositor: CompositorState,
     xdg_shell: XdgShellState,
     shm: ShmState,
     seat_state: SeatState<State>,
-    dmabuf: DmabufState,
-    _dmabuf_global: DmabufGlobal,
+    /// linux-dmabuf: smithay's state and what the compositor tracks
+    /// beside it.
+    pub(crate) dmabuf: Dmabufs,
     syncobj: Option<DrmSyncobjState>,
     _output_manager: OutputManagerState,
     _presentation: PresentationState,
@@ -126,7 +126,7 @@ impl State {
     ) -> anyhow::Result<Self> {
         let compositor = CompositorState::new_v6::<Self>(&display);
         let xdg_shell = XdgShellState::new::<Self>(&display);
-        let shm = ShmState::new::<Self>(&display, Vec::new());
+        let shm = ShmState::new::<Self>(&display, super::shm::FORMATS.iter().copied());
         let output_manager = OutputManagerState::new_with_xdg_output::<Self>(&display);
         let presentation = PresentationState::new::<Self>(&display, libc_monotonic());
         let viewporter = ViewporterState::new::<Self>(&display);
@@ -152,12 +152,12 @@ impl State {
             output: globals.output,
             renderer,
             client_exit: None,
+            listener: None,
             compositor,
             xdg_shell,
             shm,
             seat_state,
-            dmabuf,
-            _dmabuf_global: dmabuf_global,
+            dmabuf: Dmabufs::new(dmabuf, dmabuf_global),
             syncobj: globals.syncobj,
             _output_manager: output_manager,
             _presentation: presentation,
@@ -379,7 +379,7 @@ impl State {
             if self.space.element_location(&window) != Some(place) {
                 self.space.map_element(window, place, false);
             }
-            x += width;
+            x = x.saturating_add(width);
         }
     }
 
@@ -499,6 +499,8 @@ impl compositor::Blocker for FenceBlocker {
 #[derive(Debug, Default)]
 pub(crate) struct ClientState {
     pub(crate) compositor: CompositorClientState,
+    /// What the client holds of what it may hold only so much of.
+    pub(crate) limits: ClientLimits,
 }
 
 impl ClientData for ClientState {
@@ -654,41 +656,6 @@ impl SeatHandler for State {
 
 impl OutputHandler for State {}
 
-impl DmabufHandler for State {
-    fn dmabuf_state(&mut self) -> &mut DmabufState {
-        &mut self.dmabuf
-    }
-
-    /// A buffer is import-tested when it is created, so one the renderer
-    /// cannot use fails now, with the protocol's error, not at its first
-    /// commit.
-    fn dmabuf_imported(
-        &mut self,
-        _global: &DmabufGlobal,
-        dmabuf: Dmabuf,
-        notifier: ImportNotifier,
-    ) {
-        match self.renderer.import_dmabuf(&dmabuf, None) {
-            Ok(_) => {
-                let _ = notifier.successful::<Self>();
-            }
-            Err(err) => {
-                debug!(%err, "refusing a dma-buf the renderer cannot import");
-                // smithay checked indices, dimensions and bounds; the
-                // project's validation also knows each format's planes.
-                match &err {
-                    RenderError::Params(params) => match params.protocol_error() {
-                        ParamsProtocolError::Incomplete => notifier.incomplete(),
-                        ParamsProtocolError::InvalidFormat => notifier.invalid_format(),
-                        _ => notifier.failed(),
-                    },
-                    _ => notifier.failed(),
-                }
-            }
-        }
-    }
-}
-
 impl ForeignToplevelListHandler for State {
     fn foreign_toplevel_list_state(&mut self) -> &mut ForeignToplevelListState {
         &mut self.foreign_toplevels
@@ -702,11 +669,9 @@ impl DrmSyncobjHandler for State {
 }
 
 delegate_compositor!(State);
-delegate_shm!(State);
 delegate_xdg_shell!(State);
 delegate_seat!(State);
 delegate_output!(State);
-delegate_dmabuf!(State);
 delegate_drm_syncobj!(State);
 delegate_presentation!(State);
 delegate_viewporter!(State);

@@ -1,0 +1,285 @@
+//! What one client may hold, and how the compositor keeps accepting
+//! clients when file descriptors run short, so that no client can deny
+//! service to the others.
+//!
+//! * Each client may hold at most [`MAX_SHM_POOLS`] `wl_shm` pools (each
+//!   pins a file descriptor and a mapping) and [`MAX_DMABUFS`] dma-buf
+//!   `wl_buffer`s and [`MAX_DMABUF_PARAMS`] unfinished
+//!   `zwp_linux_buffer_params_v1` (each pins up to four file descriptors).
+//!   A client that asks for more is disconnected with
+//!   `wl_display.error(no_memory)`.
+//! * File descriptors a client sends with requests that take none are
+//!   capped by the carried patch of the Wayland server backend (see
+//!   `docs/limits.md`).
+//! * At start the process raises its soft `RLIMIT_NOFILE` to the hard
+//!   limit ([`raise_fd_limit`]).
+//! * New clients are accepted only while more than [`FD_RESERVE`]
+//!   descriptors are free, so that those already connected keep getting
+//!   frames (each frame's fences are descriptors too). A client turned
+//!   away is accepted and closed at once: it sees its connection end
+//!   instead of hanging.
+//! * The listening socket keeps one spare file descriptor ([`Listener`]):
+//!   when an accept fails for lack of descriptors anyway, the spare is
+//!   closed, the waiting connection accepted and closed, and the spare
+//!   opened again; with no spare left, the socket is not listened to for
+//!   a moment. Either way the loop neither spins nor stops accepting.
+
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use rustix::io::Errno;
+use rustix::process::{Resource, getrlimit, setrlimit};
+use smithay::reexports::calloop::timer::{TimeoutAction, Timer};
+use smithay::reexports::wayland_server::backend::ClientId;
+use smithay::reexports::wayland_server::backend::protocol::ProtocolError;
+use smithay::reexports::wayland_server::{Client, DisplayHandle, ListeningSocket};
+use tracing::{info, warn};
+
+use super::state::{ClientState, State};
+
+/// The most `wl_shm` pools one client may hold at once.
+pub(crate) const MAX_SHM_POOLS: usize = 256;
+/// The most dma-buf `wl_buffer`s one client may hold at once.
+pub(crate) const MAX_DMABUFS: usize = 512;
+/// The most `zwp_linux_buffer_params_v1` one client may hold at once.
+pub(crate) const MAX_DMABUF_PARAMS: usize = 64;
+
+/// File descriptors kept for the compositor's own work (sync_files,
+/// imports, captures): a client is accepted only while more than this
+/// many are free.
+const FD_RESERVE: u64 = 64;
+
+/// How long the compositor stops listening when not even its spare file
+/// descriptor is left to turn a connection away with.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The `wl_display` error code for an exhausted resource.
+const NO_MEMORY: u32 = 2;
+
+/// What one client holds, counted against the limits above.
+#[derive(Debug, Default)]
+pub(crate) struct ClientLimits {
+    shm_pools: AtomicUsize,
+    dmabufs: AtomicUsize,
+    dmabuf_params: AtomicUsize,
+}
+
+/// A kind of object a client holds a limited number of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Held {
+    /// `wl_shm_pool`.
+    ShmPool,
+    /// A dma-buf `wl_buffer`.
+    Dmabuf,
+    /// `zwp_linux_buffer_params_v1`.
+    DmabufParams,
+}
+
+impl Held {
+    fn limit(self) -> usize {
+        match self {
+            Self::ShmPool => MAX_SHM_POOLS,
+            Self::Dmabuf => MAX_DMABUFS,
+            Self::DmabufParams => MAX_DMABUF_PARAMS,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::ShmPool => "wl_shm_pool",
+            Self::Dmabuf => "dma-buf wl_buffer",
+            Self::DmabufParams => "zwp_linux_buffer_params_v1",
+        }
+    }
+}
+
+impl ClientLimits {
+    fn counter(&self, held: Held) -> &AtomicUsize {
+        match held {
+            Held::ShmPool => &self.shm_pools,
+            Held::Dmabuf => &self.dmabufs,
+            Held::DmabufParams => &self.dmabuf_params,
+        }
+    }
+
+    /// Counts one more `held`; false (and nothing counted) when the client
+    /// already holds as many as it may.
+    pub(crate) fn hold(&self, held: Held) -> bool {
+        self.counter(held)
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < held.limit()).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    /// Counts one `held` fewer.
+    pub(crate) fn release(&self, held: Held) {
+        let _ = self
+            .counter(held)
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+    }
+}
+
+/// Disconnects `client` for asking for more `held` objects than it may
+/// hold, with `wl_display.error(no_memory)`.
+pub(crate) fn disconnect(dh: &DisplayHandle, client: &Client, held: Held) {
+    let message = format!(
+        "a client may hold at most {} {} objects",
+        held.limit(),
+        held.name()
+    );
+    warn!(client = ?client.id(), "{message}: disconnecting it");
+    client.kill(
+        dh,
+        ProtocolError {
+            code: NO_MEMORY,
+            object_id: 1,
+            object_interface: "wl_display".into(),
+            message,
+        },
+    );
+}
+
+/// Raises the soft limit on open file descriptors to the hard limit: each
+/// client's socket, shm pools and dma-bufs are descriptors, and the
+/// default soft limit (often 1024) is far below what a desktop's clients
+/// hold.
+pub(crate) fn raise_fd_limit() {
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current == limit.maximum {
+        return;
+    }
+    let from = limit.current;
+    limit.current = limit.maximum;
+    match setrlimit(Resource::Nofile, limit) {
+        Ok(()) => info!(from, to = limit.maximum, "raised the open-file limit"),
+        Err(err) => warn!(%err, "cannot raise the open-file limit"),
+    }
+}
+
+/// The listening socket, with a spare file descriptor kept for accepting
+/// when descriptors run out.
+#[derive(Debug)]
+pub(crate) struct Listener {
+    socket: ListeningSocket,
+    spare: Option<OwnedFd>,
+    /// Whether running out of descriptors was logged since the last
+    /// accept that succeeded.
+    warned: bool,
+}
+
+impl Listener {
+    pub(crate) fn new(socket: ListeningSocket) -> Self {
+        Self {
+            socket,
+            spare: open_spare(),
+            warned: false,
+        }
+    }
+
+    /// The next waiting connection, if any. A connection that cannot be
+    /// kept, for lack of file descriptors or because keeping it would eat
+    /// into [`FD_RESERVE`], is closed at once.
+    pub(crate) fn accept(&mut self) -> Accepted {
+        loop {
+            let err = match self.socket.accept() {
+                Ok(Some(stream)) if reserved(stream.as_raw_fd()) => {
+                    self.refusing("too few file descriptors left");
+                    continue;
+                }
+                Ok(Some(stream)) => {
+                    self.warned = false;
+                    return Accepted::Client(stream);
+                }
+                Ok(None) => return Accepted::None,
+                Err(err) => err,
+            };
+            if !matches!(
+                Errno::from_io_error(&err),
+                Some(Errno::MFILE | Errno::NFILE)
+            ) {
+                // The client gave up before it was accepted.
+                warn!(%err, "cannot accept a client");
+                return Accepted::None;
+            }
+            self.refusing("out of file descriptors");
+            // With the spare closed, the waiting connection can be taken
+            // off the queue; without a spare it stays, and the loop would
+            // wake again at once.
+            if self.spare.take().is_none() {
+                return Accepted::Backoff;
+            }
+            drop(self.socket.accept());
+            self.spare = open_spare();
+        }
+    }
+
+    /// Logs, once until a client is accepted again, that clients are being
+    /// turned away.
+    fn refusing(&mut self, why: &str) {
+        if !self.warned {
+            warn!("{why}: refusing new clients");
+            self.warned = true;
+        }
+    }
+}
+
+/// Whether `fd`, just opened, eats into the reserve: the kernel gives the
+/// lowest free descriptor, so every one below `fd` is in use.
+fn reserved(fd: RawFd) -> bool {
+    let limit = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
+    u64::try_from(fd).is_ok_and(|fd| fd.saturating_add(FD_RESERVE) >= limit)
+}
+
+/// What [`Listener::accept`] found.
+#[derive(Debug)]
+pub(crate) enum Accepted {
+    /// A new client.
+    Client(UnixStream),
+    /// No connection waits.
+    None,
+    /// A connection waits, but no file descriptor is free to accept it,
+    /// not even the spare's: stop listening for a while.
+    Backoff,
+}
+
+fn open_spare() -> Option<OwnedFd> {
+    rustix::fs::open(
+        "/dev/null",
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .ok()
+}
+
+/// Stops taking connections for [`ACCEPT_BACKOFF`] (the caller disables
+/// the socket's source), then listens again.
+pub(crate) fn listen_later(state: &State) {
+    let Some(token) = state.listener else {
+        return;
+    };
+    let timer = Timer::from_duration(ACCEPT_BACKOFF);
+    let inserted = state.handle.insert_source(timer, move |_, _, state| {
+        if let Err(err) = state.handle.enable(&token) {
+            warn!(%err, "cannot listen on the socket again");
+        }
+        TimeoutAction::Drop
+    });
+    if let Err(err) = inserted {
+        warn!(%err, "cannot schedule listening again");
+    }
+}
+
+impl State {
+    /// Counts one `held` fewer for `client`, whose object was destroyed.
+    pub(crate) fn release_held(&self, client: ClientId, held: Held) {
+        let Ok(data) = self.display.backend_handle().get_client_data(client) else {
+            return;
+        };
+        if let Some(owner) = data.downcast_ref::<ClientState>() {
+            owner.limits.release(held);
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! `wl_shm`: smithay's implementation, behind checks of the compositor's
+//! own.
+//!
+//! smithay 0.7 gets three things wrong that a client can reach, so each
+//! request passes through here first:
+//! * `wl_shm_pool.resize` to a size of 0 or less posts an error and then
+//!   panics on that size; here it is refused as the spec says (a pool
+//!   cannot shrink: `invalid_fd`, as libwayland does) before smithay sees
+//!   it.
+//! * `wl_shm_pool.create_buffer` with a format the compositor does not
+//!   advertise is reported as `invalid_stride`, because the stride is
+//!   checked against the format's pixel size first; here it gets
+//!   `invalid_format`.
+//! * Nothing limits how many pools a client holds, each a file descriptor
+//!   and a mapping; here [`ClientLimits`](super::limits::ClientLimits)
+//!   counts them.
+
+use smithay::reexports::wayland_server::protocol::{
+    wl_buffer::WlBuffer,
+    wl_shm::{self, WlShm},
+    wl_shm_pool::{self, WlShmPool},
+};
+use smithay::reexports::wayland_server::{
+    Client, DataInit, Dispatch, DisplayHandle, GlobalDispatch, New, Resource, WEnum,
+    backend::ClientId,
+};
+use smithay::wayland::shm::{ShmBufferUserData, ShmPoolUserData, ShmState};
+
+use super::limits::{self, Held};
+use super::state::{ClientState, State};
+
+/// The formats `wl_shm` advertises: the two every compositor must.
+pub(crate) const FORMATS: &[wl_shm::Format] = &[wl_shm::Format::Argb8888, wl_shm::Format::Xrgb8888];
+
+impl GlobalDispatch<WlShm, ()> for State {
+    fn bind(
+        state: &mut Self,
+        dh: &DisplayHandle,
+        client: &Client,
+        resource: New<WlShm>,
+        global_data: &(),
+        data_init: &mut DataInit<'_, Self>,
+    ) {
+        <ShmState as GlobalDispatch<WlShm, (), Self>>::bind(
+            state,
+            dh,
+            client,
+            resource,
+            global_data,
+            data_init,
+        );
+    }
+}
+
+impl Dispatch<WlShm, ()> for State {
+    fn request(
+        state: &mut Self,
+        client: &Client,
+        shm: &WlShm,
+        request: wl_shm::Request,
+        data: &(),
+        dh: &DisplayHandle,
+        data_init: &mut DataInit<'_, Self>,
+    ) {
+        if let wl_shm::Request::CreatePool { size, .. } = &request {
+            // A size smithay refuses makes no pool, so nothing is counted.
+            if *size > 0 && !held(client).hold(Held::ShmPool) {
+                limits::disconnect(dh, client, Held::ShmPool);
+                return;
+            }
+        }
+        <ShmState as Dispatch<WlShm, (), Self>>::request(
+            state, client, shm, request, data, dh, data_init,
+        );
+    }
+}
+
+impl Dispatch<WlShmPool, ShmPoolUserData> for State {
+    fn request(
+        state: &mut Self,
+        client: &Client,
+        pool: &WlShmPool,
+        request: wl_shm_pool::Request,
+        data: &ShmPoolUserData,
+        dh: &DisplayHandle,
+        data_init: &mut DataInit<'_, Self>,
+    ) {
+        match &request {
+            wl_shm_pool::Request::Resize { size } if *size <= 0 => {
+                pool.post_error(
+                    wl_shm::Error::InvalidFd,
+                    format!("cannot shrink a wl_shm_pool to {size} bytes"),
+                );
+                return;
+            }
+            wl_shm_pool::Request::CreateBuffer { format, .. } => {
+                let known = matches!(format, WEnum::Value(f) if FORMATS.contains(f));
+                if !known {
+                    pool.post_error(
+                        wl_shm::Error::InvalidFormat,
+                        format!("format {format:?} is not advertised"),
+                    );
+                    return;
+                }
+            }
+            _ => {}
+        }
+        <ShmState as Dispatch<WlShmPool, ShmPoolUserData, Self>>::request(
+            state, client, pool, request, data, dh, data_init,
+        );
+    }
+
+    fn destroyed(state: &mut Self, client: ClientId, pool: &WlShmPool, data: &ShmPoolUserData) {
+        if let Ok(owner) = state
+            .display
+            .backend_handle()
+            .get_client_data(client.clone())
+        {
+            if let Some(owner) = owner.downcast_ref::<ClientState>() {
+                owner.limits.release(Held::ShmPool);
+            }
+        }
+        <ShmState as Dispatch<WlShmPool, ShmPoolUserData, Self>>::destroyed(
+            state, client, pool, data,
+        );
+    }
+}
+
+smithay::reexports::wayland_server::delegate_dispatch!(State: [WlBuffer: ShmBufferUserData] => ShmState);
+
+/// The limits of the client sending a request.
+fn held(client: &Client) -> &limits::ClientLimits {
+    &client
+        .get_data::<ClientState>()
+        .expect("every client is inserted with ClientState")
+        .limits
+}
