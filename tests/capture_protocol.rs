@@ -549,8 +549,9 @@ fn a_toplevel_source_captures_its_window_at_the_window_size_and_follows_a_resize
 }
 
 #[test]
-fn without_a_pointer_a_cursor_session_reports_nothing_and_captures_an_empty_image() {
-    // The headless seat has no pointer: there is no cursor on the output.
+fn a_pointer_off_the_output_has_a_cursor_session_report_nothing_and_capture_an_empty_image() {
+    // Nothing moves the headless seat's pointer onto the output: there is
+    // no cursor on it.
     let mut compositor = Compositor::start(OUTPUT, &[]);
     let mut client = connect(&compositor);
     let (_pointer, cursor) = client.cursor_session();

@@ -16,6 +16,10 @@ use super::state::State;
 /// Starts presenting `output`: a timer on `state`'s loop renders a frame
 /// every refresh.
 pub(crate) fn start(state: &mut State, output: &Output, config: &Config) -> anyhow::Result<()> {
+    // The seat has its devices, as on a desktop, so that clients may ask
+    // for them (wl_seat.get_pointer on a seat without one is a protocol
+    // error); nothing moves them yet.
+    state.add_input_devices();
     let mut frames = OutputFrames::new(
         &mut state.renderer,
         output,

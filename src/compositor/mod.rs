@@ -18,8 +18,8 @@
 //! * `dump`: frames as PNG files.
 //!
 //! The globals: wl_compositor (v6), wl_subcompositor, wl_shm, xdg_wm_base,
-//! wl_output with xdg-output, wl_seat (keyboard and pointer in the nested
-//! backend, no devices headless), zwp_linux_dmabuf_v1 (v5 with default
+//! wl_output with xdg-output, wl_seat (a keyboard and a pointer; only the
+//! nested backend gives them input), zwp_linux_dmabuf_v1 (v5 with default
 //! feedback built from the renderer's importable formats when a DRM render
 //! node exists, else v3 with the same formats), wp_presentation,
 //! wp_viewporter, and wp_linux_drm_syncobj_manager_v1 when that node
@@ -35,6 +35,7 @@ mod nested;
 mod output;
 mod shm;
 mod state;
+mod xdg;
 
 use std::cell::RefCell;
 use std::ffi::OsString;

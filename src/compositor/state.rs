@@ -10,7 +10,8 @@ use anyhow::Context;
 
 use smithay::backend::allocator::dmabuf::Dmabuf;
 use smithay::backend::input::{ButtonState, KeyState};
-use smithay::backend::renderer::utils::on_commit_buffer_handler;
+use smithay::backend::renderer::buffer_dimensions;
+use smithay::backend::renderer::utils::{on_commit_buffer_handler, with_renderer_surface_state};
 use smithay::desktop::WindowSurfaceType;
 use smithay::desktop::{PopupManager, Space, Window};
 use smithay::input::keyboard::{FilterResult, XkbConfig};
@@ -19,9 +20,12 @@ use smithay::input::{Seat, SeatHandler, SeatState};
 use smithay::output::{Mode, Output};
 use smithay::reexports::calloop::{LoopHandle, LoopSignal, RegistrationToken};
 use smithay::reexports::wayland_server::backend::{ClientData, ClientId, DisconnectReason};
-use smithay::reexports::wayland_server::protocol::{wl_buffer, wl_seat, wl_surface::WlSurface};
+use smithay::reexports::wayland_server::protocol::{
+    wl_buffer,
+    wl_surface::{self, WlSurface},
+};
 use smithay::reexports::wayland_server::{Client, DisplayHandle, Resource};
-use smithay::utils::{Clock, Logical, Monotonic, Point, SERIAL_COUNTER, Serial};
+use smithay::utils::{Clock, Logical, Monotonic, Point, SERIAL_COUNTER};
 use smithay::wayland::buffer::BufferHandler;
 use smithay::wayland::compositor::{
     self, BufferAssignment, CompositorClientState, CompositorHandler, CompositorState,
@@ -34,15 +38,12 @@ use smithay::wayland::foreign_toplevel_list::{
 };
 use smithay::wayland::output::{OutputHandler, OutputManagerState};
 use smithay::wayland::presentation::PresentationState;
-use smithay::wayland::shell::xdg::{
-    PopupSurface, PositionerState, ToplevelSurface, XdgShellHandler, XdgShellState,
-    XdgToplevelSurfaceData,
-};
+use smithay::wayland::shell::xdg::{XdgShellState, XdgToplevelSurfaceData};
 use smithay::wayland::shm::{ShmHandler, ShmState};
 use smithay::wayland::viewporter::ViewporterState;
 use smithay::{
     delegate_compositor, delegate_drm_syncobj, delegate_foreign_toplevel_list, delegate_output,
-    delegate_presentation, delegate_seat, delegate_viewporter, delegate_xdg_shell,
+    delegate_presentation, delegate_seat, delegate_viewporter,
 };
 use tracing::{debug, warn};
 
@@ -67,7 +68,7 @@ pub(crate) struct State {
     /// The listening socket's source, once it is on the loop.
     pub(crate) listener: Option<RegistrationToken>,
     compositor: CompositorState,
-    xdg_shell: XdgShellState,
+    pub(crate) xdg_shell: XdgShellState,
     shm: ShmState,
     seat_state: SeatState<State>,
     /// linux-dmabuf: smithay's state and what the compositor tracks
@@ -87,9 +88,9 @@ pub(crate) struct State {
     pub(crate) cursor_image: CursorImageStatus,
     /// Screen capture: sessions, damage, frames in flight.
     pub(crate) capture: Capture,
-    foreign_toplevels: ForeignToplevelListState,
+    pub(crate) foreign_toplevels: ForeignToplevelListState,
     /// Each mapped toplevel's ext-foreign-toplevel-list handle.
-    toplevel_handles: Vec<(Window, ForeignToplevelHandle)>,
+    pub(crate) toplevel_handles: Vec<(Window, ForeignToplevelHandle)>,
 }
 
 impl std::fmt::Debug for State {
@@ -345,7 +346,7 @@ impl State {
     }
 
     /// Gives the keyboard to `surface`'s client.
-    fn focus(&mut self, surface: WlSurface) {
+    pub(crate) fn focus(&mut self, surface: WlSurface) {
         if let Some(keyboard) = self.seat.get_keyboard() {
             keyboard.set_focus(self, Some(surface), SERIAL_COUNTER.next_serial());
         }
@@ -370,7 +371,7 @@ impl State {
 
     /// Places the windows left to right in the order they were mapped, each
     /// at the top of the output. Only a window whose place changed is moved.
-    fn arrange(&mut self) {
+    pub(crate) fn arrange(&mut self) {
         let mut x = 0;
         let windows: Vec<Window> = self.space.elements().cloned().collect();
         for window in windows {
@@ -530,6 +531,9 @@ impl CompositorHandler for State {
 
     fn commit(&mut self, surface: &WlSurface) {
         on_commit_buffer_handler::<Self>(surface);
+        if !buffer_fits_scale(surface) || !self.xdg_commit_allowed(surface) {
+            return;
+        }
         let mut root = surface.clone();
         while let Some(parent) = compositor::get_parent(&root) {
             root = parent;
@@ -564,7 +568,27 @@ impl CompositorHandler for State {
             self.capture_cursor_changed(true);
         }
         self.popups.commit(surface);
+        self.configure_new_popup(surface);
     }
+}
+
+/// Checks that `surface`'s buffer is a whole number of surface pixels at
+/// its buffer scale; if not, raises `wl_surface.invalid_size` and returns
+/// false.
+fn buffer_fits_scale(surface: &WlSurface) -> bool {
+    let fits = with_renderer_surface_state(surface, |state| {
+        let scale = state.buffer_scale();
+        let size = state.buffer().and_then(|buffer| buffer_dimensions(buffer));
+        size.is_none_or(|size| size.w % scale == 0 && size.h % scale == 0)
+    });
+    if fits == Some(false) {
+        surface.post_error(
+            wl_surface::Error::InvalidSize,
+            "the buffer's size is not a multiple of its scale",
+        );
+        return false;
+    }
+    true
 }
 
 impl BufferHandler for State {
@@ -574,68 +598,6 @@ impl BufferHandler for State {
 impl ShmHandler for State {
     fn shm_state(&self) -> &ShmState {
         &self.shm
-    }
-}
-
-impl XdgShellHandler for State {
-    fn xdg_shell_state(&mut self) -> &mut XdgShellState {
-        &mut self.xdg_shell
-    }
-
-    fn new_toplevel(&mut self, surface: ToplevelSurface) {
-        let size = self.output.current_mode().map(|mode| {
-            self.output
-                .current_transform()
-                .transform_size(mode.size)
-                .to_logical(1)
-        });
-        surface.with_pending_state(|state| state.size = size);
-        let wl_surface = surface.wl_surface().clone();
-        let window = Window::new_wayland_window(surface);
-        let handle = self.foreign_toplevels.new_toplevel::<Self>("", "");
-        self.toplevel_handles.push((window.clone(), handle));
-        self.space.map_element(window, (0, 0), true);
-        self.arrange();
-        // A new window takes the keyboard, as on most desktops.
-        self.focus(wl_surface);
-    }
-
-    fn toplevel_destroyed(&mut self, surface: ToplevelSurface) {
-        let window = self
-            .space
-            .elements()
-            .find(|w| w.toplevel() == Some(&surface))
-            .cloned();
-        if let Some(window) = window {
-            self.space.unmap_elem(&window);
-            self.arrange();
-            self.capture_window_closed(&window);
-            if let Some(at) = self.toplevel_handles.iter().position(|(w, _)| w == &window) {
-                let (_, handle) = self.toplevel_handles.remove(at);
-                self.foreign_toplevels.remove_toplevel(&handle);
-            }
-        }
-    }
-
-    fn new_popup(&mut self, surface: PopupSurface, _positioner: PositionerState) {
-        if let Err(err) = self.popups.track_popup(surface.into()) {
-            warn!(%err, "cannot track a popup");
-        }
-    }
-
-    fn grab(&mut self, _surface: PopupSurface, _seat: wl_seat::WlSeat, _serial: Serial) {}
-
-    fn reposition_request(
-        &mut self,
-        surface: PopupSurface,
-        positioner: PositionerState,
-        token: u32,
-    ) {
-        surface.with_pending_state(|state| {
-            state.geometry = positioner.get_geometry();
-            state.positioner = positioner;
-        });
-        surface.send_repositioned(token);
     }
 }
 
@@ -669,7 +631,6 @@ impl DrmSyncobjHandler for State {
 }
 
 delegate_compositor!(State);
-delegate_xdg_shell!(State);
 delegate_seat!(State);
 delegate_output!(State);
 delegate_drm_syncobj!(State);

@@ -1,0 +1,231 @@
+//! xdg-shell: smithay's implementation, with the compositor's handler
+//! and the checks smithay leaves to the compositor.
+//!
+//! * Toplevels are mapped as they are made, sized to the output, and
+//!   placed side by side ([`State::arrange`]); popups are placed where
+//!   their positioner asks and configured after their first commit.
+//! * A commit with a buffer before the first `ack_configure` is
+//!   `xdg_surface.unconfigured_buffer`; a minimum size larger than the
+//!   maximum is `xdg_toplevel.invalid_size` (both checked at commit, when
+//!   the state applies).
+//! * `xdg_wm_base.get_xdg_surface` on a surface that has a buffer attached
+//!   or committed is `invalid_surface_state`.
+//!
+//! The carried smithay patch (`docs/limits.md`) raises the errors smithay
+//! gets wrong in its own request handlers.
+
+use smithay::backend::renderer::utils::with_renderer_surface_state;
+use smithay::desktop::{PopupKind, Window};
+use smithay::reexports::wayland_protocols::xdg::shell::server::{
+    xdg_popup::XdgPopup,
+    xdg_positioner::XdgPositioner,
+    xdg_surface::XdgSurface,
+    xdg_toplevel::{self, XdgToplevel},
+    xdg_wm_base::{self, XdgWmBase},
+};
+use smithay::reexports::wayland_server::protocol::{wl_seat, wl_surface::WlSurface};
+use smithay::reexports::wayland_server::{
+    Client, DataInit, Dispatch, DisplayHandle, GlobalDispatch, New, Resource,
+};
+use smithay::utils::Serial;
+use smithay::wayland::compositor::{BufferAssignment, SurfaceAttributes, with_states};
+use smithay::wayland::shell::xdg::{
+    PopupSurface, PositionerState, SurfaceCachedState, ToplevelSurface, XdgPopupSurfaceData,
+    XdgPositionerUserData, XdgShellHandler, XdgShellState, XdgShellSurfaceUserData,
+    XdgSurfaceUserData, XdgWmBaseUserData,
+};
+use tracing::warn;
+
+use super::state::State;
+
+impl XdgShellHandler for State {
+    fn xdg_shell_state(&mut self) -> &mut XdgShellState {
+        &mut self.xdg_shell
+    }
+
+    fn new_toplevel(&mut self, surface: ToplevelSurface) {
+        let size = self.output.current_mode().map(|mode| {
+            self.output
+                .current_transform()
+                .transform_size(mode.size)
+                .to_logical(1)
+        });
+        surface.with_pending_state(|state| state.size = size);
+        let wl_surface = surface.wl_surface().clone();
+        let window = Window::new_wayland_window(surface);
+        let handle = self.foreign_toplevels.new_toplevel::<Self>("", "");
+        self.toplevel_handles.push((window.clone(), handle));
+        self.space.map_element(window, (0, 0), true);
+        self.arrange();
+        // A new window takes the keyboard, as on most desktops.
+        self.focus(wl_surface);
+    }
+
+    fn toplevel_destroyed(&mut self, surface: ToplevelSurface) {
+        let window = self
+            .space
+            .elements()
+            .find(|w| w.toplevel() == Some(&surface))
+            .cloned();
+        if let Some(window) = window {
+            self.space.unmap_elem(&window);
+            self.arrange();
+            self.capture_window_closed(&window);
+            if let Some(at) = self.toplevel_handles.iter().position(|(w, _)| w == &window) {
+                let (_, handle) = self.toplevel_handles.remove(at);
+                self.foreign_toplevels.remove_toplevel(&handle);
+            }
+        }
+    }
+
+    fn new_popup(&mut self, surface: PopupSurface, positioner: PositionerState) {
+        // Placed where the positioner asks; configured after the client's
+        // first commit ([`State::configure_new_popup`]).
+        surface.with_pending_state(|state| state.geometry = positioner.get_geometry());
+        if let Err(err) = self.popups.track_popup(surface.into()) {
+            warn!(%err, "cannot track a popup");
+        }
+    }
+
+    fn grab(&mut self, _surface: PopupSurface, _seat: wl_seat::WlSeat, _serial: Serial) {}
+
+    fn reposition_request(
+        &mut self,
+        surface: PopupSurface,
+        positioner: PositionerState,
+        token: u32,
+    ) {
+        surface.with_pending_state(|state| {
+            state.geometry = positioner.get_geometry();
+            state.positioner = positioner;
+        });
+        surface.send_repositioned(token);
+    }
+}
+
+impl State {
+    /// Checks what xdg-shell requires of a commit of `surface`, raising
+    /// the error it names; whether the commit may go on.
+    pub(crate) fn xdg_commit_allowed(&self, surface: &WlSurface) -> bool {
+        let Some(toplevel) = self
+            .xdg_shell
+            .toplevel_surfaces()
+            .iter()
+            .find(|t| t.wl_surface() == surface)
+        else {
+            return true;
+        };
+        let has_buffer =
+            with_renderer_surface_state(surface, |s| s.buffer().is_some()) == Some(true);
+        if has_buffer && !toplevel.ensure_configured() {
+            return false;
+        }
+        let (min, max) = with_states(surface, |states| {
+            let mut cached = states.cached_state.get::<SurfaceCachedState>();
+            let current = cached.current();
+            (current.min_size, current.max_size)
+        });
+        let over = |min: i32, max: i32| max > 0 && min > max;
+        if over(min.w, max.w) || over(min.h, max.h) {
+            toplevel.xdg_toplevel().post_error(
+                xdg_toplevel::Error::InvalidSize,
+                format!("minimum size {min:?} is larger than the maximum {max:?}"),
+            );
+            return false;
+        }
+        true
+    }
+
+    /// Sends a popup its first configure once the client committed it
+    /// (the commit that gives the popup its role state).
+    pub(crate) fn configure_new_popup(&self, surface: &WlSurface) {
+        let Some(PopupKind::Xdg(popup)) = self.popups.find_popup(surface) else {
+            return;
+        };
+        let sent = with_states(surface, |states| {
+            states
+                .data_map
+                .get::<XdgPopupSurfaceData>()
+                .is_some_and(|data| data.lock().is_ok_and(|d| d.initial_configure_sent))
+        });
+        if !sent && let Err(err) = popup.send_configure() {
+            warn!(?err, "cannot configure a popup");
+        }
+    }
+}
+
+impl GlobalDispatch<XdgWmBase, ()> for State {
+    fn bind(
+        state: &mut Self,
+        dh: &DisplayHandle,
+        client: &Client,
+        resource: New<XdgWmBase>,
+        global_data: &(),
+        data_init: &mut DataInit<'_, Self>,
+    ) {
+        <XdgShellState as GlobalDispatch<XdgWmBase, (), Self>>::bind(
+            state,
+            dh,
+            client,
+            resource,
+            global_data,
+            data_init,
+        );
+    }
+}
+
+impl Dispatch<XdgWmBase, XdgWmBaseUserData> for State {
+    fn request(
+        state: &mut Self,
+        client: &Client,
+        wm_base: &XdgWmBase,
+        request: xdg_wm_base::Request,
+        data: &XdgWmBaseUserData,
+        dh: &DisplayHandle,
+        data_init: &mut DataInit<'_, Self>,
+    ) {
+        if let xdg_wm_base::Request::GetXdgSurface { surface, .. } = &request {
+            if has_buffer(surface) {
+                wm_base.post_error(
+                    xdg_wm_base::Error::InvalidSurfaceState,
+                    "the surface already has a buffer",
+                );
+                return;
+            }
+        }
+        <XdgShellState as Dispatch<XdgWmBase, XdgWmBaseUserData, Self>>::request(
+            state, client, wm_base, request, data, dh, data_init,
+        );
+    }
+
+    fn destroyed(
+        state: &mut Self,
+        client: smithay::reexports::wayland_server::backend::ClientId,
+        wm_base: &XdgWmBase,
+        data: &XdgWmBaseUserData,
+    ) {
+        <XdgShellState as Dispatch<XdgWmBase, XdgWmBaseUserData, Self>>::destroyed(
+            state, client, wm_base, data,
+        );
+    }
+}
+
+smithay::reexports::wayland_server::delegate_dispatch!(State: [XdgPositioner: XdgPositionerUserData] => XdgShellState);
+smithay::reexports::wayland_server::delegate_dispatch!(State: [XdgPopup: XdgShellSurfaceUserData] => XdgShellState);
+smithay::reexports::wayland_server::delegate_dispatch!(State: [XdgSurface: XdgSurfaceUserData] => XdgShellState);
+smithay::reexports::wayland_server::delegate_dispatch!(State: [XdgToplevel: XdgShellSurfaceUserData] => XdgShellState);
+
+/// Whether `surface` has a buffer attached (pending) or committed.
+fn has_buffer(surface: &WlSurface) -> bool {
+    let attached = with_states(surface, |states| {
+        matches!(
+            states
+                .cached_state
+                .get::<SurfaceAttributes>()
+                .pending()
+                .buffer,
+            Some(BufferAssignment::NewBuffer(_))
+        )
+    });
+    attached || with_renderer_surface_state(surface, |s| s.buffer().is_some()) == Some(true)
+}
