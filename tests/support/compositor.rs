@@ -31,7 +31,7 @@ pub(crate) fn fresh_dir() -> PathBuf {
 }
 
 /// The lines a child prints, as they come.
-pub(crate) struct Lines(Receiver<String>);
+pub(crate) struct Lines(Receiver<(Instant, String)>);
 
 impl Lines {
     pub(crate) fn new(stdout: ChildStdout) -> Self {
@@ -39,7 +39,7 @@ impl Lines {
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
+                if tx.send((Instant::now(), line)).is_err() {
                     break;
                 }
             }
@@ -61,7 +61,7 @@ impl Lines {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.0.recv_timeout(left) {
-                Ok(line) => {
+                Ok((_, line)) => {
                     let found = line.starts_with(prefix);
                     lines.push(line);
                     if found {
@@ -76,6 +76,11 @@ impl Lines {
 
     /// Every line printed so far.
     pub(crate) fn drain(&self) -> Vec<String> {
+        self.0.try_iter().map(|(_, line)| line).collect()
+    }
+
+    /// Every line printed so far, each with when it was read.
+    pub(crate) fn drain_timed(&self) -> Vec<(Instant, String)> {
         self.0.try_iter().collect()
     }
 }

@@ -1,0 +1,678 @@
+//! Clients that do not play by the rules, against a real `dmabridge run`
+//! (headless, 320×240 at 60 Hz), spoken on the wire by hand
+//! (`support/wire.rs`) so that anything can be sent: NULL strings, values
+//! no binding passes, stray file descriptors, floods.
+//!
+//! Each case connects a fresh hostile client next to a well-behaved
+//! observer (`dmabridge-client` drawing frame after frame in its own
+//! process) and asserts three things:
+//!
+//! * the hostile client gets the error the spec names, on the object it
+//!   names (or, for requests that are legal however extreme, none);
+//! * the observer's frame callbacks keep coming: no gap longer than
+//!   [`MAX_GAP`] (a window whose first buffer is over 128 MiB is allowed
+//!   [`FIRST_UPLOAD_GAP`] for its first upload);
+//! * the compositor still runs and accepts a new client.
+//!
+//! Cases share a compositor where one cannot disturb the next (a client's
+//! protocol error ends only that client); the flood cases each get one of
+//! their own, since they measure the process's file descriptors and
+//! memory.
+
+#[path = "support/compositor.rs"]
+mod support;
+#[path = "support/wire.rs"]
+mod wire;
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use rustix::fs::{MemfdFlags, memfd_create};
+use support::{Lines, Session};
+use wire::{Arg, Wire};
+
+/// The longest the observer may go without a frame callback while a
+/// hostile client does its worst: the refresh (17 ms) plus 100 ms, and a
+/// margin for this slow, shared CI machine, where lavapipe renders on two
+/// CPU cores.
+const MAX_GAP: Duration = Duration::from_millis(250);
+
+/// The longest gap a window whose first buffer is larger than 128 MiB may
+/// cause: its first upload, two copies of every byte through staging
+/// memory with every page touched for the first time, takes 250–350 ms
+/// here (a 6000×6000 buffer: 144 MB). Later commits upload only their
+/// damage. One copy per uploaded byte (the pool imported as host memory)
+/// would halve it; until then this bound catches a freeze, not the hitch.
+const FIRST_UPLOAD_GAP: Duration = Duration::from_secs(1);
+
+/// `wl_display.error` codes.
+const INVALID_METHOD: u32 = 1;
+const NO_MEMORY: u32 = 2;
+const IMPLEMENTATION: u32 = 3;
+
+/// A compositor with an observer drawing in it.
+struct Stage {
+    session: Session,
+    observer: Child,
+    frames: Lines,
+    /// When the observer's last frame callback was seen.
+    last_frame: Instant,
+    /// The cases that got the wrong error, or none.
+    wrong: Vec<String>,
+    /// The longest gap allowed between the observer's frames.
+    max_gap: Duration,
+}
+
+impl Stage {
+    fn start() -> Self {
+        let args = ["--refresh", "60", "--size", "320x240"].map(String::from);
+        let session = Session::start_plain(&args);
+        let (observer, frames) =
+            session.spawn_client(&["--frames", "0", "--size", "64x64", "--title", "observer"]);
+        frames.expect("frame 3", Duration::from_secs(30));
+        Self {
+            session,
+            observer,
+            frames,
+            last_frame: Instant::now(),
+            wrong: Vec::new(),
+            max_gap: MAX_GAP,
+        }
+    }
+
+    fn connect(&self) -> Wire {
+        Wire::connect(&self.session.dir().join("runtime"), self.session.socket())
+    }
+
+    /// Asserts that the observer got frames without a gap over `max_gap`
+    /// since the last check, and one recently.
+    fn assert_observer_drew(&mut self, case: &str) {
+        // At least one more frame must come, however the case went.
+        let deadline = Instant::now() + self.max_gap * 4;
+        let mut frames = Vec::new();
+        while frames.is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            frames.extend(
+                self.frames
+                    .drain_timed()
+                    .into_iter()
+                    .filter(|(_, line)| line.starts_with("frame ")),
+            );
+        }
+        assert!(
+            !frames.is_empty(),
+            "{case}: the observer got no frame since the last check"
+        );
+        for (at, _) in frames {
+            let gap = at.duration_since(self.last_frame);
+            assert!(
+                gap <= self.max_gap,
+                "{case}: the observer waited {gap:?} for a frame callback"
+            );
+            self.last_frame = at;
+        }
+    }
+
+    /// Runs `case` in a fresh hostile client and checks the error it got,
+    /// the observer and a new client. A wrong or missing error is recorded
+    /// and the next case goes on ([`finish`](Self::finish) reports them
+    /// all); a compositor that stops drawing or accepting fails at once.
+    fn run(&mut self, name: &str, case: impl FnOnce(&mut Wire) -> Option<(u32, u32)>) {
+        // Frames seen before the case do not count against it.
+        self.assert_observer_drew(&format!("before {name}"));
+        let mut hostile = self.connect();
+        let expected = case(&mut hostile);
+        let got = hostile.error();
+        let matches = match (&expected, &got) {
+            (Some((object, code)), Some(error)) => (error.object, error.code) == (*object, *code),
+            (None, None) => true,
+            _ => false,
+        };
+        if !matches {
+            self.wrong.push(format!(
+                "{name}: expected (object, code) {expected:?}, got {got:?}"
+            ));
+        }
+        self.assert_observer_drew(name);
+        let mut newcomer = self.connect();
+        newcomer.roundtrip();
+        assert!(
+            !newcomer.is_closed(),
+            "{name}: a new client was not accepted"
+        );
+        assert!(self.session.is_running(), "{name}: the compositor exited");
+    }
+
+    /// Fails with every case that got the wrong answer.
+    fn finish(&self) {
+        assert!(self.wrong.is_empty(), "{}", self.wrong.join("\n"));
+    }
+}
+
+impl Drop for Stage {
+    fn drop(&mut self) {
+        let _ = self.observer.kill();
+        let _ = self.observer.wait();
+    }
+}
+
+/// A memfd of `size` bytes, for `wl_shm` pools.
+fn memfd(size: u64) -> OwnedFd {
+    let fd = memfd_create("hostile", MemfdFlags::CLOEXEC).unwrap();
+    rustix::fs::ftruncate(&fd, size).unwrap();
+    fd
+}
+
+/// Binds `wl_shm` and makes a pool of `size` bytes; (shm, pool).
+fn pool(wire: &mut Wire, size: i32) -> (u32, u32) {
+    let shm = wire.bind("wl_shm", 1);
+    let pool = wire.new_id();
+    let fd = memfd(size as u64);
+    wire.send(
+        shm,
+        0,
+        &[Arg::NewId(pool), Arg::Fd(fd.as_fd()), Arg::Int(size)],
+    );
+    (shm, pool)
+}
+
+/// An ARGB8888 buffer of `width`×`height` in a pool of its own.
+fn buffer(wire: &mut Wire, width: i32, height: i32) -> u32 {
+    let (_, pool) = pool(wire, width * height * 4);
+    let buffer = wire.new_id();
+    let args = [
+        Arg::NewId(buffer),
+        Arg::Int(0),
+        Arg::Int(width),
+        Arg::Int(height),
+        Arg::Int(width * 4),
+        Arg::Uint(0),
+    ];
+    wire.send(pool, 0, &args);
+    buffer
+}
+
+/// A new `wl_surface`; (compositor, surface).
+fn surface(wire: &mut Wire) -> (u32, u32) {
+    let compositor = wire.bind("wl_compositor", 6);
+    let surface = wire.new_id();
+    wire.send(compositor, 0, &[Arg::NewId(surface)]);
+    (compositor, surface)
+}
+
+/// An xdg surface over a new `wl_surface`; (wm_base, surface, xdg_surface).
+fn xdg_surface(wire: &mut Wire) -> (u32, u32, u32) {
+    let (_, surface) = surface(wire);
+    let wm_base = wire.bind("xdg_wm_base", 6);
+    let xdg = wire.new_id();
+    wire.send(wm_base, 2, &[Arg::NewId(xdg), Arg::Object(surface)]);
+    (wm_base, surface, xdg)
+}
+
+/// A toplevel; (surface, xdg_surface, toplevel).
+fn toplevel(wire: &mut Wire) -> (u32, u32, u32) {
+    let (_, surface, xdg) = xdg_surface(wire);
+    let toplevel = wire.new_id();
+    wire.send(xdg, 1, &[Arg::NewId(toplevel)]);
+    (surface, xdg, toplevel)
+}
+
+/// Acknowledges the last configure `xdg` (an `xdg_surface`) received.
+fn ack(wire: &mut Wire, xdg: u32) {
+    wire.roundtrip();
+    let serial = wire
+        .events_of(xdg)
+        .filter(|e| e.opcode == 0)
+        .last()
+        .expect("a configure")
+        .word(0);
+    wire.send(xdg, 4, &[Arg::Uint(serial)]);
+}
+
+/// A toplevel that got and acknowledged its first configure and shows a
+/// `width`×`height` buffer; (surface, xdg_surface, toplevel).
+fn mapped(wire: &mut Wire, width: i32, height: i32) -> (u32, u32, u32) {
+    let (surface, xdg, toplevel) = toplevel(wire);
+    wire.send(surface, 6, &[]);
+    ack(wire, xdg);
+    let buffer = buffer(wire, width, height);
+    wire.send(surface, 1, &[Arg::Object(buffer), Arg::Int(0), Arg::Int(0)]);
+    wire.send(
+        surface,
+        9,
+        &[Arg::Int(0), Arg::Int(0), Arg::Int(width), Arg::Int(height)],
+    );
+    wire.send(surface, 6, &[]);
+    (surface, xdg, toplevel)
+}
+
+/// Requests that panicked a dependency or the compositor's own
+/// arithmetic, and the spec's errors for the misuse a conforming
+/// compositor must refuse.
+#[test]
+fn malformed_requests_get_the_spec_error_and_harm_no_one() {
+    let mut stage = Stage::start();
+
+    stage.run("wl_shm_pool.resize(0)", |w| {
+        let (_, pool) = pool(w, 4096);
+        w.send(pool, 2, &[Arg::Int(0)]);
+        Some((pool, 2)) // wl_shm.invalid_fd
+    });
+    stage.run("wl_shm_pool.resize(-1)", |w| {
+        let (_, pool) = pool(w, 4096);
+        w.send(pool, 2, &[Arg::Int(-1)]);
+        Some((pool, 2))
+    });
+    stage.run("wl_shm_pool.create_buffer with an unknown format", |w| {
+        let (_, pool) = pool(w, 4096);
+        let buffer = w.new_id();
+        let args = [
+            Arg::NewId(buffer),
+            Arg::Int(0),
+            Arg::Int(4),
+            Arg::Int(4),
+            Arg::Int(16),
+            Arg::Uint(0x3231_564e), // NV12: not a wl_shm format here
+        ];
+        w.send(pool, 0, &args);
+        Some((pool, 0)) // wl_shm.invalid_format
+    });
+    stage.run("xdg_toplevel.set_title(NULL)", |w| {
+        let (_, _, toplevel) = toplevel(w);
+        w.send(toplevel, 2, &[Arg::Str(None)]);
+        Some((1, INVALID_METHOD))
+    });
+    stage.run("wl_registry.bind with a NULL interface", |w| {
+        let name = w.global("wl_compositor").unwrap().name;
+        let id = w.new_id();
+        let registry = w.registry();
+        let args = [
+            Arg::Uint(name),
+            Arg::Str(None),
+            Arg::Uint(1),
+            Arg::NewId(id),
+        ];
+        w.send(registry, 0, &args);
+        Some((1, INVALID_METHOD))
+    });
+    stage.run("a message shorter than its header", |w| {
+        w.send_raw(&[1, 0, 0, 0, 0, 0, 4, 0], &[]);
+        Some((1, INVALID_METHOD))
+    });
+    stage.run("an opcode wl_display does not have", |w| {
+        w.send(1, 7, &[]);
+        Some((1, INVALID_METHOD))
+    });
+    stage.run("a request to an object that does not exist", |w| {
+        w.send(4000, 0, &[]);
+        Some((1, 0)) // wl_display.invalid_object
+    });
+    stage.run("wl_surface.set_buffer_transform(8)", |w| {
+        let (_, surface) = surface(w);
+        w.send(surface, 7, &[Arg::Int(8)]);
+        Some((surface, 1)) // wl_surface.invalid_transform
+    });
+    stage.run("wl_surface.set_buffer_scale(0)", |w| {
+        let (_, surface) = surface(w);
+        w.send(surface, 8, &[Arg::Int(0)]);
+        Some((surface, 0)) // wl_surface.invalid_scale
+    });
+    stage.run("xdg_surface.get_toplevel twice", |w| {
+        let (_, xdg, _) = toplevel(w);
+        let again = w.new_id();
+        w.send(xdg, 1, &[Arg::NewId(again)]);
+        Some((xdg, 2)) // xdg_surface.already_constructed
+    });
+    stage.run("xdg_surface.ack_configure of a serial never sent", |w| {
+        let (surface, xdg, _) = toplevel(w);
+        w.send(surface, 6, &[]);
+        w.roundtrip();
+        w.send(xdg, 4, &[Arg::Uint(0xdead_beef)]);
+        Some((xdg, 4)) // xdg_surface.invalid_serial
+    });
+    stage.run("xdg_surface.set_window_geometry of zero size", |w| {
+        let (_, xdg, _) = toplevel(w);
+        w.send(
+            xdg,
+            3,
+            &[Arg::Int(0), Arg::Int(0), Arg::Int(0), Arg::Int(0)],
+        );
+        Some((xdg, 5)) // xdg_surface.invalid_size
+    });
+    stage.run("wl_subsurface of a surface under itself", |w| {
+        let (_, surface) = surface(w);
+        let subcompositor = w.bind("wl_subcompositor", 1);
+        let sub = w.new_id();
+        let args = [Arg::NewId(sub), Arg::Object(surface), Arg::Object(surface)];
+        w.send(subcompositor, 1, &args);
+        Some((subcompositor, 1)) // wl_subcompositor.bad_parent
+    });
+    stage.run("zwp_linux_buffer_params_v1 with plane 1 alone", |w| {
+        let dmabuf = w.bind("zwp_linux_dmabuf_v1", 3);
+        let params = w.new_id();
+        w.send(dmabuf, 1, &[Arg::NewId(params)]);
+        let fd = memfd(4096);
+        let add = [
+            Arg::Fd(fd.as_fd()),
+            Arg::Uint(1),
+            Arg::Uint(0),
+            Arg::Uint(64),
+            Arg::Uint(0),
+            Arg::Uint(0),
+        ];
+        w.send(params, 1, &add);
+        let buffer = w.new_id();
+        let create = [
+            Arg::NewId(buffer),
+            Arg::Int(16),
+            Arg::Int(16),
+            Arg::Uint(0x3432_5241), // ARGB8888
+            Arg::Uint(0),
+        ];
+        w.send(params, 3, &create);
+        Some((params, 3)) // zwp_linux_buffer_params_v1.incomplete
+    });
+
+    stage.run("a 63x63 buffer at scale 2", |w| {
+        let (surface, xdg, _) = toplevel(w);
+        w.send(surface, 6, &[]);
+        ack(w, xdg);
+        let buffer = buffer(w, 63, 63);
+        w.send(surface, 8, &[Arg::Int(2)]);
+        w.send(surface, 1, &[Arg::Object(buffer), Arg::Int(0), Arg::Int(0)]);
+        w.send(surface, 6, &[]);
+        Some((surface, 2)) // wl_surface.invalid_size
+    });
+    stage.run(
+        "xdg_wm_base.get_xdg_surface on a surface with a buffer",
+        |w| {
+            let (_, surface) = surface(w);
+            let buffer = buffer(w, 16, 16);
+            w.send(surface, 1, &[Arg::Object(buffer), Arg::Int(0), Arg::Int(0)]);
+            w.send(surface, 6, &[]);
+            let wm_base = w.bind("xdg_wm_base", 6);
+            let xdg = w.new_id();
+            w.send(wm_base, 2, &[Arg::NewId(xdg), Arg::Object(surface)]);
+            Some((wm_base, 4)) // xdg_wm_base.invalid_surface_state
+        },
+    );
+    stage.run("a buffer committed before the first ack_configure", |w| {
+        let (surface, xdg, _) = toplevel(w);
+        w.send(surface, 6, &[]);
+        let buffer = buffer(w, 16, 16);
+        w.send(surface, 1, &[Arg::Object(buffer), Arg::Int(0), Arg::Int(0)]);
+        w.send(surface, 6, &[]);
+        Some((xdg, 3)) // xdg_surface.unconfigured_buffer
+    });
+    stage.run("xdg_toplevel min size over its max size", |w| {
+        let (surface, _, toplevel) = toplevel(w);
+        w.send(toplevel, 7, &[Arg::Int(100), Arg::Int(100)]);
+        w.send(toplevel, 8, &[Arg::Int(200), Arg::Int(50)]);
+        w.send(surface, 6, &[]);
+        Some((toplevel, 2)) // xdg_toplevel.invalid_size
+    });
+    stage.run("xdg_surface.get_popup with an incomplete positioner", |w| {
+        let (_, xdg, _) = mapped(w, 16, 16);
+        let (wm_base, _, popup_xdg) = xdg_surface(w);
+        let positioner = w.new_id();
+        w.send(wm_base, 1, &[Arg::NewId(positioner)]);
+        // An anchor rectangle but no size.
+        let anchor = [Arg::Int(0), Arg::Int(0), Arg::Int(4), Arg::Int(4)];
+        w.send(positioner, 2, &anchor);
+        let popup = w.new_id();
+        let args = [Arg::NewId(popup), Arg::Object(xdg), Arg::Object(positioner)];
+        w.send(popup_xdg, 2, &args);
+        Some((wm_base, 5)) // xdg_wm_base.invalid_positioner
+    });
+    stage.run("a popup gets its first configure", |w| {
+        let (_, xdg, _) = mapped(w, 16, 16);
+        let (wm_base, popup_surface, popup_xdg) = xdg_surface(w);
+        let positioner = w.new_id();
+        w.send(wm_base, 1, &[Arg::NewId(positioner)]);
+        w.send(positioner, 1, &[Arg::Int(10), Arg::Int(10)]);
+        let anchor = [Arg::Int(0), Arg::Int(0), Arg::Int(4), Arg::Int(4)];
+        w.send(positioner, 2, &anchor);
+        let popup = w.new_id();
+        let args = [Arg::NewId(popup), Arg::Object(xdg), Arg::Object(positioner)];
+        w.send(popup_xdg, 2, &args);
+        w.send(popup_surface, 6, &[]);
+        w.roundtrip();
+        let configured = w.events_of(popup).any(|e| e.opcode == 0)
+            && w.events_of(popup_xdg).any(|e| e.opcode == 0);
+        assert!(configured, "the popup got no configure");
+        None
+    });
+    stage.run("a second wp_viewport for a surface", |w| {
+        let (_, surface) = surface(w);
+        let viewporter = w.bind("wp_viewporter", 1);
+        for _ in 0..2 {
+            let viewport = w.new_id();
+            w.send(viewporter, 1, &[Arg::NewId(viewport), Arg::Object(surface)]);
+        }
+        Some((viewporter, 0)) // wp_viewporter.viewport_exists
+    });
+    stage.run("wl_seat.get_touch without the capability", |w| {
+        let seat = w.bind("wl_seat", 7);
+        let touch = w.new_id();
+        w.send(seat, 2, &[Arg::NewId(touch)]);
+        Some((seat, 0)) // wl_seat.missing_capability
+    });
+
+    // Legal however extreme: no error, and nobody's frames stop.
+    stage.run("a viewport destination near i32::MAX", |w| {
+        let (surface, _, _) = mapped(w, 16, 16);
+        let viewporter = w.bind("wp_viewporter", 1);
+        let viewport = w.new_id();
+        w.send(viewporter, 1, &[Arg::NewId(viewport), Arg::Object(surface)]);
+        w.send(viewport, 2, &[Arg::Int(i32::MAX), Arg::Int(i32::MAX)]);
+        w.send(surface, 6, &[]);
+        w.roundtrip();
+        None
+    });
+    stage.run("a subsurface placed near i32::MAX", |w| {
+        let (parent, _, _) = mapped(w, 16, 16);
+        let (_, child) = surface(w);
+        let subcompositor = w.bind("wl_subcompositor", 1);
+        let sub = w.new_id();
+        let args = [Arg::NewId(sub), Arg::Object(child), Arg::Object(parent)];
+        w.send(subcompositor, 1, &args);
+        w.send(sub, 1, &[Arg::Int(i32::MAX), Arg::Int(i32::MAX)]);
+        let buffer = buffer(w, 16, 16);
+        w.send(child, 1, &[Arg::Object(buffer), Arg::Int(0), Arg::Int(0)]);
+        w.send(child, 6, &[]);
+        w.send(parent, 6, &[]);
+        w.roundtrip();
+        None
+    });
+    stage.run("a window 20000 pixels wide through its viewport", |w| {
+        let (surface, _, _) = mapped(w, 16, 16);
+        let viewporter = w.bind("wp_viewporter", 1);
+        let viewport = w.new_id();
+        w.send(viewporter, 1, &[Arg::NewId(viewport), Arg::Object(surface)]);
+        w.send(viewport, 2, &[Arg::Int(20000), Arg::Int(100)]);
+        w.send(surface, 6, &[]);
+        w.roundtrip();
+        None
+    });
+    stage.run("xdg_toplevel.set_min_size(-1, -1)", |w| {
+        let (_, _, toplevel) = toplevel(w);
+        w.send(toplevel, 8, &[Arg::Int(-1), Arg::Int(-1)]);
+        Some((toplevel, 2)) // xdg_toplevel.invalid_size
+    });
+    stage.finish();
+}
+
+/// Windows of any size the protocol allows are drawn, and cost the
+/// others no frame: buffers larger than the device's storage-buffer range
+/// go through in bands.
+#[test]
+fn oversized_windows_do_not_stall_the_others() {
+    let mut stage = Stage::start();
+    stage.run("a 3840x2160 wl_shm window", |w| {
+        mapped(w, 3840, 2160);
+        w.roundtrip();
+        None
+    });
+    stage.max_gap = FIRST_UPLOAD_GAP;
+    for (width, height) in [(6000, 6000), (7680, 4320)] {
+        stage.run(&format!("a {width}x{height} wl_shm window"), |w| {
+            mapped(w, width, height);
+            w.roundtrip();
+            None
+        });
+    }
+    stage.finish();
+}
+
+/// The process's open file descriptors.
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+/// The process's resident memory, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/PID/status")
+}
+
+/// A client that attaches file descriptors to requests that take none is
+/// disconnected before it can exhaust the compositor's, and what it held
+/// is given back.
+#[test]
+fn a_flood_of_stray_fds_disconnects_only_the_flooder() {
+    let mut stage = Stage::start();
+    let pid = stage.session.pid();
+    let fds_before = open_fds(pid);
+    let rss_before = rss_kib(pid);
+    stage.run("wl_display.sync with 28 fds, over and over", |w| {
+        let fds: Vec<OwnedFd> = (0..28).map(|_| memfd(4096)).collect();
+        let borrowed: Vec<_> = fds.iter().map(AsFd::as_fd).collect();
+        for _ in 0..200 {
+            let callback = w.new_id();
+            let (bytes, _) = wire::encode(1, 0, &[Arg::NewId(callback)]);
+            w.send_raw(&bytes, &borrowed);
+            if w.is_closed() {
+                break;
+            }
+        }
+        Some((1, IMPLEMENTATION))
+    });
+    stage.finish();
+    // The flooder is gone: its descriptors and memory with it.
+    std::thread::sleep(Duration::from_millis(200));
+    let fds_after = open_fds(pid);
+    assert!(
+        fds_after <= fds_before + 4,
+        "the compositor holds {fds_after} fds, {fds_before} before the flood"
+    );
+    let rss_after = rss_kib(pid);
+    assert!(
+        rss_after <= rss_before + 16 * 1024,
+        "the compositor's RSS grew from {rss_before} KiB to {rss_after} KiB"
+    );
+}
+
+/// A client that holds more shm pools than any client needs is
+/// disconnected with `no_memory`, and its descriptors are given back.
+#[test]
+fn a_client_holding_too_many_pools_is_disconnected() {
+    let mut stage = Stage::start();
+    let pid = stage.session.pid();
+    let fds_before = open_fds(pid);
+    stage.run("wl_shm.create_pool, 1000 times", |w| {
+        let shm = w.bind("wl_shm", 1);
+        let fd = memfd(4096);
+        for _ in 0..1000 {
+            let pool = w.new_id();
+            w.send(
+                shm,
+                0,
+                &[Arg::NewId(pool), Arg::Fd(fd.as_fd()), Arg::Int(4096)],
+            );
+            if w.is_closed() {
+                break;
+            }
+        }
+        Some((1, NO_MEMORY))
+    });
+    stage.finish();
+    std::thread::sleep(Duration::from_millis(200));
+    let fds_after = open_fds(pid);
+    assert!(
+        fds_after <= fds_before + 4,
+        "the compositor holds {fds_after} fds, {fds_before} before"
+    );
+}
+
+/// With no file descriptor left to accept a client with, the compositor
+/// neither spins nor stops: it turns connections away while it must, and
+/// accepts them again once descriptors are free.
+#[test]
+fn running_out_of_fds_turns_clients_away_without_spinning() {
+    let mut stage = Stage::start();
+    let pid = stage.session.pid();
+    // Lower the compositor's limit to just above what it holds now and
+    // keeps in reserve, so that a few clients use up what is left.
+    let open = open_fds(pid) as u64;
+    let limit = rustix::process::Rlimit {
+        current: Some(open + 64 + 8),
+        maximum: Some(open + 64 + 8),
+    };
+    rustix::process::prlimit(
+        Some(rustix::process::Pid::from_raw(pid as i32).unwrap()),
+        rustix::process::Resource::Nofile,
+        limit,
+    )
+    .expect("prlimit on the compositor");
+    let mut held: Vec<Wire> = Vec::new();
+    for _ in 0..16 {
+        let mut wire = stage.connect();
+        wire.roundtrip();
+        held.push(wire);
+    }
+    let turned_away = held.iter().filter(|w| w.is_closed()).count();
+    assert!(
+        turned_away > 0,
+        "every client was accepted: the limit did not bite"
+    );
+    // While turning clients away, the compositor does not spin: it uses
+    // well under a core.
+    let cpu = |pid: u32| -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .collect();
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    };
+    let before = cpu(pid);
+    let start = Instant::now();
+    std::thread::sleep(Duration::from_secs(1));
+    let ticks = cpu(pid) - before;
+    let ticks_per_second = 100; // USER_HZ on Linux
+    let share = ticks as f64 / ticks_per_second as f64 / start.elapsed().as_secs_f64();
+    assert!(
+        share < 0.6,
+        "the compositor used {share:.2} of a core while out of fds"
+    );
+    stage.assert_observer_drew("out of fds");
+    // Clients leave: new ones are accepted again.
+    held.clear();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut newcomer = stage.connect();
+    newcomer.roundtrip();
+    assert!(
+        !newcomer.is_closed(),
+        "no client accepted after fds were freed"
+    );
+    assert!(stage.session.is_running());
+}
