@@ -132,7 +132,12 @@ impl Dispatch<ZwlrScreencopyManagerV1, ManagerData> for State {
                 frame,
                 output,
                 (
-                    Some(Rectangle::new((x, y).into(), (width, height).into())),
+                    // A negative size is an empty region, whose frame
+                    // fails below.
+                    Some(Rectangle::new(
+                        (x, y).into(),
+                        (width.max(0), height.max(0)).into(),
+                    )),
                     overlay_cursor != 0,
                 ),
             ),
