@@ -199,4 +199,89 @@ mod tests {
             assert_eq!(back, r, "{transform:?}");
         }
     }
+
+    mod regions {
+        use proptest::prelude::*;
+        use smithay::output::{Mode, Output, PhysicalProperties, Subpixel};
+
+        use super::super::{Orientation, OutputArea};
+        use smithay::utils::{Logical, Rectangle, Transform};
+
+        const TRANSFORMS: [Transform; 8] = [
+            Transform::Normal,
+            Transform::_90,
+            Transform::_180,
+            Transform::_270,
+            Transform::Flipped,
+            Transform::Flipped90,
+            Transform::Flipped180,
+            Transform::Flipped270,
+        ];
+
+        fn output(w: i32, h: i32, transform: Transform) -> Output {
+            let output = Output::new(
+                "TEST-1".into(),
+                PhysicalProperties {
+                    size: (0, 0).into(),
+                    subpixel: Subpixel::Unknown,
+                    make: "test".into(),
+                    model: "test".into(),
+                },
+            );
+            let mode = Mode {
+                size: (w, h).into(),
+                refresh: 60_000,
+            };
+            output.change_current_state(Some(mode), Some(transform), None, None);
+            output
+        }
+
+        /// Client values: small, near the output, or anything an `i32`
+        /// holds.
+        fn coordinate() -> impl Strategy<Value = i32> {
+            prop_oneof![-64..2000i32, Just(i32::MAX), Just(i32::MIN), any::<i32>()]
+        }
+
+        proptest! {
+            /// Whatever region a client names (wlr's
+            /// `capture_output_region` takes any `i32`s; negative sizes
+            /// arrive as empty), the area is the part of it inside the
+            /// output, in the framebuffer too, and its damage stays inside
+            /// the session's buffer.
+            #[test]
+            fn any_region_reads_only_inside_the_output(
+                (w, h) in (1..2000i32, 1..2000i32),
+                transform in prop::sample::select(&TRANSFORMS[..]),
+                (x, y) in (coordinate(), coordinate()),
+                (rw, rh) in (0..3000i32, 0..3000i32),
+                upright: bool,
+                damage in prop::collection::vec((coordinate(), coordinate(), 0..4000i32, 0..4000i32), 0..24),
+            ) {
+                let output = output(w, h, transform);
+                let orientation = if upright { Orientation::Upright } else { Orientation::Framebuffer };
+                let region = Rectangle::<i32, Logical>::new((x, y).into(), (rw, rh).into());
+                let area = OutputArea::new(&output, orientation, Some(region));
+                let framebuffer = Rectangle::from_size((w, h).into());
+                prop_assert!(area.framebuffer.is_empty() || framebuffer.contains_rect(area.framebuffer));
+                let size = area.size();
+                prop_assert_eq!(size.w * size.h, area.framebuffer.size.w * area.framebuffer.size.h);
+                let rects: Vec<_> = damage
+                    .into_iter()
+                    .map(|(x, y, w, h)| Rectangle::new((x, y).into(), (w, h).into()))
+                    .collect();
+                let buffer = Rectangle::from_size(size);
+                let mut kept = Vec::new();
+                if let Some(delivered) = area.damage(&rects) {
+                    for r in &delivered {
+                        prop_assert!(buffer.contains_rect(*r), "{:?} outside {:?}", r, size);
+                    }
+                    super::add_damage(&mut kept, delivered);
+                }
+                prop_assert!(kept.len() <= super::MAX_DAMAGE_RECTS);
+                for r in &kept {
+                    prop_assert!(buffer.contains_rect(*r));
+                }
+            }
+        }
+    }
 }
