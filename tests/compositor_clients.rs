@@ -2,8 +2,10 @@
 //! `wayland-info` (package wayland-utils) sees every global the compositor
 //! promises, and weston's demo clients `weston-simple-shm` and
 //! `weston-simple-damage` (package weston; the latter through wp_viewporter
-//! and a buffer transform) run and reach the output. `tools/setup`
-//! installs both packages.
+//! and a buffer transform) run and reach the output; wl-clipboard's
+//! `wl-copy` and `wl-paste` carry text through the clipboard and the
+//! primary selection; the terminal foot runs. `tools/setup` installs these
+//! packages.
 
 #[path = "support/compositor.rs"]
 mod support;
@@ -56,6 +58,8 @@ fn wayland_info_lists_every_global() {
         "zwp_linux_dmabuf_v1",
         "wp_presentation",
         "wp_viewporter",
+        "wl_data_device_manager",
+        "zwp_primary_selection_device_manager_v1",
     ] {
         assert!(
             info.contains(&format!("'{global}'")),
@@ -95,4 +99,68 @@ fn weston_simple_damage_with_a_viewport_and_a_transform() {
         session.frames().len()
     );
     assert!(last_frame_has_content(&session));
+}
+
+/// `wl-copy` serving `text` (in the primary selection with `primary`) until
+/// it is killed, and `wl-paste` reading it back, each a client of its own.
+fn copy_then_paste(session: &Session, text: &str, primary: bool) -> String {
+    let flag: &[&str] = if primary { &["--primary"] } else { &[] };
+    let mut copy = session
+        .command("wl-copy")
+        .args(flag)
+        .args(["--foreground", text])
+        .spawn()
+        .expect("starting wl-copy (tools/setup installs wl-clipboard)");
+    // wl-copy owns the selection once the compositor took it: paste until
+    // the text comes, or give up.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let pasted = loop {
+        let out = session
+            .command("wl-paste")
+            .args(flag)
+            .arg("--no-newline")
+            .output()
+            .expect("running wl-paste");
+        let pasted = String::from_utf8_lossy(&out.stdout).into_owned();
+        if pasted == text || std::time::Instant::now() > deadline {
+            break pasted;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let _ = copy.kill();
+    let _ = copy.wait();
+    pasted
+}
+
+#[test]
+fn text_goes_through_the_clipboard_and_the_primary_selection() {
+    let session = Session::start((320, 240), &[]);
+    assert_eq!(
+        copy_then_paste(&session, "copied through wl_data_device", false),
+        "copied through wl_data_device"
+    );
+    assert_eq!(
+        copy_then_paste(&session, "selected through zwp_primary_selection", true),
+        "selected through zwp_primary_selection"
+    );
+    // The clipboard still holds its own text, separate from the primary
+    // selection's, after its owner left: nothing (wl-copy is gone).
+    let out = session
+        .command("wl-paste")
+        .arg("--no-newline")
+        .output()
+        .expect("running wl-paste");
+    assert!(
+        !out.status.success(),
+        "a selection without an owner pasted {:?}",
+        out.stdout
+    );
+}
+
+#[test]
+fn the_foot_terminal_runs() {
+    // foot exits at start without a clipboard ("no clipboard available").
+    let session = Session::start((640, 480), &[]);
+    runs_for(&session, "foot", &[], Duration::from_secs(3));
+    assert!(last_frame_has_content(&session), "foot drew nothing");
 }

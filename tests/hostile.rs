@@ -796,9 +796,10 @@ fn interfaces() -> Vec<&'static Interface> {
     use smithay::reexports::wayland_protocols::xdg::xdg_output::zv1::server::zxdg_output_manager_v1::ZxdgOutputManagerV1;
     use smithay::reexports::wayland_protocols_wlr::screencopy::v1::server::zwlr_screencopy_manager_v1::ZwlrScreencopyManagerV1;
     use smithay::reexports::wayland_server::protocol::{
-        wl_compositor::WlCompositor, wl_output::WlOutput, wl_seat::WlSeat, wl_shm::WlShm,
-        wl_subcompositor::WlSubcompositor,
+        wl_compositor::WlCompositor, wl_data_device_manager::WlDataDeviceManager,
+        wl_output::WlOutput, wl_seat::WlSeat, wl_shm::WlShm, wl_subcompositor::WlSubcompositor,
     };
+    use smithay::reexports::wayland_protocols::wp::primary_selection::zv1::server::zwp_primary_selection_device_manager_v1::ZwpPrimarySelectionDeviceManagerV1;
     use smithay::reexports::wayland_server::Resource;
     vec![
         WlCompositor::interface(),
@@ -806,6 +807,8 @@ fn interfaces() -> Vec<&'static Interface> {
         WlShm::interface(),
         WlOutput::interface(),
         WlSeat::interface(),
+        WlDataDeviceManager::interface(),
+        ZwpPrimarySelectionDeviceManagerV1::interface(),
         XdgWmBase::interface(),
         ZxdgOutputManagerV1::interface(),
         ZwpLinuxDmabufV1::interface(),

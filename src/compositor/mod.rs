@@ -19,11 +19,15 @@
 //!
 //! The globals: wl_compositor (v6), wl_subcompositor, wl_shm, xdg_wm_base,
 //! wl_output with xdg-output, wl_seat (a keyboard and a pointer; only the
-//! nested backend gives them input), zwp_linux_dmabuf_v1 (v5 with default
-//! feedback built from the renderer's importable formats when a DRM render
-//! node exists, else v3 with the same formats), wp_presentation,
-//! wp_viewporter, and wp_linux_drm_syncobj_manager_v1 when that node
-//! supports timeline syncobjs with eventfd.
+//! nested backend gives them input), wl_data_device_manager and
+//! zwp_primary_selection_device_manager_v1 (`selection`),
+//! zwp_linux_dmabuf_v1 (v5 with default feedback built from the
+//! renderer's importable formats when a DRM render node exists, else v3
+//! with the same formats), wp_presentation, wp_viewporter,
+//! wp_linux_drm_syncobj_manager_v1 when that node supports timeline
+//! syncobjs with eventfd, ext_foreign_toplevel_list_v1, and screen capture
+//! (`capture`): ext-image-copy-capture-v1 with its output and toplevel
+//! sources, and zwlr_screencopy_manager_v1.
 
 mod capture;
 mod client;
@@ -33,6 +37,7 @@ mod headless;
 mod limits;
 mod nested;
 mod output;
+mod selection;
 mod shm;
 mod state;
 mod xdg;

@@ -50,6 +50,7 @@ use tracing::{debug, warn};
 use super::capture::{self, Capture, DmabufConstraints};
 use super::dmabuf::Dmabufs;
 use super::limits::ClientLimits;
+use super::selection::Selections;
 use crate::render::VulkanRenderer;
 use crate::sync::{FenceSource, SyncAccess, SyncFile};
 
@@ -86,6 +87,8 @@ pub(crate) struct State {
     pub(crate) pointer_on_output: bool,
     /// The cursor the focused client asked for (`wl_pointer.set_cursor`).
     pub(crate) cursor_image: CursorImageStatus,
+    /// The clipboard and the primary selection.
+    pub(crate) selections: Selections,
     /// Screen capture: sessions, damage, frames in flight.
     pub(crate) capture: Capture,
     pub(crate) foreign_toplevels: ForeignToplevelListState,
@@ -131,6 +134,7 @@ impl State {
         let output_manager = OutputManagerState::new_with_xdg_output::<Self>(&display);
         let presentation = PresentationState::new::<Self>(&display, libc_monotonic());
         let viewporter = ViewporterState::new::<Self>(&display);
+        let selections = Selections::new(&display);
         let mut seat_state = SeatState::new();
         let seat = seat_state.new_wl_seat(&display, "seat0");
         let mut space = Space::default();
@@ -168,6 +172,7 @@ impl State {
             pointer_on_output: false,
             cursor_image: CursorImageStatus::default_named(),
             capture,
+            selections,
             foreign_toplevels,
             toplevel_handles: Vec::new(),
         })
@@ -545,6 +550,7 @@ impl CompositorHandler for State {
             .cloned();
         if let Some(window) = window {
             window.on_commit();
+            self.focus_when_mapped(&window);
             self.update_toplevel_handle(&window);
             if &root == surface {
                 let configured = with_states(surface, |states| {
@@ -613,6 +619,10 @@ impl SeatHandler for State {
     fn cursor_image(&mut self, _seat: &Seat<Self>, image: CursorImageStatus) {
         self.cursor_image = image;
         self.capture_cursor_changed(true);
+    }
+
+    fn focus_changed(&mut self, seat: &Seat<Self>, focused: Option<&WlSurface>) {
+        self.selection_focus_changed(seat, focused);
     }
 }
 

@@ -38,6 +38,9 @@ use tracing::warn;
 
 use super::state::State;
 
+/// Marks a window that was given the keyboard when it was first mapped.
+struct FocusedWhenMapped;
+
 impl XdgShellHandler for State {
     fn xdg_shell_state(&mut self) -> &mut XdgShellState {
         &mut self.xdg_shell
@@ -51,14 +54,13 @@ impl XdgShellHandler for State {
                 .to_logical(1)
         });
         surface.with_pending_state(|state| state.size = size);
-        let wl_surface = surface.wl_surface().clone();
         let window = Window::new_wayland_window(surface);
         let handle = self.foreign_toplevels.new_toplevel::<Self>("", "");
         self.toplevel_handles.push((window.clone(), handle));
         self.space.map_element(window, (0, 0), true);
         self.arrange();
-        // A new window takes the keyboard, as on most desktops.
-        self.focus(wl_surface);
+        // It takes the keyboard once it shows something
+        // ([`State::focus_when_mapped`]).
     }
 
     fn toplevel_destroyed(&mut self, surface: ToplevelSurface) {
@@ -134,6 +136,21 @@ impl State {
             return false;
         }
         true
+    }
+
+    /// Gives `window` the keyboard the first time it commits a buffer, as
+    /// most desktops give a new window the keyboard: not before, since
+    /// clients take an enter on a surface they have not drawn for a sign
+    /// that it is shown (wl-clipboard's popup surface, for one).
+    pub(crate) fn focus_when_mapped(&mut self, window: &Window) {
+        let Some(toplevel) = window.toplevel() else {
+            return;
+        };
+        let surface = toplevel.wl_surface().clone();
+        let mapped = with_renderer_surface_state(&surface, |s| s.buffer().is_some()) == Some(true);
+        if mapped && window.user_data().insert_if_missing(|| FocusedWhenMapped) {
+            self.focus(surface);
+        }
     }
 
     /// Sends a popup its first configure once the client committed it

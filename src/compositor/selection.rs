@@ -1,0 +1,75 @@
+//! Data exchange between clients, on smithay's implementations: the
+//! clipboard (`wl_data_device_manager`, with drag and drop) and the
+//! primary selection (`zwp_primary_selection_device_manager_v1`).
+//!
+//! Both selections follow the keyboard: the client whose surface has the
+//! keyboard focus is offered the current selections
+//! ([`State::selection_focus_changed`]), and the data moves from the
+//! source client to the receiving one over a pipe the compositor only
+//! passes along. Drag and drop starts from a client's pointer grab, so it
+//! needs pointer input (the nested backend). No selection crosses to the
+//! desktop the nested window is on.
+
+use smithay::input::Seat;
+use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
+use smithay::reexports::wayland_server::{DisplayHandle, Resource};
+use smithay::wayland::selection::SelectionHandler;
+use smithay::wayland::selection::data_device::{
+    ClientDndGrabHandler, DataDeviceHandler, DataDeviceState, ServerDndGrabHandler,
+    set_data_device_focus,
+};
+use smithay::wayland::selection::primary_selection::{
+    PrimarySelectionHandler, PrimarySelectionState, set_primary_focus,
+};
+use smithay::{delegate_data_device, delegate_primary_selection};
+
+use super::state::State;
+
+/// The two selection globals' states.
+#[derive(Debug)]
+pub(crate) struct Selections {
+    data_device: DataDeviceState,
+    primary: PrimarySelectionState,
+}
+
+impl Selections {
+    pub(crate) fn new(display: &DisplayHandle) -> Self {
+        Self {
+            data_device: DataDeviceState::new::<State>(display),
+            primary: PrimarySelectionState::new::<State>(display),
+        }
+    }
+}
+
+impl State {
+    /// Offers the selections to the client of `focused`, which now has the
+    /// keyboard (none: nobody is offered them).
+    pub(crate) fn selection_focus_changed(&self, seat: &Seat<Self>, focused: Option<&WlSurface>) {
+        let client = focused.and_then(|surface| self.display.get_client(surface.id()).ok());
+        set_data_device_focus(&self.display, seat, client.clone());
+        set_primary_focus(&self.display, seat, client);
+    }
+}
+
+impl SelectionHandler for State {
+    type SelectionUserData = ();
+}
+
+impl DataDeviceHandler for State {
+    fn data_device_state(&self) -> &DataDeviceState {
+        &self.selections.data_device
+    }
+}
+
+impl ClientDndGrabHandler for State {}
+
+impl ServerDndGrabHandler for State {}
+
+impl PrimarySelectionHandler for State {
+    fn primary_selection_state(&self) -> &PrimarySelectionState {
+        &self.selections.primary
+    }
+}
+
+delegate_data_device!(State);
+delegate_primary_selection!(State);
