@@ -24,7 +24,7 @@ use smithay::reexports::wayland_protocols::wp::linux_dmabuf::zv1::server::{
 };
 use smithay::reexports::wayland_server::protocol::wl_buffer::WlBuffer;
 use smithay::reexports::wayland_server::{
-    Client, DataInit, Dispatch, DisplayHandle, GlobalDispatch, New, Resource,
+    Client, DataInit, Dispatch, DisplayHandle, Resource,
     backend::{ClientId, ObjectId},
 };
 use smithay::wayland::dmabuf::{
@@ -95,33 +95,6 @@ impl DmabufHandler for State {
                 }
             }
         }
-    }
-}
-
-impl GlobalDispatch<ZwpLinuxDmabufV1, DmabufGlobalData> for State {
-    fn bind(
-        state: &mut Self,
-        dh: &DisplayHandle,
-        client: &Client,
-        resource: New<ZwpLinuxDmabufV1>,
-        global_data: &DmabufGlobalData,
-        data_init: &mut DataInit<'_, Self>,
-    ) {
-        <DmabufState as GlobalDispatch<ZwpLinuxDmabufV1, DmabufGlobalData, Self>>::bind(
-            state,
-            dh,
-            client,
-            resource,
-            global_data,
-            data_init,
-        );
-    }
-
-    fn can_view(client: Client, global_data: &DmabufGlobalData) -> bool {
-        <DmabufState as GlobalDispatch<ZwpLinuxDmabufV1, DmabufGlobalData, Self>>::can_view(
-            client,
-            global_data,
-        )
     }
 }
 
@@ -218,6 +191,7 @@ impl Dispatch<WlBuffer, Dmabuf> for State {
     }
 }
 
+smithay::reexports::wayland_server::delegate_global_dispatch!(State: [ZwpLinuxDmabufV1: DmabufGlobalData] => DmabufState);
 smithay::reexports::wayland_server::delegate_dispatch!(State: [ZwpLinuxDmabufFeedbackV1: DmabufFeedbackData] => DmabufState);
 
 /// What `client` holds, counted against its limits.

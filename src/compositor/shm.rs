@@ -21,8 +21,7 @@ use smithay::reexports::wayland_server::protocol::{
     wl_shm_pool::{self, WlShmPool},
 };
 use smithay::reexports::wayland_server::{
-    Client, DataInit, Dispatch, DisplayHandle, GlobalDispatch, New, Resource, WEnum,
-    backend::ClientId,
+    Client, DataInit, Dispatch, DisplayHandle, Resource, WEnum, backend::ClientId,
 };
 use smithay::wayland::shm::{ShmBufferUserData, ShmPoolUserData, ShmState};
 
@@ -31,26 +30,6 @@ use super::state::{ClientState, State};
 
 /// The formats `wl_shm` advertises: the two every compositor must.
 pub(crate) const FORMATS: &[wl_shm::Format] = &[wl_shm::Format::Argb8888, wl_shm::Format::Xrgb8888];
-
-impl GlobalDispatch<WlShm, ()> for State {
-    fn bind(
-        state: &mut Self,
-        dh: &DisplayHandle,
-        client: &Client,
-        resource: New<WlShm>,
-        global_data: &(),
-        data_init: &mut DataInit<'_, Self>,
-    ) {
-        <ShmState as GlobalDispatch<WlShm, (), Self>>::bind(
-            state,
-            dh,
-            client,
-            resource,
-            global_data,
-            data_init,
-        );
-    }
-}
 
 impl Dispatch<WlShm, ()> for State {
     fn request(
@@ -126,6 +105,7 @@ impl Dispatch<WlShmPool, ShmPoolUserData> for State {
     }
 }
 
+smithay::reexports::wayland_server::delegate_global_dispatch!(State: [WlShm: ()] => ShmState);
 smithay::reexports::wayland_server::delegate_dispatch!(State: [WlBuffer: ShmBufferUserData] => ShmState);
 
 /// The limits of the client sending a request.

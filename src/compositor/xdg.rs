@@ -24,9 +24,7 @@ use smithay::reexports::wayland_protocols::xdg::shell::server::{
     xdg_wm_base::{self, XdgWmBase},
 };
 use smithay::reexports::wayland_server::protocol::{wl_seat, wl_surface::WlSurface};
-use smithay::reexports::wayland_server::{
-    Client, DataInit, Dispatch, DisplayHandle, GlobalDispatch, New, Resource,
-};
+use smithay::reexports::wayland_server::{Client, DataInit, Dispatch, DisplayHandle, Resource};
 use smithay::utils::Serial;
 use smithay::wayland::compositor::{BufferAssignment, SurfaceAttributes, with_states};
 use smithay::wayland::shell::xdg::{
@@ -171,26 +169,6 @@ impl State {
     }
 }
 
-impl GlobalDispatch<XdgWmBase, ()> for State {
-    fn bind(
-        state: &mut Self,
-        dh: &DisplayHandle,
-        client: &Client,
-        resource: New<XdgWmBase>,
-        global_data: &(),
-        data_init: &mut DataInit<'_, Self>,
-    ) {
-        <XdgShellState as GlobalDispatch<XdgWmBase, (), Self>>::bind(
-            state,
-            dh,
-            client,
-            resource,
-            global_data,
-            data_init,
-        );
-    }
-}
-
 impl Dispatch<XdgWmBase, XdgWmBaseUserData> for State {
     fn request(
         state: &mut Self,
@@ -227,6 +205,7 @@ impl Dispatch<XdgWmBase, XdgWmBaseUserData> for State {
     }
 }
 
+smithay::reexports::wayland_server::delegate_global_dispatch!(State: [XdgWmBase: ()] => XdgShellState);
 smithay::reexports::wayland_server::delegate_dispatch!(State: [XdgPositioner: XdgPositionerUserData] => XdgShellState);
 smithay::reexports::wayland_server::delegate_dispatch!(State: [XdgPopup: XdgShellSurfaceUserData] => XdgShellState);
 smithay::reexports::wayland_server::delegate_dispatch!(State: [XdgSurface: XdgSurfaceUserData] => XdgShellState);

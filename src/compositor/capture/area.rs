@@ -156,6 +156,17 @@ pub(crate) fn undo(transform: Transform) -> Transform {
 mod tests {
     use super::*;
 
+    const TRANSFORMS: [Transform; 8] = [
+        Transform::Normal,
+        Transform::_90,
+        Transform::_180,
+        Transform::_270,
+        Transform::Flipped,
+        Transform::Flipped90,
+        Transform::Flipped180,
+        Transform::Flipped270,
+    ];
+
     fn rect(x: i32, y: i32, w: i32, h: i32) -> Rectangle<i32, BufferCoord> {
         Rectangle::new((x, y).into(), (w, h).into())
     }
@@ -184,16 +195,7 @@ mod tests {
     fn flipped_quarter_turns_undo_themselves_and_turns_turn_back() {
         let area = Size::<i32, Physical>::from((40, 30));
         let r = Rectangle::<i32, Physical>::new((3, 4).into(), (5, 6).into());
-        for transform in [
-            Transform::Normal,
-            Transform::_90,
-            Transform::_180,
-            Transform::_270,
-            Transform::Flipped,
-            Transform::Flipped90,
-            Transform::Flipped180,
-            Transform::Flipped270,
-        ] {
+        for transform in TRANSFORMS {
             let there = transform.transform_rect_in(r, &area);
             let back = undo(transform).transform_rect_in(there, &transform.transform_size(area));
             assert_eq!(back, r, "{transform:?}");
@@ -205,18 +207,8 @@ mod tests {
         use smithay::output::{Mode, Output, PhysicalProperties, Subpixel};
 
         use super::super::{Orientation, OutputArea};
+        use super::TRANSFORMS;
         use smithay::utils::{Logical, Rectangle, Transform};
-
-        const TRANSFORMS: [Transform; 8] = [
-            Transform::Normal,
-            Transform::_90,
-            Transform::_180,
-            Transform::_270,
-            Transform::Flipped,
-            Transform::Flipped90,
-            Transform::Flipped180,
-            Transform::Flipped270,
-        ];
 
         fn output(w: i32, h: i32, transform: Transform) -> Output {
             let output = Output::new(
