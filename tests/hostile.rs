@@ -26,6 +26,7 @@ mod wire;
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::process::Child;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use rustix::fs::{MemfdFlags, memfd_create};
@@ -52,6 +53,11 @@ const INVALID_METHOD: u32 = 1;
 const NO_MEMORY: u32 = 2;
 const IMPLEMENTATION: u32 = 3;
 
+/// One stage at a time: the observer's pauses are measured against the
+/// refresh, so the cases of other tests must not share the two CPU cores
+/// of a build machine with it.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 /// A compositor with an observer drawing in it.
 struct Stage {
     session: Session,
@@ -63,10 +69,14 @@ struct Stage {
     wrong: Vec<String>,
     /// The longest gap allowed between the observer's frames.
     max_gap: Duration,
+    /// Held until the compositor and the observer are gone (fields drop
+    /// in order).
+    _alone: MutexGuard<'static, ()>,
 }
 
 impl Stage {
     fn start() -> Self {
+        let alone = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
         let args = ["--refresh", "60", "--size", "320x240"].map(String::from);
         let session = Session::start_plain(&args);
         let (observer, frames) =
@@ -79,6 +89,7 @@ impl Stage {
             last_frame: Instant::now(),
             wrong: Vec::new(),
             max_gap: MAX_GAP,
+            _alone: alone,
         }
     }
 
