@@ -602,10 +602,10 @@ fn a_flood_of_stray_fds_disconnects_only_the_flooder() {
     );
 }
 
-/// A client that holds more shm pools than any client needs is
-/// disconnected with `no_memory`, and its descriptors are given back.
+/// A client that holds more pools, surfaces or captures than any client
+/// needs is disconnected with `no_memory`, and what it held is given back.
 #[test]
-fn a_client_holding_too_many_pools_is_disconnected() {
+fn clients_holding_too_much_are_disconnected() {
     let mut stage = Stage::start();
     let pid = stage.session.pid();
     let fds_before = open_fds(pid);
@@ -619,8 +619,46 @@ fn a_client_holding_too_many_pools_is_disconnected() {
         }
         Some((1, NO_MEMORY))
     });
-    stage.finish();
     assert_fds_back(pid, fds_before);
+    stage.run("wl_compositor.create_surface, 1100 times", |w| {
+        let compositor = w.bind("wl_compositor", 6);
+        for _ in 0..1100 {
+            let surface = w.new_id();
+            w.send(compositor, 0, &[Arg::NewId(surface)]);
+        }
+        Some((1, NO_MEMORY))
+    });
+    stage.run(
+        "zwlr_screencopy_manager_v1.capture_output, 100 times",
+        |w| {
+            let output = w.bind("wl_output", 4);
+            let screencopy = w.bind("zwlr_screencopy_manager_v1", 3);
+            for _ in 0..100 {
+                let frame = w.new_id();
+                let args = [Arg::NewId(frame), Arg::Int(0), Arg::Object(output)];
+                w.send(screencopy, 0, &args);
+            }
+            Some((1, NO_MEMORY))
+        },
+    );
+    stage.run(
+        "as many surfaces as a client may hold, made and destroyed twice",
+        |w| {
+            // What is destroyed no longer counts.
+            let compositor = w.bind("wl_compositor", 6);
+            for _ in 0..2 {
+                let surfaces: Vec<u32> = (0..1024).map(|_| w.new_id()).collect();
+                for &surface in &surfaces {
+                    w.send(compositor, 0, &[Arg::NewId(surface)]);
+                }
+                for &surface in &surfaces {
+                    w.send(surface, 0, &[]);
+                }
+            }
+            None
+        },
+    );
+    stage.finish();
 }
 
 /// With no file descriptor left to accept a client with, the compositor

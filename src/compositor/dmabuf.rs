@@ -33,8 +33,8 @@ use smithay::wayland::dmabuf::{
 };
 use tracing::debug;
 
-use super::limits::{self, ClientLimits, Held};
-use super::state::{ClientState, State};
+use super::limits::{self, Held};
+use super::state::State;
 use crate::dmabuf::ParamsProtocolError;
 use crate::render::RenderError;
 
@@ -77,9 +77,7 @@ impl DmabufHandler for State {
                 let Some(client) = buffer.client() else {
                     return;
                 };
-                if !limits_of(&client).is_some_and(|l| l.hold(Held::Dmabuf)) {
-                    limits::disconnect(&self.display, &client, Held::Dmabuf);
-                }
+                limits::hold_or_disconnect(&self.display, &client, Held::Dmabuf);
             }
             Err(err) => {
                 debug!(%err, "refusing a dma-buf the renderer cannot import");
@@ -108,11 +106,10 @@ impl Dispatch<ZwpLinuxDmabufV1, DmabufData> for State {
         dh: &DisplayHandle,
         data_init: &mut DataInit<'_, Self>,
     ) {
-        if let zwp_linux_dmabuf_v1::Request::CreateParams { .. } = &request {
-            if !limits_of(client).is_some_and(|l| l.hold(Held::DmabufParams)) {
-                limits::disconnect(dh, client, Held::DmabufParams);
-                return;
-            }
+        if let zwp_linux_dmabuf_v1::Request::CreateParams { .. } = &request
+            && !limits::hold_or_disconnect(dh, client, Held::DmabufParams)
+        {
+            return;
         }
         <DmabufState as Dispatch<ZwpLinuxDmabufV1, DmabufData, Self>>::request(
             state, client, dmabuf, request, data, dh, data_init,
@@ -193,8 +190,3 @@ impl Dispatch<WlBuffer, Dmabuf> for State {
 
 smithay::reexports::wayland_server::delegate_global_dispatch!(State: [ZwpLinuxDmabufV1: DmabufGlobalData] => DmabufState);
 smithay::reexports::wayland_server::delegate_dispatch!(State: [ZwpLinuxDmabufFeedbackV1: DmabufFeedbackData] => DmabufState);
-
-/// What `client` holds, counted against its limits.
-fn limits_of(client: &Client) -> Option<&ClientLimits> {
-    client.get_data::<ClientState>().map(|c| &c.limits)
-}

@@ -3,10 +3,11 @@
 //! service to the others.
 //!
 //! * Each client may hold at most [`MAX_SHM_POOLS`] `wl_shm` pools (each
-//!   pins a file descriptor and a mapping) and [`MAX_DMABUFS`] dma-buf
+//!   pins a file descriptor and a mapping), [`MAX_DMABUFS`] dma-buf
 //!   `wl_buffer`s and [`MAX_DMABUF_PARAMS`] unfinished
-//!   `zwp_linux_buffer_params_v1` (each pins up to four file descriptors).
-//!   A client that asks for more is disconnected with
+//!   `zwp_linux_buffer_params_v1` (each pins up to four file descriptors),
+//!   [`MAX_SURFACES`] surfaces and [`MAX_CAPTURES`] capture sessions and
+//!   frames. A client that asks for more is disconnected with
 //!   `wl_display.error(no_memory)`.
 //! * File descriptors a client sends with requests that take none are
 //!   capped by the carried patch of the Wayland server backend (see
@@ -45,6 +46,11 @@ pub(crate) const MAX_SHM_POOLS: usize = 256;
 pub(crate) const MAX_DMABUFS: usize = 512;
 /// The most `zwp_linux_buffer_params_v1` one client may hold at once.
 pub(crate) const MAX_DMABUF_PARAMS: usize = 64;
+/// The most `wl_surface`s one client may hold at once.
+pub(crate) const MAX_SURFACES: usize = 1024;
+/// The most screen-capture sessions and wlr-screencopy frames one client
+/// may hold at once: each may cost a copy of the output every refresh.
+pub(crate) const MAX_CAPTURES: usize = 64;
 
 /// File descriptors kept for the compositor's own work (sync_files,
 /// imports, captures): a client is accepted only while more than this
@@ -64,6 +70,8 @@ pub(crate) struct ClientLimits {
     shm_pools: AtomicUsize,
     dmabufs: AtomicUsize,
     dmabuf_params: AtomicUsize,
+    surfaces: AtomicUsize,
+    captures: AtomicUsize,
 }
 
 /// A kind of object a client holds a limited number of.
@@ -75,6 +83,11 @@ pub(crate) enum Held {
     Dmabuf,
     /// `zwp_linux_buffer_params_v1`.
     DmabufParams,
+    /// `wl_surface`.
+    Surface,
+    /// An ext-image-copy-capture session (of an image or a cursor) or a
+    /// wlr-screencopy frame.
+    Capture,
 }
 
 impl Held {
@@ -83,6 +96,8 @@ impl Held {
             Self::ShmPool => MAX_SHM_POOLS,
             Self::Dmabuf => MAX_DMABUFS,
             Self::DmabufParams => MAX_DMABUF_PARAMS,
+            Self::Surface => MAX_SURFACES,
+            Self::Capture => MAX_CAPTURES,
         }
     }
 
@@ -91,6 +106,8 @@ impl Held {
             Self::ShmPool => "wl_shm_pool",
             Self::Dmabuf => "dma-buf wl_buffer",
             Self::DmabufParams => "zwp_linux_buffer_params_v1",
+            Self::Surface => "wl_surface",
+            Self::Capture => "screen-capture session or frame",
         }
     }
 }
@@ -101,6 +118,8 @@ impl ClientLimits {
             Held::ShmPool => &self.shm_pools,
             Held::Dmabuf => &self.dmabufs,
             Held::DmabufParams => &self.dmabuf_params,
+            Held::Surface => &self.surfaces,
+            Held::Capture => &self.captures,
         }
     }
 
@@ -120,6 +139,19 @@ impl ClientLimits {
             .counter(held)
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
     }
+}
+
+/// Counts one more `held` for `client`, which is about to make one; when
+/// it already holds as many as it may, disconnects it (see
+/// [`disconnect`]) and returns false: the request must then be dropped.
+pub(crate) fn hold_or_disconnect(dh: &DisplayHandle, client: &Client, held: Held) -> bool {
+    let counted = client
+        .get_data::<ClientState>()
+        .is_some_and(|c| c.limits.hold(held));
+    if !counted {
+        disconnect(dh, client, held);
+    }
+    counted
 }
 
 /// Disconnects `client` for asking for more `held` objects than it may

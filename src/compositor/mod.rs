@@ -40,6 +40,7 @@ mod output;
 mod selection;
 mod shm;
 mod state;
+mod surface;
 mod xdg;
 
 use std::cell::RefCell;

@@ -26,7 +26,7 @@ use smithay::reexports::wayland_server::{
 use smithay::wayland::shm::{ShmBufferUserData, ShmPoolUserData, ShmState};
 
 use super::limits::{self, Held};
-use super::state::{ClientState, State};
+use super::state::State;
 
 /// The formats `wl_shm` advertises: the two every compositor must.
 pub(crate) const FORMATS: &[wl_shm::Format] = &[wl_shm::Format::Argb8888, wl_shm::Format::Xrgb8888];
@@ -43,8 +43,7 @@ impl Dispatch<WlShm, ()> for State {
     ) {
         if let wl_shm::Request::CreatePool { size, .. } = &request {
             // A size smithay refuses makes no pool, so nothing is counted.
-            if *size > 0 && !held(client).hold(Held::ShmPool) {
-                limits::disconnect(dh, client, Held::ShmPool);
+            if *size > 0 && !limits::hold_or_disconnect(dh, client, Held::ShmPool) {
                 return;
             }
         }
@@ -90,15 +89,7 @@ impl Dispatch<WlShmPool, ShmPoolUserData> for State {
     }
 
     fn destroyed(state: &mut Self, client: ClientId, pool: &WlShmPool, data: &ShmPoolUserData) {
-        if let Ok(owner) = state
-            .display
-            .backend_handle()
-            .get_client_data(client.clone())
-        {
-            if let Some(owner) = owner.downcast_ref::<ClientState>() {
-                owner.limits.release(Held::ShmPool);
-            }
-        }
+        state.release_held(client.clone(), Held::ShmPool);
         <ShmState as Dispatch<WlShmPool, ShmPoolUserData, Self>>::destroyed(
             state, client, pool, data,
         );
@@ -107,11 +98,3 @@ impl Dispatch<WlShmPool, ShmPoolUserData> for State {
 
 smithay::reexports::wayland_server::delegate_global_dispatch!(State: [WlShm: ()] => ShmState);
 smithay::reexports::wayland_server::delegate_dispatch!(State: [WlBuffer: ShmBufferUserData] => ShmState);
-
-/// The limits of the client sending a request.
-fn held(client: &Client) -> &limits::ClientLimits {
-    &client
-        .get_data::<ClientState>()
-        .expect("every client is inserted with ClientState")
-        .limits
-}

@@ -42,8 +42,8 @@ use smithay::wayland::shell::xdg::{XdgShellState, XdgToplevelSurfaceData};
 use smithay::wayland::shm::{ShmHandler, ShmState};
 use smithay::wayland::viewporter::ViewporterState;
 use smithay::{
-    delegate_compositor, delegate_drm_syncobj, delegate_foreign_toplevel_list, delegate_output,
-    delegate_presentation, delegate_seat, delegate_viewporter,
+    delegate_drm_syncobj, delegate_foreign_toplevel_list, delegate_output, delegate_presentation,
+    delegate_seat, delegate_viewporter,
 };
 use tracing::{debug, warn};
 
@@ -640,7 +640,6 @@ impl DrmSyncobjHandler for State {
     }
 }
 
-delegate_compositor!(State);
 delegate_seat!(State);
 delegate_output!(State);
 delegate_drm_syncobj!(State);

@@ -46,6 +46,7 @@ use smithay::reexports::wayland_server::{
 };
 use smithay::wayland::foreign_toplevel_list::ForeignToplevelHandle;
 
+use super::super::limits::{self, Held};
 use super::{
     Captured, Constraints, CursorId, CursorPlace, CursorSink, Failure, FrameSink, Orientation,
     SessionId, SessionSink, Source,
@@ -219,14 +220,21 @@ impl GlobalDispatch<ExtImageCopyCaptureManagerV1, ()> for State {
 impl Dispatch<ExtImageCopyCaptureManagerV1, ()> for State {
     fn request(
         state: &mut Self,
-        _: &Client,
+        client: &Client,
         manager: &ExtImageCopyCaptureManagerV1,
         request: ext_image_copy_capture_manager_v1::Request,
         _: &(),
-        _: &DisplayHandle,
+        dh: &DisplayHandle,
         init: &mut DataInit<'_, Self>,
     ) {
         use ext_image_copy_capture_manager_v1::{Error, Options, Request};
+        let creates = matches!(
+            request,
+            Request::CreateSession { .. } | Request::CreatePointerCursorSession { .. }
+        );
+        if creates && !limits::hold_or_disconnect(dh, client, Held::Capture) {
+            return;
+        }
         match request {
             Request::CreateSession {
                 session,
@@ -317,10 +325,11 @@ impl Dispatch<ExtImageCopyCaptureSessionV1, SessionData> for State {
 
     fn destroyed(
         state: &mut Self,
-        _: ClientId,
+        client: ClientId,
         _: &ExtImageCopyCaptureSessionV1,
         data: &SessionData,
     ) {
+        state.release_held(client, Held::Capture);
         if let Some(id) = data.id() {
             state.capture_session_destroyed(id);
         }
@@ -415,11 +424,11 @@ impl Dispatch<ExtImageCopyCaptureFrameV1, FrameData> for State {
 impl Dispatch<ExtImageCopyCaptureCursorSessionV1, CursorSessionData> for State {
     fn request(
         state: &mut Self,
-        _: &Client,
+        client: &Client,
         cursor: &ExtImageCopyCaptureCursorSessionV1,
         request: ext_image_copy_capture_cursor_session_v1::Request,
         data: &CursorSessionData,
-        _: &DisplayHandle,
+        dh: &DisplayHandle,
         init: &mut DataInit<'_, Self>,
     ) {
         use ext_image_copy_capture_cursor_session_v1::{Error, Request};
@@ -431,6 +440,9 @@ impl Dispatch<ExtImageCopyCaptureCursorSessionV1, CursorSessionData> for State {
                     .unwrap_or_else(PoisonError::into_inner);
                 if *created {
                     cursor.post_error(Error::DuplicateSession, "get_capture_session sent twice");
+                    return;
+                }
+                if !limits::hold_or_disconnect(dh, client, Held::Capture) {
                     return;
                 }
                 *created = true;
@@ -454,10 +466,11 @@ impl Dispatch<ExtImageCopyCaptureCursorSessionV1, CursorSessionData> for State {
 
     fn destroyed(
         state: &mut Self,
-        _: ClientId,
+        client: ClientId,
         _: &ExtImageCopyCaptureCursorSessionV1,
         data: &CursorSessionData,
     ) {
+        state.release_held(client, Held::Capture);
         if let Some(Some(id)) = data.id.get() {
             state.capture_cursor_session_destroyed(*id);
         }

@@ -32,6 +32,7 @@ use smithay::utils::{Logical, Rectangle};
 use smithay::wayland::dmabuf::get_dmabuf;
 use smithay::wayland::shm::with_buffer_contents;
 
+use super::super::limits::{self, Held};
 use super::ext::split_time;
 use super::{Captured, Failure, FrameSink, Orientation, SessionId, Source};
 use crate::compositor::state::State;
@@ -106,14 +107,21 @@ impl GlobalDispatch<ZwlrScreencopyManagerV1, ()> for State {
 impl Dispatch<ZwlrScreencopyManagerV1, ManagerData> for State {
     fn request(
         state: &mut Self,
-        _: &Client,
+        client: &Client,
         _: &ZwlrScreencopyManagerV1,
         request: zwlr_screencopy_manager_v1::Request,
         data: &ManagerData,
-        _: &DisplayHandle,
+        dh: &DisplayHandle,
         init: &mut DataInit<'_, Self>,
     ) {
         use zwlr_screencopy_manager_v1::Request;
+        let creates = matches!(
+            request,
+            Request::CaptureOutput { .. } | Request::CaptureOutputRegion { .. }
+        );
+        if creates && !limits::hold_or_disconnect(dh, client, Held::Capture) {
+            return;
+        }
         let (frame, output, region) = match request {
             Request::CaptureOutput {
                 frame,
@@ -276,7 +284,13 @@ impl Dispatch<ZwlrScreencopyFrameV1, FrameData> for State {
         );
     }
 
-    fn destroyed(state: &mut Self, _: ClientId, frame: &ZwlrScreencopyFrameV1, data: &FrameData) {
+    fn destroyed(
+        state: &mut Self,
+        client: ClientId,
+        frame: &ZwlrScreencopyFrameV1,
+        data: &FrameData,
+    ) {
+        state.release_held(client, Held::Capture);
         if let Some(id) = data.session {
             state.capture_frame_destroyed(id, &frame.id());
         }
