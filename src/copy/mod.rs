@@ -24,6 +24,7 @@ mod band;
 mod draw;
 mod exec;
 mod geometry;
+mod layout;
 mod plain;
 mod plan;
 pub mod reference;

@@ -1,0 +1,386 @@
+//! What the copy shader is told: each side of a copy checked against the
+//! plan and its buffers into a [`Layout`] (format code, plane offsets and
+//! strides), and the [`PushConstants`] block `shaders/copy.comp` reads.
+
+use drm_fourcc::DrmFourcc;
+
+use super::band::{self, Tile, Window};
+use super::draw::{Blend, DrawPlan, DrawSource};
+use super::exec::{CopyError, ImageDesc};
+use super::plan::{CopyPlan, Filter, Side};
+
+/// The shader's codes for NV12 (`FORMAT_NV12`) and a solid-colour source
+/// (`FORMAT_SOLID`).
+const FORMAT_NV12: u32 = 4;
+const FORMAT_SOLID: u32 = 5;
+
+/// The copy shader's code for a format (`FORMAT_*` in `shaders/copy.comp`).
+fn shader_format(format: DrmFourcc) -> Option<u32> {
+    match format {
+        DrmFourcc::Argb8888 => Some(0),
+        DrmFourcc::Xrgb8888 => Some(1),
+        DrmFourcc::Abgr8888 => Some(2),
+        DrmFourcc::Xbgr8888 => Some(3),
+        DrmFourcc::Nv12 => Some(FORMAT_NV12),
+        _ => None,
+    }
+}
+
+/// A checked side of a copy: the shader's format code and where each
+/// plane lies in its buffer.
+#[derive(Debug)]
+pub(super) struct Layout {
+    pub(super) format: u32,
+    pub(super) planes: Vec<band::Plane>,
+}
+
+impl Layout {
+    /// Plane `i`'s offset relative to `window` (see [`band::shader_offset`])
+    /// and its stride, as the shader takes them.
+    pub(super) fn shader_plane(&self, i: usize, window: Option<Window>) -> (u32, u32) {
+        let plane = &self.planes[i];
+        // Strides come from a `PlaneDesc`'s u32.
+        let stride = u32::try_from(plane.stride).unwrap_or(u32::MAX);
+        (band::shader_offset(plane.offset, window), stride)
+    }
+}
+
+/// Checks one side of a copy against the plan's `size` and the size of
+/// each plane's buffer (`buffer_sizes`, one a plane of `desc`). A buffer
+/// larger than a binding may be is drawn in bands (`band.rs`).
+pub(super) fn check(
+    side: Side,
+    desc: &ImageDesc,
+    (plan_width, plan_height): (i32, i32),
+    buffer_sizes: &[u64],
+) -> Result<Layout, CopyError> {
+    // NV12 is read, never written.
+    let format = shader_format(desc.format)
+        .filter(|_| side == Side::Source || desc.format != DrmFourcc::Nv12)
+        .ok_or(CopyError::UnsupportedFormat {
+            side,
+            format: desc.format,
+        })?;
+    let (width, height) = (desc.width, desc.height);
+    if i64::from(width) != i64::from(plan_width) || i64::from(height) != i64::from(plan_height) {
+        return Err(CopyError::SizeMismatch {
+            side,
+            width,
+            height,
+            plan_width,
+            plan_height,
+        });
+    }
+    // (bytes a row, rows) of each plane.
+    let (w, h) = (u64::from(width), u64::from(height));
+    let shapes: &[(u64, u64)] = if desc.format == DrmFourcc::Nv12 {
+        &[(w, h), (w.div_ceil(2) * 2, h.div_ceil(2))]
+    } else {
+        &[(w * 4, h)]
+    };
+    if desc.planes.len() != shapes.len() {
+        return Err(CopyError::PlaneCount {
+            side,
+            expected: shapes.len(),
+            got: desc.planes.len(),
+        });
+    }
+    let mut planes = Vec::with_capacity(shapes.len());
+    for (plane, ((p, &(row, rows)), &buffer_size)) in
+        desc.planes.iter().zip(shapes).zip(buffer_sizes).enumerate()
+    {
+        if u64::from(p.stride) < row {
+            return Err(CopyError::StrideTooSmall {
+                side,
+                plane,
+                stride: p.stride,
+                min: row,
+            });
+        }
+        let end = p.offset.saturating_add(u64::from(p.stride) * rows);
+        if end > buffer_size {
+            return Err(CopyError::PlaneOutOfBounds {
+                side,
+                plane,
+                end,
+                size: buffer_size,
+            });
+        }
+        planes.push(band::Plane {
+            offset: p.offset,
+            stride: u64::from(p.stride),
+            row,
+            shift: u32::from(plane > 0),
+            buffer_size,
+        });
+    }
+    let (offset, stride) = (desc.planes[0].offset, desc.planes[0].stride);
+    if side == Side::Destination && (!offset.is_multiple_of(4) || !stride.is_multiple_of(4)) {
+        return Err(CopyError::UnalignedDestination { offset, stride });
+    }
+    Ok(Layout { format, planes })
+}
+
+/// The push constants of `shaders/copy.comp`, member by member: every
+/// member is 4 bytes, an 8-byte vector at a multiple of 8 or a 16-byte
+/// vector at a multiple of 16, so std430 packs them back to back.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct PushConstants {
+    /// `m0`, `m1`, `m2`: the plan's matrix, column-major.
+    matrix: [f32; 6],
+    /// `dst_origin`, `dst_extent`, `src_origin`, `src_extent`.
+    rects: [i32; 8],
+    /// `src_offset0`, `src_stride0`, `src_offset1`, `src_stride1`,
+    /// `dst_offset`, `dst_stride`, `src_format`, `dst_format`, `mode`.
+    words: [u32; 9],
+    /// `alpha`.
+    alpha: f32,
+    /// `clip_origin`, `clip_extent`.
+    clip: [i32; 4],
+    /// `colour`: premultiplied, 0–255.
+    colour: [f32; 4],
+}
+
+/// `MODE_LINEAR`, `MODE_OVER` and `MODE_WORDS` of the shader.
+const MODE_LINEAR: u32 = 1;
+const MODE_OVER: u32 = 2;
+const MODE_WORDS: u32 = 4;
+
+impl PushConstants {
+    pub(super) const SIZE: usize = 4 * (6 + 8 + 9 + 1 + 4 + 4);
+
+    /// A copy: its destination rectangle is its clip, alpha 1, replace.
+    pub(super) fn new(plan: &CopyPlan, src: &Layout, dst: &Layout) -> Self {
+        let request = plan.request();
+        let (s, d) = (request.src_rect, request.dst_rect);
+        // An unscaled copy reads single texels whatever its filter; between
+        // packed formats it moves whole words.
+        let mode = match plan.filter() {
+            _ if !plan.needs_scaling() && src.format != FORMAT_NV12 => MODE_WORDS,
+            Filter::Nearest => 0,
+            Filter::Linear => MODE_LINEAR,
+        };
+        Self {
+            matrix: plan.matrix(),
+            rects: [
+                d.loc.x, d.loc.y, d.size.w, d.size.h, s.loc.x, s.loc.y, s.size.w, s.size.h,
+            ],
+            words: words(Some(src), dst, mode, None),
+            alpha: 1.0,
+            clip: [d.loc.x, d.loc.y, d.size.w, d.size.h],
+            colour: [0.0; 4],
+        }
+    }
+
+    /// A draw, reading `src` (`None` for a solid colour).
+    pub(super) fn draw(plan: &DrawPlan, src: Option<&Layout>, dst: &Layout) -> Self {
+        let request = plan.request();
+        let (b, d, c) = (plan.src_bounds(), request.dst_rect, request.clip);
+        let mut mode = match request.blend {
+            Blend::Replace => 0,
+            Blend::Over => MODE_OVER,
+        };
+        let mut colour = [0.0; 4];
+        match request.source {
+            DrawSource::Solid(rgba) => colour = rgba.map(|v| v * 255.0),
+            DrawSource::Texture {
+                filter: Filter::Linear,
+                ..
+            } => mode |= MODE_LINEAR,
+            // Nearest texels replacing the destination at alpha 1 between
+            // packed formats: the shader moves whole words, as for a copy.
+            DrawSource::Texture { .. }
+                if mode == 0
+                    && request.alpha == 1.0
+                    && src.is_some_and(|s| s.format != FORMAT_NV12) =>
+            {
+                mode = MODE_WORDS;
+            }
+            DrawSource::Texture { .. } => {}
+        }
+        Self {
+            matrix: plan.matrix(),
+            rects: [
+                d.loc.x, d.loc.y, d.size.w, d.size.h, b.loc.x, b.loc.y, b.size.w, b.size.h,
+            ],
+            words: words(src, dst, mode, None),
+            alpha: request.alpha,
+            clip: [c.loc.x, c.loc.y, c.size.w, c.size.h],
+            colour,
+        }
+    }
+
+    /// These push constants for the dispatch of one tile of a banded draw:
+    /// its pixels are the clip, its windows the planes' origins.
+    pub(super) fn tile(&self, tile: &Tile, src: Option<&Layout>, dst: &Layout) -> Self {
+        let c = tile.clip;
+        Self {
+            words: words(src, dst, self.words[8], Some(tile)),
+            clip: [c.loc.x, c.loc.y, c.size.w, c.size.h],
+            ..*self
+        }
+    }
+
+    pub(super) fn bytes(&self) -> [u8; Self::SIZE] {
+        let words = self
+            .matrix
+            .iter()
+            .map(|f| f.to_bits())
+            .chain(self.rects.iter().map(|&i| i.cast_unsigned()))
+            .chain(self.words.iter().copied())
+            .chain(std::iter::once(self.alpha.to_bits()))
+            .chain(self.clip.iter().map(|&i| i.cast_unsigned()))
+            .chain(self.colour.iter().map(|f| f.to_bits()));
+        let mut bytes = [0; Self::SIZE];
+        for (chunk, word) in bytes.chunks_exact_mut(4).zip(words) {
+            chunk.copy_from_slice(&word.to_ne_bytes());
+        }
+        bytes
+    }
+}
+
+/// The planes, formats and mode words of the push constants for a
+/// dispatch that binds `tile`'s windows (`None`: whole buffers); a solid
+/// colour (`src` is `None`) has no planes and `FORMAT_SOLID`.
+fn words(src: Option<&Layout>, dst: &Layout, mode: u32, tile: Option<&Tile>) -> [u32; 9] {
+    let src_window = |i: usize| tile.and_then(|t| t.src.get(i).copied().flatten());
+    let (src0, src1, format) = match src {
+        Some(src) => (
+            src.shader_plane(0, src_window(0)),
+            if src.planes.len() > 1 {
+                src.shader_plane(1, src_window(1))
+            } else {
+                (0, 0)
+            },
+            src.format,
+        ),
+        None => ((0, 0), (0, 0), FORMAT_SOLID),
+    };
+    let dst0 = dst.shader_plane(0, tile.and_then(|t| t.dst));
+    [
+        src0.0, src0.1, src1.0, src1.1, dst0.0, dst0.1, format, dst.format, mode,
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::copy::exec::PlaneDesc;
+    use crate::copy::{CopyRequest, Point, Rect, Size, Transform};
+
+    fn desc(format: DrmFourcc, (width, height): (u32, u32), planes: &[(u64, u32)]) -> ImageDesc {
+        ImageDesc {
+            format,
+            width,
+            height,
+            planes: planes
+                .iter()
+                .map(|&(offset, stride)| PlaneDesc { offset, stride })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn nv12_planes_are_checked_with_their_own_shape() {
+        // 5×3: luma rows of 5 bytes, 2 chroma rows of 3 pairs (6 bytes).
+        let good = desc(DrmFourcc::Nv12, (5, 3), &[(0, 5), (15, 6)]);
+        let layout = check(Side::Source, &good, (5, 3), &[27, 27]).expect("fits exactly");
+        assert_eq!(layout.format, 4);
+        let planes: Vec<_> = (0..2).map(|i| layout.shader_plane(i, None)).collect();
+        assert_eq!(planes, [(0, 5), (15, 6)]);
+        assert_eq!([layout.planes[0].shift, layout.planes[1].shift], [0, 1]);
+        let narrow = desc(DrmFourcc::Nv12, (5, 3), &[(0, 5), (15, 5)]);
+        assert!(matches!(
+            check(Side::Source, &narrow, (5, 3), &[64, 64]),
+            Err(CopyError::StrideTooSmall {
+                plane: 1,
+                stride: 5,
+                min: 6,
+                ..
+            })
+        ));
+        assert!(matches!(
+            check(Side::Source, &good, (5, 3), &[26, 26]),
+            Err(CopyError::PlaneOutOfBounds {
+                plane: 1,
+                end: 27,
+                size: 26,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn only_the_destination_must_be_word_aligned() {
+        let odd = desc(DrmFourcc::Xrgb8888, (2, 2), &[(3, 9)]);
+        assert!(check(Side::Source, &odd, (2, 2), &[21]).is_ok());
+        assert!(matches!(
+            check(Side::Destination, &odd, (2, 2), &[21]),
+            Err(CopyError::UnalignedDestination {
+                offset: 3,
+                stride: 9
+            })
+        ));
+    }
+
+    #[test]
+    fn buffers_past_the_storage_range_are_checked_like_any_other() {
+        // Planes past u32::MAX bytes into their buffer: the shader takes
+        // their offsets relative to a window.
+        let image = desc(DrmFourcc::Argb8888, (2, 2), &[(1 << 33, 8)]);
+        let layout =
+            check(Side::Destination, &image, (2, 2), &[(1 << 33) + 16]).expect("inside its buffer");
+        let window = Window {
+            offset: (1 << 33) - 16,
+            range: 64,
+        };
+        assert_eq!(layout.shader_plane(0, Some(window)), (16, 8));
+    }
+
+    #[test]
+    fn push_constants_follow_the_shader_block() {
+        let plan = CopyPlan::new(CopyRequest {
+            src_size: Size::new(4, 3),
+            dst_size: Size::new(9, 13),
+            src_rect: Rect::new(Point::new(1, 1), Size::new(3, 2)),
+            dst_rect: Rect::new(Point::new(5, 7), Size::new(4, 6)),
+            transform: Transform::_90,
+            filter: Some(Filter::Linear),
+        })
+        .expect("a valid request");
+        let plane = |offset, stride, shift| band::Plane {
+            offset,
+            stride,
+            row: stride,
+            shift,
+            buffer_size: 4096,
+        };
+        let src = Layout {
+            format: 4,
+            planes: vec![plane(8, 12, 0), plane(48, 16, 1)],
+        };
+        let dst = Layout {
+            format: 1,
+            planes: vec![plane(4, 40, 0)],
+        };
+        let bytes = PushConstants::new(&plan, &src, &dst).bytes();
+        let word = |offset: usize| {
+            u32::from_ne_bytes(bytes[offset..offset + 4].try_into().expect("4 bytes"))
+        };
+        // m0, m1, m2 (vec2 each) at 0, 8, 16: the plan's matrix.
+        let matrix: Vec<f32> = (0..6).map(|i| f32::from_bits(word(4 * i))).collect();
+        assert_eq!(matrix, plan.matrix());
+        // dst_origin, dst_extent, src_origin, src_extent (ivec2) at 24..56.
+        let rects: Vec<u32> = (6..14).map(|i| word(4 * i)).collect();
+        assert_eq!(rects, [5, 7, 4, 6, 1, 1, 3, 2]);
+        // The planes, the formats and the mode at 56..92.
+        let words: Vec<u32> = (14..23).map(|i| word(4 * i)).collect();
+        assert_eq!(words, [8, 12, 48, 16, 4, 40, 4, 1, 1]);
+        // Alpha 1, the clip (the destination rectangle), no colour.
+        assert_eq!(f32::from_bits(word(92)), 1.0);
+        let clip: Vec<u32> = (24..28).map(|i| word(4 * i)).collect();
+        assert_eq!(clip, [5, 7, 4, 6]);
+        assert!((28..32).all(|i| word(4 * i) == 0));
+        assert_eq!(bytes.len(), 128);
+    }
+}
