@@ -1,5 +1,6 @@
 //! The compositor with real dma-bufs and fences, inside the test guest:
-//! a udmabuf client's frame reaches the output, and a commit whose buffer
+//! a udmabuf client's frame reaches the output, shared with LINEAR or with
+//! the implicit modifier (a udmabuf is linear), and a commit whose buffer
 //! carries a pending write fence (vgem) is held until the fence signals
 //! while another client's frames keep coming. The same holds for capture:
 //! an ext-image-copy-capture frame into a client's udmabuf waits for the
@@ -39,6 +40,29 @@ fn a_udmabuf_client_draws_the_test_card() {
         (320, 240),
         &[
             CLIENT, "--buffer", "udmabuf", "--size", "200x120", "--frames", "2",
+        ],
+    );
+    let status = session.wait(Duration::from_secs(300));
+    assert!(status.success(), "the client failed: {status}");
+    session.assert_shows_cards((320, 240), &[(0, (200, 120))], TOLERANCE);
+}
+
+/// A udmabuf shared with the implicit modifier, as GBM shares buffers
+/// without explicit modifiers, is read as the LINEAR buffer it is.
+#[test]
+fn a_udmabuf_with_the_implicit_modifier_is_drawn() {
+    common::require_guest();
+    let mut session = Session::start(
+        (320, 240),
+        &[
+            CLIENT,
+            "--buffer",
+            "udmabuf",
+            "--implicit-modifier",
+            "--size",
+            "200x120",
+            "--frames",
+            "2",
         ],
     );
     let status = session.wait(Duration::from_secs(300));

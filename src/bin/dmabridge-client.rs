@@ -10,6 +10,9 @@
 //! milliseconds after the commit: a compositor that honours implicit sync
 //! keeps showing the previous frame until then.
 //!
+//! `--implicit-modifier` shares that dma-buf with `DRM_FORMAT_MOD_INVALID`
+//! instead of LINEAR.
+//!
 //! `--scale N` draws the picture into a buffer N times the size, declared
 //! with `wl_surface.set_buffer_scale`: it covers the same logical size.
 //! `--subsurface` adds a child `wl_subsurface` over the middle of the
@@ -112,6 +115,11 @@ struct Args {
     /// release point of the frame before it and prints `released N`.
     #[arg(long)]
     explicit_sync: bool,
+    /// With `--buffer udmabuf`: share the buffer with the implicit modifier
+    /// (`DRM_FORMAT_MOD_INVALID`), as GBM does without explicit modifiers,
+    /// instead of LINEAR.
+    #[arg(long)]
+    implicit_modifier: bool,
     /// Send one malformed buffer-params request and expect its error.
     #[arg(long, value_enum)]
     hostile: Option<Hostile>,
@@ -271,10 +279,16 @@ fn main() -> anyhow::Result<()> {
         BufferKind::Shm => shm_buffer(&shm, &qh, w, h, &pixels)?,
         BufferKind::Udmabuf => {
             let dmabuf = dmabuf.context("the compositor has no zwp_linux_dmabuf_v1")?;
+            let modifier = if args.implicit_modifier {
+                DrmModifier::Invalid
+            } else {
+                DrmModifier::Linear
+            };
             DmabufBuffer::new(&dmabuf, &conn, &mut queue, &mut app, w, h)?.fill_and_commit(
                 &surface,
                 &qh,
                 &pixels,
+                modifier,
                 args.hold_fence.map(Duration::from_millis),
                 explicit.as_ref(),
             )?
@@ -473,6 +487,7 @@ impl<'a> DmabufBuffer<'a> {
         surface: &WlSurface,
         qh: &QueueHandle<App>,
         pixels: &[u32],
+        modifier: DrmModifier,
         hold: Option<Duration>,
         explicit: Option<&ExplicitSync>,
     ) -> anyhow::Result<WlBuffer> {
@@ -485,7 +500,7 @@ impl<'a> DmabufBuffer<'a> {
             }
         }
         let params = self.manager.create_params(qh, ());
-        let modifier: u64 = DrmModifier::Linear.into();
+        let modifier: u64 = modifier.into();
         params.add(
             self.fd.as_fd(),
             0,

@@ -16,10 +16,13 @@
 //!   buffer's implicit fences to and from [`crate::sync::SyncFile`]s.
 //! * [`SharedDmabuf`] is how a buffer is handed to importers, which keep it
 //!   until their import is destroyed.
+//! * [`exporter`] tells which driver exported a dma-buf, and whether its
+//!   implicit modifier means LINEAR.
 //! * Every system call, and all `unsafe`, is in `sys.rs`.
 
 mod access;
 mod buffer;
+pub mod exporter;
 mod fence;
 mod format;
 mod geometry;

@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use drm_fourcc::{DrmFourcc, DrmModifier};
 use smithay::backend::allocator::Buffer as _;
+use smithay::backend::allocator::Format;
 use smithay::backend::allocator::dmabuf::Dmabuf as SmithayDmabuf;
 use smithay::backend::allocator::format::FormatSet;
 use smithay::backend::renderer::{ImportDma, ImportDmaWl, ImportMem, ImportMemWl, Texture};
@@ -17,7 +18,7 @@ use tracing::debug;
 use super::shm::with_shm_bytes;
 use super::shm_cache::{CachedTexture, SurfaceShmTextures, byte_ranges, damaged_spans};
 use super::{PACKED, RenderError, VulkanRenderer, VulkanTexture, checked_size};
-use crate::dmabuf::{DmabufFlags, DmabufParams};
+use crate::dmabuf::{DmabufFlags, DmabufParams, exporter};
 
 impl VulkanRenderer {
     /// The texture of a smithay dma-buf: cached by the buffer (a re-import
@@ -36,11 +37,18 @@ impl VulkanRenderer {
             return Ok(texture.clone());
         }
         let format = dmabuf.format();
-        if format.modifier != DrmModifier::Linear {
-            return Err(RenderError::UnsupportedModifier {
-                modifier: format.modifier,
-            });
-        }
+        // The implicit modifier is LINEAR where every plane comes from an
+        // exporter that makes nothing else (`dmabuf::exporter`).
+        let implicitly_linear = || {
+            dmabuf.handles().all(|fd| {
+                exporter::exporter(fd).is_some_and(|name| exporter::implicitly_linear(&name))
+            })
+        };
+        let modifier = match format.modifier {
+            DrmModifier::Linear => DrmModifier::Linear,
+            DrmModifier::Invalid if implicitly_linear() => DrmModifier::Linear,
+            modifier => return Err(RenderError::UnsupportedModifier { modifier }),
+        };
         if dmabuf.y_inverted() {
             return Err(RenderError::Flipped);
         }
@@ -48,7 +56,7 @@ impl VulkanRenderer {
         let planes = dmabuf.handles().zip(dmabuf.offsets()).zip(dmabuf.strides());
         for (index, ((fd, offset), stride)) in (0..).zip(planes) {
             let fd = fd.try_clone_to_owned().map_err(RenderError::Dup)?;
-            params.add(index, fd, offset, stride, format.modifier.into())?;
+            params.add(index, fd, offset, stride, modifier.into())?;
         }
         let size = dmabuf.size();
         let validated = params.create(size.w, size.h, format.code as u32, DmabufFlags::empty())?;
@@ -231,10 +239,20 @@ impl ImportMemWl for VulkanRenderer {
 }
 
 impl ImportDma for VulkanRenderer {
+    /// Each readable format with LINEAR and with the implicit modifier
+    /// (read as LINEAR where the exporter allows, refused otherwise).
     fn dmabuf_formats(&self) -> FormatSet {
         let mut readable = PACKED.to_vec();
         readable.push(DrmFourcc::Nv12);
-        self.linear_formats(&readable)
+        let linear = self.linear_formats(&readable);
+        let implicit: Vec<Format> = linear
+            .iter()
+            .map(|format| Format {
+                code: format.code,
+                modifier: DrmModifier::Invalid,
+            })
+            .collect();
+        linear.into_iter().chain(implicit).collect()
     }
 
     fn import_dmabuf(

@@ -159,8 +159,12 @@ pub enum RenderError {
         /// The format.
         format: wl_shm::Format,
     },
-    /// A dma-buf's modifier is not LINEAR.
-    #[error("dma-buf modifier {modifier:?} is not supported: only LINEAR")]
+    /// A dma-buf's modifier is neither LINEAR nor the implicit modifier
+    /// of an exporter whose buffers are all linear.
+    #[error(
+        "dma-buf modifier {modifier:?} is not supported: only LINEAR, or the implicit \
+         modifier of udmabuf and dma-heap buffers"
+    )]
     UnsupportedModifier {
         /// The modifier.
         modifier: DrmModifier,
