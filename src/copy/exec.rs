@@ -40,7 +40,8 @@
 //! submission; a draw it cannot carry out (its source does not import or
 //! does not fit its plan) is skipped and reported in [`DrawBatch::refused`]
 //! while the others are drawn: one client's buffer does not cost everyone
-//! the frame. The frame (`render/frame.rs`) decides what to do about it.
+//! the frame (`batch.rs`). The frame (`render/frame.rs`) decides what to
+//! do about it.
 //! [`Copier::upload`] and [`Copier::readback`] move bytes between host
 //! memory and a [`DeviceBuffer`] through host-visible staging buffers.
 //!
@@ -95,7 +96,6 @@ use drm_fourcc::{DrmFourcc, DrmModifier};
 use tracing::{debug, debug_span};
 
 use super::band::{self, Limits, Sampling, Tile, Window};
-use super::draw::{DrawPlan, DrawSource};
 use super::geometry::{Dest, Rect};
 use super::layout::{Layout, PushConstants, check};
 use super::plain::PlainCopy;
@@ -339,7 +339,7 @@ pub enum Surface<'a> {
 
 impl Surface<'_> {
     /// Whether both sides name the same buffer.
-    fn same_as(&self, other: &Surface<'_>) -> bool {
+    pub(super) fn same_as(&self, other: &Surface<'_>) -> bool {
         match (self, other) {
             (Self::Buffer { buffer: a, .. }, Surface::Buffer { buffer: b, .. }) => {
                 Arc::ptr_eq(&a.buffer, &b.buffer)
@@ -353,21 +353,21 @@ impl Surface<'_> {
 /// A side of a job with its buffers found: a dma-buf's from the import
 /// cache.
 #[derive(Debug)]
-struct Resolved<'a> {
-    desc: Cow<'a, ImageDesc>,
+pub(super) struct Resolved<'a> {
+    pub(super) desc: Cow<'a, ImageDesc>,
     /// The buffer of each plane of `desc`, in plane order.
-    planes: Vec<Arc<Buffer>>,
+    pub(super) planes: Vec<Arc<Buffer>>,
     /// The dma-buf, whose implicit fences the job takes part in.
-    dmabuf: Option<&'a SharedDmabuf>,
+    pub(super) dmabuf: Option<&'a SharedDmabuf>,
     /// The imported buffers the job acquires from the foreign queue family.
-    foreign: Vec<Arc<Buffer>>,
+    pub(super) foreign: Vec<Arc<Buffer>>,
     /// An image the job first copies into `planes[0]` (a transient buffer).
-    staged: Option<Arc<ImportedImage>>,
+    pub(super) staged: Option<Arc<ImportedImage>>,
 }
 
 impl Resolved<'_> {
     /// The size of each plane's buffer.
-    fn sizes(&self) -> Vec<u64> {
+    pub(super) fn sizes(&self) -> Vec<u64> {
         self.planes.iter().map(|b| b.size()).collect()
     }
 }
@@ -547,8 +547,8 @@ pub struct Copier {
     /// At most this many bytes of a buffer are bound to a dispatch, below
     /// the device's limit ([`Copier::set_binding_limit`]).
     binding_limit: Option<u64>,
-    pipeline: Arc<ComputePipeline>,
-    device: Arc<Device>,
+    pub(super) pipeline: Arc<ComputePipeline>,
+    pub(super) device: Arc<Device>,
 }
 
 impl Copier {
@@ -891,193 +891,9 @@ impl Copier {
         Ok(completion)
     }
 
-    /// Checks `draws` and submits them in order, as one command buffer in
-    /// one submission: each as dispatches over its clip rectangle of
-    /// `target` (one, or one a band where a buffer is larger than a binding
-    /// may be: `band.rs`), with a barrier before a draw whose clip overlaps
-    /// one written since the last barrier. The submission waits on the GPU
-    /// for `waits` (sync_files the caller's frame must follow; the device
-    /// must import SYNC_FD, [`CopyError::Vulkan`] otherwise) and for the
-    /// implicit fences of the dma-bufs involved; where one has not
-    /// signalled and the device cannot wait for it on the GPU, the batch is
-    /// refused ([`CopyError::UnsignalledFence`]) rather than blocking.
-    /// Where the device exports SYNC_FD, the completion carries a
-    /// sync_file, which is also added to the dma-bufs' fences.
-    ///
-    /// A draw that cannot be carried out (its source does not import or
-    /// does not match its plan, or the target is its source) is skipped
-    /// and reported in [`DrawBatch::refused`]; the others are drawn. Only
-    /// what concerns the whole batch (the target, the fences, Vulkan)
-    /// fails it.
-    pub fn submit_draws(
-        &mut self,
-        target: Surface<'_>,
-        draws: &[Draw<'_>],
-        waits: Vec<SyncFile>,
-    ) -> Result<DrawBatch, CopyError> {
-        let _span = debug_span!("draw batch", draws = draws.len()).entered();
-        let dst = self.resolve(target, Side::Destination)?;
-        let mut recorded = Vec::with_capacity(draws.len());
-        let mut refused = Vec::new();
-        let mut sources: Vec<Resolved<'_>> = Vec::new();
-        for (index, draw) in draws.iter().enumerate() {
-            match self.check_draw(draw, target, &dst, &mut sources) {
-                Ok(checked) => recorded.push(checked),
-                Err(err) => {
-                    debug!(index, %err, "draw refused");
-                    refused.push((index, err));
-                }
-            }
-        }
-
-        let mut commands = self.commands(c"dmabridge draw batch")?;
-        for fence in waits {
-            commands.wait_sync_file(fence)?;
-        }
-        let mut dmabufs: Vec<(&SharedDmabuf, SyncAccess)> = Vec::new();
-        if let Some(dmabuf) = dst.dmabuf {
-            dmabufs.push((dmabuf, SyncAccess::Write));
-        }
-        for dmabuf in sources.iter().filter_map(|s| s.dmabuf) {
-            if !dmabufs.iter().any(|(seen, _)| Arc::ptr_eq(seen, dmabuf)) {
-                dmabufs.push((dmabuf, SyncAccess::Read));
-            }
-        }
-        for &(dmabuf, access) in &dmabufs {
-            self.wait_implicit(&mut commands, dmabuf, access, CpuWait::Refuse)?;
-        }
-        let mut imported: Vec<&Arc<Buffer>> = Vec::new();
-        for side in std::iter::once(&dst).chain(&sources) {
-            for buffer in &side.foreign {
-                if !imported.iter().any(|seen| Arc::ptr_eq(seen, buffer)) {
-                    imported.push(buffer);
-                }
-            }
-        }
-        for src in &sources {
-            if let Some(image) = &src.staged {
-                commands.stage_image(image, &src.planes[0]);
-            }
-        }
-        commands.barrier(Barrier::BeforeShader);
-        for buffer in &imported {
-            commands.foreign(buffer, Ownership::Acquire);
-        }
-        let mut written: Vec<Rect<i32, Dest>> = Vec::new();
-        for checked in &recorded {
-            let clip = checked.clip;
-            if written.iter().any(|w| overlap(w, &clip)) {
-                commands.barrier(Barrier::BeforeShader);
-                written.clear();
-            }
-            written.push(clip);
-            // A solid colour reads no source: the destination stands in.
-            let src = checked.source.as_ref().map_or(&dst, |(i, _)| &sources[*i]);
-            let src_layout = checked.source.as_ref().map(|(_, layout)| layout);
-            for tile in &checked.tiles {
-                let push = checked.push.tile(tile, src_layout, &checked.dst_layout);
-                let bindings = match src_layout {
-                    Some(_) => bindings(src, &dst, tile),
-                    None => {
-                        let target = Binding {
-                            buffer: &dst.planes[0],
-                            window: tile.dst.map(|w| (w.offset, w.range)),
-                        };
-                        [target; 3]
-                    }
-                };
-                commands.dispatch(&self.pipeline, &bindings, &push.bytes(), groups(&tile.clip))?;
-            }
-        }
-        for buffer in &imported {
-            commands.foreign(buffer, Ownership::Release);
-        }
-        let export = self.device.capabilities().semaphore_sync_fd.export;
-        let completion =
-            self.submit_exporting(commands, c"dmabridge draw batch", export, &dmabufs)?;
-        debug!(refused = refused.len(), "draw batch submitted");
-        Ok(DrawBatch {
-            completion,
-            refused,
-        })
-    }
-
-    /// Checks one draw of a batch into `target` (resolved as `dst`),
-    /// resolving its source into `sources` unless a draw before read the
-    /// same dma-buf.
-    fn check_draw<'a>(
-        &mut self,
-        draw: &Draw<'a>,
-        target: Surface<'_>,
-        dst: &Resolved<'_>,
-        sources: &mut Vec<Resolved<'a>>,
-    ) -> Result<CheckedDraw, CopyError> {
-        let request = draw.plan.request();
-        let size = (request.dst_size.w, request.dst_size.h);
-        let dst_layout = check(Side::Destination, &dst.desc, size, &dst.sizes())?;
-        let (found, src_layout) = match (request.source, draw.source) {
-            (DrawSource::Solid(_), None) => (None, None),
-            (DrawSource::Texture { size, .. }, Some(surface)) => {
-                if surface.same_as(&target) {
-                    return Err(CopyError::SameBuffer);
-                }
-                // A dma-buf drawn more than once is resolved (and, as
-                // an image, staged) once.
-                let known = match surface {
-                    Surface::Dmabuf(dmabuf) => sources
-                        .iter()
-                        .position(|s| s.dmabuf.is_some_and(|seen| Arc::ptr_eq(seen, dmabuf))),
-                    Surface::Buffer { .. } => None,
-                };
-                let size = (size.w, size.h);
-                match known {
-                    Some(index) => {
-                        let src = &sources[index];
-                        let layout = check(Side::Source, &src.desc, size, &src.sizes())?;
-                        (Some(Found::Known(index)), Some(layout))
-                    }
-                    None => {
-                        let src = self.resolve(surface, Side::Source)?;
-                        let layout = check(Side::Source, &src.desc, size, &src.sizes())?;
-                        (Some(Found::Fresh(src)), Some(layout))
-                    }
-                }
-            }
-            _ => return Err(CopyError::DrawSourceMismatch),
-        };
-        let sampling = src_layout.as_ref().map(|_| Sampling {
-            matrix: draw.plan.matrix(),
-            origin: request.dst_rect.loc,
-            bounds: draw.plan.src_bounds(),
-        });
-        let tiles = self.tiles(
-            request.clip,
-            sampling.as_ref(),
-            src_layout.as_ref().unwrap_or(&dst_layout),
-            &dst_layout,
-        )?;
-        let push = PushConstants::draw(draw.plan, src_layout.as_ref(), &dst_layout);
-        // Checked: only now does a new source join the batch.
-        let index = found.map(|found| match found {
-            Found::Known(index) => index,
-            Found::Fresh(src) => {
-                sources.push(src);
-                sources.len() - 1
-            }
-        });
-        let source = index.zip(src_layout);
-        Ok(CheckedDraw {
-            clip: request.clip,
-            push,
-            source,
-            dst_layout,
-            tiles,
-        })
-    }
-
     /// The dispatches that write `clip`: see `band.rs`. A solid colour
     /// (`sampling` is `None`) reads no plane of `src`.
-    fn tiles(
+    pub(super) fn tiles(
         &self,
         clip: Rect<i32, Dest>,
         sampling: Option<&Sampling>,
@@ -1120,7 +936,7 @@ impl Copier {
     /// Submits `commands`; with `export`, also as a sync_file that is added
     /// to each of `dmabufs` as a fence of its access, so their other users
     /// wait for the work, and that the completion carries.
-    fn submit_exporting(
+    pub(super) fn submit_exporting(
         &mut self,
         mut commands: Commands,
         name: &std::ffi::CStr,
@@ -1149,7 +965,7 @@ impl Copier {
     }
 
     /// A command buffer recording under `name`: a spare one, or a new one.
-    fn commands(&mut self, name: &std::ffi::CStr) -> Result<Commands, CopyError> {
+    pub(super) fn commands(&mut self, name: &std::ffi::CStr) -> Result<Commands, CopyError> {
         match self.spare.pop() {
             Some(mut commands) => {
                 commands.restart(name)?;
@@ -1162,7 +978,11 @@ impl Copier {
     /// Finds the buffers of one side, importing a dma-buf if it is not in
     /// the cache yet: as an image for a source the shader cannot address
     /// (or any LINEAR source when asked to), as buffers otherwise.
-    fn resolve<'a>(&mut self, surface: Surface<'a>, side: Side) -> Result<Resolved<'a>, CopyError> {
+    pub(super) fn resolve<'a>(
+        &mut self,
+        surface: Surface<'a>,
+        side: Side,
+    ) -> Result<Resolved<'a>, CopyError> {
         let dmabuf = match surface {
             Surface::Buffer { buffer, desc } => {
                 return Ok(Resolved {
@@ -1208,7 +1028,7 @@ impl Copier {
 
     /// Makes the job wait for `dmabuf`'s implicit fences that `access` must
     /// wait for, as [`wait_fence`](Self::wait_fence) does.
-    fn wait_implicit(
+    pub(super) fn wait_implicit(
         &self,
         commands: &mut Commands,
         dmabuf: &SharedDmabuf,
@@ -1289,63 +1109,21 @@ impl Copier {
 /// Whether a job may block the calling thread on a dma-buf's fence that
 /// the GPU cannot wait for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum CpuWait {
+pub(super) enum CpuWait {
     /// Wait on the CPU (the copy path: the caller waited first).
     Block,
     /// Refuse the job instead (a frame, which must not block).
     Refuse,
 }
 
-/// One draw of a batch ([`Copier::submit_draws`]): its plan and, for a
-/// texture, the surface the plan's source rectangle is read from.
-#[derive(Debug, Clone, Copy)]
-pub struct Draw<'a> {
-    plan: &'a DrawPlan,
-    source: Option<Surface<'a>>,
-}
-
-impl<'a> Draw<'a> {
-    /// A draw of `plan`, which reads `source`: `None` for a solid colour,
-    /// the texture otherwise. Checked when submitted.
-    pub fn new(plan: &'a DrawPlan, source: Option<Surface<'a>>) -> Self {
-        Self { plan, source }
-    }
-}
-
-/// What [`Copier::submit_draws`] did with a batch.
-#[derive(Debug)]
-pub struct DrawBatch {
-    /// The submission of the draws that were drawn.
-    pub completion: CopyCompletion,
-    /// The draws that were skipped, by their index in the batch, with why.
-    pub refused: Vec<(usize, CopyError)>,
-}
-
-/// A draw of a batch, checked and ready to record.
-#[derive(Debug)]
-struct CheckedDraw {
-    clip: Rect<i32, Dest>,
-    push: PushConstants,
-    /// The index of its source among the batch's resolved sources, and
-    /// that source's layout; `None` for a solid colour.
-    source: Option<(usize, Layout)>,
-    dst_layout: Layout,
-    /// Its dispatches.
-    tiles: Vec<Tile>,
-}
-
-/// The source of a draw being checked: resolved for a draw before, or
-/// just now.
-#[derive(Debug)]
-enum Found<'a> {
-    Known(usize),
-    Fresh(Resolved<'a>),
-}
-
 /// The three bindings of a dispatch of `tile` reading `src` and writing
 /// `dst`. Plane 1 of a single-plane source is never read; plane 0 stands
 /// in.
-fn bindings<'a>(src: &'a Resolved<'_>, dst: &'a Resolved<'_>, tile: &Tile) -> [Binding<'a>; 3] {
+pub(super) fn bindings<'a>(
+    src: &'a Resolved<'_>,
+    dst: &'a Resolved<'_>,
+    tile: &Tile,
+) -> [Binding<'a>; 3] {
     let window = |w: Option<Window>| w.map(|w| (w.offset, w.range));
     let src0 = tile.src.first().copied().flatten();
     let (plane1, window1) = match src.planes.get(1) {
@@ -1368,17 +1146,8 @@ fn bindings<'a>(src: &'a Resolved<'_>, dst: &'a Resolved<'_>, tile: &Tile) -> [B
     ]
 }
 
-/// Whether two rectangles share a pixel.
-fn overlap<S>(a: &Rect<i32, S>, b: &Rect<i32, S>) -> bool {
-    let apart = |a0: i32, al: i32, b0: i32, bl: i32| {
-        i64::from(a0) + i64::from(al) <= i64::from(b0)
-            || i64::from(b0) + i64::from(bl) <= i64::from(a0)
-    };
-    !(apart(a.loc.x, a.size.w, b.loc.x, b.size.w) || apart(a.loc.y, a.size.h, b.loc.y, b.size.h))
-}
-
 /// The workgroups that cover `rect`, which is not empty.
-fn groups<S>(rect: &Rect<i32, S>) -> [u32; 2] {
+pub(super) fn groups<S>(rect: &Rect<i32, S>) -> [u32; 2] {
     let [w, h] = [rect.size.w, rect.size.h]
         .map(|n| u32::try_from(n).expect("validated rectangles are not empty"));
     [w.div_ceil(WORKGROUP * RUN), h.div_ceil(WORKGROUP)]

@@ -21,6 +21,7 @@
 //!   of [`Draw`]s into one submission.
 
 mod band;
+mod batch;
 mod draw;
 mod exec;
 mod geometry;
@@ -30,12 +31,13 @@ mod plan;
 pub mod reference;
 mod transform;
 
+pub use batch::{Draw, DrawBatch};
 pub use draw::{
     Blend, CLIP_MARGIN, DrawError, DrawPlan, DrawRequest, DrawSource, clip_destination,
 };
 pub use exec::{
-    Copier, CopyCompletion, CopyError, CopyJob, DeviceBuffer, Draw, DrawBatch, ImageDesc,
-    PlaneDesc, Readback, Staging, Surface,
+    Copier, CopyCompletion, CopyError, CopyJob, DeviceBuffer, ImageDesc, PlaneDesc, Readback,
+    Staging, Surface,
 };
 pub use geometry::{Buffer, Dest, Point, Rect, Size};
 pub use plan::{CopyPlan, CopyRequest, Filter, MAX_EXTENT, PlanError, Side};

@@ -1,0 +1,261 @@
+//! Draw batches: the draws of a frame, each checked on its own and
+//! recorded as dispatches into one command buffer, one submission
+//! ([`Copier::submit_draws`]). A draw that cannot be carried out is
+//! skipped and reported; only what concerns the whole batch fails it.
+
+use std::sync::Arc;
+
+use tracing::{debug, debug_span};
+
+use super::band::{Sampling, Tile};
+use super::draw::{DrawPlan, DrawSource};
+use super::exec::{
+    Copier, CopyCompletion, CopyError, CpuWait, Resolved, Surface, bindings, groups,
+};
+use super::geometry::{Dest, Rect};
+use super::layout::{Layout, PushConstants, check};
+use super::plan::Side;
+use crate::dmabuf::SharedDmabuf;
+use crate::sync::{SyncAccess, SyncFile};
+use crate::vulkan::{Barrier, Binding, Buffer, Ownership};
+
+impl Copier {
+    /// Checks `draws` and submits them in order, as one command buffer in
+    /// one submission: each as dispatches over its clip rectangle of
+    /// `target` (one, or one a band where a buffer is larger than a binding
+    /// may be: `band.rs`), with a barrier before a draw whose clip overlaps
+    /// one written since the last barrier. The submission waits on the GPU
+    /// for `waits` (sync_files the caller's frame must follow; the device
+    /// must import SYNC_FD, [`CopyError::Vulkan`] otherwise) and for the
+    /// implicit fences of the dma-bufs involved; where one has not
+    /// signalled and the device cannot wait for it on the GPU, the batch is
+    /// refused ([`CopyError::UnsignalledFence`]) rather than blocking.
+    /// Where the device exports SYNC_FD, the completion carries a
+    /// sync_file, which is also added to the dma-bufs' fences.
+    ///
+    /// A draw that cannot be carried out (its source does not import or
+    /// does not match its plan, or the target is its source) is skipped
+    /// and reported in [`DrawBatch::refused`]; the others are drawn. Only
+    /// what concerns the whole batch (the target, the fences, Vulkan)
+    /// fails it.
+    pub fn submit_draws(
+        &mut self,
+        target: Surface<'_>,
+        draws: &[Draw<'_>],
+        waits: Vec<SyncFile>,
+    ) -> Result<DrawBatch, CopyError> {
+        let _span = debug_span!("draw batch", draws = draws.len()).entered();
+        let dst = self.resolve(target, Side::Destination)?;
+        let mut recorded = Vec::with_capacity(draws.len());
+        let mut refused = Vec::new();
+        let mut sources: Vec<Resolved<'_>> = Vec::new();
+        for (index, draw) in draws.iter().enumerate() {
+            match self.check_draw(draw, target, &dst, &mut sources) {
+                Ok(checked) => recorded.push(checked),
+                Err(err) => {
+                    debug!(index, %err, "draw refused");
+                    refused.push((index, err));
+                }
+            }
+        }
+
+        let mut commands = self.commands(c"dmabridge draw batch")?;
+        for fence in waits {
+            commands.wait_sync_file(fence)?;
+        }
+        let mut dmabufs: Vec<(&SharedDmabuf, SyncAccess)> = Vec::new();
+        if let Some(dmabuf) = dst.dmabuf {
+            dmabufs.push((dmabuf, SyncAccess::Write));
+        }
+        for dmabuf in sources.iter().filter_map(|s| s.dmabuf) {
+            if !dmabufs.iter().any(|(seen, _)| Arc::ptr_eq(seen, dmabuf)) {
+                dmabufs.push((dmabuf, SyncAccess::Read));
+            }
+        }
+        for &(dmabuf, access) in &dmabufs {
+            self.wait_implicit(&mut commands, dmabuf, access, CpuWait::Refuse)?;
+        }
+        let mut imported: Vec<&Arc<Buffer>> = Vec::new();
+        for side in std::iter::once(&dst).chain(&sources) {
+            for buffer in &side.foreign {
+                if !imported.iter().any(|seen| Arc::ptr_eq(seen, buffer)) {
+                    imported.push(buffer);
+                }
+            }
+        }
+        for src in &sources {
+            if let Some(image) = &src.staged {
+                commands.stage_image(image, &src.planes[0]);
+            }
+        }
+        commands.barrier(Barrier::BeforeShader);
+        for buffer in &imported {
+            commands.foreign(buffer, Ownership::Acquire);
+        }
+        let mut written: Vec<Rect<i32, Dest>> = Vec::new();
+        for checked in &recorded {
+            let clip = checked.clip;
+            if written.iter().any(|w| overlap(w, &clip)) {
+                commands.barrier(Barrier::BeforeShader);
+                written.clear();
+            }
+            written.push(clip);
+            // A solid colour reads no source: the destination stands in.
+            let src = checked.source.as_ref().map_or(&dst, |(i, _)| &sources[*i]);
+            let src_layout = checked.source.as_ref().map(|(_, layout)| layout);
+            for tile in &checked.tiles {
+                let push = checked.push.tile(tile, src_layout, &checked.dst_layout);
+                let bindings = match src_layout {
+                    Some(_) => bindings(src, &dst, tile),
+                    None => {
+                        let target = Binding {
+                            buffer: &dst.planes[0],
+                            window: tile.dst.map(|w| (w.offset, w.range)),
+                        };
+                        [target; 3]
+                    }
+                };
+                commands.dispatch(&self.pipeline, &bindings, &push.bytes(), groups(&tile.clip))?;
+            }
+        }
+        for buffer in &imported {
+            commands.foreign(buffer, Ownership::Release);
+        }
+        let export = self.device.capabilities().semaphore_sync_fd.export;
+        let completion =
+            self.submit_exporting(commands, c"dmabridge draw batch", export, &dmabufs)?;
+        debug!(refused = refused.len(), "draw batch submitted");
+        Ok(DrawBatch {
+            completion,
+            refused,
+        })
+    }
+
+    /// Checks one draw of a batch into `target` (resolved as `dst`),
+    /// resolving its source into `sources` unless a draw before read the
+    /// same dma-buf.
+    fn check_draw<'a>(
+        &mut self,
+        draw: &Draw<'a>,
+        target: Surface<'_>,
+        dst: &Resolved<'_>,
+        sources: &mut Vec<Resolved<'a>>,
+    ) -> Result<CheckedDraw, CopyError> {
+        let request = draw.plan.request();
+        let size = (request.dst_size.w, request.dst_size.h);
+        let dst_layout = check(Side::Destination, &dst.desc, size, &dst.sizes())?;
+        let (found, src_layout) = match (request.source, draw.source) {
+            (DrawSource::Solid(_), None) => (None, None),
+            (DrawSource::Texture { size, .. }, Some(surface)) => {
+                if surface.same_as(&target) {
+                    return Err(CopyError::SameBuffer);
+                }
+                // A dma-buf drawn more than once is resolved (and, as
+                // an image, staged) once.
+                let known = match surface {
+                    Surface::Dmabuf(dmabuf) => sources
+                        .iter()
+                        .position(|s| s.dmabuf.is_some_and(|seen| Arc::ptr_eq(seen, dmabuf))),
+                    Surface::Buffer { .. } => None,
+                };
+                let size = (size.w, size.h);
+                match known {
+                    Some(index) => {
+                        let src = &sources[index];
+                        let layout = check(Side::Source, &src.desc, size, &src.sizes())?;
+                        (Some(Found::Known(index)), Some(layout))
+                    }
+                    None => {
+                        let src = self.resolve(surface, Side::Source)?;
+                        let layout = check(Side::Source, &src.desc, size, &src.sizes())?;
+                        (Some(Found::Fresh(src)), Some(layout))
+                    }
+                }
+            }
+            _ => return Err(CopyError::DrawSourceMismatch),
+        };
+        let sampling = src_layout.as_ref().map(|_| Sampling {
+            matrix: draw.plan.matrix(),
+            origin: request.dst_rect.loc,
+            bounds: draw.plan.src_bounds(),
+        });
+        let tiles = self.tiles(
+            request.clip,
+            sampling.as_ref(),
+            src_layout.as_ref().unwrap_or(&dst_layout),
+            &dst_layout,
+        )?;
+        let push = PushConstants::draw(draw.plan, src_layout.as_ref(), &dst_layout);
+        // Checked: only now does a new source join the batch.
+        let index = found.map(|found| match found {
+            Found::Known(index) => index,
+            Found::Fresh(src) => {
+                sources.push(src);
+                sources.len() - 1
+            }
+        });
+        let source = index.zip(src_layout);
+        Ok(CheckedDraw {
+            clip: request.clip,
+            push,
+            source,
+            dst_layout,
+            tiles,
+        })
+    }
+}
+
+/// One draw of a batch ([`Copier::submit_draws`]): its plan and, for a
+/// texture, the surface the plan's source rectangle is read from.
+#[derive(Debug, Clone, Copy)]
+pub struct Draw<'a> {
+    plan: &'a DrawPlan,
+    source: Option<Surface<'a>>,
+}
+
+impl<'a> Draw<'a> {
+    /// A draw of `plan`, which reads `source`: `None` for a solid colour,
+    /// the texture otherwise. Checked when submitted.
+    pub fn new(plan: &'a DrawPlan, source: Option<Surface<'a>>) -> Self {
+        Self { plan, source }
+    }
+}
+
+/// What [`Copier::submit_draws`] did with a batch.
+#[derive(Debug)]
+pub struct DrawBatch {
+    /// The submission of the draws that were drawn.
+    pub completion: CopyCompletion,
+    /// The draws that were skipped, by their index in the batch, with why.
+    pub refused: Vec<(usize, CopyError)>,
+}
+
+/// A draw of a batch, checked and ready to record.
+#[derive(Debug)]
+struct CheckedDraw {
+    clip: Rect<i32, Dest>,
+    push: PushConstants,
+    /// The index of its source among the batch's resolved sources, and
+    /// that source's layout; `None` for a solid colour.
+    source: Option<(usize, Layout)>,
+    dst_layout: Layout,
+    /// Its dispatches.
+    tiles: Vec<Tile>,
+}
+
+/// The source of a draw being checked: resolved for a draw before, or
+/// just now.
+#[derive(Debug)]
+enum Found<'a> {
+    Known(usize),
+    Fresh(Resolved<'a>),
+}
+
+/// Whether two rectangles share a pixel.
+fn overlap<S>(a: &Rect<i32, S>, b: &Rect<i32, S>) -> bool {
+    let apart = |a0: i32, al: i32, b0: i32, bl: i32| {
+        i64::from(a0) + i64::from(al) <= i64::from(b0)
+            || i64::from(b0) + i64::from(bl) <= i64::from(a0)
+    };
+    !(apart(a.loc.x, a.size.w, b.loc.x, b.size.w) || apart(a.loc.y, a.size.h, b.loc.y, b.size.h))
+}
