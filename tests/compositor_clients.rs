@@ -101,34 +101,39 @@ fn weston_simple_damage_with_a_viewport_and_a_transform() {
     assert!(last_frame_has_content(&session));
 }
 
-/// `wl-copy` serving `text` (in the primary selection with `primary`) until
-/// it is killed, and `wl-paste` reading it back, each a client of its own.
+/// `wl-copy` serving `text` (in the primary selection with `primary`),
+/// then `wl-paste` reading it back, each a client of its own; what was
+/// pasted.
+///
+/// wl-copy takes the selection when its surface gets the keyboard. A
+/// `wl-paste` that maps its own surface first takes the keyboard away, and
+/// then wl-copy's request carries a stale serial and is rightly refused;
+/// so each attempt gives wl-copy time to take the selection first, and a
+/// refused attempt starts a fresh wl-copy.
 fn copy_then_paste(session: &Session, text: &str, primary: bool) -> String {
     let flag: &[&str] = if primary { &["--primary"] } else { &[] };
-    let mut copy = session
-        .command("wl-copy")
-        .args(flag)
-        .args(["--foreground", text])
-        .spawn()
-        .expect("starting wl-copy (tools/setup installs wl-clipboard)");
-    // wl-copy owns the selection once the compositor took it: paste until
-    // the text comes, or give up.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let pasted = loop {
+    let mut pasted = String::new();
+    for attempt in 1..=8u64 {
+        let mut copy = session
+            .command("wl-copy")
+            .args(flag)
+            .args(["--foreground", text])
+            .spawn()
+            .expect("starting wl-copy (tools/setup installs wl-clipboard)");
+        std::thread::sleep(Duration::from_millis(300 * attempt.min(4)));
         let out = session
             .command("wl-paste")
             .args(flag)
             .arg("--no-newline")
             .output()
             .expect("running wl-paste");
-        let pasted = String::from_utf8_lossy(&out.stdout).into_owned();
-        if pasted == text || std::time::Instant::now() > deadline {
-            break pasted;
+        let _ = copy.kill();
+        let _ = copy.wait();
+        pasted = String::from_utf8_lossy(&out.stdout).into_owned();
+        if pasted == text {
+            break;
         }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let _ = copy.kill();
-    let _ = copy.wait();
+    }
     pasted
 }
 
