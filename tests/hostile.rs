@@ -620,6 +620,24 @@ fn clients_holding_too_much_are_disconnected() {
         Some((1, NO_MEMORY))
     });
     assert_fds_back(pid, fds_before);
+    stage.run("100000 wl_display.sync in a row", |w| {
+        // Legal one by one; the flood must not hold the loop.
+        for _ in 0..100_000 {
+            let id = w.new_id();
+            w.send(1, 0, &[Arg::NewId(id)]);
+        }
+        None
+    });
+    stage.run("200000 wl_surface.set_buffer_scale in one write", |w| {
+        // Requests without replies, written faster than any server
+        // dispatches them: the loop must still give the others their turn.
+        let compositor = w.bind("wl_compositor", 6);
+        let surface = w.new_id();
+        w.send(compositor, 0, &[Arg::NewId(surface)]);
+        let (one, _) = wire::encode(surface, 8, &[Arg::Int(1)]);
+        w.send_raw(&one.repeat(200_000), &[]);
+        None
+    });
     stage.run("wl_compositor.create_surface, 1100 times", |w| {
         let compositor = w.bind("wl_compositor", 6);
         for _ in 0..1100 {
