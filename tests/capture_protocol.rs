@@ -368,6 +368,8 @@ fn the_first_ext_frame_of_the_output_is_whole_upright_monotonic_and_shows_the_ba
                 Constraint::Size(OUTPUT.0, OUTPUT.1),
                 Constraint::Shm(WEnum::Value(wl_shm::Format::Xrgb8888)),
                 Constraint::Shm(WEnum::Value(wl_shm::Format::Argb8888)),
+                Constraint::Shm(WEnum::Value(wl_shm::Format::Xbgr8888)),
+                Constraint::Shm(WEnum::Value(wl_shm::Format::Abgr8888)),
                 Constraint::Done,
             ],
             stopped: false,
@@ -477,6 +479,39 @@ fn an_idle_output_holds_an_ext_frame_until_damage_but_a_wlr_copy_goes_at_once() 
     assert!(compositor.is_running());
     drawing.kill().unwrap();
     drawing.wait().unwrap();
+}
+
+#[test]
+fn a_capture_into_each_shm_format_puts_the_channels_where_that_format_says() {
+    let mut compositor = Compositor::start(OUTPUT, &[]);
+    let mut client = connect(&compositor);
+    // Opaque, 0xAARRGGBB: every channel different.
+    let _window = client.open_window(16, 16, 0xff20_40c0);
+    let handle = client.toplevel_handle();
+    let source = client
+        .toplevel_sources
+        .create_source(&handle, &client.qh, ());
+    // The first three bytes of a pixel in memory: [B, G, R] for the
+    // xRGB formats, [R, G, B] for the xBGR ones (little-endian words).
+    for (format, first_three) in [
+        (wl_shm::Format::Xrgb8888, [0xc0, 0x40, 0x20]),
+        (wl_shm::Format::Argb8888, [0xc0, 0x40, 0x20]),
+        (wl_shm::Format::Xbgr8888, [0x20, 0x40, 0xc0]),
+        (wl_shm::Format::Abgr8888, [0x20, 0x40, 0xc0]),
+    ] {
+        // A session's first frame is whole; a second would wait for the
+        // window to change.
+        let session = client.session_on(&source);
+        let buffer = client.shm_buffer(16, 16, 16 * 4, format);
+        let frame = client.ext_capture(&session, &buffer);
+        let got = client.ext_end(&frame, TIMEOUT);
+        assert!(got.ready, "{format:?}: {got:?}");
+        let unlike = buffer.count_unlike((0, 0, 16, 16), first_three, TOLERANCE);
+        assert_eq!(unlike, 0, "{format:?}: {unlike} pixels are wrong");
+        frame.destroy();
+        buffer.destroy();
+    }
+    assert!(compositor.is_running());
 }
 
 // ---------------------------------------------------------------------------

@@ -4,7 +4,8 @@
 //! `weston-simple-damage` (package weston; the latter through wp_viewporter
 //! and a buffer transform) run and reach the output; wl-clipboard's
 //! `wl-copy` and `wl-paste` carry text through the clipboard and the
-//! primary selection; the terminal foot runs. `tools/setup` installs these
+//! primary selection; the terminal foot runs and is told to draw its own
+//! decorations. `tools/setup` installs these
 //! packages.
 
 #[path = "support/compositor.rs"]
@@ -17,19 +18,40 @@ use support::{Rgb, Session};
 
 /// Runs `program` from Debian against `session` for `time`, then checks
 /// that it was still running (no protocol error killed it) and stops it.
-fn runs_for(session: &Session, program: &str, args: &[&str], time: Duration) {
+/// Returns what it wrote to stderr.
+fn runs_for(session: &Session, program: &str, args: &[&str], time: Duration) -> String {
+    runs_for_with(session, program, args, &[], time)
+}
+
+/// [`runs_for`] with `env` set for the program.
+fn runs_for_with(
+    session: &Session,
+    program: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+    time: Duration,
+) -> String {
+    // A file rather than a pipe: a chatty program never blocks on it.
+    let log = session.dir().join(format!("{program}.stderr"));
     let mut child = std::process::Command::new(program)
         .args(args)
+        .envs(env.iter().copied())
         .env("XDG_RUNTIME_DIR", session.dir().join("runtime"))
         .env("WAYLAND_DISPLAY", session.socket())
         .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap_or_else(|err| panic!("starting {program} (tools/setup installs it): {err}"));
     std::thread::sleep(time);
     let exited = child.try_wait().unwrap();
     let _ = child.kill();
     let _ = child.wait();
-    assert!(exited.is_none(), "{program} exited early: {exited:?}");
+    let stderr = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        exited.is_none(),
+        "{program} exited early: {exited:?}\n{stderr}"
+    );
+    stderr
 }
 
 /// Whether the newest frame shows anything but the background.
@@ -60,16 +82,19 @@ fn wayland_info_lists_every_global() {
         "wp_viewporter",
         "wl_data_device_manager",
         "zwp_primary_selection_device_manager_v1",
+        "zxdg_decoration_manager_v1",
+        "wp_single_pixel_buffer_manager_v1",
     ] {
         assert!(
             info.contains(&format!("'{global}'")),
             "no {global}:\n{info}"
         );
     }
-    assert!(
-        info.contains("XRGB8888") || info.contains("0x34325258"),
-        "{info}"
-    );
+    // wl_shm offers every format the renderer reads from memory: the two
+    // every compositor must, and their RGBA-ordered twins.
+    for fourcc in ["'AR24'", "'XR24'", "'AB24'", "'XB24'"] {
+        assert!(info.contains(fourcc), "wl_shm lacks {fourcc}:\n{info}");
+    }
 }
 
 #[test]
@@ -163,9 +188,31 @@ fn text_goes_through_the_clipboard_and_the_primary_selection() {
 }
 
 #[test]
-fn the_foot_terminal_runs() {
+fn the_foot_terminal_runs_and_is_told_to_draw_its_decorations() {
     // foot exits at start without a clipboard ("no clipboard available").
+    // It prefers server-side decorations; the compositor draws none, so
+    // the answer must be client_side (1), and foot draws its own.
     let session = Session::start((640, 480), &[]);
-    runs_for(&session, "foot", &[], Duration::from_secs(3));
+    let log = runs_for_with(
+        &session,
+        "foot",
+        &[],
+        &[("WAYLAND_DEBUG", "1")],
+        Duration::from_secs(3),
+    );
+    assert!(
+        log.contains("zxdg_decoration_manager_v1") && log.contains(".get_toplevel_decoration("),
+        "foot did not ask for decorations:\n{log}"
+    );
+    let modes: Vec<&str> = log
+        .lines()
+        .filter(|line| {
+            line.contains("zxdg_toplevel_decoration_v1@") && line.contains(".configure(")
+        })
+        .collect();
+    assert!(
+        !modes.is_empty() && modes.iter().all(|line| line.contains(".configure(1)")),
+        "decoration configures: {modes:?}"
+    );
     assert!(last_frame_has_content(&session), "foot drew nothing");
 }

@@ -63,6 +63,21 @@ fn buffers_of_scale_2_cover_the_logical_size() {
     session.assert_shows(&window_with_subsurface(), TOLERANCE);
 }
 
+#[test]
+fn a_single_pixel_buffer_fills_its_viewport() {
+    // The parent is a 1×1 wp_single_pixel_buffer_v1 stretched to the
+    // window's size by its viewport; the subsurface blends over it as
+    // over any buffer.
+    let session = run_client(&[
+        "--buffer",
+        "single-pixel",
+        "--color",
+        PARENT,
+        "--subsurface",
+    ]);
+    session.assert_shows(&window_with_subsurface(), TOLERANCE);
+}
+
 /// One `presented` line of the client: commit, time in nanoseconds,
 /// refresh in nanoseconds, sequence.
 #[derive(Debug, Clone, Copy)]

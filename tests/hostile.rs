@@ -344,6 +344,30 @@ fn malformed_requests_get_the_spec_error_and_harm_no_one() {
         w.send(xdg, 1, &[Arg::NewId(again)]);
         Some((xdg, 2)) // xdg_surface.already_constructed
     });
+    stage.run(
+        "zxdg_decoration_manager_v1.get_toplevel_decoration twice",
+        |w| {
+            let (_, _, toplevel) = toplevel(w);
+            let manager = w.bind("zxdg_decoration_manager_v1", 1);
+            for _ in 0..2 {
+                let decoration = w.new_id();
+                w.send(manager, 1, &[Arg::NewId(decoration), Arg::Object(toplevel)]);
+            }
+            // zxdg_toplevel_decoration_v1.already_constructed, on the manager
+            // (the new object does not exist yet), as wlroots raises it.
+            Some((manager, 1))
+        },
+    );
+    stage.run_any("decoration requests after the wl_surface went", |w| {
+        let (surface, _, toplevel) = toplevel(w);
+        let manager = w.bind("zxdg_decoration_manager_v1", 1);
+        let decoration = w.new_id();
+        w.send(manager, 1, &[Arg::NewId(decoration), Arg::Object(toplevel)]);
+        w.send(surface, 0, &[]);
+        w.send(decoration, 1, &[Arg::Uint(2)]);
+        w.send(decoration, 2, &[]);
+        w.roundtrip();
+    });
     stage.run("xdg_surface.ack_configure of a serial never sent", |w| {
         let (surface, xdg, _) = toplevel(w);
         w.send(surface, 6, &[]);
@@ -841,7 +865,9 @@ fn interfaces() -> Vec<&'static Interface> {
     use smithay::reexports::wayland_protocols::wp::linux_dmabuf::zv1::server::zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1;
     use smithay::reexports::wayland_protocols::wp::linux_drm_syncobj::v1::server::wp_linux_drm_syncobj_manager_v1::WpLinuxDrmSyncobjManagerV1;
     use smithay::reexports::wayland_protocols::wp::presentation_time::server::wp_presentation::WpPresentation;
+    use smithay::reexports::wayland_protocols::wp::single_pixel_buffer::v1::server::wp_single_pixel_buffer_manager_v1::WpSinglePixelBufferManagerV1;
     use smithay::reexports::wayland_protocols::wp::viewporter::server::wp_viewporter::WpViewporter;
+    use smithay::reexports::wayland_protocols::xdg::decoration::zv1::server::zxdg_decoration_manager_v1::ZxdgDecorationManagerV1;
     use smithay::reexports::wayland_protocols::xdg::shell::server::xdg_wm_base::XdgWmBase;
     use smithay::reexports::wayland_protocols::xdg::xdg_output::zv1::server::zxdg_output_manager_v1::ZxdgOutputManagerV1;
     use smithay::reexports::wayland_protocols_wlr::screencopy::v1::server::zwlr_screencopy_manager_v1::ZwlrScreencopyManagerV1;
@@ -865,6 +891,8 @@ fn interfaces() -> Vec<&'static Interface> {
         WpLinuxDrmSyncobjManagerV1::interface(),
         WpPresentation::interface(),
         WpViewporter::interface(),
+        WpSinglePixelBufferManagerV1::interface(),
+        ZxdgDecorationManagerV1::interface(),
         ExtForeignToplevelListV1::interface(),
         ExtOutputImageCaptureSourceManagerV1::interface(),
         ExtForeignToplevelImageCaptureSourceManagerV1::interface(),

@@ -76,6 +76,10 @@ use wayland_protocols::wp::presentation_time::client::{
     wp_presentation::WpPresentation,
     wp_presentation_feedback::{self, WpPresentationFeedback},
 };
+use wayland_protocols::wp::single_pixel_buffer::v1::client::wp_single_pixel_buffer_manager_v1::WpSinglePixelBufferManagerV1;
+use wayland_protocols::wp::viewporter::client::{
+    wp_viewport::WpViewport, wp_viewporter::WpViewporter,
+};
 use wayland_protocols::xdg::shell::client::{
     xdg_surface::{self, XdgSurface},
     xdg_toplevel::{self, XdgToplevel},
@@ -154,6 +158,9 @@ enum BufferKind {
     Shm,
     /// A udmabuf dma-buf, shared through `zwp_linux_dmabuf_v1`.
     Udmabuf,
+    /// A `wp_single_pixel_buffer_v1` of `--color` (black without one),
+    /// stretched over the window by a `wp_viewport`; `--scale` must be 1.
+    SinglePixel,
 }
 
 /// The malformed `zwp_linux_buffer_params_v1` requests, each with the error
@@ -277,6 +284,24 @@ fn main() -> anyhow::Result<()> {
     };
     let buffer = match args.buffer {
         BufferKind::Shm => shm_buffer(&shm, &qh, w, h, &pixels)?,
+        BufferKind::SinglePixel => {
+            if args.scale != 1 {
+                bail!("a single-pixel buffer is 1×1: it takes no --scale");
+            }
+            let manager: WpSinglePixelBufferManagerV1 = globals
+                .bind(&qh, 1..=1, ())
+                .context("the compositor has no wp_single_pixel_buffer_manager_v1")?;
+            let viewporter: WpViewporter = globals
+                .bind(&qh, 1..=1, ())
+                .context("the compositor has no wp_viewporter")?;
+            let viewport = viewporter.get_viewport(&surface, &qh, ());
+            viewport.set_destination(w as i32, h as i32);
+            // Each channel of the premultiplied colour, scaled from 8 bits
+            // to the protocol's 32.
+            let [a, r, g, b] = args.color.unwrap_or(0xff00_0000).to_be_bytes();
+            let wide = |c: u8| u32::from(c) * 0x0101_0101;
+            manager.create_u32_rgba_buffer(wide(r), wide(g), wide(b), wide(a), &qh, ())
+        }
         BufferKind::Udmabuf => {
             let dmabuf = dmabuf.context("the compositor has no zwp_linux_dmabuf_v1")?;
             let modifier = if args.implicit_modifier {
@@ -300,7 +325,7 @@ fn main() -> anyhow::Result<()> {
     loop {
         if callback.is_none() {
             frame += 1;
-            if args.buffer == BufferKind::Shm {
+            if args.buffer != BufferKind::Udmabuf {
                 surface.attach(Some(&buffer), 0, 0);
                 surface.damage_buffer(0, 0, w as i32, h as i32);
             }
@@ -1024,6 +1049,9 @@ delegate_noop!(App: ignore WlSurface);
 delegate_noop!(App: ignore WlSubcompositor);
 delegate_noop!(App: ignore WlSubsurface);
 delegate_noop!(App: ignore WpPresentation);
+delegate_noop!(App: ignore WpSinglePixelBufferManagerV1);
+delegate_noop!(App: ignore WpViewporter);
+delegate_noop!(App: ignore WpViewport);
 delegate_noop!(App: ignore WlShmPool);
 delegate_noop!(App: ignore WpLinuxDrmSyncobjManagerV1);
 delegate_noop!(App: ignore WpLinuxDrmSyncobjTimelineV1);

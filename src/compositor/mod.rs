@@ -24,6 +24,8 @@
 //! zwp_linux_dmabuf_v1 (v5 with default feedback built from the
 //! renderer's importable formats when a DRM render node exists, else v3
 //! with the same formats), wp_presentation, wp_viewporter,
+//! wp_single_pixel_buffer_manager_v1, zxdg_decoration_manager_v1
+//! (`decoration`: always client-side),
 //! wp_linux_drm_syncobj_manager_v1 when that node supports timeline
 //! syncobjs with eventfd, ext_foreign_toplevel_list_v1, and screen capture
 //! (`capture`): ext-image-copy-capture-v1 with its output and toplevel
@@ -31,6 +33,7 @@
 
 mod capture;
 mod client;
+mod decoration;
 mod dmabuf;
 mod dump;
 mod headless;

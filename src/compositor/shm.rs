@@ -15,6 +15,7 @@
 //!   and a mapping; here [`ClientLimits`](super::limits::ClientLimits)
 //!   counts them.
 
+use smithay::backend::renderer::ImportMem;
 use smithay::reexports::wayland_server::protocol::{
     wl_buffer::WlBuffer,
     wl_shm::{self, WlShm},
@@ -23,13 +24,21 @@ use smithay::reexports::wayland_server::protocol::{
 use smithay::reexports::wayland_server::{
     Client, DataInit, Dispatch, DisplayHandle, Resource, WEnum, backend::ClientId,
 };
-use smithay::wayland::shm::{ShmBufferUserData, ShmPoolUserData, ShmState};
+use smithay::wayland::shm::{ShmBufferUserData, ShmPoolUserData, ShmState, fourcc_to_shm_format};
 
 use super::limits::{self, Held};
 use super::state::State;
+use crate::render::VulkanRenderer;
 
-/// The formats `wl_shm` advertises: the two every compositor must.
-pub(crate) const FORMATS: &[wl_shm::Format] = &[wl_shm::Format::Argb8888, wl_shm::Format::Xrgb8888];
+/// The formats `wl_shm` advertises: every one the renderer reads from
+/// memory ([`ImportMem::mem_formats`]), ARGB8888 and XRGB8888 (which every
+/// compositor must offer) among them.
+pub(crate) fn formats(renderer: &VulkanRenderer) -> Vec<wl_shm::Format> {
+    renderer
+        .mem_formats()
+        .filter_map(fourcc_to_shm_format)
+        .collect()
+}
 
 impl Dispatch<WlShm, ()> for State {
     fn request(
@@ -72,7 +81,7 @@ impl Dispatch<WlShmPool, ShmPoolUserData> for State {
                 return;
             }
             wl_shm_pool::Request::CreateBuffer { format, .. } => {
-                let known = matches!(format, WEnum::Value(f) if FORMATS.contains(f));
+                let known = matches!(format, WEnum::Value(f) if state.shm_formats.contains(f));
                 if !known {
                     pool.post_error(
                         wl_shm::Error::InvalidFormat,

@@ -21,7 +21,7 @@ use smithay::output::{Mode, Output};
 use smithay::reexports::calloop::{LoopHandle, LoopSignal, RegistrationToken};
 use smithay::reexports::wayland_server::backend::{ClientData, ClientId, DisconnectReason};
 use smithay::reexports::wayland_server::protocol::{
-    wl_buffer,
+    wl_buffer, wl_shm,
     wl_surface::{self, WlSurface},
 };
 use smithay::reexports::wayland_server::{Client, DisplayHandle, Resource};
@@ -40,10 +40,11 @@ use smithay::wayland::output::{OutputHandler, OutputManagerState};
 use smithay::wayland::presentation::PresentationState;
 use smithay::wayland::shell::xdg::{XdgShellState, XdgToplevelSurfaceData};
 use smithay::wayland::shm::{ShmHandler, ShmState};
+use smithay::wayland::single_pixel_buffer::SinglePixelBufferState;
 use smithay::wayland::viewporter::ViewporterState;
 use smithay::{
     delegate_drm_syncobj, delegate_foreign_toplevel_list, delegate_output, delegate_presentation,
-    delegate_seat, delegate_viewporter,
+    delegate_seat, delegate_single_pixel_buffer, delegate_viewporter,
 };
 use tracing::{debug, warn};
 
@@ -71,6 +72,8 @@ pub(crate) struct State {
     compositor: CompositorState,
     pub(crate) xdg_shell: XdgShellState,
     shm: ShmState,
+    /// The formats `wl_shm` advertises.
+    pub(crate) shm_formats: Vec<wl_shm::Format>,
     seat_state: SeatState<State>,
     /// linux-dmabuf: smithay's state and what the compositor tracks
     /// beside it.
@@ -79,6 +82,7 @@ pub(crate) struct State {
     _output_manager: OutputManagerState,
     _presentation: PresentationState,
     _viewporter: ViewporterState,
+    _single_pixel_buffer: SinglePixelBufferState,
     seat: Seat<State>,
     /// Where the pointer is on the output, once a backend with input moved
     /// it.
@@ -130,10 +134,13 @@ impl State {
     ) -> anyhow::Result<Self> {
         let compositor = CompositorState::new_v6::<Self>(&display);
         let xdg_shell = XdgShellState::new::<Self>(&display);
-        let shm = ShmState::new::<Self>(&display, super::shm::FORMATS.iter().copied());
+        let shm_formats = super::shm::formats(&renderer);
+        let shm = ShmState::new::<Self>(&display, shm_formats.iter().copied());
         let output_manager = OutputManagerState::new_with_xdg_output::<Self>(&display);
         let presentation = PresentationState::new::<Self>(&display, libc_monotonic());
         let viewporter = ViewporterState::new::<Self>(&display);
+        let single_pixel_buffer = SinglePixelBufferState::new::<Self>(&display);
+        super::decoration::create_global(&display);
         let selections = Selections::new(&display);
         let mut seat_state = SeatState::new();
         let seat = seat_state.new_wl_seat(&display, "seat0");
@@ -161,12 +168,14 @@ impl State {
             compositor,
             xdg_shell,
             shm,
+            shm_formats,
             seat_state,
             dmabuf: Dmabufs::new(dmabuf, dmabuf_global),
             syncobj: globals.syncobj,
             _output_manager: output_manager,
             _presentation: presentation,
             _viewporter: viewporter,
+            _single_pixel_buffer: single_pixel_buffer,
             seat,
             pointer_location: Point::default(),
             pointer_on_output: false,
@@ -645,4 +654,5 @@ delegate_output!(State);
 delegate_drm_syncobj!(State);
 delegate_presentation!(State);
 delegate_viewporter!(State);
+delegate_single_pixel_buffer!(State);
 delegate_foreign_toplevel_list!(State);

@@ -14,8 +14,12 @@ use crate::render::VulkanRenderer;
 /// The `wl_shm` formats a capture can be written in, in the order clients
 /// should prefer them (they take the first): the output's own layout
 /// first. These are the formats `wl_shm` advertises.
-pub(crate) const SHM_FORMATS: [wl_shm::Format; 2] =
-    [wl_shm::Format::Xrgb8888, wl_shm::Format::Argb8888];
+pub(crate) const SHM_FORMATS: [wl_shm::Format; 4] = [
+    wl_shm::Format::Xrgb8888,
+    wl_shm::Format::Argb8888,
+    wl_shm::Format::Xbgr8888,
+    wl_shm::Format::Abgr8888,
+];
 
 /// The dma-buf formats a capture can be written in, in the same order.
 const DMABUF_FORMATS: [DrmFourcc; 4] = [
