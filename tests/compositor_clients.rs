@@ -84,6 +84,7 @@ fn wayland_info_lists_every_global() {
         "zwp_primary_selection_device_manager_v1",
         "zxdg_decoration_manager_v1",
         "wp_single_pixel_buffer_manager_v1",
+        "xdg_activation_v1",
     ] {
         assert!(
             info.contains(&format!("'{global}'")),

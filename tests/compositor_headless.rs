@@ -3,14 +3,18 @@
 //! status becomes the compositor's, a missing `XDG_RUNTIME_DIR` is made
 //! privately, an unchanged scene costs no frame, and
 //! malformed dma-buf requests get the protocol's errors while a
-//! well-behaved client keeps getting frame callbacks.
+//! well-behaved client keeps getting frame callbacks, and only an
+//! xdg-activation token from the client with the keyboard moves it.
 
 #[path = "support/compositor.rs"]
 mod support;
+#[path = "support/wire.rs"]
+mod wire;
 
 use std::time::Duration;
 
 use support::Session;
+use wire::{Arg, Wire};
 
 const CLIENT: &str = env!("CARGO_BIN_EXE_dmabridge-client");
 
@@ -121,4 +125,69 @@ fn malformed_dmabuf_params_get_the_protocol_error_and_others_keep_their_frames()
     }
     good.kill().unwrap();
     good.wait().unwrap();
+}
+
+/// An xdg-activation token made by a client that never had the keyboard
+/// (a raw client with no surface at all).
+fn token_of_an_unfocused_client(session: &Session) -> String {
+    let mut w = Wire::connect(&session.dir().join("runtime"), session.socket());
+    let activation = w.bind("xdg_activation_v1", 1);
+    let token = w.new_id();
+    w.send(activation, 1, &[Arg::NewId(token)]); // get_activation_token
+    w.send(token, 3, &[]); // commit
+    w.roundtrip();
+    let done = w
+        .events_of(token)
+        .find(|e| e.opcode == 0)
+        .expect("xdg_activation_token_v1.done");
+    done.string(0)
+}
+
+#[test]
+fn only_a_token_from_the_client_with_the_keyboard_activates_a_window() {
+    const PATIENCE: Duration = Duration::from_secs(60);
+    let session = Session::start((320, 240), &[]);
+    let good = session.dir().join("good-token");
+    let bad = session.dir().join("bad-token");
+    let (good_path, bad_path) = (good.to_str().unwrap(), bad.to_str().unwrap());
+    // A maps first and takes the keyboard; B maps next and takes it.
+    let (mut a, a_lines) =
+        session.spawn_client(&["--size", "64x64", "--stay", "--activate-with", good_path]);
+    a_lines.expect("keyboard enter", PATIENCE);
+    let (mut b, b_lines) = session.spawn_client(&[
+        "--size",
+        "64x64",
+        "--stay",
+        "--activation-token-out",
+        good_path,
+        "--activate-with",
+        bad_path,
+    ]);
+    b_lines.expect("keyboard enter", PATIENCE);
+    a_lines.expect("keyboard leave", PATIENCE);
+
+    // B, with the keyboard, makes a token; A activates with it and gets
+    // the keyboard back.
+    b_lines.expect("token written", PATIENCE);
+    a_lines.expect("activation requested", PATIENCE);
+    a_lines.expect("keyboard enter", PATIENCE);
+    b_lines.expect("keyboard leave", PATIENCE);
+
+    // B, now without it, activates with a token of a client that never
+    // had it: nothing moves.
+    let token = token_of_an_unfocused_client(&session);
+    std::fs::write(&bad, token).unwrap();
+    b_lines.expect("activation requested", PATIENCE);
+    std::thread::sleep(Duration::from_secs(1));
+    let moved: Vec<String> = a_lines
+        .drain()
+        .into_iter()
+        .chain(b_lines.drain())
+        .filter(|line| line.starts_with("keyboard"))
+        .collect();
+    assert_eq!(moved, Vec::<String>::new(), "the keyboard moved");
+    for child in [&mut a, &mut b] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 }

@@ -368,6 +368,14 @@ fn malformed_requests_get_the_spec_error_and_harm_no_one() {
         w.send(decoration, 2, &[]);
         w.roundtrip();
     });
+    stage.run("xdg_activation_token_v1.set_app_id after commit", |w| {
+        let activation = w.bind("xdg_activation_v1", 1);
+        let token = w.new_id();
+        w.send(activation, 1, &[Arg::NewId(token)]);
+        w.send(token, 3, &[]);
+        w.send(token, 1, &[Arg::Str(Some("late"))]);
+        Some((token, 0)) // xdg_activation_token_v1.already_used
+    });
     stage.run("xdg_surface.ack_configure of a serial never sent", |w| {
         let (surface, xdg, _) = toplevel(w);
         w.send(surface, 6, &[]);
@@ -868,6 +876,7 @@ fn interfaces() -> Vec<&'static Interface> {
     use smithay::reexports::wayland_protocols::wp::single_pixel_buffer::v1::server::wp_single_pixel_buffer_manager_v1::WpSinglePixelBufferManagerV1;
     use smithay::reexports::wayland_protocols::wp::viewporter::server::wp_viewporter::WpViewporter;
     use smithay::reexports::wayland_protocols::xdg::decoration::zv1::server::zxdg_decoration_manager_v1::ZxdgDecorationManagerV1;
+    use smithay::reexports::wayland_protocols::xdg::activation::v1::server::xdg_activation_v1::XdgActivationV1;
     use smithay::reexports::wayland_protocols::xdg::shell::server::xdg_wm_base::XdgWmBase;
     use smithay::reexports::wayland_protocols::xdg::xdg_output::zv1::server::zxdg_output_manager_v1::ZxdgOutputManagerV1;
     use smithay::reexports::wayland_protocols_wlr::screencopy::v1::server::zwlr_screencopy_manager_v1::ZwlrScreencopyManagerV1;
@@ -893,6 +902,7 @@ fn interfaces() -> Vec<&'static Interface> {
         WpViewporter::interface(),
         WpSinglePixelBufferManagerV1::interface(),
         ZxdgDecorationManagerV1::interface(),
+        XdgActivationV1::interface(),
         ExtForeignToplevelListV1::interface(),
         ExtOutputImageCaptureSourceManagerV1::interface(),
         ExtForeignToplevelImageCaptureSourceManagerV1::interface(),

@@ -24,6 +24,9 @@
 //! request and checks that the compositor answers with the error the
 //! protocol names for it (see [`Hostile`]).
 //!
+//! `--activation-token-out PATH` and `--activate-with PATH` pass an
+//! xdg-activation token from one client to another through a file.
+//!
 //! Input from the compositor's seat is printed too: `keyboard enter`,
 //! `key 30 pressed` (the evdev code), `pointer enter 12 34`, `pointer
 //! motion 12 34` (surface coordinates), `button 272 pressed`, `axis 0 15`
@@ -37,6 +40,7 @@
 
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -79,6 +83,10 @@ use wayland_protocols::wp::presentation_time::client::{
 use wayland_protocols::wp::single_pixel_buffer::v1::client::wp_single_pixel_buffer_manager_v1::WpSinglePixelBufferManagerV1;
 use wayland_protocols::wp::viewporter::client::{
     wp_viewport::WpViewport, wp_viewporter::WpViewporter,
+};
+use wayland_protocols::xdg::activation::v1::client::{
+    xdg_activation_token_v1::{self, XdgActivationTokenV1},
+    xdg_activation_v1::XdgActivationV1,
 };
 use wayland_protocols::xdg::shell::client::{
     xdg_surface::{self, XdgSurface},
@@ -147,6 +155,15 @@ struct Args {
     /// or `discarded COMMIT`.
     #[arg(long)]
     presentation: bool,
+    /// After the last frame, ask xdg_activation_v1 for a token (naming
+    /// the surface, and the keyboard's enter serial if it has one) and
+    /// write it to PATH.
+    #[arg(long, value_name = "PATH")]
+    activation_token_out: Option<PathBuf>,
+    /// After the last frame, wait for a token in PATH and activate the
+    /// window with it; prints `activation requested`.
+    #[arg(long, value_name = "PATH")]
+    activate_with: Option<PathBuf>,
 }
 
 /// The colour of `--subsurface`: red at 50% alpha, premultiplied.
@@ -230,7 +247,7 @@ fn main() -> anyhow::Result<()> {
     let wm_base: XdgWmBase = globals.bind(&qh, 1..=6, ())?;
     let dmabuf: Option<ZwpLinuxDmabufV1> = globals.bind(&qh, 3..=5, ()).ok();
     // Its keyboard and pointer are asked for when it announces them.
-    let _seat: Option<WlSeat> = globals.bind(&qh, 1..=7, ()).ok();
+    let seat: Option<WlSeat> = globals.bind(&qh, 1..=7, ()).ok();
     let presentation: Option<WpPresentation> = args
         .presentation
         .then(|| globals.bind(&qh, 1..=1, ()))
@@ -351,6 +368,44 @@ fn main() -> anyhow::Result<()> {
             callback = None;
             say(format_args!("frame {frame}"));
             if args.frames != 0 && frame >= args.frames {
+                if let Some(path) = &args.activation_token_out {
+                    let activation: XdgActivationV1 = globals
+                        .bind(&qh, 1..=1, ())
+                        .context("the compositor has no xdg_activation_v1")?;
+                    let token = activation.get_activation_token(&qh, ());
+                    token.set_surface(&surface);
+                    if let (Some(serial), Some(seat)) = (app.keyboard_serial, &seat) {
+                        token.set_serial(serial, seat);
+                    }
+                    token.commit();
+                    while app.activation_token.is_none() {
+                        queue.blocking_dispatch(&mut app)?;
+                    }
+                    // Whole or not at all, for a reader that polls.
+                    let partial = path.with_extension("partial");
+                    std::fs::write(&partial, app.activation_token.as_deref().unwrap_or(""))?;
+                    std::fs::rename(&partial, path)?;
+                    say(format_args!("token written"));
+                }
+                if let Some(path) = &args.activate_with {
+                    let activation: XdgActivationV1 = globals
+                        .bind(&qh, 1..=1, ())
+                        .context("the compositor has no xdg_activation_v1")?;
+                    let deadline = Instant::now() + Duration::from_secs(60);
+                    let token = loop {
+                        if let Ok(token) = std::fs::read_to_string(path) {
+                            break token;
+                        }
+                        if Instant::now() > deadline {
+                            bail!("no token in {} within a minute", path.display());
+                        }
+                        std::thread::sleep(Duration::from_millis(20));
+                        queue.roundtrip(&mut app)?;
+                    };
+                    activation.activate(token, &surface);
+                    conn.flush()?;
+                    say(format_args!("activation requested"));
+                }
                 if args.stay {
                     say(format_args!("staying"));
                     while !app.closed {
@@ -791,6 +846,10 @@ struct App {
     failed: bool,
     keyboard: Option<WlKeyboard>,
     pointer: Option<WlPointer>,
+    /// The serial of the last keyboard enter.
+    keyboard_serial: Option<u32>,
+    /// The xdg-activation token the compositor made, once it did.
+    activation_token: Option<String>,
 }
 
 impl Dispatch<WlSeat, ()> for App {
@@ -819,7 +878,7 @@ impl Dispatch<WlSeat, ()> for App {
 
 impl Dispatch<WlKeyboard, ()> for App {
     fn event(
-        _: &mut Self,
+        state: &mut Self,
         _: &WlKeyboard,
         event: wl_keyboard::Event,
         _: &(),
@@ -827,7 +886,10 @@ impl Dispatch<WlKeyboard, ()> for App {
         _: &QueueHandle<Self>,
     ) {
         match event {
-            wl_keyboard::Event::Enter { .. } => say(format_args!("keyboard enter")),
+            wl_keyboard::Event::Enter { serial, .. } => {
+                state.keyboard_serial = Some(serial);
+                say(format_args!("keyboard enter"));
+            }
             wl_keyboard::Event::Leave { .. } => say(format_args!("keyboard leave")),
             wl_keyboard::Event::Key { key, state, .. } => {
                 let state = match state {
@@ -1032,6 +1094,21 @@ impl Dispatch<WpPresentationFeedback, u64> for App {
     }
 }
 
+impl Dispatch<XdgActivationTokenV1, ()> for App {
+    fn event(
+        state: &mut Self,
+        _: &XdgActivationTokenV1,
+        event: xdg_activation_token_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let xdg_activation_token_v1::Event::Done { token } = event {
+            state.activation_token = Some(token);
+        }
+    }
+}
+
 impl Dispatch<WlShm, ()> for App {
     fn event(
         _: &mut Self,
@@ -1049,6 +1126,7 @@ delegate_noop!(App: ignore WlSurface);
 delegate_noop!(App: ignore WlSubcompositor);
 delegate_noop!(App: ignore WlSubsurface);
 delegate_noop!(App: ignore WpPresentation);
+delegate_noop!(App: ignore XdgActivationV1);
 delegate_noop!(App: ignore WpSinglePixelBufferManagerV1);
 delegate_noop!(App: ignore WpViewporter);
 delegate_noop!(App: ignore WpViewport);

@@ -25,12 +25,13 @@
 //! renderer's importable formats when a DRM render node exists, else v3
 //! with the same formats), wp_presentation, wp_viewporter,
 //! wp_single_pixel_buffer_manager_v1, zxdg_decoration_manager_v1
-//! (`decoration`: always client-side),
+//! (`decoration`: always client-side), xdg_activation_v1 (`activation`),
 //! wp_linux_drm_syncobj_manager_v1 when that node supports timeline
 //! syncobjs with eventfd, ext_foreign_toplevel_list_v1, and screen capture
 //! (`capture`): ext-image-copy-capture-v1 with its output and toplevel
 //! sources, and zwlr_screencopy_manager_v1.
 
+mod activation;
 mod capture;
 mod client;
 mod decoration;

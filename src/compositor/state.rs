@@ -42,6 +42,7 @@ use smithay::wayland::shell::xdg::{XdgShellState, XdgToplevelSurfaceData};
 use smithay::wayland::shm::{ShmHandler, ShmState};
 use smithay::wayland::single_pixel_buffer::SinglePixelBufferState;
 use smithay::wayland::viewporter::ViewporterState;
+use smithay::wayland::xdg_activation::XdgActivationState;
 use smithay::{
     delegate_drm_syncobj, delegate_foreign_toplevel_list, delegate_output, delegate_presentation,
     delegate_seat, delegate_single_pixel_buffer, delegate_viewporter,
@@ -93,6 +94,8 @@ pub(crate) struct State {
     pub(crate) cursor_image: CursorImageStatus,
     /// The clipboard and the primary selection.
     pub(crate) selections: Selections,
+    /// xdg-activation's tokens.
+    pub(crate) activation: XdgActivationState,
     /// Screen capture: sessions, damage, frames in flight.
     pub(crate) capture: Capture,
     pub(crate) foreign_toplevels: ForeignToplevelListState,
@@ -141,6 +144,7 @@ impl State {
         let viewporter = ViewporterState::new::<Self>(&display);
         let single_pixel_buffer = SinglePixelBufferState::new::<Self>(&display);
         super::decoration::create_global(&display);
+        let activation = super::activation::create_global(&display);
         let selections = Selections::new(&display);
         let mut seat_state = SeatState::new();
         let seat = seat_state.new_wl_seat(&display, "seat0");
@@ -182,6 +186,7 @@ impl State {
             cursor_image: CursorImageStatus::default_named(),
             capture,
             selections,
+            activation,
             foreign_toplevels,
             toplevel_handles: Vec::new(),
         })
@@ -357,6 +362,11 @@ impl State {
         frame.time = self.input_time();
         pointer.axis(self, frame);
         pointer.frame(self);
+    }
+
+    /// The surface with the keyboard focus, if any.
+    pub(crate) fn keyboard_focus(&self) -> Option<WlSurface> {
+        self.seat.get_keyboard()?.current_focus()
     }
 
     /// Gives the keyboard to `surface`'s client.
