@@ -1,6 +1,7 @@
 //! The compositor with real dma-bufs and fences, inside the test guest:
 //! a udmabuf client's frame reaches the output, shared with LINEAR or with
-//! the implicit modifier (a udmabuf is linear), and a commit whose buffer
+//! the implicit modifier (a udmabuf is linear), stored bottom row first
+//! (`Y_INVERT`) and shown upright; a commit whose buffer
 //! carries a pending write fence (vgem) is held until the fence signals
 //! while another client's frames keep coming. The same holds for capture:
 //! an ext-image-copy-capture frame into a client's udmabuf waits for the
@@ -59,6 +60,29 @@ fn a_udmabuf_with_the_implicit_modifier_is_drawn() {
             "--buffer",
             "udmabuf",
             "--implicit-modifier",
+            "--size",
+            "200x120",
+            "--frames",
+            "2",
+        ],
+    );
+    let status = session.wait(Duration::from_secs(300));
+    assert!(status.success(), "the client failed: {status}");
+    session.assert_shows_cards((320, 240), &[(0, (200, 120))], TOLERANCE);
+}
+
+/// A udmabuf stored bottom row first and shared with `Y_INVERT`, as GL
+/// clients share theirs, is shown upright.
+#[test]
+fn a_y_inverted_udmabuf_is_drawn_upright() {
+    common::require_guest();
+    let mut session = Session::start(
+        (320, 240),
+        &[
+            CLIENT,
+            "--buffer",
+            "udmabuf",
+            "--y-invert",
             "--size",
             "200x120",
             "--frames",

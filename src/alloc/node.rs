@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use drm::{ClientCapability, Device as _, DriverCapability};
 use tracing::debug;
 
-use super::{AllocError, open_node};
+use super::{AllocError, open_node, sys};
 
 /// Where the DRM nodes live.
 pub const DRI_DIR: &str = "/dev/dri";
@@ -53,6 +53,10 @@ pub struct DrmNode {
     /// `DRM_CLIENT_CAP_ATOMIC` is accepted: a KMS device with atomic
     /// modesetting (primary nodes only).
     pub atomic: bool,
+    /// The driver makes only linear buffers: dumb buffers in system
+    /// memory, no tiling hardware (vgem, vkms, simpledrm, a virtio-gpu
+    /// without 3D).
+    pub linear_only: bool,
 }
 
 impl DrmNode {
@@ -108,6 +112,11 @@ fn describe(kind: NodeKind, path: PathBuf) -> Option<DrmNode> {
         && card
             .set_client_capability(ClientCapability::Atomic, true)
             .is_ok();
+    let linear_only = match driver.as_str() {
+        "vgem" | "vkms" | "simpledrm" => true,
+        "virtio_gpu" => sys::virtgpu_3d(card.as_fd()).is_ok_and(|three_d| !three_d),
+        _ => false,
+    };
     Some(DrmNode {
         path,
         kind,
@@ -115,6 +124,7 @@ fn describe(kind: NodeKind, path: PathBuf) -> Option<DrmNode> {
         syncobj,
         syncobj_timeline,
         atomic,
+        linear_only,
     })
 }
 

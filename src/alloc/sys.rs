@@ -51,10 +51,19 @@ struct DrmVgemFenceSignal {
     flags: u32,
 }
 
+/// `struct drm_virtgpu_getparam` from `<drm/virtgpu_drm.h>`: `value` is
+/// the address of an `int` the kernel writes.
+#[repr(C)]
+struct DrmVirtgpuGetparam {
+    param: u64,
+    value: u64,
+}
+
 const _: () = assert!(size_of::<UdmabufCreate>() == 24);
 const _: () = assert!(size_of::<DmaHeapAllocationData>() == 24);
 const _: () = assert!(size_of::<DrmVgemFenceAttach>() == 16);
 const _: () = assert!(size_of::<DrmVgemFenceSignal>() == 8);
+const _: () = assert!(size_of::<DrmVirtgpuGetparam>() == 16);
 
 /// `UDMABUF_CREATE`: `_IOW('u', 0x42, struct udmabuf_create)`.
 const UDMABUF_CREATE: Opcode = opcode::write::<UdmabufCreate>(b'u', 0x42);
@@ -66,6 +75,13 @@ const DRM_IOCTL_VGEM_FENCE_ATTACH: Opcode =
 /// `DRM_IOCTL_VGEM_FENCE_SIGNAL`: `DRM_IOWR(DRM_COMMAND_BASE + 0x2, struct drm_vgem_fence_signal)`.
 const DRM_IOCTL_VGEM_FENCE_SIGNAL: Opcode =
     opcode::read_write::<DrmVgemFenceSignal>(b'd', DRM_COMMAND_BASE + 0x2);
+
+/// `DRM_IOCTL_VIRTGPU_GETPARAM`: `DRM_IOWR(0x43, struct drm_virtgpu_getparam)`.
+const DRM_IOCTL_VIRTGPU_GETPARAM: Opcode =
+    opcode::read_write::<DrmVirtgpuGetparam>(b'd', DRM_COMMAND_BASE + 0x3);
+
+/// `VIRTGPU_PARAM_3D_FEATURES`: whether the host renders in 3D (virgl).
+const VIRTGPU_PARAM_3D_FEATURES: u64 = 1;
 
 /// `UDMABUF_CREATE`, whose result is the new dma-buf fd as the ioctl's return
 /// value rather than a struct field, hence no stock rustix pattern.
@@ -178,17 +194,37 @@ pub(super) fn vgem_fence_signal(vgem: BorrowedFd<'_>, fence: u32) -> io::Result<
     }
 }
 
+/// Whether the virtio-gpu device `gpu` renders in 3D on the host
+/// (`VIRTGPU_PARAM_3D_FEATURES`); without it, its buffers are plain guest
+/// memory.
+pub(super) fn virtgpu_3d(gpu: BorrowedFd<'_>) -> io::Result<bool> {
+    let mut value: i32 = 0;
+    let mut arg = DrmVirtgpuGetparam {
+        param: VIRTGPU_PARAM_3D_FEATURES,
+        value: std::ptr::addr_of_mut!(value) as u64,
+    };
+    // SAFETY: the opcode is `DRM_IOWR(0x43, struct drm_virtgpu_getparam)`
+    // and `arg` is that struct (repr(C), two u64, size asserted above). The
+    // kernel reads `param` and writes one `int` at `value`, the address of
+    // the local `value`, which lives until the call returns. `gpu` is
+    // borrowed for the call only.
+    unsafe { ioctl(gpu, Updater::<DRM_IOCTL_VIRTGPU_GETPARAM, _>::new(&mut arg)) }?;
+    Ok(value != 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// Values printed by a C program including `<linux/udmabuf.h>`,
-    /// `<linux/dma-heap.h>` and the vgem definitions (x86_64).
+    /// `<linux/dma-heap.h>`, `<drm/virtgpu_drm.h>` and the vgem definitions
+    /// (x86_64).
     #[test]
     fn opcodes_match_the_kernel_headers() {
         assert_eq!(UDMABUF_CREATE, 0x4018_7542);
         assert_eq!(DMA_HEAP_IOCTL_ALLOC, 0xc018_4800);
         assert_eq!(DRM_IOCTL_VGEM_FENCE_ATTACH, 0xc010_6441);
         assert_eq!(DRM_IOCTL_VGEM_FENCE_SIGNAL, 0xc008_6442);
+        assert_eq!(DRM_IOCTL_VIRTGPU_GETPARAM, 0xc010_6443);
     }
 }

@@ -132,6 +132,10 @@ struct Args {
     /// instead of LINEAR.
     #[arg(long)]
     implicit_modifier: bool,
+    /// With `--buffer udmabuf`: store the picture bottom row first and
+    /// share it with `Y_INVERT`, as GL clients do.
+    #[arg(long)]
+    y_invert: bool,
     /// Send one malformed buffer-params request and expect its error.
     #[arg(long, value_enum)]
     hostile: Option<Hostile>,
@@ -321,16 +325,19 @@ fn main() -> anyhow::Result<()> {
         }
         BufferKind::Udmabuf => {
             let dmabuf = dmabuf.context("the compositor has no zwp_linux_dmabuf_v1")?;
-            let modifier = if args.implicit_modifier {
-                DrmModifier::Invalid
-            } else {
-                DrmModifier::Linear
+            let sharing = Sharing {
+                modifier: if args.implicit_modifier {
+                    DrmModifier::Invalid
+                } else {
+                    DrmModifier::Linear
+                },
+                y_invert: args.y_invert,
             };
             DmabufBuffer::new(&dmabuf, &conn, &mut queue, &mut app, w, h)?.fill_and_commit(
                 &surface,
                 &qh,
                 &pixels,
-                modifier,
+                sharing,
                 args.hold_fence.map(Duration::from_millis),
                 explicit.as_ref(),
             )?
@@ -521,6 +528,14 @@ impl Drop for Subsurface {
     }
 }
 
+/// How a dma-buf is shared: its modifier, and whether its rows are stored
+/// bottom first.
+#[derive(Debug, Clone, Copy)]
+struct Sharing {
+    modifier: DrmModifier,
+    y_invert: bool,
+}
+
 /// A udmabuf dma-buf of ARGB8888 pixels, with the memfd behind it and, for
 /// `--hold-fence`, the vgem device that fences it.
 struct DmabufBuffer<'a> {
@@ -559,28 +574,33 @@ impl<'a> DmabufBuffer<'a> {
         })
     }
 
-    /// Writes `pixels`, creates the `wl_buffer`, attaches and commits it;
-    /// with `hold`, the write happens under a pending vgem write fence that
-    /// is signalled after `hold`.
+    /// Writes `pixels`, creates the `wl_buffer` shared as `sharing` says,
+    /// attaches and commits it; with `hold`, the write happens under a
+    /// pending vgem write fence that is signalled after `hold`.
     fn fill_and_commit(
         self,
         surface: &WlSurface,
         qh: &QueueHandle<App>,
         pixels: &[u32],
-        modifier: DrmModifier,
+        sharing: Sharing,
         hold: Option<Duration>,
         explicit: Option<&ExplicitSync>,
     ) -> anyhow::Result<WlBuffer> {
         let plane = self.layout.planes()[0];
         let mut rows = vec![0u8; (plane.stride * self.h) as usize];
         for (y, row) in pixels.chunks(self.w as usize).enumerate() {
-            let start = y * plane.stride as usize;
+            let stored = if sharing.y_invert {
+                self.h as usize - 1 - y
+            } else {
+                y
+            };
+            let start = stored * plane.stride as usize;
             for (x, p) in row.iter().enumerate() {
                 rows[start + 4 * x..start + 4 * x + 4].copy_from_slice(&p.to_le_bytes());
             }
         }
         let params = self.manager.create_params(qh, ());
-        let modifier: u64 = modifier.into();
+        let modifier: u64 = sharing.modifier.into();
         params.add(
             self.fd.as_fd(),
             0,
@@ -593,7 +613,11 @@ impl<'a> DmabufBuffer<'a> {
             self.w as i32,
             self.h as i32,
             DrmFourcc::Argb8888 as u32,
-            zwp_linux_buffer_params_v1::Flags::empty(),
+            if sharing.y_invert {
+                zwp_linux_buffer_params_v1::Flags::YInvert
+            } else {
+                zwp_linux_buffer_params_v1::Flags::empty()
+            },
             qh,
             (),
         );

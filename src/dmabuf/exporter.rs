@@ -6,11 +6,17 @@
 //! exporters only ever make linear buffers: `udmabuf` (pages of a memfd)
 //! and the dma-heaps (`system`, `system-uncached`, `reserved` and
 //! `linux,cma`: plain memory). Buffers from a DRM driver all say `drm`
-//! (drm_prime exports under the DRM core's module name), so a dumb buffer
-//! cannot be told from a tiled one, and their implicit layout stays
-//! unknown.
+//! (drm_prime exports under the DRM core's module name), so which driver
+//! made one cannot be told. Where every DRM device of the machine has a
+//! driver that makes nothing but linear buffers (vgem, vkms, simpledrm, a
+//! virtio-gpu without 3D: the virtual and firmware devices of VMs and CI
+//! machines, where Mesa's GBM shares dumb buffers with the implicit
+//! modifier), a `drm` buffer is linear too. With a real GPU present its
+//! implicit layout stays unknown.
 
 use std::os::fd::{AsRawFd, BorrowedFd};
+
+use crate::alloc::DrmNode;
 
 /// The name of the driver that exported the dma-buf `fd`; `None` when
 /// `fd` is no dma-buf or the kernel does not say.
@@ -27,13 +33,22 @@ fn exporter_in(fdinfo: &str) -> Option<&str> {
         .map(str::trim)
 }
 
+/// Whether a dma-buf exported by some DRM driver is linear whichever it
+/// was: there is at least one DRM device, and each makes only linear
+/// buffers ([`DrmNode::linear_only`]).
+pub fn drm_exports_linear(nodes: &[DrmNode]) -> bool {
+    !nodes.is_empty() && nodes.iter().all(|node| node.linear_only)
+}
+
 /// Whether every buffer `exporter` makes is linear, so that the implicit
-/// modifier means LINEAR.
-pub fn implicitly_linear(exporter: &str) -> bool {
-    matches!(
-        exporter,
-        "udmabuf" | "system" | "system-uncached" | "reserved" | "linux,cma"
-    )
+/// modifier means LINEAR; `drm_linear`: what [`drm_exports_linear`] said
+/// of this machine's DRM devices.
+pub fn implicitly_linear(exporter: &str, drm_linear: bool) -> bool {
+    match exporter {
+        "udmabuf" | "system" | "system-uncached" | "reserved" | "linux,cma" => true,
+        "drm" => drm_linear,
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -57,12 +72,42 @@ mod tests {
     }
 
     #[test]
-    fn only_plain_memory_exporters_are_implicitly_linear() {
-        for linear in ["udmabuf", "system", "system-uncached"] {
-            assert!(implicitly_linear(linear), "{linear}");
+    fn plain_memory_exporters_are_implicitly_linear() {
+        for drm_linear in [false, true] {
+            for linear in ["udmabuf", "system", "system-uncached"] {
+                assert!(implicitly_linear(linear, drm_linear), "{linear}");
+            }
+            for unknown in ["i915", "amdgpu", ""] {
+                assert!(!implicitly_linear(unknown, drm_linear), "{unknown}");
+            }
         }
-        for unknown in ["drm", "i915", "amdgpu", ""] {
-            assert!(!implicitly_linear(unknown), "{unknown}");
-        }
+    }
+
+    #[test]
+    fn drm_buffers_are_implicitly_linear_only_among_linear_drivers() {
+        let node = |driver: &str, linear_only| DrmNode {
+            path: format!("/dev/dri/{driver}").into(),
+            kind: crate::alloc::NodeKind::Render,
+            driver: driver.into(),
+            syncobj: false,
+            syncobj_timeline: false,
+            atomic: false,
+            linear_only,
+        };
+        assert!(drm_exports_linear(&[node("vgem", true)]));
+        assert!(drm_exports_linear(&[
+            node("vgem", true),
+            node("virtio_gpu", true)
+        ]));
+        assert!(!drm_exports_linear(&[
+            node("vgem", true),
+            node("amdgpu", false)
+        ]));
+        assert!(
+            !drm_exports_linear(&[]),
+            "no DRM device: nothing to vouch for"
+        );
+        assert!(implicitly_linear("drm", true));
+        assert!(!implicitly_linear("drm", false));
     }
 }

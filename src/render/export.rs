@@ -5,7 +5,7 @@ use smithay::backend::renderer::{ExportMem, Texture};
 use smithay::utils::{Buffer as BufferCoord, Rectangle};
 
 use super::{PACKED, RenderError, VulkanFramebuffer, VulkanMapping, VulkanRenderer, VulkanTexture};
-use crate::copy::{CopyJob, CopyPlan, CopyRequest, Point, Rect, Size, Surface, Transform};
+use crate::copy::{CopyJob, CopyPlan, CopyRequest, Point, Rect, Size, Surface};
 
 impl VulkanRenderer {
     /// The whole of `texture` in host memory: tightly packed rows of its
@@ -49,15 +49,17 @@ impl ExportMem for VulkanRenderer {
                 height: texture.height(),
             });
         }
+        // Upright, whatever the texture's row order.
+        let (y, upright) = texture.stored_rows(region.loc.y.into(), region.size.h.into());
         let plan = CopyPlan::new(CopyRequest {
             src_size: Size::new(size.w, size.h),
             dst_size: Size::new(region.size.w, region.size.h),
             src_rect: Rect::new(
-                Point::new(region.loc.x, region.loc.y),
+                Point::new(region.loc.x, y as i32),
                 Size::new(region.size.w, region.size.h),
             ),
             dst_rect: Rect::new(Point::new(0, 0), Size::new(region.size.w, region.size.h)),
-            transform: Transform::Normal,
+            transform: upright,
             filter: None,
         })?;
         let staging = self.create_texture(format, region.size)?;

@@ -324,14 +324,19 @@ impl Frame for VulkanFrame<'_, '_> {
         // framebuffer with the frame's: the buffer's content reaches the
         // surface under the inverse of the first and the framebuffer under
         // the second.
-        let transform = content_map(src_transform)
-            .invert()
-            .compose(content_map(self.transform));
+        // A y-inverted texture's rows come from the mirrored place, turned
+        // upright first.
+        let (y, upright) = texture.stored_rows(src.loc.y, src.size.h);
+        let transform = upright.compose(
+            content_map(src_transform)
+                .invert()
+                .compose(content_map(self.transform)),
+        );
         let size = texture.size();
         let source = DrawSource::Texture {
             size: copy::Size::new(size.w, size.h),
             rect: copy::Rect::new(
-                copy::Point::new(src.loc.x, src.loc.y),
+                copy::Point::new(src.loc.x, y),
                 copy::Size::new(src.size.w, src.size.h),
             ),
             transform,

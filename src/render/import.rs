@@ -41,7 +41,8 @@ impl VulkanRenderer {
         // exporter that makes nothing else (`dmabuf::exporter`).
         let implicitly_linear = || {
             dmabuf.handles().all(|fd| {
-                exporter::exporter(fd).is_some_and(|name| exporter::implicitly_linear(&name))
+                exporter::exporter(fd)
+                    .is_some_and(|name| exporter::implicitly_linear(&name, self.drm_exports_linear))
             })
         };
         let modifier = match format.modifier {
@@ -49,9 +50,6 @@ impl VulkanRenderer {
             DrmModifier::Invalid if implicitly_linear() => DrmModifier::Linear,
             modifier => return Err(RenderError::UnsupportedModifier { modifier }),
         };
-        if dmabuf.y_inverted() {
-            return Err(RenderError::Flipped);
-        }
         let mut params = DmabufParams::new();
         let planes = dmabuf.handles().zip(dmabuf.offsets()).zip(dmabuf.strides());
         for (index, ((fd, offset), stride)) in (0..).zip(planes) {
@@ -62,7 +60,9 @@ impl VulkanRenderer {
         let validated = params.create(size.w, size.h, format.code as u32, DmabufFlags::empty())?;
         let shared = Arc::new(Mutex::new(validated));
         self.copier.import(&shared)?;
-        let texture = VulkanTexture::from_dmabuf(shared);
+        // A y-inverted buffer is stored as it is; draws and readbacks
+        // turn it upright (`VulkanTexture::stored_rows`).
+        let texture = VulkanTexture::from_dmabuf(shared, dmabuf.y_inverted());
         self.dmabuf_textures.push((dmabuf.weak(), texture.clone()));
         Ok(texture)
     }

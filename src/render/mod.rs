@@ -76,7 +76,9 @@
 //!   shm and dma-buf) and NV12 (dma-buf); targets other than the four packed
 //!   formats.
 //! * Dma-bufs with a modifier other than LINEAR (the copy engine reads rows
-//!   of a buffer), and y-inverted dma-bufs.
+//!   of a buffer), or the implicit modifier of an exporter whose layout is
+//!   unknown (`dmabuf::exporter`). Y-inverted dma-bufs are read bottom row
+//!   first, by the draw itself.
 //! * Memory imports marked `flipped`.
 //! * Debug flags are stored and reported, not drawn (no tint).
 
@@ -107,7 +109,7 @@ use smithay::reexports::wayland_server::protocol::wl_shm;
 use smithay::utils::{Buffer as BufferCoord, Physical, Size, Transform};
 
 use crate::copy::{Copier, CopyError, DeviceBuffer, DrawError, ImageDesc, MAX_EXTENT, PlaneDesc};
-use crate::dmabuf::ParamsError;
+use crate::dmabuf::{ParamsError, exporter};
 use crate::vulkan::{Device, Presented, Swapchain};
 
 pub use capture::{CaptureTarget, PendingCapture, WriteBackError};
@@ -163,7 +165,8 @@ pub enum RenderError {
     /// of an exporter whose buffers are all linear.
     #[error(
         "dma-buf modifier {modifier:?} is not supported: only LINEAR, or the implicit \
-         modifier of udmabuf and dma-heap buffers"
+         modifier of udmabuf and dma-heap buffers and, where every DRM device makes only \
+         linear buffers, of DRM buffers"
     )]
     UnsupportedModifier {
         /// The modifier.
@@ -173,8 +176,8 @@ pub enum RenderError {
     /// or not of the swapchain's format.
     #[error("only an offscreen texture of the window's format can be presented")]
     NotPresentable,
-    /// A y-inverted dma-buf, or a memory import marked flipped.
-    #[error("flipped buffers are not supported")]
+    /// A memory import marked flipped.
+    #[error("flipped memory imports are not supported")]
     Flipped,
     /// A size is empty or larger than [`MAX_EXTENT`].
     #[error("size {width}×{height} is empty or larger than {MAX_EXTENT}")]
@@ -245,6 +248,10 @@ pub struct VulkanRenderer {
     shm_buffers_created: u64,
     /// Host-visible buffers kept for `wl_shm` captures (`capture.rs`).
     capture_buffers: Vec<DeviceBuffer>,
+    /// Every DRM device of the machine makes only linear buffers, so a
+    /// DRM-exported dma-buf with the implicit modifier is linear
+    /// ([`exporter::drm_exports_linear`]).
+    drm_exports_linear: bool,
     copier: Copier,
     context: ContextId<VulkanTexture>,
     upscale: TextureFilter,
@@ -260,6 +267,7 @@ impl VulkanRenderer {
             dmabuf_textures: Vec::new(),
             shm_buffers_created: 0,
             capture_buffers: Vec::new(),
+            drm_exports_linear: exporter::drm_exports_linear(&crate::alloc::drm_nodes()),
             copier: Copier::new(Arc::clone(&device))?,
             context: ContextId::new(),
             upscale: TextureFilter::Linear,

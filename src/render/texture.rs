@@ -11,7 +11,7 @@ use drm_fourcc::DrmFourcc;
 use smithay::backend::renderer::{Texture, TextureMapping};
 
 use super::RenderError;
-use crate::copy::{DeviceBuffer, ImageDesc, Readback, Surface};
+use crate::copy::{self, DeviceBuffer, ImageDesc, Readback, Surface};
 use crate::dmabuf::SharedDmabuf;
 
 /// A texture of the renderer: cheap to clone (an `Arc` inside), and its
@@ -28,6 +28,9 @@ struct TextureInner {
     /// Whether a frame skipped a draw of this texture and said so: the
     /// warning is logged once a texture, not every frame.
     refused: AtomicBool,
+    /// The picture is stored bottom row first (a dma-buf made with
+    /// `Y_INVERT`, as GL clients draw them).
+    y_inverted: bool,
 }
 
 /// Where a texture's pixels are.
@@ -51,6 +54,7 @@ impl VulkanTexture {
             height: desc.height,
             storage: Storage::Buffer { buffer, desc },
             refused: AtomicBool::new(false),
+            y_inverted: false,
         }))
     }
 
@@ -60,7 +64,9 @@ impl VulkanTexture {
     }
 
     /// A texture over a validated dma-buf.
-    pub(super) fn from_dmabuf(dmabuf: SharedDmabuf) -> Self {
+    /// A texture over an imported dma-buf; `y_inverted`: its picture is
+    /// stored bottom row first.
+    pub(super) fn from_dmabuf(dmabuf: SharedDmabuf, y_inverted: bool) -> Self {
         let (format, width, height) = {
             let locked = dmabuf.lock().unwrap_or_else(PoisonError::into_inner);
             (locked.format(), locked.width(), locked.height())
@@ -71,7 +77,22 @@ impl VulkanTexture {
             width,
             height,
             refused: AtomicBool::new(false),
+            y_inverted,
         }))
+    }
+
+    /// Where the picture's rows `y..y + height` are stored, and the
+    /// transform that turns them upright again: themselves and `Normal`,
+    /// or for a y-inverted texture the mirrored rows and a vertical flip.
+    pub(super) fn stored_rows(&self, y: f64, height: f64) -> (f64, copy::Transform) {
+        if self.0.y_inverted {
+            (
+                f64::from(self.0.height) - y - height,
+                copy::Transform::Flipped180,
+            )
+        } else {
+            (y, copy::Transform::Normal)
+        }
     }
 
     /// Records that a frame skipped a draw of this texture; whether it is
