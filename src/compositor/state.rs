@@ -2,6 +2,7 @@
 //! [`Space`], the output and the renderer, with the handlers smithay calls.
 
 use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -176,6 +177,21 @@ impl State {
             foreign_toplevels,
             toplevel_handles: Vec::new(),
         })
+    }
+
+    /// Makes `stream`'s peer a client; `None` (logged) if the display
+    /// refuses it.
+    pub(crate) fn insert_client(&mut self, stream: UnixStream) -> Option<Client> {
+        match self
+            .display
+            .insert_client(stream, Arc::new(ClientState::default()))
+        {
+            Ok(client) => Some(client),
+            Err(err) => {
+                warn!(%err, "cannot accept a client");
+                None
+            }
+        }
     }
 
     /// The window `handle` (ext-foreign-toplevel-list) names, while mapped.
