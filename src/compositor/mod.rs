@@ -12,14 +12,18 @@
 //!   [`crate::render::VulkanRenderer`] texture, then
 //!   frame callbacks and presentation feedback.
 //! * `headless`: the offscreen output, needing neither display nor GPU.
+//! * [`embedded`]: the headless compositor on a thread of its own, in
+//!   another program, which inserts clients and drives the seat over a
+//!   channel.
 //! * `nested`: the output as a window on the user's desktop (winit, X11 or
 //!   Wayland), through a Vulkan swapchain, with keyboard and pointer input.
 //! * `client`: the client command spawned with the compositor's socket.
 //! * `dump`: frames as PNG files.
 //!
 //! The globals: wl_compositor (v6), wl_subcompositor, wl_shm, xdg_wm_base,
-//! wl_output with xdg-output, wl_seat (a keyboard and a pointer; only the
-//! nested backend gives them input), wl_data_device_manager and
+//! wl_output with xdg-output, wl_seat (a keyboard and a pointer, and a
+//! touchscreen when embedded; the nested backend and the embedding program
+//! give them input), wl_data_device_manager and
 //! zwp_primary_selection_device_manager_v1 (`selection`),
 //! zwp_linux_dmabuf_v1 (v5 with default feedback built from the
 //! renderer's importable formats when a DRM render node exists, else v3
@@ -33,6 +37,7 @@ mod capture;
 mod client;
 mod dmabuf;
 mod dump;
+pub mod embedded;
 mod headless;
 mod limits;
 mod nested;
@@ -130,7 +135,7 @@ pub fn run(config: Config, on_socket: impl FnOnce(&OsString)) -> anyhow::Result<
 }
 
 /// A compositor set up on its event loop, not yet running: the one setup
-/// path of [`run`].
+/// path of [`run`] and of the [`embedded`] server.
 struct Compositor {
     /// Dropped first: the renderer and every protocol state go before the
     /// loop, which owns the display.
