@@ -736,6 +736,7 @@ impl SeatHandler for State {
 
     fn focus_changed(&mut self, seat: &Seat<Self>, focused: Option<&WlSurface>) {
         self.selection_focus_changed(seat, focused);
+        self.activate(focused);
     }
 }
 
