@@ -10,7 +10,7 @@ use clap::ValueEnum;
 use smithay::utils::Transform;
 use tracing::warn;
 
-use dmabridge::compositor::{self, Config};
+use dmabridge::compositor::{self, Config, OutputConfig};
 
 /// Where the output is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -115,12 +115,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<i32> {
             Backend::Headless => compositor::Backend::Headless,
             Backend::Nested => compositor::Backend::Nested,
         },
-        size: args.size,
-        refresh_hz: args.refresh,
-        transform: args.transform.into(),
+        output: OutputConfig {
+            size: args.size,
+            refresh_hz: args.refresh,
+            transform: args.transform.into(),
+            dump_frames: args.dump_frames.map(|dir| (dir, args.dump_every)),
+        },
         runtime_dir: private.clone(),
         socket: args.socket,
-        dump_frames: args.dump_frames.map(|dir| (dir, args.dump_every)),
         client: args.client,
     };
     let result = compositor::run(config, |socket| {

@@ -9,13 +9,17 @@ use drm_fourcc::DrmFourcc;
 use smithay::output::Output;
 use tracing::warn;
 
-use super::Config;
+use super::OutputConfig;
 use super::output::{OutputFrames, every_refresh};
 use super::state::State;
 
 /// Starts presenting `output`: a timer on `state`'s loop renders a frame
 /// every refresh.
-pub(crate) fn start(state: &mut State, output: &Output, config: &Config) -> anyhow::Result<()> {
+pub(crate) fn start(
+    state: &mut State,
+    output: &Output,
+    config: &OutputConfig,
+) -> anyhow::Result<()> {
     // The seat has its devices, as on a desktop, so that clients may ask
     // for them (wl_seat.get_pointer on a seat without one is a protocol
     // error); nothing moves them yet.

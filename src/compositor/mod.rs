@@ -12,14 +12,18 @@
 //!   [`crate::render::VulkanRenderer`] texture, then
 //!   frame callbacks and presentation feedback.
 //! * `headless`: the offscreen output, needing neither display nor GPU.
+//! * [`embedded`]: the headless compositor on a thread of its own, in
+//!   another program, which inserts clients and drives the seat over a
+//!   channel.
 //! * `nested`: the output as a window on the user's desktop (winit, X11 or
 //!   Wayland), through a Vulkan swapchain, with keyboard and pointer input.
 //! * `client`: the client command spawned with the compositor's socket.
 //! * `dump`: frames as PNG files.
 //!
 //! The globals: wl_compositor (v6), wl_subcompositor, wl_shm, xdg_wm_base,
-//! wl_output with xdg-output, wl_seat (a keyboard and a pointer; only the
-//! nested backend gives them input), wl_data_device_manager and
+//! wl_output with xdg-output, wl_seat (a keyboard and a pointer, and a
+//! touchscreen when embedded; the nested backend and the embedding program
+//! give them input), wl_data_device_manager and
 //! zwp_primary_selection_device_manager_v1 (`selection`),
 //! zwp_linux_dmabuf_v1 (v5 with default feedback built from the
 //! renderer's importable formats when a DRM render node exists, else v3
@@ -37,6 +41,7 @@ mod client;
 mod decoration;
 mod dmabuf;
 mod dump;
+pub mod embedded;
 mod headless;
 mod limits;
 mod nested;
@@ -66,7 +71,7 @@ use smithay::wayland::drm_syncobj::{DrmSyncobjState, supports_syncobj_eventfd};
 use tracing::{info, warn};
 
 use self::limits::{Accepted, Listener};
-use self::state::{ClientState, Globals, State};
+use self::state::{Globals, State};
 use crate::alloc::{DrmNode, NodeKind, drm_nodes};
 use crate::render::VulkanRenderer;
 use crate::vulkan::{Device, Instance, VulkanError};
@@ -80,11 +85,9 @@ pub enum Backend {
     Nested,
 }
 
-/// What `dmabridge run` was asked for.
+/// The output a compositor shows.
 #[derive(Debug, Clone)]
-pub struct Config {
-    /// Where the output is shown.
-    pub backend: Backend,
+pub struct OutputConfig {
     /// The output's size in pixels.
     pub size: (u32, u32),
     /// The output's refresh rate in Hz.
@@ -92,14 +95,23 @@ pub struct Config {
     /// The output's transform (`wl_output.transform`): how the
     /// framebuffer is turned relative to the desktop it shows.
     pub transform: Transform,
+    /// Where presented frames are written as PNG, and every how many.
+    pub dump_frames: Option<(PathBuf, u64)>,
+}
+
+/// What `dmabridge run` was asked for.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the output is shown.
+    pub backend: Backend,
+    /// The output: its size is the nested window's first size.
+    pub output: OutputConfig,
     /// The directory the socket is made in, which the client is given as
     /// its `XDG_RUNTIME_DIR`; `None`: the environment's `XDG_RUNTIME_DIR`.
     pub runtime_dir: Option<PathBuf>,
     /// The socket's name in that directory; the first free `wayland-N` when
     /// `None`.
     pub socket: Option<String>,
-    /// Where presented frames are written as PNG, and every how many.
-    pub dump_frames: Option<(PathBuf, u64)>,
     /// A client command to spawn; the compositor exits with its status.
     pub client: Vec<OsString>,
 }
@@ -108,130 +120,157 @@ pub struct Config {
 /// is stopped: the nested window closed). `on_socket` receives the socket
 /// name once clients can connect. Returns the client's exit code, or 0.
 pub fn run(config: Config, on_socket: impl FnOnce(&OsString)) -> anyhow::Result<i32> {
-    limits::raise_fd_limit();
-    let mut event_loop: EventLoop<'static, State> =
-        EventLoop::try_new().context("creating the event loop")?;
-    let mut display: Display<State> = Display::new().context("creating the Wayland display")?;
-    let dh = display.handle();
-
-    let host = match config.backend {
-        Backend::Headless => None,
-        Backend::Nested => Some(nested::Host::open(config.size)?),
-    };
-    let instance = match &host {
-        Some(host) => Instance::for_display(host.display_handle()?),
-        None => Instance::new(),
-    }
-    .context("creating the Vulkan instance")?;
-    let node = render_node();
-    let device = vulkan_device(Arc::new(instance), node.as_ref())?;
-    let renderer = VulkanRenderer::new(device).context("creating the renderer")?;
-
-    let output = match &host {
-        Some(host) => new_output("NESTED-1", "nested", host.size(), &config)?,
-        None => new_output("HEADLESS-1", "headless", config.size, &config)?,
-    };
-    output.create_global::<State>(&dh);
-    let device = node
-        .as_ref()
-        .map(|node| {
-            rustix::fs::stat(&node.path)
-                .map(|stat| stat.st_rdev)
-                .with_context(|| format!("stat {}", node.path.display()))
-        })
-        .transpose()?;
-    let dmabuf = dmabuf_global(&dh, &renderer, device)?;
-    let syncobj = node.as_ref().and_then(|node| syncobj_state(&dh, node));
-    let mut state = State::new(
-        dh.clone(),
-        event_loop.handle(),
-        event_loop.get_signal(),
-        renderer,
-        Globals {
-            output: output.clone(),
-            dmabuf,
-            syncobj,
-            capture_device: device,
-        },
-    )?;
-
+    let mut compositor = Compositor::new(config.backend, &config.output)?;
     let (socket, socket_name) =
         bind_socket(config.runtime_dir.as_deref(), config.socket.as_deref())
             .context("binding the Wayland socket")?;
-    // The loop polls a duplicate of the socket's fd; the callback owns the
-    // socket and accepts on it.
-    let socket_fd = socket
-        .as_fd()
-        .try_clone_to_owned()
-        .context("duplicating the socket's fd")?;
-    let mut listener = Listener::new(socket);
-    let handle = event_loop.handle();
-    handle
-        .insert_source(
-            Generic::new(socket_fd, Interest::READ, PollMode::Level),
-            move |_, _, state| {
-                loop {
-                    match listener.accept() {
-                        Accepted::Client(stream) => {
-                            if let Err(err) = state
-                                .display
-                                .insert_client(stream, Arc::new(ClientState::default()))
-                            {
-                                warn!(%err, "cannot accept a client");
-                            }
-                        }
-                        Accepted::None => return Ok(PostAction::Continue),
-                        Accepted::Backoff => {
-                            limits::listen_later(state);
-                            return Ok(PostAction::Disable);
-                        }
-                    }
-                }
-            },
-        )
-        .map(|token| state.listener = Some(token))
-        .map_err(|err| anyhow::anyhow!("listening on the socket: {err}"))?;
-    // The display is dispatched when its fd is readable; the callback gets
-    // the state from the loop and the display from this cell.
-    let poll_fd = display
-        .backend()
-        .poll_fd()
-        .try_clone_to_owned()
-        .context("duplicating the display's fd")?;
-    let display = RefCell::new(display);
-    handle
-        .insert_source(
-            Generic::new(poll_fd, Interest::READ, PollMode::Level),
-            move |_, _, state| {
-                display.borrow_mut().dispatch_clients(state)?;
-                Ok(PostAction::Continue)
-            },
-        )
-        .map_err(|err| anyhow::anyhow!("inserting the display: {err}"))?;
-    match host {
-        Some(host) => nested::start(host, &mut state, &output, &config)?,
-        None => headless::start(&mut state, &output, &config)?,
-    }
+    compositor.listen(socket)?;
     info!(socket = %socket_name.to_string_lossy(), "listening");
     on_socket(&socket_name);
     if !config.client.is_empty() {
         client::spawn(
-            &state,
+            &compositor.state,
             &config.client,
             &socket_name,
             config.runtime_dir.as_deref(),
         )?;
     }
-
-    event_loop
-        .run(None, &mut state, |state| {
-            if let Err(err) = state.display.flush_clients() {
-                warn!(%err, "flushing clients");
-            }
-        })
-        .context("running the event loop")?;
-    Ok(state.client_exit.unwrap_or(0))
+    Ok(compositor.run()?.unwrap_or(0))
 }
+
+/// A compositor set up on its event loop, not yet running: the one setup
+/// path of [`run`] and of the [`embedded`] server.
+struct Compositor {
+    /// Dropped first: the renderer and every protocol state go before the
+    /// loop, which owns the display.
+    state: State,
+    event_loop: EventLoop<'static, State>,
+}
+
+impl Compositor {
+    /// The Vulkan device and renderer, the output and every global, the
+    /// display dispatched on the loop, and the backend started.
+    fn new(backend: Backend, config: &OutputConfig) -> anyhow::Result<Self> {
+        limits::raise_fd_limit();
+        let event_loop: EventLoop<'static, State> =
+            EventLoop::try_new().context("creating the event loop")?;
+        let mut display: Display<State> = Display::new().context("creating the Wayland display")?;
+        let dh = display.handle();
+
+        let host = match backend {
+            Backend::Headless => None,
+            Backend::Nested => Some(nested::Host::open(config.size)?),
+        };
+        let instance = match &host {
+            Some(host) => Instance::for_display(host.display_handle()?),
+            None => Instance::new(),
+        }
+        .context("creating the Vulkan instance")?;
+        let node = render_node();
+        let device = vulkan_device(Arc::new(instance), node.as_ref())?;
+        let renderer = VulkanRenderer::new(device).context("creating the renderer")?;
+
+        let output = match &host {
+            Some(host) => new_output("NESTED-1", "nested", host.size(), config)?,
+            None => new_output("HEADLESS-1", "headless", config.size, config)?,
+        };
+        output.create_global::<State>(&dh);
+        let device = node
+            .as_ref()
+            .map(|node| {
+                rustix::fs::stat(&node.path)
+                    .map(|stat| stat.st_rdev)
+                    .with_context(|| format!("stat {}", node.path.display()))
+            })
+            .transpose()?;
+        let dmabuf = dmabuf_global(&dh, &renderer, device)?;
+        let syncobj = node.as_ref().and_then(|node| syncobj_state(&dh, node));
+        let mut state = State::new(
+            dh.clone(),
+            event_loop.handle(),
+            event_loop.get_signal(),
+            renderer,
+            Globals {
+                output: output.clone(),
+                dmabuf,
+                syncobj,
+                capture_device: device,
+            },
+        )?;
+
+        // The display is dispatched when its fd is readable; the callback
+        // gets the state from the loop and the display from this cell.
+        let poll_fd = display
+            .backend()
+            .poll_fd()
+            .try_clone_to_owned()
+            .context("duplicating the display's fd")?;
+        let display = RefCell::new(display);
+        event_loop
+            .handle()
+            .insert_source(
+                Generic::new(poll_fd, Interest::READ, PollMode::Level),
+                move |_, _, state| {
+                    display.borrow_mut().dispatch_clients(state)?;
+                    Ok(PostAction::Continue)
+                },
+            )
+            .map_err(|err| anyhow::anyhow!("inserting the display: {err}"))?;
+        match host {
+            Some(host) => nested::start(host, &mut state, &output, config)?,
+            None => headless::start(&mut state, &output, config)?,
+        }
+        Ok(Self { state, event_loop })
+    }
+
+    /// Accepts clients on `socket`.
+    fn listen(&mut self, socket: ListeningSocket) -> anyhow::Result<()> {
+        // The loop polls a duplicate of the socket's fd; the callback owns
+        // the socket and accepts on it.
+        let socket_fd = socket
+            .as_fd()
+            .try_clone_to_owned()
+            .context("duplicating the socket's fd")?;
+        let mut listener = Listener::new(socket);
+        let token = self
+            .event_loop
+            .handle()
+            .insert_source(
+                Generic::new(socket_fd, Interest::READ, PollMode::Level),
+                move |_, _, state| {
+                    loop {
+                        match listener.accept() {
+                            Accepted::Client(stream) => {
+                                state.insert_client(stream);
+                            }
+                            Accepted::None => return Ok(PostAction::Continue),
+                            Accepted::Backoff => {
+                                limits::listen_later(state);
+                                return Ok(PostAction::Disable);
+                            }
+                        }
+                    }
+                },
+            )
+            .map_err(|err| anyhow::anyhow!("listening on the socket: {err}"))?;
+        self.state.listener = Some(token);
+        Ok(())
+    }
+
+    /// Runs the loop until something stops it (`State::signal`); the
+    /// spawned client's exit code, if it exited.
+    fn run(mut self) -> anyhow::Result<Option<i32>> {
+        self.event_loop
+            .run(None, &mut self.state, |state| {
+                if let Err(err) = state.display.flush_clients() {
+                    warn!(%err, "flushing clients");
+                }
+            })
+            .context("running the event loop")?;
+        Ok(self.state.client_exit)
+    }
+}
+
 /// Binds the listening socket named `name` (the first free `wayland-N`
 /// when `None`) in `dir`, or in `XDG_RUNTIME_DIR` when `dir` is `None`;
 /// the socket and its name.
@@ -295,7 +334,7 @@ fn new_output(
     name: &str,
     model: &str,
     size: (u32, u32),
-    config: &Config,
+    config: &OutputConfig,
 ) -> anyhow::Result<Output> {
     let output = Output::new(
         name.into(),

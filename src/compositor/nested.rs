@@ -41,7 +41,7 @@ use winit::platform::pump_events::{EventLoopExtPumpEvents, PumpStatus};
 use winit::platform::scancode::PhysicalKeyExtScancode;
 use winit::window::{Window, WindowId};
 
-use super::Config;
+use super::OutputConfig;
 use super::capture;
 use super::output::{OutputFrames, every_refresh};
 use super::state::State;
@@ -176,7 +176,7 @@ pub(crate) fn start(
     host: Host,
     state: &mut State,
     output: &Output,
-    config: &Config,
+    config: &OutputConfig,
 ) -> anyhow::Result<()> {
     let swapchain = Swapchain::new(state.renderer.device(), host.window(), host.size())
         .context("making the window's swapchain")?;

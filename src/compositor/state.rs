@@ -2,6 +2,7 @@
 //! [`Space`], the output and the renderer, with the handlers smithay calls.
 
 use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -16,6 +17,9 @@ use smithay::desktop::WindowSurfaceType;
 use smithay::desktop::{PopupManager, Space, Window};
 use smithay::input::keyboard::{FilterResult, XkbConfig};
 use smithay::input::pointer::{AxisFrame, ButtonEvent, CursorImageStatus, MotionEvent};
+use smithay::input::touch::{
+    DownEvent as TouchDown, MotionEvent as TouchMotion, UpEvent as TouchUp,
+};
 use smithay::input::{Seat, SeatHandler, SeatState};
 use smithay::output::{Mode, Output};
 use smithay::reexports::calloop::{LoopHandle, LoopSignal, RegistrationToken};
@@ -192,6 +196,21 @@ impl State {
         })
     }
 
+    /// Makes `stream`'s peer a client; `None` (logged) if the display
+    /// refuses it.
+    pub(crate) fn insert_client(&mut self, stream: UnixStream) -> Option<Client> {
+        match self
+            .display
+            .insert_client(stream, Arc::new(ClientState::default()))
+        {
+            Ok(client) => Some(client),
+            Err(err) => {
+                warn!(%err, "cannot accept a client");
+                None
+            }
+        }
+    }
+
     /// The window `handle` (ext-foreign-toplevel-list) names, while mapped.
     pub(crate) fn window_of_handle(&self, handle: &ForeignToplevelHandle) -> Option<Window> {
         let identifier = handle.identifier();
@@ -237,6 +256,11 @@ impl State {
             warn!(%err, "no keyboard: the xkb keymap did not compile");
         }
         self.seat.add_pointer();
+    }
+
+    /// Gives the seat a touchscreen, for a backend with touch input.
+    pub(crate) fn add_touch(&mut self) {
+        self.seat.add_touch();
     }
 
     /// The output's mode is now `size` pixels, and every toplevel is asked to
@@ -332,17 +356,7 @@ impl State {
         };
         let serial = SERIAL_COUNTER.next_serial();
         if state == ButtonState::Pressed {
-            let window = self
-                .space
-                .element_under(self.pointer_location)
-                .map(|(window, _)| window.clone());
-            if let Some(surface) = window
-                .as_ref()
-                .and_then(Window::toplevel)
-                .map(|toplevel| toplevel.wl_surface().clone())
-            {
-                self.focus(surface);
-            }
+            self.activate_window_at(self.pointer_location);
         }
         let event = ButtonEvent {
             serial,
@@ -367,6 +381,71 @@ impl State {
     /// The surface with the keyboard focus, if any.
     pub(crate) fn keyboard_focus(&self) -> Option<WlSurface> {
         self.seat.get_keyboard()?.current_focus()
+    }
+
+    /// Gives the keyboard to the window at `location`, if any: a click or
+    /// a touch there.
+    fn activate_window_at(&mut self, location: Point<f64, Logical>) {
+        let window = self
+            .space
+            .element_under(location)
+            .map(|(window, _)| window.clone());
+        if let Some(surface) = window
+            .as_ref()
+            .and_then(Window::toplevel)
+            .map(|toplevel| toplevel.wl_surface().clone())
+        {
+            self.focus(surface);
+        }
+    }
+
+    /// Touch point `slot` went down at `location` on the output: the
+    /// surface under it gets this point's events until it goes up, and its
+    /// window the keyboard.
+    pub(crate) fn touch_down(&mut self, slot: u32, location: Point<f64, Logical>) {
+        let Some(touch) = self.seat.get_touch() else {
+            return;
+        };
+        self.activate_window_at(location);
+        let focus = self.surface_under(location);
+        let event = TouchDown {
+            slot: Some(slot).into(),
+            location,
+            serial: SERIAL_COUNTER.next_serial(),
+            time: self.input_time(),
+        };
+        touch.down(self, focus, &event);
+        touch.frame(self);
+    }
+
+    /// Touch point `slot` moved to `location` on the output; the surface it
+    /// went down on hears it, wherever it is now.
+    pub(crate) fn touch_motion(&mut self, slot: u32, location: Point<f64, Logical>) {
+        let Some(touch) = self.seat.get_touch() else {
+            return;
+        };
+        let focus = self.surface_under(location);
+        let event = TouchMotion {
+            slot: Some(slot).into(),
+            location,
+            time: self.input_time(),
+        };
+        touch.motion(self, focus, &event);
+        touch.frame(self);
+    }
+
+    /// Touch point `slot` went up.
+    pub(crate) fn touch_up(&mut self, slot: u32) {
+        let Some(touch) = self.seat.get_touch() else {
+            return;
+        };
+        let event = TouchUp {
+            slot: Some(slot).into(),
+            serial: SERIAL_COUNTER.next_serial(),
+            time: self.input_time(),
+        };
+        touch.up(self, &event);
+        touch.frame(self);
     }
 
     /// Gives the keyboard to `surface`'s client.
@@ -394,10 +473,17 @@ impl State {
     }
 
     /// Places the windows left to right in the order they were mapped, each
-    /// at the top of the output. Only a window whose place changed is moved.
+    /// at the top of the output, but for those placed where they were asked
+    /// to be ([`State::place_window`]). Only a window whose place changed is
+    /// moved.
     pub(crate) fn arrange(&mut self) {
         let mut x = 0;
-        let windows: Vec<Window> = self.space.elements().cloned().collect();
+        let windows: Vec<Window> = self
+            .space
+            .elements()
+            .filter(|window| window.user_data().get::<Placed>().is_none())
+            .cloned()
+            .collect();
         for window in windows {
             let width = window.geometry().size.w;
             let place = Point::from((x, 0));
@@ -406,6 +492,29 @@ impl State {
             }
             x = x.saturating_add(width);
         }
+    }
+
+    /// Places the toplevel window whose surface is `surface` with its top
+    /// left at `location` (in output coordinates), where it stays:
+    /// [`State::arrange`] leaves it there. False when `surface` is no
+    /// toplevel's.
+    pub(crate) fn place_window(
+        &mut self,
+        surface: &WlSurface,
+        location: Point<i32, Logical>,
+    ) -> bool {
+        let Some(window) = self
+            .space
+            .elements()
+            .find(|w| w.toplevel().is_some_and(|t| t.wl_surface() == surface))
+            .cloned()
+        else {
+            return false;
+        };
+        window.user_data().insert_if_missing(|| Placed);
+        self.space.map_element(window, location, false);
+        self.arrange();
+        true
     }
 
     /// Holds `surface`'s pending commit until the buffer it attaches is
@@ -504,6 +613,10 @@ pub(crate) fn implicit_fence(
     }
     Ok(merged)
 }
+
+/// Marks a window placed where it was asked to be
+/// ([`State::place_window`]), which [`State::arrange`] does not move.
+struct Placed;
 
 /// A commit blocker that lifts once the [`FenceSource`] watching the
 /// buffer's fence fired.
@@ -642,6 +755,7 @@ impl SeatHandler for State {
 
     fn focus_changed(&mut self, seat: &Seat<Self>, focused: Option<&WlSurface>) {
         self.selection_focus_changed(seat, focused);
+        self.activate(focused);
     }
 }
 

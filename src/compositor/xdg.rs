@@ -4,6 +4,10 @@
 //! * Toplevels are mapped as they are made, sized to the output, and
 //!   placed side by side ([`State::arrange`]); popups are placed where
 //!   their positioner asks and configured after their first commit.
+//! * The toplevel with the keyboard is `activated`, and no other. Asking
+//!   to be maximized or fullscreen (or to stop) is granted, and answered
+//!   with a configure, as the protocol requires; the window keeps the
+//!   output's size and its place.
 //! * A commit with a buffer before the first `ack_configure` is
 //!   `xdg_surface.unconfigured_buffer`; a minimum size larger than the
 //!   maximum is `xdg_toplevel.invalid_size` (both checked at commit, when
@@ -23,7 +27,9 @@ use smithay::reexports::wayland_protocols::xdg::shell::server::{
     xdg_toplevel::{self, XdgToplevel},
     xdg_wm_base::{self, XdgWmBase},
 };
-use smithay::reexports::wayland_server::protocol::{wl_seat, wl_surface::WlSurface};
+use smithay::reexports::wayland_server::protocol::{
+    wl_output::WlOutput, wl_seat, wl_surface::WlSurface,
+};
 use smithay::reexports::wayland_server::{Client, DataInit, Dispatch, DisplayHandle, Resource};
 use smithay::utils::Serial;
 use smithay::wayland::compositor::{BufferAssignment, SurfaceAttributes, with_states};
@@ -55,9 +61,9 @@ impl XdgShellHandler for State {
         let window = Window::new_wayland_window(surface);
         let handle = self.foreign_toplevels.new_toplevel::<Self>("", "");
         self.toplevel_handles.push((window.clone(), handle));
-        self.space.map_element(window, (0, 0), true);
+        self.space.map_element(window, (0, 0), false);
         self.arrange();
-        // It takes the keyboard once it shows something
+        // It takes the keyboard, and is activated, once it shows something
         // ([`State::focus_when_mapped`]).
     }
 
@@ -88,6 +94,22 @@ impl XdgShellHandler for State {
     }
 
     fn grab(&mut self, _surface: PopupSurface, _seat: wl_seat::WlSeat, _serial: Serial) {}
+
+    fn maximize_request(&mut self, surface: ToplevelSurface) {
+        set_state(&surface, xdg_toplevel::State::Maximized, true);
+    }
+
+    fn unmaximize_request(&mut self, surface: ToplevelSurface) {
+        set_state(&surface, xdg_toplevel::State::Maximized, false);
+    }
+
+    fn fullscreen_request(&mut self, surface: ToplevelSurface, _output: Option<WlOutput>) {
+        set_state(&surface, xdg_toplevel::State::Fullscreen, true);
+    }
+
+    fn unfullscreen_request(&mut self, surface: ToplevelSurface) {
+        set_state(&surface, xdg_toplevel::State::Fullscreen, false);
+    }
 
     fn reposition_request(
         &mut self,
@@ -151,6 +173,22 @@ impl State {
         }
     }
 
+    /// Makes the toplevel whose surface has the keyboard, `focused`, the
+    /// activated one (`xdg_toplevel.state`), and every other not; each
+    /// whose state changed is configured (or will be, by its first
+    /// configure).
+    pub(crate) fn activate(&self, focused: Option<&WlSurface>) {
+        for window in self.space.elements() {
+            let Some(toplevel) = window.toplevel() else {
+                continue;
+            };
+            let active = focused == Some(toplevel.wl_surface());
+            if window.set_activated(active) && toplevel.is_initial_configure_sent() {
+                toplevel.send_pending_configure();
+            }
+        }
+    }
+
     /// Sends a popup its first configure once the client committed it
     /// (the commit that gives the popup its role state).
     pub(crate) fn configure_new_popup(&self, surface: &WlSurface) {
@@ -210,6 +248,23 @@ smithay::reexports::wayland_server::delegate_dispatch!(State: [XdgPositioner: Xd
 smithay::reexports::wayland_server::delegate_dispatch!(State: [XdgPopup: XdgShellSurfaceUserData] => XdgShellState);
 smithay::reexports::wayland_server::delegate_dispatch!(State: [XdgSurface: XdgSurfaceUserData] => XdgShellState);
 smithay::reexports::wayland_server::delegate_dispatch!(State: [XdgToplevel: XdgShellSurfaceUserData] => XdgShellState);
+
+/// Grants or takes back `state` (maximized or fullscreen), which the
+/// client asked for, and answers with a configure as xdg-shell requires,
+/// even when nothing changed. Every toplevel already has the output's
+/// size, so the size stays; so does the window's place.
+fn set_state(toplevel: &ToplevelSurface, state: xdg_toplevel::State, on: bool) {
+    toplevel.with_pending_state(|pending| {
+        if on {
+            pending.states.set(state);
+        } else {
+            pending.states.unset(state);
+        }
+    });
+    if toplevel.is_initial_configure_sent() {
+        toplevel.send_configure();
+    }
+}
 
 /// Whether `surface` has a buffer attached (pending) or committed.
 fn has_buffer(surface: &WlSurface) -> bool {
