@@ -652,6 +652,30 @@ fn clients_holding_too_much_are_disconnected() {
         Some((1, NO_MEMORY))
     });
     assert_fds_back(pid, fds_before);
+    // Pools are mapped but never touched here, so they cost address space
+    // only; the cap is on what they could make the renderer copy.
+    stage.run("wl_shm pools of 1.5 GiB and 768 MiB", |w| {
+        pool(w, 3 << 29);
+        pool(w, 3 << 28);
+        Some((1, NO_MEMORY))
+    });
+    stage.run("wl_shm_pool.resize past 2 GiB in all", |w| {
+        pool(w, 3 << 29);
+        let (_, small) = pool(w, 1 << 28);
+        w.send(small, 2, &[Arg::Int(3 << 28)]);
+        Some((1, NO_MEMORY))
+    });
+    stage.run("wl_shm pools of 2 GiB in all, made and destroyed twice", |w| {
+        for _ in 0..2 {
+            let (_, big) = pool(w, 3 << 29);
+            let (_, small) = pool(w, 1 << 28);
+            w.send(small, 2, &[Arg::Int(1 << 29)]);
+            w.send(big, 1, &[]);
+            w.send(small, 1, &[]);
+        }
+        None
+    });
+    assert_fds_back(pid, fds_before);
     stage.run("100000 wl_display.sync in a row", |w| {
         // Legal one by one; the flood must not hold the loop.
         for _ in 0..100_000 {

@@ -3,7 +3,8 @@
 //! service to the others.
 //!
 //! * Each client may hold at most [`MAX_SHM_POOLS`] `wl_shm` pools (each
-//!   pins a file descriptor and a mapping), [`MAX_DMABUFS`] dma-buf
+//!   pins a file descriptor and a mapping) of [`MAX_SHM_BYTES`] in all
+//!   (the memory an upload may read, and the renderer copy), [`MAX_DMABUFS`] dma-buf
 //!   `wl_buffer`s and [`MAX_DMABUF_PARAMS`] unfinished
 //!   `zwp_linux_buffer_params_v1` (each pins up to four file descriptors),
 //!   [`MAX_SURFACES`] surfaces and [`MAX_CAPTURES`] capture sessions and
@@ -42,6 +43,9 @@ use super::state::{ClientState, State};
 
 /// The most `wl_shm` pools one client may hold at once.
 pub(crate) const MAX_SHM_POOLS: usize = 256;
+/// The most bytes of `wl_shm` pools one client may hold at once: room for
+/// several 8K windows (133 MB a buffer) with three buffers each.
+pub(crate) const MAX_SHM_BYTES: usize = 2 << 30;
 /// The most dma-buf `wl_buffer`s one client may hold at once.
 pub(crate) const MAX_DMABUFS: usize = 512;
 /// The most `zwp_linux_buffer_params_v1` one client may hold at once.
@@ -68,17 +72,21 @@ const NO_MEMORY: u32 = 2;
 #[derive(Debug, Default)]
 pub(crate) struct ClientLimits {
     shm_pools: AtomicUsize,
+    shm_bytes: AtomicUsize,
     dmabufs: AtomicUsize,
     dmabuf_params: AtomicUsize,
     surfaces: AtomicUsize,
     captures: AtomicUsize,
 }
 
-/// A kind of object a client holds a limited number of.
+/// What a client holds a limited amount of: one object of a kind, or
+/// bytes of memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Held {
     /// `wl_shm_pool`.
     ShmPool,
+    /// This many bytes of `wl_shm` pools.
+    ShmBytes(usize),
     /// A dma-buf `wl_buffer`.
     Dmabuf,
     /// `zwp_linux_buffer_params_v1`.
@@ -94,6 +102,7 @@ impl Held {
     fn limit(self) -> usize {
         match self {
             Self::ShmPool => MAX_SHM_POOLS,
+            Self::ShmBytes(_) => MAX_SHM_BYTES,
             Self::Dmabuf => MAX_DMABUFS,
             Self::DmabufParams => MAX_DMABUF_PARAMS,
             Self::Surface => MAX_SURFACES,
@@ -101,13 +110,23 @@ impl Held {
         }
     }
 
+    /// How much of its kind this is.
+    fn amount(self) -> usize {
+        match self {
+            Self::ShmBytes(bytes) => bytes,
+            _ => 1,
+        }
+    }
+
+    /// What is counted, in the plural.
     fn name(self) -> &'static str {
         match self {
-            Self::ShmPool => "wl_shm_pool",
-            Self::Dmabuf => "dma-buf wl_buffer",
-            Self::DmabufParams => "zwp_linux_buffer_params_v1",
-            Self::Surface => "wl_surface",
-            Self::Capture => "screen-capture session or frame",
+            Self::ShmPool => "wl_shm_pool objects",
+            Self::ShmBytes(_) => "bytes of wl_shm pools",
+            Self::Dmabuf => "dma-buf wl_buffer objects",
+            Self::DmabufParams => "zwp_linux_buffer_params_v1 objects",
+            Self::Surface => "wl_surface objects",
+            Self::Capture => "screen-capture sessions or frames",
         }
     }
 }
@@ -116,6 +135,7 @@ impl ClientLimits {
     fn counter(&self, held: Held) -> &AtomicUsize {
         match held {
             Held::ShmPool => &self.shm_pools,
+            Held::ShmBytes(_) => &self.shm_bytes,
             Held::Dmabuf => &self.dmabufs,
             Held::DmabufParams => &self.dmabuf_params,
             Held::Surface => &self.surfaces,
@@ -123,21 +143,24 @@ impl ClientLimits {
         }
     }
 
-    /// Counts one more `held`; false (and nothing counted) when the client
-    /// already holds as many as it may.
+    /// Counts `held` more; false (and nothing counted) when that would
+    /// take the client past its limit.
     pub(crate) fn hold(&self, held: Held) -> bool {
         self.counter(held)
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                (n < held.limit()).then_some(n + 1)
+                n.checked_add(held.amount())
+                    .filter(|&total| total <= held.limit())
             })
             .is_ok()
     }
 
-    /// Counts one `held` fewer.
+    /// Counts `held` less.
     pub(crate) fn release(&self, held: Held) {
         let _ = self
             .counter(held)
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                Some(n.saturating_sub(held.amount()))
+            });
     }
 }
 
@@ -157,11 +180,7 @@ pub(crate) fn hold_or_disconnect(dh: &DisplayHandle, client: &Client, held: Held
 /// Disconnects `client` for asking for more `held` objects than it may
 /// hold, with `wl_display.error(no_memory)`.
 pub(crate) fn disconnect(dh: &DisplayHandle, client: &Client, held: Held) {
-    let message = format!(
-        "a client may hold at most {} {} objects",
-        held.limit(),
-        held.name()
-    );
+    let message = format!("a client may hold at most {} {}", held.limit(), held.name());
     warn!(client = ?client.id(), "{message}: disconnecting it");
     client.kill(
         dh,

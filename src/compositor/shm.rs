@@ -12,8 +12,8 @@
 //!   checked against the format's pixel size first; here it gets
 //!   `invalid_format`.
 //! * Nothing limits how many pools a client holds, each a file descriptor
-//!   and a mapping; here [`ClientLimits`](super::limits::ClientLimits)
-//!   counts them.
+//!   and a mapping, nor their size; here
+//!   [`ClientLimits`](super::limits::ClientLimits) counts both.
 
 use smithay::backend::renderer::ImportMem;
 use smithay::reexports::wayland_server::protocol::{
@@ -52,7 +52,11 @@ impl Dispatch<WlShm, ()> for State {
     ) {
         if let wl_shm::Request::CreatePool { size, .. } = &request {
             // A size smithay refuses makes no pool, so nothing is counted.
-            if *size > 0 && !limits::hold_or_disconnect(dh, client, Held::ShmPool) {
+            if let Ok(bytes) = usize::try_from(*size)
+                && bytes > 0
+                && !(limits::hold_or_disconnect(dh, client, Held::ShmPool)
+                    && limits::hold_or_disconnect(dh, client, Held::ShmBytes(bytes)))
+            {
                 return;
             }
         }
@@ -80,6 +84,14 @@ impl Dispatch<WlShmPool, ShmPoolUserData> for State {
                 );
                 return;
             }
+            wl_shm_pool::Request::Resize { size } => {
+                // Only growth counts (smithay refuses shrinking).
+                let growth =
+                    usize::try_from(*size).map_or(0, |new| new.saturating_sub(data.size()));
+                if growth > 0 && !limits::hold_or_disconnect(dh, client, Held::ShmBytes(growth)) {
+                    return;
+                }
+            }
             wl_shm_pool::Request::CreateBuffer { format, .. } => {
                 let known = matches!(format, WEnum::Value(f) if state.shm_formats.contains(f));
                 if !known {
@@ -99,6 +111,7 @@ impl Dispatch<WlShmPool, ShmPoolUserData> for State {
 
     fn destroyed(state: &mut Self, client: ClientId, pool: &WlShmPool, data: &ShmPoolUserData) {
         state.release_held(client.clone(), Held::ShmPool);
+        state.release_held(client.clone(), Held::ShmBytes(data.size()));
         <ShmState as Dispatch<WlShmPool, ShmPoolUserData, Self>>::destroyed(
             state, client, pool, data,
         );
