@@ -3,8 +3,9 @@
 //! status becomes the compositor's, a missing `XDG_RUNTIME_DIR` is made
 //! privately, an unchanged scene costs no frame, and
 //! malformed dma-buf requests get the protocol's errors while a
-//! well-behaved client keeps getting frame callbacks, and only an
-//! xdg-activation token from the client with the keyboard moves it.
+//! well-behaved client keeps getting frame callbacks, only an
+//! xdg-activation token from the client with the keyboard moves it, and
+//! popups are kept on the output as their positioner allows.
 
 #[path = "support/compositor.rs"]
 mod support;
@@ -190,4 +191,60 @@ fn only_a_token_from_the_client_with_the_keyboard_activates_a_window() {
         let _ = child.kill();
         let _ = child.wait();
     }
+}
+
+/// The `xdg_popup.configure` a raw client gets for a 100×50 popup whose
+/// anchor is the 10×10 square at (280, 200) of its parent (a toplevel at
+/// the output's origin), placed below and right of that square's corner,
+/// with `adjustment` (`xdg_positioner.constraint_adjustment` bits).
+fn popup_configure(session: &Session, adjustment: u32) -> [i32; 4] {
+    let mut w = Wire::connect(&session.dir().join("runtime"), session.socket());
+    let compositor = w.bind("wl_compositor", 6);
+    let wm_base = w.bind("xdg_wm_base", 6);
+    let xdg_surface = |w: &mut Wire| {
+        let surface = w.new_id();
+        w.send(compositor, 0, &[Arg::NewId(surface)]);
+        let xdg = w.new_id();
+        w.send(wm_base, 2, &[Arg::NewId(xdg), Arg::Object(surface)]);
+        (surface, xdg)
+    };
+    let (parent_surface, parent) = xdg_surface(&mut w);
+    let toplevel = w.new_id();
+    w.send(parent, 1, &[Arg::NewId(toplevel)]);
+    w.send(parent_surface, 6, &[]);
+    let positioner = w.new_id();
+    w.send(wm_base, 1, &[Arg::NewId(positioner)]);
+    w.send(positioner, 1, &[Arg::Int(100), Arg::Int(50)]);
+    let anchor_rect = [280, 200, 10, 10].map(Arg::Int);
+    w.send(positioner, 2, &anchor_rect);
+    w.send(positioner, 3, &[Arg::Uint(8)]); // anchor bottom_right
+    w.send(positioner, 4, &[Arg::Uint(8)]); // gravity bottom_right
+    w.send(positioner, 5, &[Arg::Uint(adjustment)]);
+    let (popup_surface, xdg) = xdg_surface(&mut w);
+    let popup = w.new_id();
+    let args = [Arg::NewId(popup), Arg::Object(parent), Arg::Object(positioner)];
+    w.send(xdg, 2, &args);
+    w.send(popup_surface, 6, &[]);
+    w.roundtrip();
+    assert_eq!(w.error(), None);
+    let configure = w
+        .events_of(popup)
+        .find(|e| e.opcode == 0)
+        .expect("xdg_popup.configure");
+    [0, 1, 2, 3].map(|n| configure.word(n) as i32)
+}
+
+#[test]
+fn popups_are_kept_on_the_output_as_their_positioner_allows() {
+    // Where the positioner puts it, the popup would reach (390, 260), past
+    // the 320×240 output.
+    let session = Session::start((320, 240), &[]);
+    // No adjustment allowed: it stays where asked.
+    assert_eq!(popup_configure(&session, 0), [290, 210, 100, 50]);
+    // slide_x | slide_y: moved in until it fits.
+    assert_eq!(popup_configure(&session, 1 | 2), [220, 190, 100, 50]);
+    // flip_x | flip_y: to the other side of the anchor square.
+    assert_eq!(popup_configure(&session, 4 | 8), [180, 150, 100, 50]);
+    // resize_x | resize_y: cut to what is left of the output.
+    assert_eq!(popup_configure(&session, 16 | 32), [290, 210, 30, 30]);
 }

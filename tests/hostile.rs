@@ -665,16 +665,19 @@ fn clients_holding_too_much_are_disconnected() {
         w.send(small, 2, &[Arg::Int(3 << 28)]);
         Some((1, NO_MEMORY))
     });
-    stage.run("wl_shm pools of 2 GiB in all, made and destroyed twice", |w| {
-        for _ in 0..2 {
-            let (_, big) = pool(w, 3 << 29);
-            let (_, small) = pool(w, 1 << 28);
-            w.send(small, 2, &[Arg::Int(1 << 29)]);
-            w.send(big, 1, &[]);
-            w.send(small, 1, &[]);
-        }
-        None
-    });
+    stage.run(
+        "wl_shm pools of 2 GiB in all, made and destroyed twice",
+        |w| {
+            for _ in 0..2 {
+                let (_, big) = pool(w, 3 << 29);
+                let (_, small) = pool(w, 1 << 28);
+                w.send(small, 2, &[Arg::Int(1 << 29)]);
+                w.send(big, 1, &[]);
+                w.send(small, 1, &[]);
+            }
+            None
+        },
+    );
     assert_fds_back(pid, fds_before);
     stage.run("100000 wl_display.sync in a row", |w| {
         // Legal one by one; the flood must not hold the loop.

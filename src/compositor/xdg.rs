@@ -3,7 +3,9 @@
 //!
 //! * Toplevels are mapped as they are made, sized to the output, and
 //!   placed side by side ([`State::arrange`]); popups are placed where
-//!   their positioner asks and configured after their first commit.
+//!   their positioner asks, flipped, slid or resized onto the output as
+//!   far as the positioner's constraint adjustments allow, and configured
+//!   after their first commit.
 //! * The toplevel with the keyboard is `activated`, and no other. Asking
 //!   to be maximized or fullscreen (or to stop) is granted, and answered
 //!   with a configure, as the protocol requires; the window keeps the
@@ -19,7 +21,7 @@
 //! gets wrong in its own request handlers.
 
 use smithay::backend::renderer::utils::with_renderer_surface_state;
-use smithay::desktop::{PopupKind, Window};
+use smithay::desktop::{PopupKind, Window, find_popup_root_surface, get_popup_toplevel_coords};
 use smithay::reexports::wayland_protocols::xdg::shell::server::{
     xdg_popup::XdgPopup,
     xdg_positioner::XdgPositioner,
@@ -31,7 +33,7 @@ use smithay::reexports::wayland_server::protocol::{
     wl_output::WlOutput, wl_seat, wl_surface::WlSurface,
 };
 use smithay::reexports::wayland_server::{Client, DataInit, Dispatch, DisplayHandle, Resource};
-use smithay::utils::Serial;
+use smithay::utils::{Logical, Rectangle, Serial};
 use smithay::wayland::compositor::{BufferAssignment, SurfaceAttributes, with_states};
 use smithay::wayland::shell::xdg::{
     PopupSurface, PositionerState, SurfaceCachedState, ToplevelSurface, XdgPopupSurfaceData,
@@ -85,9 +87,11 @@ impl XdgShellHandler for State {
     }
 
     fn new_popup(&mut self, surface: PopupSurface, positioner: PositionerState) {
-        // Placed where the positioner asks; configured after the client's
-        // first commit ([`State::configure_new_popup`]).
-        surface.with_pending_state(|state| state.geometry = positioner.get_geometry());
+        // Placed where the positioner asks, kept on the output as it allows;
+        // configured after the client's first commit
+        // ([`State::configure_new_popup`]).
+        let geometry = self.place_popup(&surface, positioner);
+        surface.with_pending_state(|state| state.geometry = geometry);
         if let Err(err) = self.popups.track_popup(surface.into()) {
             warn!(%err, "cannot track a popup");
         }
@@ -117,8 +121,9 @@ impl XdgShellHandler for State {
         positioner: PositionerState,
         token: u32,
     ) {
+        let geometry = self.place_popup(&surface, positioner);
         surface.with_pending_state(|state| {
-            state.geometry = positioner.get_geometry();
+            state.geometry = geometry;
             state.positioner = positioner;
         });
         surface.send_repositioned(token);
@@ -126,6 +131,36 @@ impl XdgShellHandler for State {
 }
 
 impl State {
+    /// Where `popup` goes, relative to its parent's window geometry: where
+    /// `positioner` puts it, moved by the adjustments the client allows
+    /// (flip, slide, resize) to stay on the output, as xdg-shell asks of
+    /// the compositor. A popup whose toplevel is not on the output goes
+    /// where the positioner says.
+    fn place_popup(
+        &self,
+        popup: &PopupSurface,
+        positioner: PositionerState,
+    ) -> Rectangle<i32, Logical> {
+        let kind = PopupKind::Xdg(popup.clone());
+        let window = find_popup_root_surface(&kind).ok().and_then(|root| {
+            self.space
+                .elements()
+                .find(|w| w.toplevel().is_some_and(|t| t.wl_surface() == &root))
+        });
+        let (Some(window), Some(output)) = (window, self.space.output_geometry(&self.output))
+        else {
+            return positioner.get_geometry();
+        };
+        let Some(window) = self.space.element_geometry(window) else {
+            return positioner.get_geometry();
+        };
+        // The output in the parent's coordinates: the toplevel's window
+        // geometry, then each popup between it and this one.
+        let mut target = output;
+        target.loc -= window.loc + get_popup_toplevel_coords(&kind);
+        positioner.get_unconstrained_geometry(target)
+    }
+
     /// Checks what xdg-shell requires of a commit of `surface`, raising
     /// the error it names; whether the commit may go on.
     pub(crate) fn xdg_commit_allowed(&self, surface: &WlSurface) -> bool {
