@@ -33,6 +33,7 @@
 
 mod capture;
 mod client;
+mod cursor;
 mod decoration;
 mod dmabuf;
 mod dump;

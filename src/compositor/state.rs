@@ -49,6 +49,7 @@ use smithay::{
 use tracing::{debug, warn};
 
 use super::capture::{self, Capture, DmabufConstraints};
+use super::cursor::theme::CursorTheme;
 use super::dmabuf::Dmabufs;
 use super::limits::ClientLimits;
 use super::selection::Selections;
@@ -89,8 +90,11 @@ pub(crate) struct State {
     pub(crate) pointer_location: Point<f64, Logical>,
     /// Whether the pointer is on the output (it entered and did not leave).
     pub(crate) pointer_on_output: bool,
-    /// The cursor the focused client asked for (`wl_pointer.set_cursor`).
+    /// The cursor the focused client asked for (`wl_pointer.set_cursor`,
+    /// wp-cursor-shape-v1).
     pub(crate) cursor_image: CursorImageStatus,
+    /// The images of named cursors.
+    pub(crate) cursor_theme: CursorTheme,
     /// The clipboard and the primary selection.
     pub(crate) selections: Selections,
     /// Screen capture: sessions, damage, frames in flight.
@@ -180,6 +184,7 @@ impl State {
             pointer_location: Point::default(),
             pointer_on_output: false,
             cursor_image: CursorImageStatus::default_named(),
+            cursor_theme: CursorTheme::from_env(),
             capture,
             selections,
             foreign_toplevels,
