@@ -25,7 +25,9 @@
 //! renderer's importable formats when a DRM render node exists, else v3
 //! with the same formats), wp_presentation, wp_viewporter,
 //! wp_single_pixel_buffer_manager_v1, zxdg_decoration_manager_v1
-//! (`decoration`: always client-side),
+//! (`decoration`: always client-side), wp_cursor_shape_manager_v1
+//! (`cursor_shape`: named cursors, drawn from the xcursor theme,
+//! `cursor`),
 //! wp_linux_drm_syncobj_manager_v1 when that node supports timeline
 //! syncobjs with eventfd, ext_foreign_toplevel_list_v1, and screen capture
 //! (`capture`): ext-image-copy-capture-v1 with its output and toplevel
@@ -34,6 +36,7 @@
 mod capture;
 mod client;
 mod cursor;
+mod cursor_shape;
 mod decoration;
 mod dmabuf;
 mod dump;

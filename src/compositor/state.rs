@@ -145,6 +145,7 @@ impl State {
         let viewporter = ViewporterState::new::<Self>(&display);
         let single_pixel_buffer = SinglePixelBufferState::new::<Self>(&display);
         super::decoration::create_global(&display);
+        super::cursor_shape::create_global(&display);
         let selections = Selections::new(&display);
         let mut seat_state = SeatState::new();
         let seat = seat_state.new_wl_seat(&display, "seat0");
