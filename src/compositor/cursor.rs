@@ -11,7 +11,7 @@
 //!   content or is gone: no image.
 //!
 //! Screen capture (`capture/cursor.rs`) reports and paints this image; the
-//! nested backend hands it to the host's window (`nested.rs`). The image is
+//! nested backend hands it to the host's window (`nested/cursor.rs`). The image is
 //! composed by the renderer, so a cursor surface's buffer may be `wl_shm`
 //! or a dma-buf alike.
 
@@ -139,6 +139,14 @@ impl State {
                 })
             }
         }
+    }
+
+    /// The cursor's image changed: a new cursor, or a commit to its
+    /// surfaces. Capture takes the change, and the nested window's cursor
+    /// follows at its next refresh.
+    pub(crate) fn cursor_image_changed(&mut self) {
+        self.cursor_changes += 1;
+        self.capture_cursor_changed(true);
     }
 
     /// Whether `surface` is the cursor's image.

@@ -95,6 +95,9 @@ pub(crate) struct State {
     pub(crate) cursor_image: CursorImageStatus,
     /// The images of named cursors.
     pub(crate) cursor_theme: CursorTheme,
+    /// How many times the cursor's image changed (see
+    /// [`State::cursor_image_changed`]).
+    pub(crate) cursor_changes: u64,
     /// The clipboard and the primary selection.
     pub(crate) selections: Selections,
     /// Screen capture: sessions, damage, frames in flight.
@@ -186,6 +189,7 @@ impl State {
             pointer_on_output: false,
             cursor_image: CursorImageStatus::default_named(),
             cursor_theme: CursorTheme::from_env(),
+            cursor_changes: 0,
             capture,
             selections,
             foreign_toplevels,
@@ -586,7 +590,7 @@ impl CompositorHandler for State {
             self.capture_window_committed(&window);
         }
         if self.is_cursor_surface(&root) {
-            self.capture_cursor_changed(true);
+            self.cursor_image_changed();
         }
         self.popups.commit(surface);
         self.configure_new_popup(surface);
@@ -633,7 +637,7 @@ impl SeatHandler for State {
 
     fn cursor_image(&mut self, _seat: &Seat<Self>, image: CursorImageStatus) {
         self.cursor_image = image;
-        self.capture_cursor_changed(true);
+        self.cursor_image_changed();
     }
 
     fn focus_changed(&mut self, seat: &Seat<Self>, focused: Option<&WlSurface>) {
