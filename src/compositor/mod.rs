@@ -14,6 +14,9 @@
 //! * `headless`: the offscreen output, needing neither display nor GPU.
 //! * `nested`: the output as a window on the user's desktop (winit, X11 or
 //!   Wayland), through a Vulkan swapchain, with keyboard and pointer input.
+//! * `cursor`: the pointer's cursor image (a client's surface, or the
+//!   xcursor theme's image of a named cursor), for capture and the nested
+//!   window.
 //! * `client`: the client command spawned with the compositor's socket.
 //! * `dump`: frames as PNG files.
 //!
