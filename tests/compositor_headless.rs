@@ -222,7 +222,11 @@ fn popup_configure(session: &Session, adjustment: u32) -> [i32; 4] {
     w.send(positioner, 5, &[Arg::Uint(adjustment)]);
     let (popup_surface, xdg) = xdg_surface(&mut w);
     let popup = w.new_id();
-    let args = [Arg::NewId(popup), Arg::Object(parent), Arg::Object(positioner)];
+    let args = [
+        Arg::NewId(popup),
+        Arg::Object(parent),
+        Arg::Object(positioner),
+    ];
     w.send(xdg, 2, &args);
     w.send(popup_surface, 6, &[]);
     w.roundtrip();

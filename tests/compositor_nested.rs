@@ -2,7 +2,8 @@
 //! Vulkan swapchain on lavapipe: the window shows what the client drew, a
 //! resized window resizes the output and the client's configure, and
 //! pointer and keyboard input in the window reach the focused client and
-//! only it. On a Wayland desktop too: nested in the headless compositor,
+//! only it, and the window's cursor and the captured cursor are the one
+//! the client chose. On a Wayland desktop too: nested in the headless compositor,
 //! whose dumped frame shows the nested window.
 
 #[path = "support/capture_client.rs"]
@@ -16,9 +17,11 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use capture_client::{Client, Constraint};
+use smithay::input::pointer::CursorIcon;
 use support::{CLEAR, Lines, Rgb, Session};
 use wayland_client::protocol::wl_shm;
 use wayland_protocols::ext::image_copy_capture::v1::client::ext_image_copy_capture_manager_v1 as manager;
+use wayland_protocols::wp::cursor_shape::v1::client::wp_cursor_shape_device_v1::Shape;
 use xvfb::Xvfb;
 
 const CLIENT: &str = env!("CARGO_BIN_EXE_dmabridge-client");
@@ -186,12 +189,16 @@ fn a_cursor_session_reports_and_captures_the_cursor_a_client_set() {
     client.roundtrip();
     let window = x.window("dmabridge");
 
-    // The pointer over the window: the client sets an 8×6 red cursor with
-    // its hotspot at (2, 3).
+    // The pointer over the window, with the default cursor (the theme's);
+    // then the client sets an 8×6 red cursor with its hotspot at (2, 3).
     x.xdotool(&["mousemove", "--window", &window, "50", "60"]);
     let _cursor = client.set_cursor(&pointer, (8, 6), 0xffff_0000, (2, 3), PATIENCE);
-    let want = ["enter", "position 50 60", "hotspot 2 3"];
-    let reported = client.wait_until(PATIENCE, |s| s.cursor_reports(&cursor) == want);
+    let reported = client.wait_until(PATIENCE, |s| {
+        let reports = s.cursor_reports(&cursor);
+        reports.first().is_some_and(|r| r == "enter")
+            && reports.iter().any(|r| r == "position 50 60")
+            && reports.last().is_some_and(|r| r == "hotspot 2 3")
+    });
     assert!(reported, "{:?}", client.state.cursor_reports(&cursor));
     // The image session follows the cursor's size…
     let sized = client.wait_until(PATIENCE, |s| {
@@ -257,6 +264,150 @@ fn a_cursor_session_reports_and_captures_the_cursor_a_client_set() {
         s.cursor_reports(&cursor).last().map(String::as_str) == Some("leave")
     });
     assert!(left, "{:?}", client.state.cursor_reports(&cursor));
+}
+
+/// The default theme's image of `icon` at 24 pixels, the size the
+/// compositor is given (`support/compositor.rs`).
+fn theme_image(icon: CursorIcon) -> xcursor::parser::Image {
+    let theme = xcursor::CursorTheme::load("default");
+    let path = std::iter::once(icon.name())
+        .chain(icon.alt_names().iter().copied())
+        .find_map(|name| theme.load_icon(name))
+        .unwrap_or_else(|| panic!("no {icon} cursor: is adwaita-icon-theme installed?"));
+    let images = xcursor::parser::parse_xcursor(&std::fs::read(path).unwrap()).unwrap();
+    images
+        .into_iter()
+        .find(|image| image.size == 24)
+        .expect("a 24-pixel image")
+}
+
+#[test]
+fn a_cursor_shape_is_reported_and_captured_as_the_themes_image() {
+    let x = Xvfb::start(SCREEN);
+    let session = Session::start_nested(x.display(), (640, 480), &[]);
+    let socket = session.dir().join("runtime").join(session.socket());
+    let mut client = Client::connect(&socket, (640, 480));
+    // Opaque blue, at the output's top left.
+    let _window = client.open_window(200, 150, 0xff00_00ff);
+    let (pointer, cursor) = client.cursor_session();
+    let image = cursor.get_capture_session(&client.qh, ());
+    client.roundtrip();
+    let window = x.window("dmabridge");
+
+    // The pointer over the window; the client names the text cursor.
+    x.xdotool(&["mousemove", "--window", &window, "50", "60"]);
+    let _device = client.set_cursor_shape(&pointer, Shape::Text, PATIENCE);
+    let text = theme_image(CursorIcon::Text);
+    let hotspot = format!("hotspot {} {}", text.xhot, text.yhot);
+    let reported = client.wait_until(PATIENCE, |s| {
+        let reports = s.cursor_reports(&cursor);
+        reports.iter().any(|r| r == "position 50 60") && reports.last() == Some(&hotspot)
+    });
+    assert!(reported, "{:?}", client.state.cursor_reports(&cursor));
+    // The image session takes the theme image's size…
+    let (width, height) = (text.width as i32, text.height as i32);
+    let sized = client.wait_until(PATIENCE, |s| {
+        let constraints = s.announced(&image).constraints;
+        constraints.ends_with(&[Constraint::Done])
+            && constraints.contains(&Constraint::Size(width as u32, height as u32))
+    });
+    assert!(sized, "{:?}", client.state.announced(&image));
+    // …and captures its pixels: ARGB8888, premultiplied, as the theme's
+    // file holds them.
+    let buffer = client.shm_buffer(width, height, width * 4, wl_shm::Format::Argb8888);
+    let frame = client.ext_capture(&image, &buffer);
+    let got = client.ext_end(&frame, PATIENCE);
+    assert!(got.ready, "{got:?}");
+    let captured = buffer.bytes();
+    let unlike = captured
+        .iter()
+        .zip(&text.pixels_rgba)
+        .filter(|(a, b)| a.abs_diff(**b) > TOLERANCE)
+        .count();
+    assert_eq!(unlike, 0, "{unlike} bytes of the captured cursor differ");
+
+    // An output capture with `paint_cursors` shows the image with its
+    // hotspot at the pointer: every opaque pixel of it, over the window.
+    session.wait_for_content(PATIENCE);
+    let source = client.output_source();
+    let painted =
+        client
+            .ext
+            .create_session(&source, manager::Options::PaintCursors, &client.qh, ());
+    let announced = client.wait_until(PATIENCE, |s| {
+        s.announced(&painted)
+            .constraints
+            .contains(&Constraint::Done)
+    });
+    assert!(announced, "{:?}", client.state.announced(&painted));
+    let buffer = client.shm_buffer(640, 480, 640 * 4, wl_shm::Format::Xrgb8888);
+    let frame = client.ext_capture(&painted, &buffer);
+    let got = client.ext_end(&frame, PATIENCE);
+    assert!(got.ready, "{got:?}");
+    let (left, top) = (50 - text.xhot as i32, 60 - text.yhot as i32);
+    let mut opaque = 0;
+    for y in 0..height {
+        for x in 0..width {
+            let at = ((y * width + x) * 4) as usize;
+            let theme = &text.pixels_rgba[at..at + 4];
+            if theme[3] != 255 {
+                continue;
+            }
+            opaque += 1;
+            let got = buffer.pixel(left + x, top + y);
+            let want = [theme[0], theme[1], theme[2]];
+            assert!(
+                got.iter()
+                    .zip(want)
+                    .all(|(a, b)| a.abs_diff(b) <= TOLERANCE),
+                "the painted cursor at ({x}, {y}) is {got:?}, not {want:?}"
+            );
+        }
+    }
+    assert!(opaque > 0, "the theme's text cursor has no opaque pixel");
+}
+
+#[test]
+fn the_window_shows_the_cursor_the_client_chose() {
+    let x = Xvfb::start(SCREEN);
+    let session = Session::start_nested(x.display(), (640, 480), &[]);
+    let socket = session.dir().join("runtime").join(session.socket());
+    let mut client = Client::connect(&socket, (640, 480));
+    let _window = client.open_window(200, 150, 0xff00_00ff);
+    let (pointer, _cursor) = client.cursor_session();
+    client.roundtrip();
+    let window = x.window("dmabridge");
+    x.xdotool(&["mousemove", "--window", &window, "50", "60"]);
+
+    // The client's own cursor surface: the X server shows its pixels and
+    // hotspot.
+    let _cursor = client.set_cursor(&pointer, (8, 6), 0xffff_0000, (2, 3), PATIENCE);
+    let (shown, red) = x.wait_for_cursor(PATIENCE, |c| {
+        c.size == (8, 6) && c.hotspot == (2, 3) && c.pixels.iter().all(|&p| p == 0xffff_0000)
+    });
+    assert!(
+        red,
+        "the window's cursor is not the client's: {:?} at {:?}, {:?}",
+        shown.size, shown.hotspot, shown.name
+    );
+
+    // A shape: the desktop's cursor of that name.
+    let _device = client.set_cursor_shape(&pointer, Shape::Text, PATIENCE);
+    let (shown, named) = x.wait_for_cursor(PATIENCE, |c| c.name == "text");
+    assert!(
+        named,
+        "the window's cursor is not the text cursor: {:?} at {:?}, {:?}",
+        shown.size, shown.hotspot, shown.name
+    );
+
+    // Hidden: nothing is drawn over the window.
+    client.hide_cursor(&pointer, PATIENCE);
+    let (shown, hidden) = x.wait_for_cursor(PATIENCE, |c| c.pixels.iter().all(|&p| p >> 24 == 0));
+    assert!(
+        hidden,
+        "the window's cursor is not hidden: {:?} at {:?}, {:?}",
+        shown.size, shown.hotspot, shown.name
+    );
 }
 
 #[test]

@@ -177,6 +177,18 @@ impl Drop for Stage {
     }
 }
 
+/// A wp_cursor_shape_device_v1 of a manager bound at `version`, for the
+/// seat's pointer.
+fn cursor_shape_device(wire: &mut Wire, version: u32) -> u32 {
+    let seat = wire.bind("wl_seat", 7);
+    let pointer = wire.new_id();
+    wire.send(seat, 0, &[Arg::NewId(pointer)]);
+    let manager = wire.bind("wp_cursor_shape_manager_v1", version);
+    let device = wire.new_id();
+    wire.send(manager, 1, &[Arg::NewId(device), Arg::Object(pointer)]);
+    device
+}
+
 /// A memfd of `size` bytes, for `wl_shm` pools.
 fn memfd(size: u64) -> OwnedFd {
     let fd = memfd_create("hostile", MemfdFlags::CLOEXEC).unwrap();
@@ -552,6 +564,19 @@ fn malformed_requests_get_the_spec_error_and_harm_no_one() {
         w.send(toplevel, 8, &[Arg::Int(-1), Arg::Int(-1)]);
         Some((toplevel, 2)) // xdg_toplevel.invalid_size
     });
+    stage.run("wp_cursor_shape_device_v1.set_shape(9999)", |w| {
+        let device = cursor_shape_device(w, 2);
+        w.send(device, 1, &[Arg::Uint(0), Arg::Uint(9999)]);
+        Some((device, 1)) // wp_cursor_shape_device_v1.invalid_shape
+    });
+    stage.run(
+        "wp_cursor_shape_device_v1.set_shape(dnd_ask) at version 1",
+        |w| {
+            let device = cursor_shape_device(w, 1);
+            w.send(device, 1, &[Arg::Uint(0), Arg::Uint(35)]);
+            Some((device, 1))
+        },
+    );
     stage.finish();
 }
 
@@ -897,6 +922,7 @@ fn interfaces() -> Vec<&'static Interface> {
         ext_output_image_capture_source_manager_v1::ExtOutputImageCaptureSourceManagerV1,
     };
     use smithay::reexports::wayland_protocols::ext::image_copy_capture::v1::server::ext_image_copy_capture_manager_v1::ExtImageCopyCaptureManagerV1;
+    use smithay::reexports::wayland_protocols::wp::cursor_shape::v1::server::wp_cursor_shape_manager_v1::WpCursorShapeManagerV1;
     use smithay::reexports::wayland_protocols::wp::linux_dmabuf::zv1::server::zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1;
     use smithay::reexports::wayland_protocols::wp::linux_drm_syncobj::v1::server::wp_linux_drm_syncobj_manager_v1::WpLinuxDrmSyncobjManagerV1;
     use smithay::reexports::wayland_protocols::wp::presentation_time::server::wp_presentation::WpPresentation;
@@ -935,6 +961,7 @@ fn interfaces() -> Vec<&'static Interface> {
         ExtForeignToplevelImageCaptureSourceManagerV1::interface(),
         ExtImageCopyCaptureManagerV1::interface(),
         ZwlrScreencopyManagerV1::interface(),
+        WpCursorShapeManagerV1::interface(),
     ]
 }
 

@@ -17,6 +17,9 @@
 //!   channel.
 //! * `nested`: the output as a window on the user's desktop (winit, X11 or
 //!   Wayland), through a Vulkan swapchain, with keyboard and pointer input.
+//! * `cursor`: the pointer's cursor image (a client's surface, or the
+//!   xcursor theme's image of a named cursor), for capture and the nested
+//!   window.
 //! * `client`: the client command spawned with the compositor's socket.
 //! * `dump`: frames as PNG files.
 //!
@@ -30,6 +33,8 @@
 //! with the same formats), wp_presentation, wp_viewporter,
 //! wp_single_pixel_buffer_manager_v1, zxdg_decoration_manager_v1
 //! (`decoration`: always client-side), xdg_activation_v1 (`activation`),
+//! wp_cursor_shape_manager_v1 (`cursor_shape`: named cursors, drawn from
+//! the xcursor theme, `cursor`),
 //! wp_linux_drm_syncobj_manager_v1 when that node supports timeline
 //! syncobjs with eventfd, ext_foreign_toplevel_list_v1, and screen capture
 //! (`capture`): ext-image-copy-capture-v1 with its output and toplevel
@@ -38,6 +43,8 @@
 mod activation;
 mod capture;
 mod client;
+mod cursor;
+mod cursor_shape;
 mod decoration;
 mod dmabuf;
 mod dump;

@@ -9,6 +9,8 @@
 //! * A resized window resizes the output: a new mode, a new offscreen
 //!   image, a new swapchain, and a configure of the new size to every
 //!   toplevel.
+//! * The host draws the cursor the client under the pointer chose
+//!   (`nested/cursor.rs`).
 //! * Keyboard and pointer input in the window go to the seat
 //!   ([`State`]'s input methods), which sends them to the focused client;
 //!   a click focuses the window under the pointer. Closing the window stops
@@ -18,6 +20,8 @@
 //! source, and it is pumped without blocking whenever that fd is readable
 //! and at every refresh (events already read off the connection do not make
 //! the fd readable again).
+
+mod cursor;
 
 use std::cell::RefCell;
 use std::os::fd::AsFd;
@@ -41,6 +45,7 @@ use winit::platform::pump_events::{EventLoopExtPumpEvents, PumpStatus};
 use winit::platform::scancode::PhysicalKeyExtScancode;
 use winit::window::{Window, WindowId};
 
+use self::cursor::HostCursor;
 use super::OutputConfig;
 use super::capture;
 use super::output::{OutputFrames, every_refresh};
@@ -166,6 +171,8 @@ struct Nested {
     frames: OutputFrames,
     swapchain: Swapchain,
     host: Host,
+    /// The cursor the host shows over the window.
+    cursor: HostCursor,
     /// A frame was rendered but not shown yet.
     unshown: bool,
 }
@@ -197,6 +204,7 @@ pub(crate) fn start(
         frames,
         swapchain,
         host,
+        cursor: HostCursor::default(),
         unshown: true,
     }));
     info!(size = ?nested.borrow().host.size(), "nested window open");
@@ -237,6 +245,9 @@ impl Nested {
     /// One refresh: render what changed, show it if the swapchain takes
     /// it, tell the clients.
     fn refresh(&mut self, state: &mut State) -> anyhow::Result<()> {
+        self.cursor
+            .update(&self.host, state)
+            .context("showing the cursor")?;
         if self.frames.busy() {
             return Ok(());
         }

@@ -54,6 +54,7 @@ use smithay::{
 use tracing::{debug, warn};
 
 use super::capture::{self, Capture, DmabufConstraints};
+use super::cursor::theme::CursorTheme;
 use super::dmabuf::Dmabufs;
 use super::limits::ClientLimits;
 use super::selection::Selections;
@@ -94,8 +95,14 @@ pub(crate) struct State {
     pub(crate) pointer_location: Point<f64, Logical>,
     /// Whether the pointer is on the output (it entered and did not leave).
     pub(crate) pointer_on_output: bool,
-    /// The cursor the focused client asked for (`wl_pointer.set_cursor`).
+    /// The cursor the focused client asked for (`wl_pointer.set_cursor`,
+    /// wp-cursor-shape-v1).
     pub(crate) cursor_image: CursorImageStatus,
+    /// The images of named cursors.
+    pub(crate) cursor_theme: CursorTheme,
+    /// How many times the cursor's image changed (see
+    /// [`State::cursor_image_changed`]).
+    pub(crate) cursor_changes: u64,
     /// The clipboard and the primary selection.
     pub(crate) selections: Selections,
     /// xdg-activation's tokens.
@@ -149,6 +156,7 @@ impl State {
         let single_pixel_buffer = SinglePixelBufferState::new::<Self>(&display);
         super::decoration::create_global(&display);
         let activation = super::activation::create_global(&display);
+        super::cursor_shape::create_global(&display);
         let selections = Selections::new(&display);
         let mut seat_state = SeatState::new();
         let seat = seat_state.new_wl_seat(&display, "seat0");
@@ -188,6 +196,8 @@ impl State {
             pointer_location: Point::default(),
             pointer_on_output: false,
             cursor_image: CursorImageStatus::default_named(),
+            cursor_theme: CursorTheme::from_env(),
+            cursor_changes: 0,
             capture,
             selections,
             activation,
@@ -703,7 +713,7 @@ impl CompositorHandler for State {
             self.capture_window_committed(&window);
         }
         if self.is_cursor_surface(&root) {
-            self.capture_cursor_changed(true);
+            self.cursor_image_changed();
         }
         self.popups.commit(surface);
         self.configure_new_popup(surface);
@@ -750,7 +760,7 @@ impl SeatHandler for State {
 
     fn cursor_image(&mut self, _seat: &Seat<Self>, image: CursorImageStatus) {
         self.cursor_image = image;
-        self.capture_cursor_changed(true);
+        self.cursor_image_changed();
     }
 
     fn focus_changed(&mut self, seat: &Seat<Self>, focused: Option<&WlSurface>) {

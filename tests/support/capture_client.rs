@@ -65,6 +65,10 @@ use wayland_protocols::ext::image_copy_capture::v1::client::{
     ext_image_copy_capture_manager_v1::{self as manager, ExtImageCopyCaptureManagerV1},
     ext_image_copy_capture_session_v1::{self as session, ExtImageCopyCaptureSessionV1},
 };
+use wayland_protocols::wp::cursor_shape::v1::client::{
+    wp_cursor_shape_device_v1::{self as cursor_shape_device, WpCursorShapeDeviceV1},
+    wp_cursor_shape_manager_v1::WpCursorShapeManagerV1,
+};
 use wayland_protocols::wp::linux_dmabuf::zv1::client::{
     zwp_linux_buffer_params_v1::{self as buffer_params, ZwpLinuxBufferParamsV1},
     zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1,
@@ -139,7 +143,8 @@ impl ShmBuffer {
         self.pool.destroy();
     }
 
-    fn bytes(&self) -> Vec<u8> {
+    /// The buffer's bytes, as the compositor wrote them.
+    pub(crate) fn bytes(&self) -> Vec<u8> {
         let mut bytes = vec![0; self.len];
         let read = rustix::io::pread(&self.memory, &mut bytes, 0).unwrap();
         assert_eq!(read, self.len);
@@ -603,6 +608,35 @@ impl Client {
         (surface, buffer)
     }
 
+    /// Once `pointer` entered one of this client's surfaces (within
+    /// `timeout`), names its cursor `shape` through wp-cursor-shape-v1.
+    pub(crate) fn set_cursor_shape(
+        &mut self,
+        pointer: &WlPointer,
+        shape: cursor_shape_device::Shape,
+        timeout: Duration,
+    ) -> WpCursorShapeDeviceV1 {
+        let entered = self.wait_until(timeout, |s| s.pointer_entered(pointer).is_some());
+        assert!(entered, "the pointer did not enter the client's surface");
+        let serial = self.state.pointer_entered(pointer).expect("entered");
+        let manager: WpCursorShapeManagerV1 = self.bind(1..=2);
+        let device = manager.get_pointer(pointer, &self.qh, ());
+        device.set_shape(serial, shape);
+        self.roundtrip();
+        device
+    }
+
+    /// Once `pointer` entered one of this client's surfaces (within
+    /// `timeout`), hides its cursor (`wl_pointer.set_cursor` without a
+    /// surface).
+    pub(crate) fn hide_cursor(&mut self, pointer: &WlPointer, timeout: Duration) {
+        let entered = self.wait_until(timeout, |s| s.pointer_entered(pointer).is_some());
+        assert!(entered, "the pointer did not enter the client's surface");
+        let serial = self.state.pointer_entered(pointer).expect("entered");
+        pointer.set_cursor(serial, None, 0, 0);
+        self.roundtrip();
+    }
+
     /// The one toplevel's handle, once the list announced all of it.
     pub(crate) fn toplevel_handle(&mut self) -> ExtForeignToplevelHandleV1 {
         let announced = self.wait_until(TIMEOUT, |s| {
@@ -995,3 +1029,5 @@ delegate_noop!(Recorder: ExtOutputImageCaptureSourceManagerV1);
 delegate_noop!(Recorder: ExtForeignToplevelImageCaptureSourceManagerV1);
 delegate_noop!(Recorder: ZwlrScreencopyManagerV1);
 delegate_noop!(Recorder: ignore ZwpLinuxDmabufV1);
+delegate_noop!(Recorder: WpCursorShapeManagerV1);
+delegate_noop!(Recorder: WpCursorShapeDeviceV1);

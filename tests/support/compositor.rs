@@ -145,7 +145,11 @@ impl Session {
                 .args(["run", "--backend", "headless"])
                 .env_remove("DISPLAY"),
         };
+        // Named cursors from the default theme at its default size,
+        // whatever the user running the tests chose.
         cmd.args(args)
+            .env_remove("XCURSOR_THEME")
+            .env("XCURSOR_SIZE", "24")
             .env("XDG_RUNTIME_DIR", dir.join("runtime"))
             .env_remove("WAYLAND_DISPLAY")
             .stdout(Stdio::piped());

@@ -1,6 +1,7 @@
 //! A private X server (Xvfb) for the nested backend's tests: its screen is
-//! read back from the XWD file Xvfb keeps in `-fbdir`, and xdotool moves,
-//! resizes and types into its windows.
+//! read back from the XWD file Xvfb keeps in `-fbdir`, its cursor through
+//! the XFixes extension, and xdotool moves, resizes and types into its
+//! windows.
 #![allow(
     dead_code,
     reason = "each test binary uses its own part of these helpers"
@@ -11,7 +12,22 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use x11rb::protocol::xfixes::ConnectionExt as _;
+
 use crate::support::Rgb;
+
+/// The cursor the X server shows (XFixes `GetCursorImageAndName`): over a
+/// window, the one that window set.
+#[derive(Debug)]
+pub(crate) struct XCursor {
+    pub(crate) size: (u16, u16),
+    pub(crate) hotspot: (u16, u16),
+    /// The name a cursor loaded from a theme got (libXcursor names it);
+    /// empty for others.
+    pub(crate) name: String,
+    /// Premultiplied ARGB words, rows packed.
+    pub(crate) pixels: Vec<u32>,
+}
 
 /// A running Xvfb with one 24-bit screen.
 pub(crate) struct Xvfb {
@@ -150,6 +166,47 @@ impl Xvfb {
             }
             if Instant::now() > deadline {
                 return got.count_differences(want, tolerance, pictures);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The cursor the X server shows now.
+    pub(crate) fn cursor(&self) -> XCursor {
+        let (conn, _) = x11rb::connect(Some(&self.display)).expect("connecting to Xvfb");
+        // XFixes 2 brought cursor names.
+        conn.xfixes_query_version(2, 0)
+            .unwrap()
+            .reply()
+            .expect("Xvfb has XFixes");
+        let reply = conn
+            .xfixes_get_cursor_image_and_name()
+            .unwrap()
+            .reply()
+            .unwrap();
+        XCursor {
+            size: (reply.width, reply.height),
+            hotspot: (reply.xhot, reply.yhot),
+            name: String::from_utf8_lossy(&reply.name).into_owned(),
+            pixels: reply.cursor_image,
+        }
+    }
+
+    /// Waits up to `timeout` for the cursor to satisfy `done`; the cursor
+    /// last seen, and whether it did.
+    pub(crate) fn wait_for_cursor(
+        &self,
+        timeout: Duration,
+        done: impl Fn(&XCursor) -> bool,
+    ) -> (XCursor, bool) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let cursor = self.cursor();
+            if done(&cursor) {
+                return (cursor, true);
+            }
+            if Instant::now() > deadline {
+                return (cursor, false);
             }
             std::thread::sleep(Duration::from_millis(100));
         }

@@ -52,6 +52,7 @@ pub const EXTENSIONS: &[(&CStr, u32)] = &[
     (c"wp_single_pixel_buffer_manager_v1", 1),
     (c"zxdg_decoration_manager_v1", 1),
     (c"xdg_activation_v1", 1),
+    (c"wp_cursor_shape_manager_v1", 2),
     (c"ext_foreign_toplevel_list_v1", 1),
     (c"ext_image_copy_capture_manager_v1", 1),
     (c"ext_output_image_capture_source_manager_v1", 1),

@@ -52,8 +52,8 @@ use std::time::Duration;
 use drm_fourcc::DrmFourcc;
 use smithay::backend::renderer::Offscreen;
 use smithay::backend::renderer::damage::OutputDamageTracker;
-use smithay::backend::renderer::element::AsRenderElements;
 use smithay::backend::renderer::element::surface::WaylandSurfaceRenderElement;
+use smithay::backend::renderer::element::{AsRenderElements, RenderElement};
 use smithay::desktop::Window;
 use smithay::reexports::calloop::LoopHandle;
 use smithay::reexports::calloop::channel;
@@ -718,11 +718,12 @@ impl State {
         }
     }
 
-    /// `elements` rendered into a new transparent texture of `size`.
-    fn render_offscreen(
+    /// `elements` rendered into a new transparent ARGB8888 texture of
+    /// `size`.
+    pub(crate) fn render_offscreen(
         &mut self,
         size: Size<i32, Physical>,
-        elements: &[WaylandSurfaceRenderElement<VulkanRenderer>],
+        elements: &[impl RenderElement<VulkanRenderer>],
     ) -> anyhow::Result<VulkanTexture> {
         let mut texture = self
             .renderer
