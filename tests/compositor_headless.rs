@@ -4,8 +4,10 @@
 //! privately, an unchanged scene costs no frame, and
 //! malformed dma-buf requests get the protocol's errors while a
 //! well-behaved client keeps getting frame callbacks, only an
-//! xdg-activation token from the client with the keyboard moves it, and
-//! popups are kept on the output as their positioner allows.
+//! xdg-activation token from the client with the keyboard moves it,
+//! popups are kept on the output as their positioner allows, and a popup
+//! grab needs a press and ends with a click outside (input through the
+//! embedded server).
 
 #[path = "support/compositor.rs"]
 mod support;
@@ -14,8 +16,12 @@ mod wire;
 
 use std::time::Duration;
 
+use dmabridge::compositor::OutputConfig;
+use dmabridge::compositor::embedded::Server;
+use smithay::backend::input::ButtonState;
+use smithay::utils::Transform;
 use support::Session;
-use wire::{Arg, Wire};
+use wire::{Arg, Wire, ack, buffer, toplevel, xdg_surface};
 
 const CLIENT: &str = env!("CARGO_BIN_EXE_dmabridge-client");
 
@@ -251,4 +257,102 @@ fn popups_are_kept_on_the_output_as_their_positioner_allows() {
     assert_eq!(popup_configure(&session, 4 | 8), [180, 150, 100, 50]);
     // resize_x | resize_y: cut to what is left of the output.
     assert_eq!(popup_configure(&session, 16 | 32), [290, 210, 30, 30]);
+}
+
+/// `BTN_LEFT` from `linux/input-event-codes.h`.
+const BTN_LEFT: u32 = 0x110;
+
+/// Round trips until an event of `object` with `opcode` came, for at most
+/// ten seconds; that event.
+fn wait_for(w: &mut Wire, object: u32, opcode: u16) -> Option<wire::Event> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(event) = w.events_of(object).find(|e| e.opcode == opcode) {
+            return Some(event.clone());
+        }
+        if std::time::Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+        w.roundtrip();
+    }
+}
+
+/// A 50×30 popup of `parent` (an xdg_surface) at its top left, grabbing
+/// `seat` with `serial`, then committed; the xdg_popup.
+fn grabbing_popup(w: &mut Wire, parent: u32, seat: u32, serial: u32) -> u32 {
+    let (wm_base, surface, xdg) = xdg_surface(w);
+    let positioner = w.new_id();
+    w.send(wm_base, 1, &[Arg::NewId(positioner)]);
+    w.send(positioner, 1, &[Arg::Int(50), Arg::Int(30)]);
+    w.send(positioner, 2, &[0, 0, 1, 1].map(Arg::Int));
+    let popup = w.new_id();
+    let args = [
+        Arg::NewId(popup),
+        Arg::Object(parent),
+        Arg::Object(positioner),
+    ];
+    w.send(xdg, 2, &args);
+    w.send(popup, 1, &[Arg::Object(seat), Arg::Uint(serial)]);
+    w.send(surface, 6, &[]);
+    popup
+}
+
+#[test]
+fn a_popup_grab_needs_a_press_and_a_click_outside_dismisses_the_popup() {
+    let server = Server::start(OutputConfig {
+        size: (320, 240),
+        refresh_hz: 60.0,
+        transform: Transform::Normal,
+        dump_frames: None,
+    })
+    .expect("starting the embedded compositor");
+    let remote = server.remote();
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    remote.insert_client(theirs).unwrap();
+    let mut w = Wire::over(ours);
+    let seat = w.bind("wl_seat", 9);
+    let pointer = w.new_id();
+    w.send(seat, 0, &[Arg::NewId(pointer)]);
+    // A 100×100 window at the output's origin.
+    let (surface, parent, _) = toplevel(&mut w);
+    w.send(surface, 6, &[]);
+    ack(&mut w, parent);
+    let window = buffer(&mut w, 100, 100);
+    w.send(surface, 1, &[Arg::Object(window), Arg::Int(0), Arg::Int(0)]);
+    w.send(surface, 6, &[]);
+    w.roundtrip();
+
+    // A grab naming no press is denied: the popup is dismissed at once.
+    let denied = grabbing_popup(&mut w, parent, seat, 12345);
+    assert!(wait_for(&mut w, denied, 1).is_some(), "no popup_done");
+
+    // A click on the window; a popup grabbing with its serial stays.
+    remote.pointer_to((50.0, 50.0).into()).unwrap();
+    remote
+        .pointer_button(BTN_LEFT, ButtonState::Pressed)
+        .unwrap();
+    let serial = wait_for(&mut w, pointer, 3)
+        .expect("the click reached the window")
+        .word(0);
+    let popup = grabbing_popup(&mut w, parent, seat, serial);
+    remote
+        .pointer_button(BTN_LEFT, ButtonState::Released)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    w.roundtrip();
+    assert_eq!(w.events_of(popup).filter(|e| e.opcode == 1).count(), 0);
+    assert_eq!(w.error(), None);
+
+    // A click outside the window and the popup dismisses it.
+    remote.pointer_to((250.0, 200.0).into()).unwrap();
+    remote
+        .pointer_button(BTN_LEFT, ButtonState::Pressed)
+        .unwrap();
+    remote
+        .pointer_button(BTN_LEFT, ButtonState::Released)
+        .unwrap();
+    assert!(wait_for(&mut w, popup, 1).is_some(), "no popup_done");
+    assert_eq!(w.error(), None);
+    server.stop().unwrap();
 }

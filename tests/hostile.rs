@@ -29,10 +29,9 @@ use std::process::Child;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use rustix::fs::{MemfdFlags, memfd_create};
 use smithay::reexports::wayland_server::backend::protocol::{ArgumentType, Interface, MessageDesc};
 use support::{Lines, Session};
-use wire::{Arg, Wire};
+use wire::{Arg, Wire, ack, buffer, memfd, pool, surface, toplevel, xdg_surface};
 
 /// The longest the observer may go without a frame callback while a
 /// hostile client does its worst: the refresh (17 ms) plus 100 ms, and a
@@ -187,79 +186,6 @@ fn cursor_shape_device(wire: &mut Wire, version: u32) -> u32 {
     let device = wire.new_id();
     wire.send(manager, 1, &[Arg::NewId(device), Arg::Object(pointer)]);
     device
-}
-
-/// A memfd of `size` bytes, for `wl_shm` pools.
-fn memfd(size: u64) -> OwnedFd {
-    let fd = memfd_create("hostile", MemfdFlags::CLOEXEC).unwrap();
-    rustix::fs::ftruncate(&fd, size).unwrap();
-    fd
-}
-
-/// Binds `wl_shm` and makes a pool of `size` bytes; (shm, pool).
-fn pool(wire: &mut Wire, size: i32) -> (u32, u32) {
-    let shm = wire.bind("wl_shm", 1);
-    let pool = wire.new_id();
-    let fd = memfd(size as u64);
-    wire.send(
-        shm,
-        0,
-        &[Arg::NewId(pool), Arg::Fd(fd.as_fd()), Arg::Int(size)],
-    );
-    (shm, pool)
-}
-
-/// An ARGB8888 buffer of `width`×`height` in a pool of its own.
-fn buffer(wire: &mut Wire, width: i32, height: i32) -> u32 {
-    let (_, pool) = pool(wire, width * height * 4);
-    let buffer = wire.new_id();
-    let args = [
-        Arg::NewId(buffer),
-        Arg::Int(0),
-        Arg::Int(width),
-        Arg::Int(height),
-        Arg::Int(width * 4),
-        Arg::Uint(0),
-    ];
-    wire.send(pool, 0, &args);
-    buffer
-}
-
-/// A new `wl_surface`; (compositor, surface).
-fn surface(wire: &mut Wire) -> (u32, u32) {
-    let compositor = wire.bind("wl_compositor", 6);
-    let surface = wire.new_id();
-    wire.send(compositor, 0, &[Arg::NewId(surface)]);
-    (compositor, surface)
-}
-
-/// An xdg surface over a new `wl_surface`; (wm_base, surface, xdg_surface).
-fn xdg_surface(wire: &mut Wire) -> (u32, u32, u32) {
-    let (_, surface) = surface(wire);
-    let wm_base = wire.bind("xdg_wm_base", 6);
-    let xdg = wire.new_id();
-    wire.send(wm_base, 2, &[Arg::NewId(xdg), Arg::Object(surface)]);
-    (wm_base, surface, xdg)
-}
-
-/// A toplevel; (surface, xdg_surface, toplevel).
-fn toplevel(wire: &mut Wire) -> (u32, u32, u32) {
-    let (_, surface, xdg) = xdg_surface(wire);
-    let toplevel = wire.new_id();
-    wire.send(xdg, 1, &[Arg::NewId(toplevel)]);
-    (surface, xdg, toplevel)
-}
-
-/// Acknowledges the last configure `xdg` (an `xdg_surface`) received.
-fn ack(wire: &mut Wire, xdg: u32) {
-    wire.roundtrip();
-    let serial = wire
-        .events_of(xdg)
-        .filter(|e| e.opcode == 0)
-        .last()
-        .expect("a configure")
-        .word(0);
-    wire.send(xdg, 4, &[Arg::Uint(serial)]);
 }
 
 /// A toplevel that got and acknowledged its first configure and shows a

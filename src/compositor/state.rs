@@ -29,7 +29,7 @@ use smithay::reexports::wayland_server::protocol::{
     wl_surface::{self, WlSurface},
 };
 use smithay::reexports::wayland_server::{Client, DisplayHandle, Resource};
-use smithay::utils::{Clock, Logical, Monotonic, Point, SERIAL_COUNTER};
+use smithay::utils::{Clock, Logical, Monotonic, Point, SERIAL_COUNTER, Serial};
 use smithay::wayland::buffer::BufferHandler;
 use smithay::wayland::compositor::{
     self, BufferAssignment, CompositorClientState, CompositorHandler, CompositorState,
@@ -95,6 +95,9 @@ pub(crate) struct State {
     pub(crate) pointer_location: Point<f64, Logical>,
     /// Whether the pointer is on the output (it entered and did not leave).
     pub(crate) pointer_on_output: bool,
+    /// The serial of the last key press, button press or touch: the input
+    /// event a popup's grab must name.
+    pub(crate) last_press: Option<Serial>,
     /// The cursor the focused client asked for (`wl_pointer.set_cursor`,
     /// wp-cursor-shape-v1).
     pub(crate) cursor_image: CursorImageStatus,
@@ -195,6 +198,7 @@ impl State {
             seat,
             pointer_location: Point::default(),
             pointer_on_output: false,
+            last_press: None,
             cursor_image: CursorImageStatus::default_named(),
             cursor_theme: CursorTheme::from_env(),
             cursor_changes: 0,
@@ -317,6 +321,9 @@ impl State {
             return;
         };
         let serial = SERIAL_COUNTER.next_serial();
+        if state == KeyState::Pressed {
+            self.last_press = Some(serial);
+        }
         let time = self.input_time();
         keyboard.input::<(), _>(self, keycode.into(), state, serial, time, |_, _, _| {
             FilterResult::Forward
@@ -366,7 +373,12 @@ impl State {
         };
         let serial = SERIAL_COUNTER.next_serial();
         if state == ButtonState::Pressed {
-            self.activate_window_at(self.pointer_location);
+            self.last_press = Some(serial);
+            // A popup's grab decides what a click does while it holds the
+            // pointer.
+            if !pointer.is_grabbed() {
+                self.activate_window_at(self.pointer_location);
+            }
         }
         let event = ButtonEvent {
             serial,
@@ -418,10 +430,12 @@ impl State {
         };
         self.activate_window_at(location);
         let focus = self.surface_under(location);
+        let serial = SERIAL_COUNTER.next_serial();
+        self.last_press = Some(serial);
         let event = TouchDown {
             slot: Some(slot).into(),
             location,
-            serial: SERIAL_COUNTER.next_serial(),
+            serial,
             time: self.input_time(),
         };
         touch.down(self, focus, &event);

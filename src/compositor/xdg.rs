@@ -5,7 +5,10 @@
 //!   placed side by side ([`State::arrange`]); popups are placed where
 //!   their positioner asks, flipped, slid or resized onto the output as
 //!   far as the positioner's constraint adjustments allow, and configured
-//!   after their first commit.
+//!   after their first commit. A popup may grab the seat with the serial
+//!   of the last press (key, button or touch); it then has the keyboard
+//!   and the pointer, and a click outside its chain dismisses the chain.
+//!   A grab denied dismisses the popup at once, as xdg-shell says.
 //! * The toplevel with the keyboard is `activated`, and no other. Asking
 //!   to be maximized or fullscreen (or to stop) is granted, and answered
 //!   with a configure, as the protocol requires; the window keeps the
@@ -21,7 +24,12 @@
 //! gets wrong in its own request handlers.
 
 use smithay::backend::renderer::utils::with_renderer_surface_state;
-use smithay::desktop::{PopupKind, Window, find_popup_root_surface, get_popup_toplevel_coords};
+use smithay::desktop::{
+    PopupKeyboardGrab, PopupKind, PopupPointerGrab, PopupUngrabStrategy, Window,
+    find_popup_root_surface, get_popup_toplevel_coords,
+};
+use smithay::input::Seat;
+use smithay::input::pointer::Focus;
 use smithay::reexports::wayland_protocols::xdg::shell::server::{
     xdg_popup::XdgPopup,
     xdg_positioner::XdgPositioner,
@@ -40,7 +48,7 @@ use smithay::wayland::shell::xdg::{
     XdgPositionerUserData, XdgShellHandler, XdgShellState, XdgShellSurfaceUserData,
     XdgSurfaceUserData, XdgWmBaseUserData,
 };
-use tracing::warn;
+use tracing::{debug, warn};
 
 use super::state::State;
 
@@ -97,7 +105,12 @@ impl XdgShellHandler for State {
         }
     }
 
-    fn grab(&mut self, _surface: PopupSurface, _seat: wl_seat::WlSeat, _serial: Serial) {}
+    fn grab(&mut self, surface: PopupSurface, seat: wl_seat::WlSeat, serial: Serial) {
+        if !self.grab_popup(&surface, &seat, serial) {
+            // xdg-shell: a grab the compositor denies dismisses the popup.
+            surface.send_popup_done();
+        }
+    }
 
     fn maximize_request(&mut self, surface: ToplevelSurface) {
         set_state(&surface, xdg_toplevel::State::Maximized, true);
@@ -131,6 +144,57 @@ impl XdgShellHandler for State {
 }
 
 impl State {
+    /// Gives `popup` the keyboard and the pointer until it is dismissed (a
+    /// click outside its chain of popups dismisses them all), if the
+    /// request names the last press (key, button or touch) on `seat`, as
+    /// xdg-shell requires of a grab, and no other grab holds the seat;
+    /// whether it was granted.
+    fn grab_popup(&mut self, popup: &PopupSurface, seat: &wl_seat::WlSeat, serial: Serial) -> bool {
+        let Some(seat) = Seat::<State>::from_resource(seat) else {
+            return false;
+        };
+        if self.last_press != Some(serial) {
+            debug!("a popup grab that names no recent press: denied");
+            return false;
+        }
+        let kind = PopupKind::Xdg(popup.clone());
+        let Ok(root) = find_popup_root_surface(&kind) else {
+            return false;
+        };
+        let mut grab = match self.popups.grab_popup(root, kind, &seat, serial) {
+            Ok(grab) => grab,
+            Err(err) => {
+                debug!(?err, "popup grab denied");
+                return false;
+            }
+        };
+        // Another popup of the chain may hold the seat already, taken with
+        // the same press; anything else holding it wins.
+        let ours = |held: &dyn Fn(Serial) -> bool| {
+            held(serial) || grab.previous_serial().is_some_and(held)
+        };
+        let keyboard = seat.get_keyboard();
+        let pointer = seat.get_pointer();
+        let taken_by_other = keyboard
+            .as_ref()
+            .is_some_and(|k| k.is_grabbed() && !ours(&|s| k.has_grab(s)))
+            || pointer
+                .as_ref()
+                .is_some_and(|p| p.is_grabbed() && !ours(&|s| p.has_grab(s)));
+        if taken_by_other {
+            grab.ungrab(PopupUngrabStrategy::All);
+            return false;
+        }
+        if let Some(keyboard) = keyboard {
+            keyboard.set_focus(self, grab.current_grab(), serial);
+            keyboard.set_grab(self, PopupKeyboardGrab::new(&grab), serial);
+        }
+        if let Some(pointer) = pointer {
+            pointer.set_grab(self, PopupPointerGrab::new(&grab), serial, Focus::Keep);
+        }
+        true
+    }
+
     /// Where `popup` goes, relative to its parent's window geometry: where
     /// `positioner` puts it, moved by the adjustments the client allows
     /// (flip, slide, resize) to stay on the output, as xdg-shell asks of

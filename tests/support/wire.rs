@@ -20,6 +20,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::fs::{MemfdFlags, memfd_create};
 use rustix::net::{
     RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
     SendAncillaryMessage, SendFlags, recvmsg, sendmsg,
@@ -105,6 +106,12 @@ impl Wire {
     pub(crate) fn connect(runtime_dir: &Path, socket: &str) -> Self {
         let stream = UnixStream::connect(runtime_dir.join(socket))
             .unwrap_or_else(|err| panic!("connecting to {socket}: {err}"));
+        Self::over(stream)
+    }
+
+    /// Speaks over `stream`, connected to the compositor, and reads the
+    /// registry.
+    pub(crate) fn over(stream: UnixStream) -> Self {
         stream.set_nonblocking(true).unwrap();
         let mut wire = Self {
             stream,
@@ -360,4 +367,79 @@ pub(crate) fn encode<'a>(
     bytes.extend_from_slice(&((size << 16) | u32::from(opcode)).to_ne_bytes());
     bytes.extend_from_slice(&body);
     (bytes, fds)
+}
+
+// Objects most cases start from.
+
+/// A memfd of `size` bytes, for `wl_shm` pools.
+pub(crate) fn memfd(size: u64) -> OwnedFd {
+    let fd = memfd_create("hostile", MemfdFlags::CLOEXEC).unwrap();
+    rustix::fs::ftruncate(&fd, size).unwrap();
+    fd
+}
+
+/// Binds `wl_shm` and makes a pool of `size` bytes; (shm, pool).
+pub(crate) fn pool(wire: &mut Wire, size: i32) -> (u32, u32) {
+    let shm = wire.bind("wl_shm", 1);
+    let pool = wire.new_id();
+    let fd = memfd(size as u64);
+    wire.send(
+        shm,
+        0,
+        &[Arg::NewId(pool), Arg::Fd(fd.as_fd()), Arg::Int(size)],
+    );
+    (shm, pool)
+}
+
+/// An ARGB8888 buffer of `width`×`height` in a pool of its own.
+pub(crate) fn buffer(wire: &mut Wire, width: i32, height: i32) -> u32 {
+    let (_, pool) = pool(wire, width * height * 4);
+    let buffer = wire.new_id();
+    let args = [
+        Arg::NewId(buffer),
+        Arg::Int(0),
+        Arg::Int(width),
+        Arg::Int(height),
+        Arg::Int(width * 4),
+        Arg::Uint(0),
+    ];
+    wire.send(pool, 0, &args);
+    buffer
+}
+
+/// A new `wl_surface`; (compositor, surface).
+pub(crate) fn surface(wire: &mut Wire) -> (u32, u32) {
+    let compositor = wire.bind("wl_compositor", 6);
+    let surface = wire.new_id();
+    wire.send(compositor, 0, &[Arg::NewId(surface)]);
+    (compositor, surface)
+}
+
+/// An xdg surface over a new `wl_surface`; (wm_base, surface, xdg_surface).
+pub(crate) fn xdg_surface(wire: &mut Wire) -> (u32, u32, u32) {
+    let (_, surface) = surface(wire);
+    let wm_base = wire.bind("xdg_wm_base", 6);
+    let xdg = wire.new_id();
+    wire.send(wm_base, 2, &[Arg::NewId(xdg), Arg::Object(surface)]);
+    (wm_base, surface, xdg)
+}
+
+/// A toplevel; (surface, xdg_surface, toplevel).
+pub(crate) fn toplevel(wire: &mut Wire) -> (u32, u32, u32) {
+    let (_, surface, xdg) = xdg_surface(wire);
+    let toplevel = wire.new_id();
+    wire.send(xdg, 1, &[Arg::NewId(toplevel)]);
+    (surface, xdg, toplevel)
+}
+
+/// Acknowledges the last configure `xdg` (an `xdg_surface`) received.
+pub(crate) fn ack(wire: &mut Wire, xdg: u32) {
+    wire.roundtrip();
+    let serial = wire
+        .events_of(xdg)
+        .filter(|e| e.opcode == 0)
+        .last()
+        .expect("a configure")
+        .word(0);
+    wire.send(xdg, 4, &[Arg::Uint(serial)]);
 }
