@@ -85,6 +85,8 @@ fn wayland_info_lists_every_global() {
         "zxdg_decoration_manager_v1",
         "wp_single_pixel_buffer_manager_v1",
         "xdg_activation_v1",
+        "zwp_relative_pointer_manager_v1",
+        "zwp_pointer_constraints_v1",
     ] {
         assert!(
             info.contains(&format!("'{global}'")),

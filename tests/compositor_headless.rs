@@ -298,8 +298,10 @@ fn grabbing_popup(w: &mut Wire, parent: u32, seat: u32, serial: u32) -> u32 {
     popup
 }
 
-#[test]
-fn a_popup_grab_needs_a_press_and_a_click_outside_dismisses_the_popup() {
+/// The embedded compositor (a 320×240 output) with a raw client whose
+/// 100×100 window is at the output's origin; (server, client, wl_seat,
+/// wl_pointer, the window's wl_surface and xdg_surface).
+fn embedded_with_a_window() -> (Server, Wire, u32, u32, u32, u32) {
     let server = Server::start(OutputConfig {
         size: (320, 240),
         refresh_hz: 60.0,
@@ -307,21 +309,26 @@ fn a_popup_grab_needs_a_press_and_a_click_outside_dismisses_the_popup() {
         dump_frames: None,
     })
     .expect("starting the embedded compositor");
-    let remote = server.remote();
     let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
-    remote.insert_client(theirs).unwrap();
+    server.remote().insert_client(theirs).unwrap();
     let mut w = Wire::over(ours);
     let seat = w.bind("wl_seat", 9);
     let pointer = w.new_id();
     w.send(seat, 0, &[Arg::NewId(pointer)]);
-    // A 100×100 window at the output's origin.
-    let (surface, parent, _) = toplevel(&mut w);
+    let (surface, xdg, _) = toplevel(&mut w);
     w.send(surface, 6, &[]);
-    ack(&mut w, parent);
+    ack(&mut w, xdg);
     let window = buffer(&mut w, 100, 100);
     w.send(surface, 1, &[Arg::Object(window), Arg::Int(0), Arg::Int(0)]);
     w.send(surface, 6, &[]);
     w.roundtrip();
+    (server, w, seat, pointer, surface, xdg)
+}
+
+#[test]
+fn a_popup_grab_needs_a_press_and_a_click_outside_dismisses_the_popup() {
+    let (server, mut w, seat, pointer, _, parent) = embedded_with_a_window();
+    let remote = server.remote();
 
     // A grab naming no press is denied: the popup is dismissed at once.
     let denied = grabbing_popup(&mut w, parent, seat, 12345);
@@ -353,6 +360,85 @@ fn a_popup_grab_needs_a_press_and_a_click_outside_dismisses_the_popup() {
         .pointer_button(BTN_LEFT, ButtonState::Released)
         .unwrap();
     assert!(wait_for(&mut w, popup, 1).is_some(), "no popup_done");
+    assert_eq!(w.error(), None);
+    server.stop().unwrap();
+}
+
+/// The pointer's place in the surface after every `wl_pointer.motion`
+/// `pointer` got so far, in whole pixels.
+fn motions(w: &Wire, pointer: u32) -> Vec<(i32, i32)> {
+    w.events_of(pointer)
+        .filter(|e| e.opcode == 2)
+        .map(|e| (e.word(1) as i32 / 256, e.word(2) as i32 / 256))
+        .collect()
+}
+
+/// The `(dx, dy)` of every relative motion `relative` got so far.
+fn relative_motions(w: &Wire, relative: u32) -> Vec<(i32, i32)> {
+    w.events_of(relative)
+        .filter(|e| e.opcode == 0)
+        .map(|e| (e.word(2) as i32 / 256, e.word(3) as i32 / 256))
+        .collect()
+}
+
+#[test]
+fn relative_motion_is_reported_and_a_locked_or_confined_pointer_stays_put() {
+    let (server, mut w, _, pointer, surface, _) = embedded_with_a_window();
+    let remote = server.remote();
+    let manager = w.bind("zwp_relative_pointer_manager_v1", 1);
+    let relative = w.new_id();
+    w.send(manager, 1, &[Arg::NewId(relative), Arg::Object(pointer)]);
+    remote.pointer_to((50.0, 50.0).into()).unwrap();
+    remote.pointer_by((10.0, 0.0).into()).unwrap();
+    wait_for(&mut w, relative, 0).expect("relative motion");
+    assert_eq!(relative_motions(&w, relative), [(10, 0)]);
+    assert_eq!(motions(&w, pointer).last(), Some(&(60, 50)));
+
+    // Locked (persistent), the pointer stays; the motion is still told.
+    let constraints = w.bind("zwp_pointer_constraints_v1", 1);
+    let lock = w.new_id();
+    let args = [
+        Arg::NewId(lock),
+        Arg::Object(surface),
+        Arg::Object(pointer),
+        Arg::Object(0),
+        Arg::Uint(2),
+    ];
+    w.send(constraints, 1, &args);
+    wait_for(&mut w, lock, 0).expect("zwp_locked_pointer_v1.locked");
+    let moved = motions(&w, pointer).len();
+    remote.pointer_by((5.0, 5.0).into()).unwrap();
+    remote.pointer_by((-3.0, 0.0).into()).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while relative_motions(&w, relative).len() < 3 && std::time::Instant::now() < deadline {
+        w.roundtrip();
+    }
+    assert_eq!(relative_motions(&w, relative), [(10, 0), (5, 5), (-3, 0)]);
+    assert_eq!(
+        motions(&w, pointer).len(),
+        moved,
+        "the locked pointer moved"
+    );
+
+    // Unlocked, then confined to the window: it stops at its last pixel.
+    w.send(lock, 0, &[]);
+    let confine = w.new_id();
+    let args = [
+        Arg::NewId(confine),
+        Arg::Object(surface),
+        Arg::Object(pointer),
+        Arg::Object(0),
+        Arg::Uint(2),
+    ];
+    w.send(constraints, 2, &args);
+    wait_for(&mut w, confine, 0).expect("zwp_confined_pointer_v1.confined");
+    remote.pointer_by((1000.0, 0.0).into()).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while relative_motions(&w, relative).len() < 4 && std::time::Instant::now() < deadline {
+        w.roundtrip();
+    }
+    w.roundtrip();
+    assert_eq!(motions(&w, pointer).last(), Some(&(99, 50)));
     assert_eq!(w.error(), None);
     server.stop().unwrap();
 }

@@ -856,6 +856,8 @@ fn interfaces() -> Vec<&'static Interface> {
     use smithay::reexports::wayland_protocols::wp::viewporter::server::wp_viewporter::WpViewporter;
     use smithay::reexports::wayland_protocols::xdg::decoration::zv1::server::zxdg_decoration_manager_v1::ZxdgDecorationManagerV1;
     use smithay::reexports::wayland_protocols::xdg::activation::v1::server::xdg_activation_v1::XdgActivationV1;
+    use smithay::reexports::wayland_protocols::wp::relative_pointer::zv1::server::zwp_relative_pointer_manager_v1::ZwpRelativePointerManagerV1;
+    use smithay::reexports::wayland_protocols::wp::pointer_constraints::zv1::server::zwp_pointer_constraints_v1::ZwpPointerConstraintsV1;
     use smithay::reexports::wayland_protocols::xdg::shell::server::xdg_wm_base::XdgWmBase;
     use smithay::reexports::wayland_protocols::xdg::xdg_output::zv1::server::zxdg_output_manager_v1::ZxdgOutputManagerV1;
     use smithay::reexports::wayland_protocols_wlr::screencopy::v1::server::zwlr_screencopy_manager_v1::ZwlrScreencopyManagerV1;
@@ -882,6 +884,8 @@ fn interfaces() -> Vec<&'static Interface> {
         WpSinglePixelBufferManagerV1::interface(),
         ZxdgDecorationManagerV1::interface(),
         XdgActivationV1::interface(),
+        ZwpRelativePointerManagerV1::interface(),
+        ZwpPointerConstraintsV1::interface(),
         ExtForeignToplevelListV1::interface(),
         ExtOutputImageCaptureSourceManagerV1::interface(),
         ExtForeignToplevelImageCaptureSourceManagerV1::interface(),

@@ -173,7 +173,9 @@ impl Remote {
         self.send(Command::PointerTo(location))
     }
 
-    /// Moves the pointer by `delta`.
+    /// Moves the pointer by `delta`, as a mouse does: the focused surface
+    /// hears it as relative motion too, and a pointer constraint of that
+    /// surface holds the pointer in place or inside its region.
     pub fn pointer_by(&self, delta: Point<f64, Logical>) -> Result<(), Stopped> {
         self.send(Command::PointerBy(delta))
     }
@@ -257,7 +259,7 @@ fn apply(state: &mut State, clients: &mut HashMap<ClientKey, Client>, command: C
             }
         }
         Command::PointerTo(location) => state.pointer_motion(location),
-        Command::PointerBy(delta) => state.pointer_motion(state.pointer_location + delta),
+        Command::PointerBy(delta) => state.pointer_moved_by(delta),
         Command::Button { button, state: st } => state.pointer_button(button, st),
         Command::TouchDown { slot, location } => state.touch_down(slot, location),
         Command::TouchMotion { slot, location } => state.touch_motion(slot, location),

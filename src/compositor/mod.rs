@@ -34,7 +34,8 @@
 //! wp_single_pixel_buffer_manager_v1, zxdg_decoration_manager_v1
 //! (`decoration`: always client-side), xdg_activation_v1 (`activation`),
 //! wp_cursor_shape_manager_v1 (`cursor_shape`: named cursors, drawn from
-//! the xcursor theme, `cursor`),
+//! the xcursor theme, `cursor`), zwp_relative_pointer_manager_v1 and
+//! zwp_pointer_constraints_v1 (`pointer_lock`),
 //! wp_linux_drm_syncobj_manager_v1 when that node supports timeline
 //! syncobjs with eventfd, ext_foreign_toplevel_list_v1, and screen capture
 //! (`capture`): ext-image-copy-capture-v1 with its output and toplevel
@@ -53,6 +54,7 @@ mod headless;
 mod limits;
 mod nested;
 mod output;
+mod pointer_lock;
 mod selection;
 mod shm;
 mod state;

@@ -89,7 +89,7 @@ pub(crate) struct State {
     _presentation: PresentationState,
     _viewporter: ViewporterState,
     _single_pixel_buffer: SinglePixelBufferState,
-    seat: Seat<State>,
+    pub(crate) seat: Seat<State>,
     /// Where the pointer is on the output, once a backend with input moved
     /// it.
     pub(crate) pointer_location: Point<f64, Logical>,
@@ -160,6 +160,7 @@ impl State {
         super::decoration::create_global(&display);
         let activation = super::activation::create_global(&display);
         super::cursor_shape::create_global(&display);
+        super::pointer_lock::create_globals(&display);
         let selections = Selections::new(&display);
         let mut seat_state = SeatState::new();
         let seat = seat_state.new_wl_seat(&display, "seat0");
@@ -346,6 +347,7 @@ impl State {
         };
         pointer.motion(self, focus, &event);
         pointer.frame(self);
+        self.activate_pointer_constraint();
         self.capture_cursor_changed(false);
     }
 
@@ -480,7 +482,7 @@ impl State {
     }
 
     /// The surface under `location`, and where that surface's origin is.
-    fn surface_under(
+    pub(crate) fn surface_under(
         &self,
         location: Point<f64, Logical>,
     ) -> Option<(WlSurface, Point<f64, Logical>)> {
@@ -492,7 +494,7 @@ impl State {
 
     /// An input event's timestamp: milliseconds of the monotonic clock,
     /// wrapping as wl_pointer and wl_keyboard times do.
-    fn input_time(&self) -> u32 {
+    pub(crate) fn input_time(&self) -> u32 {
         Duration::from(self.clock.now()).as_millis() as u32
     }
 

@@ -53,6 +53,8 @@ pub const EXTENSIONS: &[(&CStr, u32)] = &[
     (c"zxdg_decoration_manager_v1", 1),
     (c"xdg_activation_v1", 1),
     (c"wp_cursor_shape_manager_v1", 2),
+    (c"zwp_relative_pointer_manager_v1", 1),
+    (c"zwp_pointer_constraints_v1", 1),
     (c"ext_foreign_toplevel_list_v1", 1),
     (c"ext_image_copy_capture_manager_v1", 1),
     (c"ext_output_image_capture_source_manager_v1", 1),
