@@ -199,34 +199,25 @@ fn only_a_token_from_the_client_with_the_keyboard_activates_a_window() {
     }
 }
 
-/// The `xdg_popup.configure` a raw client gets for a 100×50 popup whose
-/// anchor is the 10×10 square at (280, 200) of its parent (a toplevel at
-/// the output's origin), placed below and right of that square's corner,
-/// with `adjustment` (`xdg_positioner.constraint_adjustment` bits).
-fn popup_configure(session: &Session, adjustment: u32) -> [i32; 4] {
-    let mut w = Wire::connect(&session.dir().join("runtime"), session.socket());
-    let compositor = w.bind("wl_compositor", 6);
-    let wm_base = w.bind("xdg_wm_base", 6);
-    let xdg_surface = |w: &mut Wire| {
-        let surface = w.new_id();
-        w.send(compositor, 0, &[Arg::NewId(surface)]);
-        let xdg = w.new_id();
-        w.send(wm_base, 2, &[Arg::NewId(xdg), Arg::Object(surface)]);
-        (surface, xdg)
-    };
-    let (parent_surface, parent) = xdg_surface(&mut w);
-    let toplevel = w.new_id();
-    w.send(parent, 1, &[Arg::NewId(toplevel)]);
-    w.send(parent_surface, 6, &[]);
+/// A popup of `parent` (an xdg_surface) of `size`, whose positioner has
+/// `anchor_rect` and then each `(request, value)` of `settings` (anchor,
+/// gravity, constraint adjustment: requests 3, 4 and 5); (xdg_popup, its
+/// wl_surface). Neither grabbed nor committed yet.
+fn popup(
+    w: &mut Wire,
+    parent: u32,
+    size: (i32, i32),
+    anchor_rect: [i32; 4],
+    settings: &[(u16, u32)],
+) -> (u32, u32) {
+    let (wm_base, surface, xdg) = xdg_surface(w);
     let positioner = w.new_id();
     w.send(wm_base, 1, &[Arg::NewId(positioner)]);
-    w.send(positioner, 1, &[Arg::Int(100), Arg::Int(50)]);
-    let anchor_rect = [280, 200, 10, 10].map(Arg::Int);
-    w.send(positioner, 2, &anchor_rect);
-    w.send(positioner, 3, &[Arg::Uint(8)]); // anchor bottom_right
-    w.send(positioner, 4, &[Arg::Uint(8)]); // gravity bottom_right
-    w.send(positioner, 5, &[Arg::Uint(adjustment)]);
-    let (popup_surface, xdg) = xdg_surface(&mut w);
+    w.send(positioner, 1, &[Arg::Int(size.0), Arg::Int(size.1)]);
+    w.send(positioner, 2, &anchor_rect.map(Arg::Int));
+    for &(request, value) in settings {
+        w.send(positioner, request, &[Arg::Uint(value)]);
+    }
     let popup = w.new_id();
     let args = [
         Arg::NewId(popup),
@@ -234,7 +225,21 @@ fn popup_configure(session: &Session, adjustment: u32) -> [i32; 4] {
         Arg::Object(positioner),
     ];
     w.send(xdg, 2, &args);
-    w.send(popup_surface, 6, &[]);
+    (popup, surface)
+}
+
+/// The `xdg_popup.configure` a raw client gets for a 100×50 popup whose
+/// anchor is the 10×10 square at (280, 200) of its parent (a toplevel at
+/// the output's origin), placed below and right of that square's corner,
+/// with `adjustment` (`xdg_positioner.constraint_adjustment` bits).
+fn popup_configure(session: &Session, adjustment: u32) -> [i32; 4] {
+    let mut w = Wire::connect(&session.dir().join("runtime"), session.socket());
+    let (parent_surface, parent, _) = toplevel(&mut w);
+    w.send(parent_surface, 6, &[]);
+    // Anchor and gravity bottom_right (8).
+    let settings = [(3, 8), (4, 8), (5, adjustment)];
+    let (popup, surface) = popup(&mut w, parent, (100, 50), [280, 200, 10, 10], &settings);
+    w.send(surface, 6, &[]);
     w.roundtrip();
     assert_eq!(w.error(), None);
     let configure = w
@@ -281,18 +286,7 @@ fn wait_for(w: &mut Wire, object: u32, opcode: u16) -> Option<wire::Event> {
 /// A 50×30 popup of `parent` (an xdg_surface) at its top left, grabbing
 /// `seat` with `serial`, then committed; the xdg_popup.
 fn grabbing_popup(w: &mut Wire, parent: u32, seat: u32, serial: u32) -> u32 {
-    let (wm_base, surface, xdg) = xdg_surface(w);
-    let positioner = w.new_id();
-    w.send(wm_base, 1, &[Arg::NewId(positioner)]);
-    w.send(positioner, 1, &[Arg::Int(50), Arg::Int(30)]);
-    w.send(positioner, 2, &[0, 0, 1, 1].map(Arg::Int));
-    let popup = w.new_id();
-    let args = [
-        Arg::NewId(popup),
-        Arg::Object(parent),
-        Arg::Object(positioner),
-    ];
-    w.send(xdg, 2, &args);
+    let (popup, surface) = popup(w, parent, (50, 30), [0, 0, 1, 1], &[]);
     w.send(popup, 1, &[Arg::Object(seat), Arg::Uint(serial)]);
     w.send(surface, 6, &[]);
     popup
@@ -381,6 +375,36 @@ fn relative_motions(w: &Wire, relative: u32) -> Vec<(i32, i32)> {
         .collect()
 }
 
+/// A persistent constraint of `surface` on `pointer`, made with request
+/// `opcode` of `zwp_pointer_constraints_v1` (1: lock, 2: confine) and
+/// waited for until it is active; the constraint.
+fn constraint(w: &mut Wire, opcode: u16, surface: u32, pointer: u32) -> u32 {
+    let constraints = w.bind("zwp_pointer_constraints_v1", 1);
+    let constraint = w.new_id();
+    let args = [
+        Arg::NewId(constraint),
+        Arg::Object(surface),
+        Arg::Object(pointer),
+        Arg::Object(0),
+        Arg::Uint(2),
+    ];
+    w.send(constraints, opcode, &args);
+    // `locked` and `confined` are both event 0.
+    wait_for(w, constraint, 0).expect("the constraint became active");
+    constraint
+}
+
+/// Round trips until `relative` got `count` relative motions, for at most
+/// ten seconds; those motions.
+fn relative_motions_until(w: &mut Wire, relative: u32, count: usize) -> Vec<(i32, i32)> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while relative_motions(w, relative).len() < count && std::time::Instant::now() < deadline {
+        w.roundtrip();
+    }
+    w.roundtrip();
+    relative_motions(w, relative)
+}
+
 #[test]
 fn relative_motion_is_reported_and_a_locked_or_confined_pointer_stays_put() {
     let (server, mut w, _, pointer, surface, _) = embedded_with_a_window();
@@ -394,26 +418,15 @@ fn relative_motion_is_reported_and_a_locked_or_confined_pointer_stays_put() {
     assert_eq!(relative_motions(&w, relative), [(10, 0)]);
     assert_eq!(motions(&w, pointer).last(), Some(&(60, 50)));
 
-    // Locked (persistent), the pointer stays; the motion is still told.
-    let constraints = w.bind("zwp_pointer_constraints_v1", 1);
-    let lock = w.new_id();
-    let args = [
-        Arg::NewId(lock),
-        Arg::Object(surface),
-        Arg::Object(pointer),
-        Arg::Object(0),
-        Arg::Uint(2),
-    ];
-    w.send(constraints, 1, &args);
-    wait_for(&mut w, lock, 0).expect("zwp_locked_pointer_v1.locked");
+    // Locked, the pointer stays; the motion is still told.
+    let lock = constraint(&mut w, 1, surface, pointer);
     let moved = motions(&w, pointer).len();
     remote.pointer_by((5.0, 5.0).into()).unwrap();
     remote.pointer_by((-3.0, 0.0).into()).unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while relative_motions(&w, relative).len() < 3 && std::time::Instant::now() < deadline {
-        w.roundtrip();
-    }
-    assert_eq!(relative_motions(&w, relative), [(10, 0), (5, 5), (-3, 0)]);
+    assert_eq!(
+        relative_motions_until(&mut w, relative, 3),
+        [(10, 0), (5, 5), (-3, 0)]
+    );
     assert_eq!(
         motions(&w, pointer).len(),
         moved,
@@ -422,22 +435,9 @@ fn relative_motion_is_reported_and_a_locked_or_confined_pointer_stays_put() {
 
     // Unlocked, then confined to the window: it stops at its last pixel.
     w.send(lock, 0, &[]);
-    let confine = w.new_id();
-    let args = [
-        Arg::NewId(confine),
-        Arg::Object(surface),
-        Arg::Object(pointer),
-        Arg::Object(0),
-        Arg::Uint(2),
-    ];
-    w.send(constraints, 2, &args);
-    wait_for(&mut w, confine, 0).expect("zwp_confined_pointer_v1.confined");
+    constraint(&mut w, 2, surface, pointer);
     remote.pointer_by((1000.0, 0.0).into()).unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while relative_motions(&w, relative).len() < 4 && std::time::Instant::now() < deadline {
-        w.roundtrip();
-    }
-    w.roundtrip();
+    relative_motions_until(&mut w, relative, 4);
     assert_eq!(motions(&w, pointer).last(), Some(&(99, 50)));
     assert_eq!(w.error(), None);
     server.stop().unwrap();

@@ -34,64 +34,37 @@ const CLIENT: &str = env!("CARGO_BIN_EXE_dmabridge-client");
 /// See tests/compositor_headless.rs.
 const TOLERANCE: u8 = 1;
 
-#[test]
-fn a_udmabuf_client_draws_the_test_card() {
+/// `dmabridge-client` with a 200×120 udmabuf window and `options`, two
+/// frames: its test card reaches the output.
+fn a_udmabuf_window_shows_the_test_card(options: &[&str]) {
     common::require_guest();
-    let mut session = Session::start(
-        (320, 240),
-        &[
-            CLIENT, "--buffer", "udmabuf", "--size", "200x120", "--frames", "2",
-        ],
-    );
+    let mut client = vec![
+        CLIENT, "--buffer", "udmabuf", "--size", "200x120", "--frames", "2",
+    ];
+    client.extend(options);
+    let mut session = Session::start((320, 240), &client);
     let status = session.wait(Duration::from_secs(300));
     assert!(status.success(), "the client failed: {status}");
     session.assert_shows_cards((320, 240), &[(0, (200, 120))], TOLERANCE);
+}
+
+#[test]
+fn a_udmabuf_client_draws_the_test_card() {
+    a_udmabuf_window_shows_the_test_card(&[]);
 }
 
 /// A udmabuf shared with the implicit modifier, as GBM shares buffers
 /// without explicit modifiers, is read as the LINEAR buffer it is.
 #[test]
 fn a_udmabuf_with_the_implicit_modifier_is_drawn() {
-    common::require_guest();
-    let mut session = Session::start(
-        (320, 240),
-        &[
-            CLIENT,
-            "--buffer",
-            "udmabuf",
-            "--implicit-modifier",
-            "--size",
-            "200x120",
-            "--frames",
-            "2",
-        ],
-    );
-    let status = session.wait(Duration::from_secs(300));
-    assert!(status.success(), "the client failed: {status}");
-    session.assert_shows_cards((320, 240), &[(0, (200, 120))], TOLERANCE);
+    a_udmabuf_window_shows_the_test_card(&["--implicit-modifier"]);
 }
 
 /// A udmabuf stored bottom row first and shared with `Y_INVERT`, as GL
 /// clients share theirs, is shown upright.
 #[test]
 fn a_y_inverted_udmabuf_is_drawn_upright() {
-    common::require_guest();
-    let mut session = Session::start(
-        (320, 240),
-        &[
-            CLIENT,
-            "--buffer",
-            "udmabuf",
-            "--y-invert",
-            "--size",
-            "200x120",
-            "--frames",
-            "2",
-        ],
-    );
-    let status = session.wait(Duration::from_secs(300));
-    assert!(status.success(), "the client failed: {status}");
-    session.assert_shows_cards((320, 240), &[(0, (200, 120))], TOLERANCE);
+    a_udmabuf_window_shows_the_test_card(&["--y-invert"]);
 }
 
 #[test]
