@@ -24,7 +24,7 @@
 //! does not fit is refused ([`TooLarge`]): a plane whose one row, with its
 //! alignment, passes the limit.
 //!
-//! Nothing here touches Vulkan; [`exec`](super::exec) binds what
+//! Nothing here touches Vulkan; [`copier`](super::copier) binds what
 //! [`tiles`] returns.
 
 use super::geometry::{Buffer, Dest, Point, Rect};

@@ -8,13 +8,14 @@ use std::sync::Arc;
 use tracing::{debug, debug_span};
 
 use super::band::{Sampling, Tile};
+use super::copier::{bindings, groups};
 use super::draw::{DrawPlan, DrawSource};
-use super::exec::{
-    Copier, CopyCompletion, CopyError, CpuWait, Resolved, Surface, bindings, groups,
-};
+use super::fences::CpuWait;
 use super::geometry::{Dest, Rect};
 use super::layout::{Layout, PushConstants, check};
 use super::plan::Side;
+use super::surface::Resolved;
+use super::{Copier, CopyCompletion, CopyError, Surface};
 use crate::dmabuf::SharedDmabuf;
 use crate::sync::{SyncAccess, SyncFile};
 use crate::vulkan::{Barrier, Binding, Buffer, Ownership};

@@ -6,8 +6,8 @@ use drm_fourcc::DrmFourcc;
 
 use super::band::{self, Tile, Window};
 use super::draw::{Blend, DrawPlan, DrawSource};
-use super::exec::{CopyError, ImageDesc};
 use super::plan::{CopyPlan, Filter, Side};
+use super::{CopyError, ImageDesc};
 
 /// The shader's codes for NV12 (`FORMAT_NV12`) and a solid-colour source
 /// (`FORMAT_SOLID`).
@@ -265,7 +265,7 @@ fn words(src: Option<&Layout>, dst: &Layout, mode: u32, tile: Option<&Tile>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::copy::exec::PlaneDesc;
+    use crate::copy::PlaneDesc;
     use crate::copy::{CopyRequest, Point, Rect, Size, Transform};
 
     fn desc(format: DrmFourcc, (width, height): (u32, u32), planes: &[(u64, u32)]) -> ImageDesc {

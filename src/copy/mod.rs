@@ -22,23 +22,30 @@
 
 mod band;
 mod batch;
+mod copier;
 mod draw;
-mod exec;
+mod error;
+mod fences;
 mod geometry;
+mod import;
+mod job;
 mod layout;
 mod plain;
 mod plan;
 pub mod reference;
+mod staging;
+mod surface;
 mod transform;
 
 pub use batch::{Draw, DrawBatch};
+pub use copier::Copier;
 pub use draw::{
     Blend, CLIP_MARGIN, DrawError, DrawPlan, DrawRequest, DrawSource, clip_destination,
 };
-pub use exec::{
-    Copier, CopyCompletion, CopyError, CopyJob, DeviceBuffer, ImageDesc, PlaneDesc, Readback,
-    Staging, Surface,
-};
+pub use error::CopyError;
 pub use geometry::{Buffer, Dest, Point, Rect, Size};
+pub use job::{CopyCompletion, CopyJob};
 pub use plan::{CopyPlan, CopyRequest, Filter, MAX_EXTENT, PlanError, Side};
+pub use staging::{Readback, Staging};
+pub use surface::{DeviceBuffer, ImageDesc, PlaneDesc, Surface};
 pub use transform::Transform;

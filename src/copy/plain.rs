@@ -15,7 +15,7 @@
 
 use drm_fourcc::DrmFourcc;
 
-use super::exec::ImageDesc;
+use super::ImageDesc;
 use super::plan::CopyPlan;
 
 /// Bytes of one pixel of the formats a plain copy moves.
@@ -108,7 +108,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::copy::exec::PlaneDesc;
+    use crate::copy::PlaneDesc;
     use crate::copy::reference::{self, ImageView, ImageViewMut};
     use crate::copy::{CopyRequest, Filter, Point, Rect, Size, Transform};
 
