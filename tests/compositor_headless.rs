@@ -21,7 +21,10 @@ use dmabridge::compositor::embedded::Server;
 use smithay::backend::input::ButtonState;
 use smithay::utils::Transform;
 use support::Session;
-use wire::{Arg, Wire, ack, buffer, toplevel, xdg_surface};
+use wire::{
+    Arg, Wire, ack, buffer, constraint, motions, relative_motions, relative_motions_until,
+    toplevel, wait_for, xdg_surface,
+};
 
 const CLIENT: &str = env!("CARGO_BIN_EXE_dmabridge-client");
 
@@ -267,22 +270,6 @@ fn popups_are_kept_on_the_output_as_their_positioner_allows() {
 /// `BTN_LEFT` from `linux/input-event-codes.h`.
 const BTN_LEFT: u32 = 0x110;
 
-/// Round trips until an event of `object` with `opcode` came, for at most
-/// ten seconds; that event.
-fn wait_for(w: &mut Wire, object: u32, opcode: u16) -> Option<wire::Event> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(event) = w.events_of(object).find(|e| e.opcode == opcode) {
-            return Some(event.clone());
-        }
-        if std::time::Instant::now() > deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-        w.roundtrip();
-    }
-}
-
 /// A 50×30 popup of `parent` (an xdg_surface) at its top left, grabbing
 /// `seat` with `serial`, then committed; the xdg_popup.
 fn grabbing_popup(w: &mut Wire, parent: u32, seat: u32, serial: u32) -> u32 {
@@ -356,53 +343,6 @@ fn a_popup_grab_needs_a_press_and_a_click_outside_dismisses_the_popup() {
     assert!(wait_for(&mut w, popup, 1).is_some(), "no popup_done");
     assert_eq!(w.error(), None);
     server.stop().unwrap();
-}
-
-/// The pointer's place in the surface after every `wl_pointer.motion`
-/// `pointer` got so far, in whole pixels.
-fn motions(w: &Wire, pointer: u32) -> Vec<(i32, i32)> {
-    w.events_of(pointer)
-        .filter(|e| e.opcode == 2)
-        .map(|e| (e.word(1) as i32 / 256, e.word(2) as i32 / 256))
-        .collect()
-}
-
-/// The `(dx, dy)` of every relative motion `relative` got so far.
-fn relative_motions(w: &Wire, relative: u32) -> Vec<(i32, i32)> {
-    w.events_of(relative)
-        .filter(|e| e.opcode == 0)
-        .map(|e| (e.word(2) as i32 / 256, e.word(3) as i32 / 256))
-        .collect()
-}
-
-/// A persistent constraint of `surface` on `pointer`, made with request
-/// `opcode` of `zwp_pointer_constraints_v1` (1: lock, 2: confine) and
-/// waited for until it is active; the constraint.
-fn constraint(w: &mut Wire, opcode: u16, surface: u32, pointer: u32) -> u32 {
-    let constraints = w.bind("zwp_pointer_constraints_v1", 1);
-    let constraint = w.new_id();
-    let args = [
-        Arg::NewId(constraint),
-        Arg::Object(surface),
-        Arg::Object(pointer),
-        Arg::Object(0),
-        Arg::Uint(2),
-    ];
-    w.send(constraints, opcode, &args);
-    // `locked` and `confined` are both event 0.
-    wait_for(w, constraint, 0).expect("the constraint became active");
-    constraint
-}
-
-/// Round trips until `relative` got `count` relative motions, for at most
-/// ten seconds; those motions.
-fn relative_motions_until(w: &mut Wire, relative: u32, count: usize) -> Vec<(i32, i32)> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while relative_motions(w, relative).len() < count && std::time::Instant::now() < deadline {
-        w.roundtrip();
-    }
-    w.roundtrip();
-    relative_motions(w, relative)
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! The nested backend in a private X server (Xvfb), presenting through a
 //! Vulkan swapchain on lavapipe: the window shows what the client drew, a
 //! resized window resizes the output and the client's configure, and
-//! pointer and keyboard input in the window reach the focused client and
+//! pointer and keyboard input in the window reach the focused client (raw
+//! mouse motion as relative motion, held by a pointer lock) and
 //! only it, and the window's cursor and the captured cursor are the one
 //! the client chose. On a Wayland desktop too: nested in the headless compositor,
 //! whose dumped frame shows the nested window.
@@ -10,6 +11,8 @@
 mod capture_client;
 #[path = "support/compositor.rs"]
 mod support;
+#[path = "support/wire.rs"]
+mod wire;
 #[path = "support/xvfb.rs"]
 mod xvfb;
 
@@ -22,6 +25,9 @@ use support::{CLEAR, Lines, Rgb, Session};
 use wayland_client::protocol::wl_shm;
 use wayland_protocols::ext::image_copy_capture::v1::client::ext_image_copy_capture_manager_v1 as manager;
 use wayland_protocols::wp::cursor_shape::v1::client::wp_cursor_shape_device_v1::Shape;
+use wire::{
+    Arg, Wire, ack, buffer, constraint, motions, relative_motions_until, toplevel, wait_for,
+};
 use xvfb::Xvfb;
 
 const CLIENT: &str = env!("CARGO_BIN_EXE_dmabridge-client");
@@ -464,4 +470,50 @@ fn the_window_opens_on_a_wayland_desktop() {
     });
     assert_eq!(top, 600 - height, "the card sits right below the title bar");
     assert!(desktop.is_running());
+}
+
+#[test]
+fn raw_mouse_motion_is_relative_motion_and_a_lock_holds_the_pointer() {
+    let x = Xvfb::start(SCREEN);
+    let session = Session::start_nested(x.display(), (640, 480), &[]);
+    let mut w = Wire::connect(&session.dir().join("runtime"), session.socket());
+    let seat = w.bind("wl_seat", 9);
+    let pointer = w.new_id();
+    w.send(seat, 0, &[Arg::NewId(pointer)]);
+    let manager = w.bind("zwp_relative_pointer_manager_v1", 1);
+    let relative = w.new_id();
+    w.send(manager, 1, &[Arg::NewId(relative), Arg::Object(pointer)]);
+    let (surface, xdg, _) = toplevel(&mut w);
+    w.send(surface, 6, &[]);
+    ack(&mut w, xdg);
+    let picture = buffer(&mut w, 200, 150);
+    w.send(
+        surface,
+        1,
+        &[Arg::Object(picture), Arg::Int(0), Arg::Int(0)],
+    );
+    w.send(surface, 6, &[]);
+    w.roundtrip();
+    let window = x.window("dmabridge");
+    x.xdotool(&["mousemove", "--window", &window, "50", "60"]);
+    wait_for(&mut w, pointer, 0).expect("wl_pointer.enter");
+
+    // The mouse moves: the client hears it as relative motion too.
+    x.xdotool(&["mousemove_relative", "--", "10", "0"]);
+    let heard = relative_motions_until(&mut w, relative, 1);
+    assert_eq!(heard, [(10, 0)]);
+
+    // Locked: the host's pointer moves (X cannot lock it), the client's
+    // does not; the motion is still told.
+    constraint(&mut w, 1, surface, pointer);
+    let moved = motions(&w, pointer).len();
+    x.xdotool(&["mousemove_relative", "--", "20", "5"]);
+    let heard = relative_motions_until(&mut w, relative, 2);
+    assert_eq!(heard, [(10, 0), (20, 5)]);
+    assert_eq!(
+        motions(&w, pointer).len(),
+        moved,
+        "the locked pointer moved"
+    );
+    assert_eq!(w.error(), None);
 }

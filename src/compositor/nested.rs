@@ -39,11 +39,13 @@ use smithay::utils::{Logical, Point, Size};
 use tracing::{debug, info, warn};
 use winit::application::ApplicationHandler;
 use winit::dpi::PhysicalSize;
-use winit::event::{ElementState, MouseButton, MouseScrollDelta, WindowEvent};
+use winit::event::{
+    DeviceEvent, DeviceId, ElementState, MouseButton, MouseScrollDelta, WindowEvent,
+};
 use winit::event_loop::{ActiveEventLoop, EventLoop};
 use winit::platform::pump_events::{EventLoopExtPumpEvents, PumpStatus};
 use winit::platform::scancode::PhysicalKeyExtScancode;
-use winit::window::{Window, WindowId};
+use winit::window::{CursorGrabMode, Window, WindowId};
 
 use self::cursor::HostCursor;
 use super::OutputConfig;
@@ -91,6 +93,7 @@ impl Host {
                 window: None,
                 error: None,
                 events: Vec::new(),
+                motion: Vec::new(),
             },
         };
         // The first pump delivers `resumed`, where the window is made.
@@ -143,6 +146,8 @@ struct WinitApp {
     window: Option<Window>,
     error: Option<winit::error::OsError>,
     events: Vec<WindowEvent>,
+    /// Raw mouse motion (winit sends it while the window has the focus).
+    motion: Vec<(f64, f64)>,
 }
 
 impl ApplicationHandler for WinitApp {
@@ -162,6 +167,12 @@ impl ApplicationHandler for WinitApp {
     fn window_event(&mut self, _: &ActiveEventLoop, _: WindowId, event: WindowEvent) {
         self.events.push(event);
     }
+
+    fn device_event(&mut self, _: &ActiveEventLoop, _: DeviceId, event: DeviceEvent) {
+        if let DeviceEvent::MouseMotion { delta } = event {
+            self.motion.push(delta);
+        }
+    }
 }
 
 /// The nested output: its frames, the swapchain showing them and the
@@ -173,6 +184,8 @@ struct Nested {
     host: Host,
     /// The cursor the host shows over the window.
     cursor: HostCursor,
+    /// The host's pointer is grabbed for a pointer constraint.
+    grabbed: bool,
     /// A frame was rendered but not shown yet.
     unshown: bool,
 }
@@ -205,6 +218,7 @@ pub(crate) fn start(
         swapchain,
         host,
         cursor: HostCursor::default(),
+        grabbed: false,
         unshown: true,
     }));
     info!(size = ?nested.borrow().host.size(), "nested window open");
@@ -240,6 +254,40 @@ impl Nested {
                 warn!("nested window: {err:#}");
             }
         }
+        for (dx, dy) in std::mem::take(&mut self.host.app.motion) {
+            state.pointer_raw_motion(self.upright_delta(state, (dx, dy)));
+        }
+        self.grab_for_constraint(state);
+    }
+
+    /// `delta` on the window turned the way the output's picture is: the
+    /// output's transform undone.
+    fn upright_delta(&self, state: &State, (dx, dy): (f64, f64)) -> Point<f64, Logical> {
+        let to_upright = capture::undo(state.output.current_transform().invert());
+        // A delta turns as a point about the origin of a zero-sized area.
+        to_upright.transform_point_in(Point::from((dx, dy)), &Size::from((0.0, 0.0)))
+    }
+
+    /// Locks the host's pointer while a pointer constraint is active, and
+    /// lets it go after, where the host can lock it (a Wayland desktop; X
+    /// cannot, and a confining X grab was seen to deliver raw motion twice). The
+    /// constraint holds the compositor's pointer either way.
+    fn grab_for_constraint(&mut self, state: &State) {
+        let constrained = state.pointer_constrained();
+        if constrained == self.grabbed {
+            return;
+        }
+        let mode = if constrained {
+            CursorGrabMode::Locked
+        } else {
+            CursorGrabMode::None
+        };
+        let grabbed = self.host.window().set_cursor_grab(mode);
+        if let Err(err) = grabbed {
+            // Not asked again until the constraint changes.
+            debug!(%err, constrained, "the host's pointer grab did not change");
+        }
+        self.grabbed = constrained;
     }
 
     /// One refresh: render what changed, show it if the swapchain takes
@@ -288,6 +336,8 @@ impl Nested {
                     state.key(code + 8, key_state(event.state));
                 }
             }
+            // A constraint moves the pointer by raw motion instead.
+            WindowEvent::CursorMoved { .. } if state.pointer_constrained() => {}
             WindowEvent::CursorMoved { position, .. } => {
                 // The window shows the framebuffer; the pointer's place on
                 // the output is in upright (logical) coordinates.

@@ -2,12 +2,14 @@
 //! relative motion (`zwp_relative_pointer_manager_v1`) and pointer
 //! constraints (`zwp_pointer_constraints_v1`).
 //!
-//! * Every movement of the pointer by a delta ([`State::pointer_moved_by`],
-//!   the embedded server's `pointer_by`) is reported to the focused
+//! * Every movement of the pointer by a delta ([`State::pointer_moved_by`]:
+//!   the embedded server's `pointer_by`; the nested window's raw mouse
+//!   motion, [`State::pointer_raw_motion`]) is reported to the focused
 //!   surface's relative pointers, even where the pointer cannot move
-//!   further. The nested window moves the pointer to absolute places only:
-//!   it reports no relative motion and does not grab the host's pointer
-//!   yet.
+//!   further. The nested window moves the pointer to the host's absolute
+//!   places while no constraint is active, and by raw motion while one
+//!   is ([`State::pointer_constrained`]); it then locks the host's pointer
+//!   where the host can (a Wayland desktop, not X).
 //! * A constraint is activated while its surface has the pointer: at once
 //!   if it has it when the constraint is made, else when the pointer
 //!   enters it. smithay deactivates it when the pointer leaves.
@@ -54,12 +56,7 @@ impl State {
             return;
         };
         let focus = self.surface_under(self.pointer_location);
-        let event = RelativeMotionEvent {
-            delta,
-            delta_unaccel: delta,
-            utime: u64::from(self.input_time()) * 1000,
-        };
-        pointer.relative_motion(self, focus.clone(), &event);
+        self.relative_motion(&pointer, focus.clone(), delta);
         let target = self.pointer_location + delta;
         match focus.and_then(|(surface, origin)| constrained(&surface, origin, &pointer)) {
             Some(Constrained::Locked) => pointer.frame(self),
@@ -73,6 +70,45 @@ impl State {
             }
             None => self.pointer_motion(target),
         }
+    }
+
+    /// A mouse moved by `delta` where something else (the host's absolute
+    /// pointer) places the pointer: while a constraint is active, the
+    /// delta moves it ([`pointer_moved_by`](Self::pointer_moved_by));
+    /// otherwise it is only told as relative motion.
+    pub(crate) fn pointer_raw_motion(&mut self, delta: Point<f64, Logical>) {
+        if self.pointer_constrained() {
+            self.pointer_moved_by(delta);
+        } else if let Some(pointer) = self.seat.get_pointer() {
+            let focus = self.surface_under(self.pointer_location);
+            self.relative_motion(&pointer, focus, delta);
+            pointer.frame(self);
+        }
+    }
+
+    /// Whether the surface under the pointer holds it with an active
+    /// constraint (locked or confined).
+    pub(crate) fn pointer_constrained(&self) -> bool {
+        let Some(pointer) = self.seat.get_pointer() else {
+            return false;
+        };
+        self.surface_under(self.pointer_location)
+            .is_some_and(|(surface, origin)| constrained(&surface, origin, &pointer).is_some())
+    }
+
+    /// Tells the focused surface's relative pointers of `delta`.
+    fn relative_motion(
+        &mut self,
+        pointer: &PointerHandle<State>,
+        focus: Option<(WlSurface, Point<f64, Logical>)>,
+        delta: Point<f64, Logical>,
+    ) {
+        let event = RelativeMotionEvent {
+            delta,
+            delta_unaccel: delta,
+            utime: u64::from(self.input_time()) * 1000,
+        };
+        pointer.relative_motion(self, focus, &event);
     }
 
     /// Activates the constraint of the surface the pointer is on, if it

@@ -443,3 +443,68 @@ pub(crate) fn ack(wire: &mut Wire, xdg: u32) {
         .word(0);
     wire.send(xdg, 4, &[Arg::Uint(serial)]);
 }
+
+// Input, as a client sees it.
+
+/// Round trips until an event of `object` with `opcode` came, for at most
+/// ten seconds; that event.
+pub(crate) fn wait_for(w: &mut Wire, object: u32, opcode: u16) -> Option<Event> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(event) = w.events_of(object).find(|e| e.opcode == opcode) {
+            return Some(event.clone());
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+        w.roundtrip();
+    }
+}
+
+/// The pointer's place in the surface after every `wl_pointer.motion`
+/// `pointer` got so far, in whole pixels.
+pub(crate) fn motions(w: &Wire, pointer: u32) -> Vec<(i32, i32)> {
+    w.events_of(pointer)
+        .filter(|e| e.opcode == 2)
+        .map(|e| (e.word(1) as i32 / 256, e.word(2) as i32 / 256))
+        .collect()
+}
+
+/// The `(dx, dy)` of every relative motion `relative` got so far.
+pub(crate) fn relative_motions(w: &Wire, relative: u32) -> Vec<(i32, i32)> {
+    w.events_of(relative)
+        .filter(|e| e.opcode == 0)
+        .map(|e| (e.word(2) as i32 / 256, e.word(3) as i32 / 256))
+        .collect()
+}
+
+/// A persistent constraint of `surface` on `pointer`, made with request
+/// `opcode` of `zwp_pointer_constraints_v1` (1: lock, 2: confine) and
+/// waited for until it is active; the constraint.
+pub(crate) fn constraint(w: &mut Wire, opcode: u16, surface: u32, pointer: u32) -> u32 {
+    let constraints = w.bind("zwp_pointer_constraints_v1", 1);
+    let constraint = w.new_id();
+    let args = [
+        Arg::NewId(constraint),
+        Arg::Object(surface),
+        Arg::Object(pointer),
+        Arg::Object(0),
+        Arg::Uint(2),
+    ];
+    w.send(constraints, opcode, &args);
+    // `locked` and `confined` are both event 0.
+    wait_for(w, constraint, 0).expect("the constraint became active");
+    constraint
+}
+
+/// Round trips until `relative` got `count` relative motions, for at most
+/// ten seconds; those motions.
+pub(crate) fn relative_motions_until(w: &mut Wire, relative: u32, count: usize) -> Vec<(i32, i32)> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while relative_motions(w, relative).len() < count && Instant::now() < deadline {
+        w.roundtrip();
+    }
+    w.roundtrip();
+    relative_motions(w, relative)
+}
