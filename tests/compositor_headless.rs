@@ -5,7 +5,8 @@
 //! malformed dma-buf requests get the protocol's errors while a
 //! well-behaved client keeps getting frame callbacks, only an
 //! xdg-activation token from the client with the keyboard moves it,
-//! popups are kept on the output as their positioner allows, and a popup
+//! windows that no longer fit side by side are cascaded where they are
+//! seen, popups are kept on the output as their positioner allows, and a popup
 //! grab needs a press and ends with a click outside (input through the
 //! embedded server).
 
@@ -20,7 +21,7 @@ use dmabridge::compositor::OutputConfig;
 use dmabridge::compositor::embedded::Server;
 use smithay::backend::input::ButtonState;
 use smithay::utils::Transform;
-use support::Session;
+use support::{Rgb, Session};
 use wire::{
     Arg, Wire, ack, buffer, constraint, motions, relative_motions, relative_motions_until,
     toplevel, wait_for, xdg_surface,
@@ -381,4 +382,46 @@ fn relative_motion_is_reported_and_a_locked_or_confined_pointer_stays_put() {
     assert_eq!(motions(&w, pointer).last(), Some(&(99, 50)));
     assert_eq!(w.error(), None);
     server.stop().unwrap();
+}
+
+#[test]
+fn windows_that_do_not_fit_side_by_side_are_cascaded_on_the_output() {
+    // Three 200×100 windows on a 320×240 output: the first at the top
+    // left, the next two cascaded 32 pixels apart, the newest on top.
+    let session = Session::start((320, 240), &[]);
+    let colours = [
+        ("ffff0000", [255, 0, 0]),
+        ("ff00ff00", [0, 255, 0]),
+        ("ff0000ff", [0, 0, 255]),
+    ];
+    let mut clients = Vec::new();
+    for (argb, _) in colours {
+        let (child, lines) =
+            session.spawn_client(&["--size", "200x100", "--color", argb, "--stay"]);
+        lines.expect("staying", Duration::from_secs(60));
+        clients.push(child);
+    }
+    // A refresh at 30 Hz for the last window to be drawn.
+    std::thread::sleep(Duration::from_millis(500));
+    let frame = Rgb::load(session.frames().last().expect("a frame"));
+    let [red, green, blue] = colours.map(|(_, rgb)| rgb);
+    let background = Rgb::background((320, 240)).pixel(0, 0);
+    for ((x, y), want) in [
+        ((10, 10), red),
+        ((40, 40), green),
+        ((250, 150), blue),
+        ((300, 20), background),
+    ] {
+        let got = frame.pixel(x, y);
+        assert!(
+            got.iter()
+                .zip(want)
+                .all(|(g, w)| g.abs_diff(w) <= TOLERANCE),
+            "({x}, {y}) is {got:?}, not {want:?}"
+        );
+    }
+    for mut child in clients {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 }

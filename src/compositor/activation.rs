@@ -10,8 +10,7 @@
 //!   activation it passes on is the user's will. Others get a token
 //!   string like any, which activates nothing;
 //! * a token activates once, within [`TOKEN_LIFETIME`];
-//! * activation gives the window the keyboard. Windows stand side by side
-//!   without overlapping (`State::arrange`), so none needs raising.
+//! * activation gives the window the keyboard, which raises it.
 
 use std::time::Duration;
 

@@ -61,6 +61,10 @@ use super::selection::Selections;
 use crate::render::VulkanRenderer;
 use crate::sync::{FenceSource, SyncAccess, SyncFile};
 
+/// How far each cascaded window is placed right and down of the one
+/// before ([`State::arrange`]).
+const CASCADE_STEP: i32 = 32;
+
 /// Everything the event loop's callbacks reach.
 pub(crate) struct State {
     pub(crate) display: DisplayHandle,
@@ -474,8 +478,17 @@ impl State {
         touch.frame(self);
     }
 
-    /// Gives the keyboard to `surface`'s client.
+    /// Gives the keyboard to `surface`'s client, and raises its window
+    /// above the others.
     pub(crate) fn focus(&mut self, surface: WlSurface) {
+        let window = self
+            .space
+            .elements()
+            .find(|w| w.toplevel().is_some_and(|t| t.wl_surface() == &surface))
+            .cloned();
+        if let Some(window) = window {
+            self.space.raise_element(&window, false);
+        }
         if let Some(keyboard) = self.seat.get_keyboard() {
             keyboard.set_focus(self, Some(surface), SERIAL_COUNTER.next_serial());
         }
@@ -498,25 +511,45 @@ impl State {
         Duration::from(self.clock.now()).as_millis() as u32
     }
 
-    /// Places the windows left to right in the order they were mapped, each
-    /// at the top of the output, but for those placed where they were asked
-    /// to be ([`State::place_window`]). Only a window whose place changed is
-    /// moved.
+    /// Places the windows, in the order they were made, so that each is
+    /// seen on the output: side by side at the top while they fit (the
+    /// first always starts the row), then each later one cascaded,
+    /// [`CASCADE_STEP`] further right and down than the one before and
+    /// back near the origin before it would leave the output. Windows
+    /// placed where they were asked to be ([`State::place_window`]) stay
+    /// there. Only a window whose place changed is moved.
     pub(crate) fn arrange(&mut self) {
-        let mut x = 0;
+        let Some(output) = self.space.output_geometry(&self.output) else {
+            return;
+        };
         let windows: Vec<Window> = self
-            .space
-            .elements()
+            .toplevel_handles
+            .iter()
+            .map(|(window, _)| window)
             .filter(|window| window.user_data().get::<Placed>().is_none())
+            .filter(|window| self.space.element_location(window).is_some())
             .cloned()
             .collect();
+        let mut x: i32 = 0;
+        let mut row_open = true;
+        let mut cascaded = 0;
         for window in windows {
             let width = window.geometry().size.w;
-            let place = Point::from((x, 0));
+            row_open &= x == 0 || x.saturating_add(width) <= output.size.w;
+            let place = if row_open {
+                let place = Point::from((x, 0));
+                x = x.saturating_add(width);
+                place
+            } else {
+                // Steps that stay inside the output's smaller side.
+                let steps = (output.size.w.min(output.size.h) / CASCADE_STEP).max(2) - 1;
+                cascaded += 1;
+                let offset = CASCADE_STEP * ((cascaded - 1) % steps + 1);
+                Point::from((offset, offset))
+            };
             if self.space.element_location(&window) != Some(place) {
                 self.space.map_element(window, place, false);
             }
-            x = x.saturating_add(width);
         }
     }
 

@@ -2,7 +2,8 @@
 //! and the checks smithay leaves to the compositor.
 //!
 //! * Toplevels are mapped as they are made, sized to the output, and
-//!   placed side by side ([`State::arrange`]); popups are placed where
+//!   placed side by side while they fit, then cascaded
+//!   ([`State::arrange`]); popups are placed where
 //!   their positioner asks, flipped, slid or resized onto the output as
 //!   far as the positioner's constraint adjustments allow, and configured
 //!   after their first commit. A popup may grab the seat with the serial
