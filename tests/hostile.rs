@@ -314,6 +314,17 @@ fn malformed_requests_get_the_spec_error_and_harm_no_one() {
         w.send(token, 1, &[Arg::Str(Some("late"))]);
         Some((token, 0)) // xdg_activation_token_v1.already_used
     });
+    stage.run("a buffer committed to an xdg_surface without a role", |w| {
+        let (_, surface, xdg) = xdg_surface(w);
+        let picture = buffer(w, 8, 8);
+        w.send(
+            surface,
+            1,
+            &[Arg::Object(picture), Arg::Int(0), Arg::Int(0)],
+        );
+        w.send(surface, 6, &[]);
+        Some((xdg, 3)) // xdg_surface.unconfigured_buffer
+    });
     stage.run("xdg_surface.ack_configure of a serial never sent", |w| {
         let (surface, xdg, _) = toplevel(w);
         w.send(surface, 6, &[]);
