@@ -296,6 +296,14 @@ fn malformed_requests_get_the_spec_error_and_harm_no_one() {
             Some((manager, 1))
         },
     );
+    stage.run_any("a decoration for a toplevel whose wl_surface went", |w| {
+        let (surface, _, toplevel) = toplevel(w);
+        let manager = w.bind("zxdg_decoration_manager_v1", 1);
+        w.send(surface, 0, &[]);
+        let decoration = w.new_id();
+        w.send(manager, 1, &[Arg::NewId(decoration), Arg::Object(toplevel)]);
+        w.roundtrip();
+    });
     stage.run_any("decoration requests after the wl_surface went", |w| {
         let (surface, _, toplevel) = toplevel(w);
         let manager = w.bind("zxdg_decoration_manager_v1", 1);
