@@ -181,19 +181,55 @@ fn input_goes_to_the_client_under_the_pointer_and_with_the_keyboard() {
     );
 }
 
+/// A nested compositor on an X server of its own, with a client whose
+/// opaque blue 200×150 window is at the output's top left, and a cursor
+/// session on that client's pointer, known to the compositor before the
+/// pointer moves. The fields keep each part alive for the test.
+struct CursorStage {
+    x: Xvfb,
+    session: Session,
+    client: Client,
+    _window: capture_client::Window,
+    pointer: wayland_client::protocol::wl_pointer::WlPointer,
+    cursor: wayland_protocols::ext::image_copy_capture::v1::client::ext_image_copy_capture_cursor_session_v1::ExtImageCopyCaptureCursorSessionV1,
+    /// The nested window's X id.
+    window: String,
+}
+
+impl CursorStage {
+    fn start() -> Self {
+        let x = Xvfb::start(SCREEN);
+        let session = Session::start_nested(x.display(), (640, 480), &[]);
+        let socket = session.dir().join("runtime").join(session.socket());
+        let mut client = Client::connect(&socket, (640, 480));
+        let window = client.open_window(200, 150, 0xff00_00ff);
+        let (pointer, cursor) = client.cursor_session();
+        client.roundtrip();
+        let x_window = x.window("dmabridge");
+        Self {
+            x,
+            session,
+            client,
+            _window: window,
+            pointer,
+            cursor,
+            window: x_window,
+        }
+    }
+}
+
 #[test]
 fn a_cursor_session_reports_and_captures_the_cursor_a_client_set() {
-    let x = Xvfb::start(SCREEN);
-    let session = Session::start_nested(x.display(), (640, 480), &[]);
-    let socket = session.dir().join("runtime").join(session.socket());
-    let mut client = Client::connect(&socket, (640, 480));
-    // Opaque blue, at the output's top left.
-    let _window = client.open_window(200, 150, 0xff00_00ff);
-    let (pointer, cursor) = client.cursor_session();
+    let CursorStage {
+        x,
+        session,
+        mut client,
+        _window,
+        pointer,
+        cursor,
+        window,
+    } = CursorStage::start();
     let image = cursor.get_capture_session(&client.qh, ());
-    // The compositor knows the pointer before the pointer moves.
-    client.roundtrip();
-    let window = x.window("dmabridge");
 
     // The pointer over the window, with the default cursor (the theme's);
     // then the client sets an 8×6 red cursor with its hotspot at (2, 3).
@@ -289,16 +325,16 @@ fn theme_image(icon: CursorIcon) -> xcursor::parser::Image {
 
 #[test]
 fn a_cursor_shape_is_reported_and_captured_as_the_themes_image() {
-    let x = Xvfb::start(SCREEN);
-    let session = Session::start_nested(x.display(), (640, 480), &[]);
-    let socket = session.dir().join("runtime").join(session.socket());
-    let mut client = Client::connect(&socket, (640, 480));
-    // Opaque blue, at the output's top left.
-    let _window = client.open_window(200, 150, 0xff00_00ff);
-    let (pointer, cursor) = client.cursor_session();
+    let CursorStage {
+        x,
+        session,
+        mut client,
+        _window,
+        pointer,
+        cursor,
+        window,
+    } = CursorStage::start();
     let image = cursor.get_capture_session(&client.qh, ());
-    client.roundtrip();
-    let window = x.window("dmabridge");
 
     // The pointer over the window; the client names the text cursor.
     x.xdotool(&["mousemove", "--window", &window, "50", "60"]);
@@ -375,14 +411,15 @@ fn a_cursor_shape_is_reported_and_captured_as_the_themes_image() {
 
 #[test]
 fn the_window_shows_the_cursor_the_client_chose() {
-    let x = Xvfb::start(SCREEN);
-    let session = Session::start_nested(x.display(), (640, 480), &[]);
-    let socket = session.dir().join("runtime").join(session.socket());
-    let mut client = Client::connect(&socket, (640, 480));
-    let _window = client.open_window(200, 150, 0xff00_00ff);
-    let (pointer, _cursor) = client.cursor_session();
-    client.roundtrip();
-    let window = x.window("dmabridge");
+    let CursorStage {
+        x,
+        session: _session,
+        mut client,
+        _window,
+        pointer,
+        cursor: _cursor,
+        window,
+    } = CursorStage::start();
     x.xdotool(&["mousemove", "--window", &window, "50", "60"]);
 
     // The client's own cursor surface: the X server shows its pixels and
