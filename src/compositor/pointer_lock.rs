@@ -61,10 +61,13 @@ impl State {
         match focus.and_then(|(surface, origin)| constrained(&surface, origin, &pointer)) {
             Some(Constrained::Locked) => pointer.frame(self),
             Some(Constrained::Confined(area)) => {
-                // Inside the area's last whole pixel.
+                // Inside the area's last whole pixel; an area under a pixel
+                // wide holds the pointer at its edge (`f64::clamp` would
+                // panic on a maximum under the minimum).
+                let within = |v: f64, from: f64, size: f64| v.min(from + size - 1.0).max(from);
                 let inside = Point::from((
-                    target.x.clamp(area.loc.x, area.loc.x + area.size.w - 1.0),
-                    target.y.clamp(area.loc.y, area.loc.y + area.size.h - 1.0),
+                    within(target.x, area.loc.x, area.size.w),
+                    within(target.y, area.loc.y, area.size.h),
                 ));
                 self.pointer_motion(inside);
             }
