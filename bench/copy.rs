@@ -4,12 +4,15 @@
 //! by [`Copier`] and, as the yardstick, `copy_from_slice` between two host
 //! buffers of the same size. The copies: ARGB8888 unchanged (`identity`)
 //! and XRGB8888 unchanged (`identity-x`), both plain copies (buffer
-//! transfers; an X format keeps its padding), and XRGB8888 mirrored
-//! (`flip`) and turned a quarter (`rot90`), in the shader. One GPU
+//! transfers; an X format keeps its padding); in the shader, XRGB8888
+//! under each of the seven other transforms (`rot90` … `flip270`) and
+//! ARGB8888 into ABGR8888 unchanged (`swizzle`). One GPU
 //! iteration is a whole job as a compositor sees it: checking, recording,
 //! submitting and waiting for the fence. At the end a table gives each
 //! copy's mean time, its time over `memcpy`'s of that size, and its
-//! throughput relative to `memcpy`'s (the inverse).
+//! throughput relative to `memcpy`'s (the inverse); then the same from the
+//! process's CPU time (all its threads, lavapipe's included), which other
+//! load on the machine disturbs far less than wall time.
 //!
 //! `cargo bench --bench copy`; release builds run without the validation
 //! layer. See docs/PERFORMANCE.md for the measured table.
@@ -30,30 +33,64 @@ use drm_fourcc::DrmFourcc;
 
 const SIZES: [(u32, u32); 2] = [(1920, 1080), (3840, 2160)];
 
-const COPIES: [(&str, DrmFourcc, Transform); 4] = [
-    ("identity", DrmFourcc::Argb8888, Transform::Normal),
-    ("identity-x", DrmFourcc::Xrgb8888, Transform::Normal),
-    ("flip", DrmFourcc::Xrgb8888, Transform::Flipped),
-    ("rot90", DrmFourcc::Xrgb8888, Transform::_90),
-];
+/// Each copy: its name, source and destination formats, and transform.
+const COPIES: [(&str, DrmFourcc, DrmFourcc, Transform); 10] = {
+    use DrmFourcc::{Abgr8888 as Abgr, Argb8888 as Argb, Xrgb8888 as Xrgb};
+    [
+        ("identity", Argb, Argb, Transform::Normal),
+        ("identity-x", Xrgb, Xrgb, Transform::Normal),
+        ("swizzle", Argb, Abgr, Transform::Normal),
+        ("rot90", Xrgb, Xrgb, Transform::_90),
+        ("rot180", Xrgb, Xrgb, Transform::_180),
+        ("rot270", Xrgb, Xrgb, Transform::_270),
+        ("flip", Xrgb, Xrgb, Transform::Flipped),
+        ("flip90", Xrgb, Xrgb, Transform::Flipped90),
+        ("flip180", Xrgb, Xrgb, Transform::Flipped180),
+        ("flip270", Xrgb, Xrgb, Transform::Flipped270),
+    ]
+};
 
-/// Total time and iterations of each benchmark, for the ratio table.
+/// Wall time, CPU time and iterations of one benchmark.
+#[derive(Default, Clone, Copy)]
+struct Total {
+    wall: Duration,
+    cpu: Duration,
+    iters: u64,
+}
+
+/// The totals of each benchmark, for the ratio tables.
 #[derive(Default)]
-struct Totals(BTreeMap<(u32, String), (Duration, u64)>);
+struct Totals(BTreeMap<(u32, String), Total>);
 
 impl Totals {
-    fn add(&mut self, width: u32, name: &str, time: Duration, iters: u64) {
+    /// Runs `iters` iterations of `f`, adds their times to the benchmark's
+    /// and returns their wall time.
+    fn time(&mut self, width: u32, name: &str, iters: u64, mut f: impl FnMut()) -> Duration {
+        let (start, cpu_start) = (Instant::now(), process_cpu_time());
+        for _ in 0..iters {
+            f();
+        }
+        let (wall, cpu) = (start.elapsed(), process_cpu_time() - cpu_start);
         let entry = self.0.entry((width, name.to_owned())).or_default();
-        entry.0 += time;
-        entry.1 += iters;
+        entry.wall += wall;
+        entry.cpu += cpu;
+        entry.iters += iters;
+        wall
     }
 
-    /// The mean time of a benchmark, if it ran (a filter on the command
-    /// line may have left it out).
-    fn mean(&self, width: u32, name: &str) -> Option<Duration> {
-        let &(time, iters) = self.0.get(&(width, name.to_owned()))?;
-        Some(time / u32::try_from(iters.max(1)).unwrap_or(u32::MAX))
+    /// The mean wall and CPU time of a benchmark, if it ran (a filter on
+    /// the command line may have left it out).
+    fn mean(&self, width: u32, name: &str) -> Option<(Duration, Duration)> {
+        let total = self.0.get(&(width, name.to_owned()))?;
+        let iters = u32::try_from(total.iters.max(1)).unwrap_or(u32::MAX);
+        Some((total.wall / iters, total.cpu / iters))
     }
+}
+
+/// CPU time of the whole process so far: every thread's, lavapipe's too.
+fn process_cpu_time() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
 fn packed(format: DrmFourcc, width: u32, height: u32) -> ImageDesc {
@@ -91,20 +128,16 @@ fn bench(c: &mut Criterion) {
         group.sample_size(20);
         group.bench_function("memcpy", |b| {
             b.iter_custom(|iters| {
-                let start = Instant::now();
-                for _ in 0..iters {
+                totals.time(w, "memcpy", iters, || {
                     host_dst.copy_from_slice(black_box(&pattern));
                     black_box(&mut host_dst);
-                }
-                let time = start.elapsed();
-                totals.add(w, "memcpy", time, iters);
-                time
+                })
             });
         });
-        for (name, format, transform) in COPIES {
+        for (name, src_format, dst_format, transform) in COPIES {
             let seen = transform.transformed_size(Size::new(w as i32, h as i32));
-            let src_desc = packed(format, w, h);
-            let dst_desc = packed(format, seen.w as u32, seen.h as u32);
+            let src_desc = packed(src_format, w, h);
+            let dst_desc = packed(dst_format, seen.w as u32, seen.h as u32);
             let plan = CopyPlan::new(CopyRequest {
                 src_size: Size::new(w as i32, h as i32),
                 dst_size: Size::new(seen.w, seen.h),
@@ -125,19 +158,21 @@ fn bench(c: &mut Criterion) {
                     desc: &dst_desc,
                 },
             );
+            // Once untimed: lavapipe compiles the shader on its first use.
+            copier
+                .submit(&job)
+                .expect("submitting")
+                .wait()
+                .expect("waiting");
             group.bench_function(name, |b| {
                 b.iter_custom(|iters| {
-                    let start = Instant::now();
-                    for _ in 0..iters {
+                    totals.time(w, name, iters, || {
                         copier
                             .submit(&job)
                             .expect("submitting")
                             .wait()
                             .expect("waiting");
-                    }
-                    let time = start.elapsed();
-                    totals.add(w, name, time, iters);
-                    time
+                    })
                 });
             });
         }
@@ -147,27 +182,30 @@ fn bench(c: &mut Criterion) {
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "\n{:<11} {:<10} {:>12} {:>12} {:>8} {:>10}",
-        "size", "copy", "mean", "memcpy", "time", "throughput"
+        "\n{:<11} {:<10} {:>10} {:>10} {:>8} {:>10} {:>10} {:>10} {:>10}",
+        "size", "copy", "mean", "memcpy", "time", "throughput", "cpu", "memcpy", "cpu thr."
     )
     .expect("writing to stdout");
     for (w, h) in SIZES {
-        let Some(memcpy) = totals.mean(w, "memcpy") else {
+        let Some((memcpy, memcpy_cpu)) = totals.mean(w, "memcpy") else {
             continue;
         };
-        for (name, _, _) in COPIES {
-            let Some(mean) = totals.mean(w, name) else {
+        for (name, ..) in COPIES {
+            let Some((mean, cpu)) = totals.mean(w, name) else {
                 continue;
             };
             writeln!(
                 out,
-                "{:<11} {:<10} {:>12.3?} {:>12.3?} {:>7.2}× {:>9.3}×",
+                "{:<11} {:<10} {:>10.2?} {:>10.2?} {:>7.2}× {:>9.3}× {:>10.2?} {:>10.2?} {:>9.3}×",
                 format!("{w}x{h}"),
                 name,
                 mean,
                 memcpy,
                 mean.as_secs_f64() / memcpy.as_secs_f64(),
-                memcpy.as_secs_f64() / mean.as_secs_f64()
+                memcpy.as_secs_f64() / mean.as_secs_f64(),
+                cpu,
+                memcpy_cpu,
+                memcpy_cpu.as_secs_f64() / cpu.as_secs_f64(),
             )
             .expect("writing to stdout");
         }

@@ -1,19 +1,20 @@
 #version 450
-// The copy job and the draws of a frame (src/copy/exec.rs): one invocation
-// per RUN pixels of a row of the clip rectangle (a copy's clip is its
-// destination rectangle). It finds the source coordinate with the plan's
-// destination-to-source matrix, samples as src/copy/reference.rs defines
-// (nearest, or bilinear clamped to the source rectangle) or takes the solid
-// colour, multiplies by the alpha, blends over the destination pixel when
-// asked to (premultiplied: src + dst * (1 - src.a)), converts the format and
-// stores one packed pixel. Pixels outside the clip rectangle are never
-// written.
+// The copy job and the draws of a frame (src/copy/job.rs, batch.rs): one
+// invocation per 4×4 block of the clip rectangle (a copy's clip is its
+// destination rectangle). For each pixel it finds the source coordinate
+// with the plan's destination-to-source matrix, samples as
+// src/copy/reference.rs defines (nearest, or bilinear clamped to the source
+// rectangle) or takes the solid colour, multiplies by the alpha, blends over
+// the destination pixel when asked to (premultiplied: src + dst * (1 -
+// src.a)), converts the format and stores one packed pixel. Pixels outside
+// the clip rectangle are never written.
 //
 // Both buffers are storage buffers of 32-bit words addressed in bytes, so any
 // plane offset and stride works: a source pixel that straddles two words is
 // put together from both. The destination's offset and stride are multiples
 // of 4 (the executor checks), so each pixel is one whole word and no two
-// invocations write the same word.
+// invocations write the same word. Where rows start on 16-byte boundaries,
+// a block's rows move as 16-byte vectors (main, word_block below).
 
 layout(local_size_x = 8, local_size_y = 8, local_size_z = 1) in;
 
@@ -23,6 +24,11 @@ layout(set = 0, binding = 0) readonly buffer SourcePlane0 { uint words[]; } src0
 // buffer for packed sources and never read then.
 layout(set = 0, binding = 1) readonly buffer SourcePlane1 { uint words[]; } src1;
 layout(set = 0, binding = 2) buffer Destination { uint words[]; } dst;
+// Plane 0 of the source and the destination again, as 16-byte vectors: the
+// same bytes, bound twice, so that a block's rows are read and written
+// whole where they lie on 16-byte boundaries.
+layout(set = 0, binding = 3) readonly buffer SourceBlocks { uvec4 blocks[]; } src0_blocks;
+layout(set = 0, binding = 4) buffer DestinationBlocks { uvec4 blocks[]; } dst_blocks;
 
 // Every member is 4 bytes, an 8-byte vector at a multiple of 8 or a 16-byte
 // vector at a multiple of 16, so std140 and std430 agree and the Rust side
@@ -179,31 +185,53 @@ vec4 texel(ivec2 p) {
     return decode(source_word(job.src_offset0 + y * job.src_stride0 + x * 4u), job.src_format);
 }
 
-// Writes the destination pixel `p`, which lies in the clip rectangle.
-void write_pixel(ivec2 p) {
-    vec2 centre = vec2(p - job.dst_origin) + vec2(0.5);
-
-    uint addr = job.dst_offset + uint(p.y) * job.dst_stride + uint(p.x) * 4u;
-    if ((job.mode & MODE_WORDS) != 0u) {
-        vec2 c = job.m0 * centre.x + job.m1 * centre.y + job.m2;
-        ivec2 s = clamp(ivec2(floor(c)), job.src_origin, job.src_origin + job.src_extent - ivec2(1));
-        uint word = source_word(job.src_offset0 + uint(s.y) * job.src_stride0 + uint(s.x) * 4u);
-        // Formats 0-3: bit 1 is the channel order, bit 0 an X format.
-        if (((job.src_format ^ job.dst_format) & 2u) != 0u) {
-            word = (word & 0xff00ff00u) | ((word >> 16u) & 0xffu) | ((word & 0xffu) << 16u);
-        }
-        if (((job.src_format ^ job.dst_format) & 1u) != 0u) {
-            word |= 0xff000000u;
-        }
-        dst.words[addr >> 2u] = word;
-        return;
+// The destination word of the source word `word` in an unscaled copy
+// between packed formats (MODE_WORDS). Formats 0-3: bit 1 is the channel
+// order, bit 0 an X format.
+uint convert_word(uint word) {
+    if (((job.src_format ^ job.dst_format) & 2u) != 0u) {
+        word = (word & 0xff00ff00u) | ((word >> 16u) & 0xffu) | ((word & 0xffu) << 16u);
     }
+    if (((job.src_format ^ job.dst_format) & 1u) != 0u) {
+        word |= 0xff000000u;
+    }
+    return word;
+}
 
+// convert_word for four words at once.
+uvec4 convert_words(uvec4 words) {
+    if (((job.src_format ^ job.dst_format) & 2u) != 0u) {
+        words = (words & uvec4(0xff00ff00u)) | ((words >> 16u) & uvec4(0xffu))
+            | ((words & uvec4(0xffu)) << 16u);
+    }
+    if (((job.src_format ^ job.dst_format) & 1u) != 0u) {
+        words |= uvec4(0xff000000u);
+    }
+    return words;
+}
+
+// Where the centre of the destination pixel `p` samples the source.
+vec2 source_coord(ivec2 p) {
+    vec2 centre = vec2(p - job.dst_origin) + vec2(0.5);
+    return job.m0 * centre.x + job.m1 * centre.y + job.m2;
+}
+
+// The source word under the destination pixel `p` (MODE_WORDS).
+uint source_word_at(ivec2 s) {
+    ivec2 lo = job.src_origin;
+    ivec2 hi = job.src_origin + job.src_extent - ivec2(1);
+    s = clamp(s, lo, hi);
+    return source_word(job.src_offset0 + uint(s.y) * job.src_stride0 + uint(s.x) * 4u);
+}
+
+// The premultiplied R, G, B, A (0-255, unrounded) the destination pixel `p`
+// gets from the source, before any blending.
+vec4 shade(ivec2 p) {
     vec4 rgba;
     if (job.src_format == FORMAT_SOLID) {
         rgba = job.colour;
     } else {
-        vec2 c = job.m0 * centre.x + job.m1 * centre.y + job.m2;
+        vec2 c = source_coord(p);
         ivec2 lo = job.src_origin;
         ivec2 hi = job.src_origin + job.src_extent - ivec2(1);
         if ((job.mode & MODE_LINEAR) == 0u) {
@@ -224,31 +252,146 @@ void write_pixel(ivec2 p) {
         }
     }
     // Exact for a copy, whose alpha is 1.
-    rgba = rgba * job.alpha;
-
-    if ((job.mode & MODE_OVER) != 0u) {
-        vec4 under = decode(dst.words[addr >> 2u], job.dst_format);
-        rgba = rgba + under * (1.0 - rgba.w / 255.0);
-    }
-    dst.words[addr >> 2u] = encode(rgba, job.dst_format);
+    return rgba * job.alpha;
 }
 
-// Each invocation writes RUN pixels of a row of the clip rectangle, one
-// after the other (an invocation of a workgroup covers RUN × 1 pixels):
-// where invocations run on a CPU (lavapipe), each has a fixed cost, which
-// RUN pixels share.
-const uint RUN = 8u;
+// The word the destination pixel `p` gets where it holds `under`.
+uint pixel_word(ivec2 p, uint under) {
+    if ((job.mode & MODE_WORDS) != 0u) {
+        return convert_word(source_word_at(ivec2(floor(source_coord(p)))));
+    }
+    vec4 rgba = shade(p);
+    if ((job.mode & MODE_OVER) != 0u) {
+        rgba = rgba + decode(under, job.dst_format) * (1.0 - rgba.w / 255.0);
+    }
+    return encode(rgba, job.dst_format);
+}
 
+// Writes the destination pixel `p`, which lies in the clip rectangle.
+void write_pixel(ivec2 p) {
+    uint i = (job.dst_offset + uint(p.y) * job.dst_stride + uint(p.x) * 4u) >> 2u;
+    uint under = 0u;
+    if ((job.mode & MODE_OVER) != 0u) {
+        under = dst.words[i];
+    }
+    dst.words[i] = pixel_word(p, under);
+}
+
+// The source words of the 4×4 destination block at `corner` (MODE_WORDS),
+// written to the destination's rows `first` + 0 to 3 × `step` (in 16-byte
+// vectors). An unscaled copy maps the block onto a 4×4 block of the
+// source, turned and mirrored by the transform: its four rows are read (as
+// four vectors where they lie on 16-byte boundaries inside the source
+// rectangle, else word by word and clamped, as write_pixel reads), turned
+// into the destination's rows and converted to its format.
+void word_block(ivec2 corner, uint first, uint step) {
+    vec2 c0 = source_coord(corner);
+    vec2 c1 = source_coord(corner + ivec2(3));
+    // The source block's top-left pixel: the map is a step of one pixel
+    // along an axis per destination pixel.
+    ivec2 s = ivec2(floor(min(c0, c1)));
+    ivec2 lo = job.src_origin;
+    ivec2 hi = job.src_origin + job.src_extent - ivec2(4);
+    uvec4 b0;
+    uvec4 b1;
+    uvec4 b2;
+    uvec4 b3;
+    if ((s.x & 3) == 0 && (job.src_offset0 & 15u) == 0u && (job.src_stride0 & 15u) == 0u
+        && all(greaterThanEqual(s, lo)) && all(lessThanEqual(s, hi))) {
+        uint at = (job.src_offset0 + uint(s.y) * job.src_stride0 + uint(s.x) * 4u) >> 4u;
+        uint row = job.src_stride0 >> 4u;
+        b0 = src0_blocks.blocks[at];
+        b1 = src0_blocks.blocks[at + row];
+        b2 = src0_blocks.blocks[at + 2u * row];
+        b3 = src0_blocks.blocks[at + 3u * row];
+    } else {
+        b0 = uvec4(source_word_at(s), source_word_at(s + ivec2(1, 0)),
+            source_word_at(s + ivec2(2, 0)), source_word_at(s + ivec2(3, 0)));
+        b1 = uvec4(source_word_at(s + ivec2(0, 1)), source_word_at(s + ivec2(1, 1)),
+            source_word_at(s + ivec2(2, 1)), source_word_at(s + ivec2(3, 1)));
+        b2 = uvec4(source_word_at(s + ivec2(0, 2)), source_word_at(s + ivec2(1, 2)),
+            source_word_at(s + ivec2(2, 2)), source_word_at(s + ivec2(3, 2)));
+        b3 = uvec4(source_word_at(s + ivec2(0, 3)), source_word_at(s + ivec2(1, 3)),
+            source_word_at(s + ivec2(2, 3)), source_word_at(s + ivec2(3, 3)));
+    }
+    // A transform that swaps the axes: destination rows follow source
+    // columns, so the block is transposed first.
+    bool swap = abs(job.m0.x) < 0.5;
+    if (swap) {
+        uvec4 t0 = uvec4(b0.x, b1.x, b2.x, b3.x);
+        uvec4 t1 = uvec4(b0.y, b1.y, b2.y, b3.y);
+        uvec4 t2 = uvec4(b0.z, b1.z, b2.z, b3.z);
+        uvec4 t3 = uvec4(b0.w, b1.w, b2.w, b3.w);
+        b0 = t0;
+        b1 = t1;
+        b2 = t2;
+        b3 = t3;
+    }
+    // Mirrored along the destination's rows: each row reversed.
+    if ((swap ? job.m0.y : job.m0.x) < 0.0) {
+        b0 = b0.wzyx;
+        b1 = b1.wzyx;
+        b2 = b2.wzyx;
+        b3 = b3.wzyx;
+    }
+    // Mirrored along its columns: the rows in reverse order.
+    if ((swap ? job.m1.x : job.m1.y) < 0.0) {
+        uvec4 t = b0;
+        b0 = b3;
+        b3 = t;
+        t = b1;
+        b1 = b2;
+        b2 = t;
+    }
+    dst_blocks.blocks[first] = convert_words(b0);
+    dst_blocks.blocks[first + step] = convert_words(b1);
+    dst_blocks.blocks[first + 2u * step] = convert_words(b2);
+    dst_blocks.blocks[first + 3u * step] = convert_words(b3);
+}
+
+// Each invocation writes a 4×4 block of destination pixels. Blocks lie on
+// a grid of multiples of 4 in destination pixels, from the clip
+// rectangle's origin rounded down. Where invocations run on a CPU
+// (lavapipe), each has a fixed cost, which 16 pixels share, and a block
+// that lies wholly in the clip rectangle of a destination whose rows start
+// on 16-byte boundaries moves whole rows of it as vectors. Blocks at the
+// clip's edges, or of a destination not so aligned, write pixel by pixel.
 void main() {
-    uvec2 id = gl_GlobalInvocationID.xy;
-    if (id.y >= uint(job.clip_extent.y)) {
+    ivec2 corner = ((job.clip_origin >> 2) << 2) + ivec2(gl_GlobalInvocationID.xy) * 4;
+    ivec2 clip_end = job.clip_origin + job.clip_extent;
+    if (any(greaterThanEqual(corner, clip_end))) {
         return;
     }
-    for (uint k = 0u; k < RUN; k++) {
-        uint x = id.x * RUN + k;
-        if (x >= uint(job.clip_extent.x)) {
-            return;
+    bool whole = all(greaterThanEqual(corner, job.clip_origin))
+        && all(lessThanEqual(corner + ivec2(4), clip_end));
+    if (!whole || (job.dst_offset & 15u) != 0u || (job.dst_stride & 15u) != 0u) {
+        for (int j = 0; j < 4; j++) {
+            for (int i = 0; i < 4; i++) {
+                ivec2 p = corner + ivec2(i, j);
+                if (all(greaterThanEqual(p, job.clip_origin)) && all(lessThan(p, clip_end))) {
+                    write_pixel(p);
+                }
+            }
         }
-        write_pixel(job.clip_origin + ivec2(int(x), int(id.y)));
+        return;
+    }
+    uint first = (job.dst_offset + uint(corner.y) * job.dst_stride + uint(corner.x) * 4u) >> 4u;
+    uint step = job.dst_stride >> 4u;
+    if ((job.mode & MODE_WORDS) != 0u) {
+        word_block(corner, first, step);
+        return;
+    }
+    for (int j = 0; j < 4; j++) {
+        uint at = first + uint(j) * step;
+        uvec4 under = uvec4(0u);
+        if ((job.mode & MODE_OVER) != 0u) {
+            under = dst_blocks.blocks[at];
+        }
+        ivec2 p = corner + ivec2(0, j);
+        dst_blocks.blocks[at] = uvec4(
+            pixel_word(p, under.x),
+            pixel_word(p + ivec2(1, 0), under.y),
+            pixel_word(p + ivec2(2, 0), under.z),
+            pixel_word(p + ivec2(3, 0), under.w));
     }
 }

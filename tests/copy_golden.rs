@@ -366,6 +366,61 @@ fn every_transform_and_format_pair_unscaled() {
     on_gpu(|copier| run_all(copier, &cases));
 }
 
+/// Rows that start on 16-byte boundaries, as most real buffers' do: the
+/// shader moves 4×4 blocks of them as vectors. The source's rows of 67
+/// pixels, the destination's of 80.
+const ALIGNED_SOURCE: Layout = Layout {
+    offset: 32,
+    pad: 20,
+};
+
+const ALIGNED_DESTINATION: Layout = Layout {
+    offset: 32,
+    pad: 16,
+};
+
+#[test]
+fn aligned_blocks_under_every_transform() {
+    // A source rectangle of whole 4×4 blocks onto a destination rectangle
+    // on the block grid: vector loads and stores throughout. The whole
+    // 67×45 source onto an odd position: blocks cut by the clip, source
+    // blocks off their grid, and a source plane off 16 bytes.
+    let geometries = [
+        (support::rect(0, 0, 64, 44), (4, 8), ALIGNED_SOURCE),
+        (support::rect(0, 0, ODD.0, ODD.1), (5, 7), ALIGNED_SOURCE),
+        (support::rect(0, 0, 64, 44), (8, 4), PADDED_SOURCE),
+    ];
+    let pairs = [
+        (DrmFourcc::Argb8888, DrmFourcc::Argb8888),
+        (DrmFourcc::Xrgb8888, DrmFourcc::Abgr8888),
+        (DrmFourcc::Abgr8888, DrmFourcc::Xrgb8888),
+        (DrmFourcc::Nv12, DrmFourcc::Xbgr8888),
+    ];
+    let mut cases = Vec::new();
+    for (g, (src_rect, (x, y), src_layout)) in geometries.into_iter().enumerate() {
+        for transform in Transform::ALL {
+            let seen = transform.transformed_size(src_rect.size);
+            for (src, dst) in pairs {
+                let request = CopyRequest {
+                    src_size: Size::new(ODD.0, ODD.1),
+                    dst_size: Size::new(80, 76),
+                    src_rect,
+                    dst_rect: support::rect(x, y, seen.w, seen.h),
+                    transform,
+                    filter: None,
+                };
+                cases.push(Case::new(
+                    format!("aligned{g}-{transform:?}-{}-to-{}", short(src), short(dst)),
+                    request,
+                    (src, src_layout),
+                    (dst, ALIGNED_DESTINATION),
+                ));
+            }
+        }
+    }
+    on_gpu(|copier| run_all(copier, &cases));
+}
+
 #[test]
 fn scaled_copies_nearest_and_linear() {
     // A sub-rectangle stretched across and squeezed down, and a small one
@@ -947,5 +1002,113 @@ fn work_in_flight_is_collected_once_done() {
             .wait()
             .expect("waiting");
         assert!(bytes.iter().all(|&b| b == 3), "uploads ran in order");
+    });
+}
+
+#[test]
+fn translucent_draws_blend_over_what_the_destination_holds() {
+    use dmabridge::copy::{Blend, Draw, DrawPlan, DrawRequest, DrawSource, Point};
+    // A 40×36 ARGB8888 texture of every alpha, drawn at alpha 0.75 over a
+    // 64×48 destination whose every pixel differs: whole blocks inside the
+    // clip read the destination as vectors, the clip's edges (odd on every
+    // side) pixel by pixel. Premultiplied colour: no channel above alpha.
+    let (tw, th, w, h) = (40usize, 36usize, 64usize, 48usize);
+    let texel = |x: usize, y: usize| -> [u8; 4] {
+        let a = ((x * 7 + y * 13) % 256) as u8;
+        let c = |k: usize| ((x * k + y * 3) % (usize::from(a) + 1)) as u8;
+        // B, G, R, A in memory.
+        [c(5), c(11), c(17), a]
+    };
+    let under = |x: usize, y: usize| -> [u8; 4] {
+        [(x * 4) as u8, (y * 5) as u8, ((x + y) * 3) as u8, 255]
+    };
+    let texture: Vec<u8> = (0..th)
+        .flat_map(|y| (0..tw).flat_map(move |x| texel(x, y)))
+        .collect();
+    let target: Vec<u8> = (0..h)
+        .flat_map(|y| (0..w).flat_map(move |x| under(x, y)))
+        .collect();
+    let (at, clip) = (Point::new(9, 5), support::rect(11, 6, 33, 29));
+    on_gpu(|copier| {
+        let texture_buffer = upload(copier, &texture);
+        let target_buffer = upload(copier, &target);
+        let desc = |width: usize, height: usize| ImageDesc {
+            format: DrmFourcc::Argb8888,
+            width: width as u32,
+            height: height as u32,
+            planes: vec![PlaneDesc {
+                offset: 0,
+                stride: width as u32 * 4,
+            }],
+        };
+        let (texture_desc, target_desc) = (desc(tw, th), desc(w, h));
+        let plan = DrawPlan::new(DrawRequest {
+            dst_size: Size::new(w as i32, h as i32),
+            dst_rect: Rect::new(at, Size::new(tw as i32, th as i32)),
+            clip,
+            source: DrawSource::Texture {
+                size: Size::new(tw as i32, th as i32),
+                rect: Rect::new(Point::new(0.0, 0.0), Size::new(tw as f64, th as f64)),
+                transform: Transform::Normal,
+                filter: Filter::Nearest,
+            },
+            blend: Blend::Over,
+            alpha: 0.75,
+        })
+        .expect("a valid draw");
+        let draws = [Draw::new(
+            &plan,
+            Some(Surface::Buffer {
+                buffer: &texture_buffer,
+                desc: &texture_desc,
+            }),
+        )];
+        let target_surface = Surface::Buffer {
+            buffer: &target_buffer,
+            desc: &target_desc,
+        };
+        let batch = copier
+            .submit_draws(target_surface, &draws, Vec::new())
+            .expect("the batch is submitted");
+        batch.completion.wait().expect("waiting for the batch");
+        assert!(batch.refused.is_empty(), "{:?}", batch.refused);
+        let bytes = copier
+            .readback(&target_buffer)
+            .expect("reading back")
+            .wait()
+            .expect("waiting for the readback");
+        let inside = |x: usize, y: usize| {
+            let (x, y) = (x as i32, y as i32);
+            (clip.loc.x..clip.loc.x + clip.size.w).contains(&x)
+                && (clip.loc.y..clip.loc.y + clip.size.h).contains(&y)
+        };
+        let mut wrong = Vec::new();
+        for y in 0..h {
+            for x in 0..w {
+                let dst = under(x, y);
+                let want = if inside(x, y) {
+                    let src = texel(x - at.x as usize, y - at.y as usize);
+                    let a = f64::from(src[3]) * 0.75 / 255.0;
+                    let mut out = [0u8; 4];
+                    for c in 0..4 {
+                        out[c] = (f64::from(src[c]) * 0.75 + f64::from(dst[c]) * (1.0 - a)).round()
+                            as u8;
+                    }
+                    out
+                } else {
+                    dst
+                };
+                let got = &bytes[(y * w + x) * 4..(y * w + x) * 4 + 4];
+                if got.iter().zip(want).any(|(&g, w)| g.abs_diff(w) > 1) {
+                    wrong.push(((x, y), got.to_vec(), want));
+                }
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "{} pixels differ: {:?}",
+            wrong.len(),
+            &wrong[..wrong.len().min(8)]
+        );
     });
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tracing::{debug, debug_span};
 
 use super::band::{Sampling, Tile};
-use super::copier::{bindings, groups};
+use super::copier::{BINDINGS, bindings, groups};
 use super::draw::{DrawPlan, DrawSource};
 use super::fences::CpuWait;
 use super::geometry::{Dest, Rect};
@@ -113,7 +113,7 @@ impl Copier {
                             buffer: &dst.planes[0],
                             window: tile.dst.map(|w| (w.offset, w.range)),
                         };
-                        [target; 3]
+                        [target; BINDINGS as usize]
                     }
                 };
                 commands.dispatch(&self.pipeline, &bindings, &push.bytes(), groups(&tile.clip))?;

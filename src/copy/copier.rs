@@ -46,17 +46,19 @@ use crate::vulkan::{
 /// The copy shader, compiled from `shaders/copy.comp` by `build.rs`.
 const COPY_SPIRV: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/copy.comp.spv"));
 
-/// Bindings of the copy shader: source planes 0 and 1, the destination.
-const BINDINGS: u32 = 3;
+/// Bindings of the copy shader: source planes 0 and 1, the destination,
+/// then source plane 0 and the destination again (the shader reads and
+/// writes them as 16-byte vectors there).
+pub(super) const BINDINGS: u32 = 5;
 
 /// The shader's workgroup is `WORKGROUP × WORKGROUP` invocations
 /// (`local_size_x`, `local_size_y` in `shaders/copy.comp`).
 const WORKGROUP: u32 = 8;
 
-/// Each invocation of the shader writes `RUN` pixels of a row (`RUN` in
-/// `shaders/copy.comp`), so a workgroup covers `WORKGROUP × RUN` columns
-/// and `WORKGROUP` rows.
-const RUN: u32 = 8;
+/// Each invocation of the shader writes a `BLOCK × BLOCK` block of pixels,
+/// on a grid of multiples of `BLOCK` in destination pixels (`main` in
+/// `shaders/copy.comp`).
+const BLOCK: i32 = 4;
 
 /// Completed command buffers kept for reuse; more are destroyed.
 const SPARE_COMMANDS: usize = 4;
@@ -193,39 +195,48 @@ impl Copier {
     }
 }
 
-/// The three bindings of a dispatch of `tile` reading `src` and writing
-/// `dst`. Plane 1 of a single-plane source is never read; plane 0 stands
+/// The bindings of a dispatch of `tile` reading `src` and writing `dst`. Plane 1 of a single-plane source is never read; plane 0 stands
 /// in.
 pub(super) fn bindings<'a>(
     src: &'a Resolved<'_>,
     dst: &'a Resolved<'_>,
     tile: &Tile,
-) -> [Binding<'a>; 3] {
+) -> [Binding<'a>; BINDINGS as usize] {
     let window = |w: Option<Window>| w.map(|w| (w.offset, w.range));
-    let src0 = tile.src.first().copied().flatten();
-    let (plane1, window1) = match src.planes.get(1) {
-        Some(plane) => (plane, tile.src.get(1).copied().flatten()),
-        None => (&src.planes[0], src0),
+    let src0 = Binding {
+        buffer: &src.planes[0],
+        window: window(tile.src.first().copied().flatten()),
     };
-    [
-        Binding {
-            buffer: &src.planes[0],
-            window: window(src0),
+    let src1 = match src.planes.get(1) {
+        Some(plane) => Binding {
+            buffer: plane,
+            window: window(tile.src.get(1).copied().flatten()),
         },
-        Binding {
-            buffer: plane1,
-            window: window(window1),
-        },
-        Binding {
-            buffer: &dst.planes[0],
-            window: window(tile.dst),
-        },
-    ]
+        None => src0,
+    };
+    let dst = Binding {
+        buffer: &dst.planes[0],
+        window: window(tile.dst),
+    };
+    [src0, src1, dst, src0, dst]
 }
 
-/// The workgroups that cover `rect`, which is not empty.
+/// The workgroups that cover `rect`, which is not empty, with blocks on the
+/// shader's grid: from `rect`'s origin rounded down to a multiple of
+/// `BLOCK` (its coordinates are not negative: a clip lies in its buffer)
+/// to its end rounded up.
 pub(super) fn groups<S>(rect: &Rect<i32, S>) -> [u32; 2] {
-    let [w, h] = [rect.size.w, rect.size.h]
-        .map(|n| u32::try_from(n).expect("validated rectangles are not empty"));
-    [w.div_ceil(WORKGROUP * RUN), h.div_ceil(WORKGROUP)]
+    let blocks = |start: i32, len: i32| {
+        let (start, end, block) = (
+            i64::from(start),
+            i64::from(start) + i64::from(len),
+            i64::from(BLOCK),
+        );
+        u32::try_from((end + block - 1).div_euclid(block) - start.div_euclid(block))
+            .expect("validated rectangles are not empty")
+    };
+    [
+        blocks(rect.loc.x, rect.size.w).div_ceil(WORKGROUP),
+        blocks(rect.loc.y, rect.size.h).div_ceil(WORKGROUP),
+    ]
 }

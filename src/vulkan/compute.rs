@@ -35,7 +35,7 @@ const SETS_PER_POOL: u32 = 64;
 
 /// The most storage-buffer bindings a [`ComputePipeline`] may have: each
 /// descriptor pool holds this many descriptors for each of its sets.
-const MAX_BINDINGS: u32 = 4;
+const MAX_BINDINGS: u32 = 5;
 
 /// The completion of one submission: the value it signals on the
 /// device's timeline semaphore. It outlives the commands when someone keeps
