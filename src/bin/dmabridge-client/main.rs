@@ -13,6 +13,10 @@
 //! `--implicit-modifier` shares that dma-buf with `DRM_FORMAT_MOD_INVALID`
 //! instead of LINEAR.
 //!
+//! `--format xrgb8888` shares the `wl_shm` buffer as XRGB8888, an opaque
+//! window, instead of ARGB8888 (no opaque region, so blended). Its pool
+//! is a memfd sealed against shrinking, as Qt and GLFW make theirs.
+//!
 //! `--scale N` draws the picture into a buffer N times the size, declared
 //! with `wl_surface.set_buffer_scale`: it covers the same logical size.
 //! `--subsurface` adds a child `wl_subsurface` over the middle of the
@@ -58,7 +62,8 @@ use drm_fourcc::DrmModifier;
 use wayland_client::Connection;
 use wayland_client::globals::registry_queue_init;
 use wayland_client::protocol::{
-    wl_compositor::WlCompositor, wl_seat::WlSeat, wl_shm::WlShm, wl_subcompositor::WlSubcompositor,
+    wl_compositor::WlCompositor, wl_seat::WlSeat, wl_shm, wl_shm::WlShm,
+    wl_subcompositor::WlSubcompositor,
 };
 use wayland_protocols::wp::linux_dmabuf::zv1::client::zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1;
 use wayland_protocols::wp::linux_drm_syncobj::v1::client::wp_linux_drm_syncobj_manager_v1::WpLinuxDrmSyncobjManagerV1;
@@ -85,6 +90,11 @@ struct Args {
     /// Where the pixels live.
     #[arg(long, value_enum, default_value_t = BufferKind::Shm)]
     buffer: BufferKind,
+    /// With `--buffer shm`: the buffer's format. XRGB8888 makes the
+    /// window opaque; ARGB8888 (the test card's alpha is 0xff everywhere)
+    /// sets no opaque region, so a compositor blends it.
+    #[arg(long, value_enum, default_value_t = ShmFormat::Argb8888)]
+    format: ShmFormat,
     /// Frames to commit before exiting; 0 runs until the compositor goes
     /// away.
     #[arg(long, default_value_t = 1)]
@@ -162,6 +172,23 @@ enum BufferKind {
     SinglePixel,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ShmFormat {
+    /// `WL_SHM_FORMAT_ARGB8888`.
+    Argb8888,
+    /// `WL_SHM_FORMAT_XRGB8888`.
+    Xrgb8888,
+}
+
+impl From<ShmFormat> for wl_shm::Format {
+    fn from(format: ShmFormat) -> Self {
+        match format {
+            ShmFormat::Argb8888 => Self::Argb8888,
+            ShmFormat::Xrgb8888 => Self::Xrgb8888,
+        }
+    }
+}
+
 fn parse_color(s: &str) -> Result<u32, String> {
     u32::from_str_radix(s.trim_start_matches("0x"), 16).map_err(|e| e.to_string())
 }
@@ -236,7 +263,7 @@ fn main() -> anyhow::Result<()> {
         None => test_card(w, h),
     };
     let buffer = match args.buffer {
-        BufferKind::Shm => shm_buffer(&shm, &qh, w, h, &pixels)?,
+        BufferKind::Shm => shm_buffer(&shm, &qh, (w, h), args.format.into(), &pixels)?,
         BufferKind::SinglePixel => {
             if args.scale != 1 {
                 bail!("a single-pixel buffer is 1×1: it takes no --scale");

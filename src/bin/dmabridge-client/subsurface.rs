@@ -4,7 +4,7 @@
 use anyhow::bail;
 use wayland_client::QueueHandle;
 use wayland_client::protocol::{
-    wl_compositor::WlCompositor, wl_shm::WlShm, wl_subcompositor::WlSubcompositor,
+    wl_compositor::WlCompositor, wl_shm, wl_shm::WlShm, wl_subcompositor::WlSubcompositor,
     wl_subsurface::WlSubsurface, wl_surface::WlSurface,
 };
 
@@ -42,7 +42,13 @@ impl Subsurface {
         let role = subcompositor.get_subsurface(&surface, parent, qh, ());
         role.set_position((args.size.0 / 4) as i32, (args.size.1 / 4) as i32);
         let (bw, bh) = (w * args.scale, h * args.scale);
-        let buffer = shm_buffer(shm, qh, bw, bh, &vec![SUBSURFACE_COLOR; (bw * bh) as usize])?;
+        let buffer = shm_buffer(
+            shm,
+            qh,
+            (bw, bh),
+            wl_shm::Format::Argb8888,
+            &vec![SUBSURFACE_COLOR; (bw * bh) as usize],
+        )?;
         surface.set_buffer_scale(args.scale as i32);
         surface.attach(Some(&buffer), 0, 0);
         surface.damage_buffer(0, 0, bw as i32, bh as i32);
