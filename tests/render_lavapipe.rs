@@ -422,6 +422,61 @@ fn an_unchanged_scene_renders_nothing() {
     });
 }
 
+/// An opaque texture drawn upright and 1:1 in the target's format is a
+/// copy of its bytes: a transfer, not the shader, and the clear leaves out
+/// what it covers. The same texture without an opaque region is blended by
+/// the shader over the cleared background. A frame without damage then
+/// submits nothing at all.
+#[test]
+fn opaque_upright_textures_are_transfers_and_nothing_under_them_is_cleared() {
+    on_renderer(|renderer| {
+        let mut target = target(renderer);
+        let mut tracker = OutputDamageTracker::new((W, H), 1.0, Transform::Normal);
+        let pixels: Image = (0..4)
+            .map(|y| (0..5).map(|x| pattern(x * 40, y * 50)).collect())
+            .collect();
+        let (opaque_at, translucent_at) = ((2, 3), (9, 6));
+        let argb = Fourcc::Argb8888;
+        let elements = [
+            imported_element(renderer, &pixels, Transform::Normal, argb, true, opaque_at),
+            imported_element(
+                renderer,
+                &pixels,
+                Transform::Normal,
+                argb,
+                false,
+                translucent_at,
+            ),
+        ];
+        let before = renderer.frame_counters();
+        let (damage, fenced) = render(renderer, &mut tracker, &mut target, 0, &elements);
+        assert!(damage.is_some() && fenced);
+        let after = renderer.frame_counters();
+        assert_eq!(after.transfers - before.transfers, 1, "{after:?}");
+        assert_eq!(
+            after.filled_pixels - before.filled_pixels,
+            (W * H - 5 * 4) as u64,
+            "only the opaque texture's pixels are not cleared"
+        );
+        // The clear and the translucent texture, at least one dispatch.
+        assert!(after.shader_draws > before.shader_draws);
+        let mut want = cleared();
+        for (left, top) in [opaque_at, translucent_at] {
+            for (y, row) in pixels.iter().enumerate() {
+                for (x, &pixel) in row.iter().enumerate() {
+                    want[y + top as usize][x + left as usize] = pixel;
+                }
+            }
+        }
+        compare("opaque-transfer", &read(renderer, &target), &want, 0);
+
+        let (damage, fenced) = render(renderer, &mut tracker, &mut target, 1, &elements);
+        assert_eq!(damage, None);
+        assert!(!fenced);
+        assert_eq!(renderer.frame_counters(), after, "nothing submitted");
+    });
+}
+
 #[test]
 fn a_moved_element_redraws_only_the_damage() {
     on_renderer(|renderer| {

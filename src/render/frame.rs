@@ -19,7 +19,10 @@ use smithay::utils::{Buffer as BufferCoord, Physical, Rectangle, Size, Transform
 use tracing::{error, warn};
 
 use super::{RenderError, RenderFence, VulkanFramebuffer, VulkanRenderer, VulkanTexture};
-use crate::copy::{self, Blend, Dest, Draw, DrawPlan, DrawRequest, DrawSource, Filter};
+use crate::copy::{
+    self, Blend, CopyCompletion, CopyJob, CopyPlan, CopyRequest, Dest, Draw, DrawPlan, DrawRequest,
+    DrawSource, Filter,
+};
 use crate::sync::SyncFile;
 
 /// A frame being rendered into a [`VulkanFramebuffer`]; see the module
@@ -36,8 +39,8 @@ pub struct VulkanFrame<'frame, 'buffer> {
     logical_size: Size<i32, Physical>,
     /// What takes that space to the framebuffer.
     transform: Transform,
-    /// Each draw with the texture it reads (none for a colour).
-    draws: Vec<(DrawPlan, Option<VulkanTexture>)>,
+    /// The frame's draws, in order.
+    draws: Vec<Queued>,
     /// Sync_files the submission waits for on the GPU.
     waits: Vec<SyncFile>,
     finished: bool,
@@ -167,7 +170,14 @@ impl<'frame, 'buffer> VulkanFrame<'frame, 'buffer> {
                 alpha,
             });
             match planned {
-                Ok(plan) => self.draws.push((plan, texture.cloned())),
+                Ok(plan) => {
+                    let plain = texture.and_then(|t| self.plain_copy(&plan, t));
+                    self.draws.push(Queued {
+                        plan,
+                        texture: texture.cloned(),
+                        plain,
+                    });
+                }
                 Err(err) => {
                     refused(texture, &err);
                     // The element's other damage rectangles fail alike.
@@ -205,27 +215,136 @@ impl<'frame, 'buffer> VulkanFrame<'frame, 'buffer> {
         }
     }
 
-    /// Submits the frame's draws, once.
+    /// The copy that carries out `plan`, a draw of `texture`, as a
+    /// transfer, where the draw moves the texture's bytes unchanged: it
+    /// replaces what it covers, untransformed, unscaled, from whole pixels,
+    /// between device buffers of the same format (`copy/plain.rs` decides
+    /// the rest when the job is submitted). `None` for every other draw.
+    fn plain_copy(&self, plan: &DrawPlan, texture: &VulkanTexture) -> Option<CopyPlan> {
+        let request = plan.request();
+        let DrawSource::Texture {
+            size,
+            rect,
+            transform: copy::Transform::Normal,
+            ..
+        } = request.source
+        else {
+            return None;
+        };
+        let device_buffers =
+            texture.device_buffer().is_some() && self.target.device_buffer().is_some();
+        let unscaled = rect.size.w == f64::from(request.dst_rect.size.w)
+            && rect.size.h == f64::from(request.dst_rect.size.h);
+        let whole = rect.loc.x.fract() == 0.0 && rect.loc.y.fract() == 0.0;
+        if request.blend != Blend::Replace
+            || request.alpha != 1.0
+            || !device_buffers
+            || texture.fourcc() != self.target.fourcc()
+            || !unscaled
+            || !whole
+        {
+            return None;
+        }
+        // Source pixels lie as far from the source rectangle's corner as
+        // the clip's from the destination rectangle's; the plan checks
+        // that they are inside the texture.
+        let (clip, dst) = (request.clip, request.dst_rect);
+        let src_x = rect.loc.x as i64 + i64::from(clip.loc.x) - i64::from(dst.loc.x);
+        let src_y = rect.loc.y as i64 + i64::from(clip.loc.y) - i64::from(dst.loc.y);
+        CopyPlan::new(CopyRequest {
+            src_size: size,
+            dst_size: request.dst_size,
+            src_rect: copy::Rect::new(
+                copy::Point::new(i32::try_from(src_x).ok()?, i32::try_from(src_y).ok()?),
+                copy::Size::new(clip.size.w, clip.size.h),
+            ),
+            dst_rect: clip,
+            transform: copy::Transform::Normal,
+            filter: None,
+        })
+        .ok()
+    }
+
+    /// Submits the frame's draws, once: runs of draws as draw batches, and
+    /// each draw that moves bytes unchanged as a transfer between them,
+    /// all in order on the device's one queue, each submission behind a
+    /// barrier after everything submitted before. The frame's fence is the
+    /// last submission's. A frame that waits for sync_files draws
+    /// everything in batches, which wait on the GPU (a transfer job would
+    /// wait on the CPU).
     fn submit(&mut self) -> Result<SyncPoint, RenderError> {
         self.finished = true;
-        if self.draws.is_empty() {
-            return Ok(SyncPoint::signaled());
+        let draws = std::mem::take(&mut self.draws);
+        let transfers = self.waits.is_empty();
+        let mut last = None;
+        let mut start = 0;
+        for (index, queued) in draws.iter().enumerate() {
+            let (Some(copy), Some(texture), true) = (&queued.plain, &queued.texture, transfers)
+            else {
+                continue;
+            };
+            // The transfer follows the batch, and its fence the batch's.
+            let _before = self.submit_batch(&draws[start..index])?;
+            let job = CopyJob::new(copy, texture.surface(), self.target.surface());
+            last = Some(self.renderer.copier.submit(&job)?);
+            let counters = &mut self.renderer.frame_counters;
+            counters.submissions += 1;
+            counters.transfers += 1;
+            start = index + 1;
         }
-        let draws: Vec<Draw<'_>> = self
-            .draws
+        if let Some(done) = self.submit_batch(&draws[start..])? {
+            last = Some(done);
+        }
+        Ok(last.map_or_else(SyncPoint::signaled, |done| {
+            SyncPoint::from(RenderFence::new(done))
+        }))
+    }
+
+    /// Submits `draws`, a run of the frame's draws, as one draw batch,
+    /// with the sync_files the frame waits for; `None` for no draws.
+    fn submit_batch(&mut self, draws: &[Queued]) -> Result<Option<CopyCompletion>, RenderError> {
+        if draws.is_empty() {
+            return Ok(None);
+        }
+        let batch: Vec<Draw<'_>> = draws
             .iter()
-            .map(|(plan, texture)| Draw::new(plan, texture.as_ref().map(VulkanTexture::surface)))
+            .map(|q| Draw::new(&q.plan, q.texture.as_ref().map(VulkanTexture::surface)))
             .collect();
         let waits = std::mem::take(&mut self.waits);
-        let batch = self
+        let done = self
             .renderer
             .copier
-            .submit_draws(self.target.surface(), &draws, waits)?;
-        for (index, err) in &batch.refused {
-            refused(self.draws[*index].1.as_ref(), err);
+            .submit_draws(self.target.surface(), &batch, waits)?;
+        for (index, err) in &done.refused {
+            refused(draws[*index].texture.as_ref(), err);
         }
-        Ok(SyncPoint::from(RenderFence::new(batch.completion)))
+        let counters = &mut self.renderer.frame_counters;
+        counters.submissions += 1;
+        for (index, queued) in draws.iter().enumerate() {
+            if done.refused.iter().any(|(i, _)| *i == index) {
+                continue;
+            }
+            counters.shader_draws += 1;
+            let request = queued.plan.request();
+            if let DrawSource::Solid(_) = request.source {
+                let clip = request.clip.size;
+                counters.filled_pixels +=
+                    u64::from(clip.w.unsigned_abs()) * u64::from(clip.h.unsigned_abs());
+            }
+        }
+        Ok(Some(done.completion))
     }
+}
+
+/// A draw of a frame.
+#[derive(Debug)]
+struct Queued {
+    plan: DrawPlan,
+    /// The texture it reads; `None` for a colour.
+    texture: Option<VulkanTexture>,
+    /// The same draw as a copy that moves the texture's bytes unchanged,
+    /// where it is one ([`VulkanFrame::plain_copy`]).
+    plain: Option<CopyPlan>,
 }
 
 /// The copy engine's transform that moves content as smithay's
@@ -292,7 +411,11 @@ impl Frame for VulkanFrame<'_, '_> {
                 blend: Blend::Replace,
                 alpha: 1.0,
             })?;
-            self.draws.push((plan, None));
+            self.draws.push(Queued {
+                plan,
+                texture: None,
+                plain: None,
+            });
         }
         Ok(())
     }

@@ -34,7 +34,17 @@
 //! `wl_shm` buffer on lavapipe), a barrier only before a draw that overlaps
 //! one written since the last barrier, one submission. The command buffer
 //! and its descriptor pools are reused from frame to frame. A frame with
-//! nothing to draw submits nothing and returns a signalled sync point.
+//! nothing to draw submits nothing and returns a signalled sync point
+//! (smithay's damage tracker does not even start a frame without damage,
+//! and clears only what no opaque element covers).
+//!
+//! A draw that replaces what it covers with a texture's pixels as they are
+//! (opaque content at alpha 1, untransformed, unscaled, from a device
+//! buffer of the target's format) is a copy of bytes, which a transfer
+//! does far faster than the shader on a CPU device: `finish` submits it as
+//! a copy job (`vkCmdCopyBuffer`, `copy/plain.rs`) between the batches of
+//! the draws before and after it, on the same queue, in order
+//! ([`FrameCounters`] counts which way each draw went).
 //!
 //! `finish` returns a [`SyncPoint`] over a [`RenderFence`]; where the device
 //! exports SYNC_FD semaphore payloads, it exports a sync_file, which is also
@@ -236,6 +246,22 @@ pub enum RenderError {
     MappingFailed,
 }
 
+/// What a renderer's frames submitted, counted from its creation: how a
+/// frame's work reached the GPU ([`VulkanRenderer::frame_counters`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FrameCounters {
+    /// Submissions to the device's queue: draw batches and transfers.
+    pub submissions: u64,
+    /// Draws the copy shader carried out (blends, colours, transforms,
+    /// scaling).
+    pub shader_draws: u64,
+    /// Draws carried out as transfers: textures that replace what they
+    /// cover, untransformed and unscaled, in the target's format.
+    pub transfers: u64,
+    /// Pixels written with a solid colour (`clear`, `draw_solid`).
+    pub filled_pixels: u64,
+}
+
 /// A smithay renderer over the copy engine; see the module documentation.
 ///
 /// Fields are in destruction order: cached textures, then the copier
@@ -246,6 +272,8 @@ pub struct VulkanRenderer {
     dmabuf_textures: Vec<(WeakDmabuf, VulkanTexture)>,
     /// Device and staging buffers created by `wl_shm` imports so far.
     shm_buffers_created: u64,
+    /// What frames submitted so far.
+    frame_counters: FrameCounters,
     /// Host-visible buffers kept for `wl_shm` captures (`capture.rs`).
     capture_buffers: Vec<DeviceBuffer>,
     /// Every DRM device of the machine makes only linear buffers, so a
@@ -266,6 +294,7 @@ impl VulkanRenderer {
         Ok(Self {
             dmabuf_textures: Vec::new(),
             shm_buffers_created: 0,
+            frame_counters: FrameCounters::default(),
             capture_buffers: Vec::new(),
             drm_exports_linear: exporter::drm_exports_linear(&crate::alloc::drm_nodes()),
             copier: Copier::new(Arc::clone(&device))?,
@@ -317,6 +346,11 @@ impl VulkanRenderer {
     /// GPU is so far behind that both of the surface's are).
     pub fn shm_buffers_created(&self) -> u64 {
         self.shm_buffers_created
+    }
+
+    /// What the renderer's frames submitted so far.
+    pub fn frame_counters(&self) -> FrameCounters {
+        self.frame_counters
     }
 
     /// Releases completed work and forgets dma-bufs smithay dropped.
