@@ -60,6 +60,12 @@
 //!   loop; a `wl_shm` destination receives only the rows the GPU wrote,
 //!   through smithay's guarded mapping of the pool, by a writer thread
 //!   that waits for the job off the loop.
+//! * **The device reads a client's memory only where it cannot vanish.**
+//!   Lavapipe's threads run outside the SIGBUS protection of smithay's
+//!   reads of `wl_shm` pools, so a pool is imported for the device to read
+//!   in place only from a memfd sealed against shrinking and as large as
+//!   the pool (`vulkan/host.rs`); every other pool is copied by the CPU
+//!   under that protection.
 //! * **Fences are values.** A [`sync::SyncFile`] owns its fd; waiting never
 //!   blocks an event loop (use [`sync::FenceSource`]).
 //! * **`unsafe` lives in `sys` modules** (`dmabuf/sys.rs`, `sync/sys.rs`,

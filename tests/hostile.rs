@@ -29,9 +29,12 @@ use std::process::Child;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use rustix::fs::{MemfdFlags, SealFlags, memfd_create};
 use smithay::reexports::wayland_server::backend::protocol::{ArgumentType, Interface, MessageDesc};
 use support::{Lines, Session};
-use wire::{Arg, Wire, ack, buffer, memfd, pool, surface, toplevel, xdg_surface};
+use wire::{
+    Arg, Wire, ack, buffer, memfd, pool, pool_in, surface, toplevel, wait_for, xdg_surface,
+};
 
 /// The longest the observer may go without a frame callback while a
 /// hostile client does its worst: the refresh (17 ms) plus 100 ms, and a
@@ -41,10 +44,10 @@ const MAX_GAP: Duration = Duration::from_millis(250);
 
 /// The longest gap a window whose first buffer is larger than 128 MiB may
 /// cause: its first upload, two copies of every byte through staging
-/// memory with every page touched for the first time, takes 250–350 ms
-/// here (a 6000×6000 buffer: 144 MB). Later commits upload only their
-/// damage. One copy per uploaded byte (the pool imported as host memory)
-/// would halve it; until then this bound catches a freeze, not the hitch.
+/// memory (these clients' pools are not sealed, so the device does not
+/// read them in place) with every page touched for the first time, takes
+/// 250–350 ms here (a 6000×6000 buffer: 144 MB). Later commits upload only
+/// their damage. This bound catches a freeze, not the hitch.
 const FIRST_UPLOAD_GAP: Duration = Duration::from_secs(1);
 
 /// `wl_display.error` codes.
@@ -542,6 +545,78 @@ fn oversized_windows_do_not_stall_the_others() {
             mapped(w, width, height);
             w.roundtrip();
             None
+        });
+    }
+    stage.finish();
+}
+
+/// `wl_shm.error.invalid_fd`.
+const SHM_INVALID_FD: u32 = 2;
+
+/// A client truncates the file of the pool its window shows, then commits
+/// the window again. An unsealed pool is read by the CPU under smithay's
+/// SIGBUS guard, which turns the fault into `invalid_fd` on the buffer for
+/// that client alone. A pool sealed against shrinking, which the device
+/// reads in place, cannot be truncated (the kernel refuses), and the
+/// window keeps being drawn. The compositor survives both, and nobody else
+/// notices.
+#[test]
+fn a_client_truncating_its_pool_harms_no_one() {
+    let mut stage = Stage::start();
+    for sealed in [false, true] {
+        let name = if sealed {
+            "truncating a sealed pool under a window"
+        } else {
+            "truncating an unsealed pool under a window"
+        };
+        stage.run(name, |w| {
+            let (surface, xdg, _) = toplevel(w);
+            w.send(surface, 6, &[]);
+            ack(w, xdg);
+            let (width, height) = (64, 64);
+            let size = width * height * 4;
+            let flags = MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING;
+            let fd = memfd_create("hostile", flags).unwrap();
+            rustix::fs::ftruncate(&fd, size as u64).unwrap();
+            if sealed {
+                rustix::fs::fcntl_add_seals(&fd, SealFlags::SHRINK).unwrap();
+            }
+            let (_, pool) = pool_in(w, fd.as_fd(), size);
+            let buffer = w.new_id();
+            let format_argb = 0;
+            let args = [
+                Arg::NewId(buffer),
+                Arg::Int(0),
+                Arg::Int(width),
+                Arg::Int(height),
+                Arg::Int(width * 4),
+                Arg::Uint(format_argb),
+            ];
+            w.send(pool, 0, &args);
+            // Attach, damage, a frame callback, commit: until it was drawn.
+            let commit = |w: &mut Wire| {
+                w.send(surface, 1, &[Arg::Object(buffer), Arg::Int(0), Arg::Int(0)]);
+                let whole = [Arg::Int(0), Arg::Int(0), Arg::Int(width), Arg::Int(height)];
+                w.send(surface, 9, &whole);
+                let callback = w.new_id();
+                w.send(surface, 3, &[Arg::NewId(callback)]);
+                w.send(surface, 6, &[]);
+                callback
+            };
+            let drawn = commit(w);
+            assert!(wait_for(w, drawn, 0).is_some(), "{name}: the first frame");
+            let truncated = rustix::fs::ftruncate(&fd, 0);
+            assert_eq!(truncated.is_err(), sealed, "{name}: {truncated:?}");
+            let again = commit(w);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while w.error().is_none() && w.events_of(again).next().is_none() {
+                assert!(
+                    Instant::now() < deadline,
+                    "{name}: neither drawn nor refused"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            (!sealed).then_some((buffer, SHM_INVALID_FD))
         });
     }
     stage.finish();

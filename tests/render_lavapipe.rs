@@ -17,7 +17,9 @@ mod fixture;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use dmabridge::render::{VulkanRenderer, VulkanTexture};
+use std::os::fd::{AsFd, OwnedFd};
+
+use dmabridge::render::{ShmPool, VulkanRenderer, VulkanTexture};
 use smithay::backend::allocator::Fourcc;
 use smithay::backend::renderer::damage::OutputDamageTracker;
 use smithay::backend::renderer::element::memory::{
@@ -564,6 +566,35 @@ fn shm_data() -> BufferData {
     }
 }
 
+/// A pool of `bytes` the renderer knows no file of, as a caller with only
+/// the mapping.
+fn in_memory(bytes: &[u8]) -> ShmPool<'_> {
+    ShmPool { bytes, fd: None }
+}
+
+/// A pool of `bytes` in the file `fd`, as smithay lends both.
+fn in_file<'a>(bytes: &'a [u8], fd: &'a OwnedFd) -> ShmPool<'a> {
+    ShmPool {
+        bytes,
+        fd: Some(fd.as_fd()),
+    }
+}
+
+/// A memfd holding `bytes`, sealed against shrinking where `sealed`.
+fn memfd_pool(bytes: &[u8], sealed: bool) -> OwnedFd {
+    use rustix::fs::{MemfdFlags, SealFlags};
+    let flags = MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING;
+    let fd = rustix::fs::memfd_create("pool", flags).expect("memfd_create");
+    assert_eq!(
+        rustix::io::pwrite(&fd, bytes, 0).expect("writing"),
+        bytes.len()
+    );
+    if sealed {
+        rustix::fs::fcntl_add_seals(&fd, SealFlags::SHRINK).expect("sealing");
+    }
+    fd
+}
+
 /// Writes `image` into `pool` with [`shm_data`]'s layout.
 fn write_shm(pool: &mut [u8], image: &Image) {
     for (y, row) in image.iter().enumerate() {
@@ -583,7 +614,7 @@ fn shm_commits_reuse_the_surfaces_texture_and_upload_only_the_damage() {
             .collect();
         write_shm(&mut pool, &first);
         let texture = renderer
-            .import_shm_bytes(&pool, shm_data(), Some(&surface), &[])
+            .import_shm_bytes(in_memory(&pool), shm_data(), Some(&surface), &[])
             .expect("importing the first commit");
         assert_eq!(
             renderer.shm_buffers_created(),
@@ -601,7 +632,7 @@ fn shm_commits_reuse_the_surfaces_texture_and_upload_only_the_damage() {
             Rectangle::new((4, 3).into(), (20, 2).into()),
         ];
         let updated = renderer
-            .import_shm_bytes(&pool, shm_data(), Some(&surface), &damage)
+            .import_shm_bytes(in_memory(&pool), shm_data(), Some(&surface), &damage)
             .expect("importing the second commit");
         assert_eq!(renderer.shm_buffers_created(), 2, "the texture is reused");
         let mut want = first.clone();
@@ -621,7 +652,7 @@ fn shm_commits_reuse_the_surfaces_texture_and_upload_only_the_damage() {
         // their own.
         let other = UserDataMap::new();
         let _other = renderer
-            .import_shm_bytes(&pool, shm_data(), Some(&other), &damage)
+            .import_shm_bytes(in_memory(&pool), shm_data(), Some(&other), &damage)
             .expect("importing another surface's buffer");
         assert_eq!(renderer.shm_buffers_created(), 4);
         let smaller = BufferData {
@@ -629,10 +660,72 @@ fn shm_commits_reuse_the_surfaces_texture_and_upload_only_the_damage() {
             ..shm_data()
         };
         let resized = renderer
-            .import_shm_bytes(&pool, smaller, Some(&surface), &damage)
+            .import_shm_bytes(in_memory(&pool), smaller, Some(&surface), &damage)
             .expect("importing a smaller buffer");
         assert_eq!(renderer.shm_buffers_created(), 6);
         assert_eq!(resized.height(), H as u32 - 1);
+    });
+}
+
+/// A pool in a memfd sealed against shrinking is imported once and read
+/// by the device in place, each commit's damage one copy from it; one
+/// that is not sealed, which a client could truncate under the device's
+/// threads, is copied through staging memory instead.
+#[test]
+fn sealed_pools_are_read_in_place_and_unsealed_ones_through_staging() {
+    on_renderer(|renderer| {
+        let mut pool = vec![0; OFFSET + STRIDE * H as usize];
+        let first: Image = (0..H as u8)
+            .map(|y| (0..W as u8).map(|x| [x * 10, y * 20, 100, 255]).collect())
+            .collect();
+        write_shm(&mut pool, &first);
+        let sealed = memfd_pool(&pool, true);
+        let surface = UserDataMap::new();
+        let texture = renderer
+            .import_shm_bytes(in_file(&pool, &sealed), shm_data(), Some(&surface), &[])
+            .expect("importing the first commit");
+        let uploads = renderer.shm_uploads();
+        assert_eq!(
+            (uploads.pool_imports, uploads.from_pool, uploads.staged),
+            (1, 1, 0)
+        );
+        assert_eq!(renderer.shm_buffers_created(), 1, "a texture, no staging");
+        compare("pool-first", &read(renderer, &texture), &first, 0);
+
+        // The client draws into its file; only the damage reaches the
+        // texture, through the same import.
+        let second: Image = vec![vec![[1, 2, 3, 255]; W as usize]; H as usize];
+        write_shm(&mut pool, &second);
+        assert_eq!(
+            rustix::io::pwrite(&sealed, &pool, 0).expect("drawing"),
+            pool.len()
+        );
+        let damage = [Rectangle::new((2, 1).into(), (5, 3).into())];
+        renderer
+            .import_shm_bytes(in_file(&pool, &sealed), shm_data(), Some(&surface), &damage)
+            .expect("importing the second commit");
+        let uploads = renderer.shm_uploads();
+        assert_eq!(
+            (uploads.pool_imports, uploads.from_pool, uploads.staged),
+            (1, 2, 0)
+        );
+        let mut want = first.clone();
+        for row in &mut want[1..4] {
+            row[2..7].fill([1, 2, 3, 255]);
+        }
+        compare("pool-damaged", &read(renderer, &texture), &want, 0);
+
+        let unsealed = memfd_pool(&pool, false);
+        let other = UserDataMap::new();
+        let copied = renderer
+            .import_shm_bytes(in_file(&pool, &unsealed), shm_data(), Some(&other), &[])
+            .expect("importing from an unsealed pool");
+        let uploads = renderer.shm_uploads();
+        assert_eq!(
+            (uploads.pool_imports, uploads.from_pool, uploads.staged),
+            (1, 2, 1)
+        );
+        compare("pool-unsealed", &read(renderer, &copied), &second, 0);
     });
 }
 
@@ -660,7 +753,7 @@ fn shm_buffers_of_every_advertised_format_import_in_that_format() {
                 ..shm_data()
             };
             let texture = renderer
-                .import_shm_bytes(&pool, data, None, &[])
+                .import_shm_bytes(in_memory(&pool), data, None, &[])
                 .unwrap_or_else(|err| panic!("importing {fourcc}: {err}"));
             assert_eq!(texture.fourcc(), fourcc);
             // The bytes land unchanged; the copy engine's golden tests
@@ -697,7 +790,7 @@ fn big_shm(renderer: &mut VulkanRenderer, (w, h): (usize, usize)) -> VulkanTextu
         format: wl_shm::Format::Argb8888,
     };
     renderer
-        .import_shm_bytes(&pool, data, Some(&UserDataMap::new()), &[])
+        .import_shm_bytes(in_memory(&pool), data, Some(&UserDataMap::new()), &[])
         .expect("importing a large shm buffer")
 }
 

@@ -1,13 +1,16 @@
 //! Buffers of device memory and the host: [`Copier::create_buffer`] and
-//! [`Copier::create_host_buffer`] make [`DeviceBuffer`]s, and
+//! [`Copier::create_host_buffer`] make [`DeviceBuffer`]s,
+//! [`Copier::import_host_memory`] makes one over a client's sealed memfd,
+//! and
 //! [`Copier::upload`] and [`Copier::readback`] move bytes between host
 //! memory and a [`DeviceBuffer`] through host-visible staging buffers
 //! ([`Staging`] where the caller keeps one from one upload to the next).
 
+use std::os::fd::BorrowedFd;
 use std::sync::Arc;
 
 use super::{Copier, CopyCompletion, CopyError, DeviceBuffer};
-use crate::vulkan::{Barrier, Buffer, BufferKind, BufferRegion, Fence};
+use crate::vulkan::{Barrier, Buffer, BufferKind, BufferRegion, Fence, HostRegion, VulkanError};
 
 /// Host-visible memory that uploads are staged in, kept by its owner from
 /// one upload to the next (a texture that is updated every frame), made by
@@ -82,6 +85,30 @@ impl Copier {
             BufferKind::HostRead,
             c"dmabridge host-readable buffer",
         )?;
+        Ok(DeviceBuffer {
+            buffer: Arc::new(buffer),
+        })
+    }
+
+    /// A buffer over the first `len` bytes of `fd`, a memfd sealed against
+    /// shrinking (a client's `wl_shm` pool), that copies read in place:
+    /// host memory the device imports (`VK_EXT_external_memory_host`), so
+    /// a copy from it into a texture is the only copy of its pixels. The
+    /// client may write the memory at any time, as with any shared memory.
+    /// [`CopyError::Vulkan`] where the device cannot import host memory, or
+    /// the file is not sealed or holds fewer than `len` bytes (a device
+    /// thread reading a truncated file would crash the process).
+    pub fn import_host_memory(
+        &self,
+        fd: BorrowedFd<'_>,
+        len: u64,
+    ) -> Result<DeviceBuffer, CopyError> {
+        let alignment = self
+            .device
+            .host_import_alignment()
+            .ok_or(VulkanError::HostMemoryUnsupported)?;
+        let region = HostRegion::map(fd, len, alignment)?;
+        let buffer = Buffer::import_host(&self.device, region, c"dmabridge host memory")?;
         Ok(DeviceBuffer {
             buffer: Arc::new(buffer),
         })

@@ -1,5 +1,6 @@
 //! Textures from memory, `wl_shm` buffers and dma-bufs.
 
+use std::os::fd::BorrowedFd;
 use std::sync::{Arc, Mutex};
 
 use drm_fourcc::{DrmFourcc, DrmModifier};
@@ -12,13 +13,30 @@ use smithay::reexports::wayland_server::protocol::wl_buffer::WlBuffer;
 use smithay::utils::user_data::UserDataMap;
 use smithay::utils::{Buffer as BufferCoord, Rectangle, Size};
 use smithay::wayland::compositor::SurfaceData;
-use smithay::wayland::shm::{BufferData, shm_format_to_fourcc};
+use smithay::wayland::shm::{BufferData, shm_format_to_fourcc, with_buffer_pool_fd};
 use tracing::debug;
 
 use super::shm::with_shm_bytes;
-use super::shm_cache::{CachedTexture, SurfaceShmTextures, byte_ranges, damaged_spans};
+use super::shm_cache::{
+    CachedTexture, PoolImport, Span, SurfaceShmTextures, byte_ranges, damaged_rects, damaged_spans,
+};
 use super::{PACKED, RenderError, VulkanRenderer, VulkanTexture, checked_size};
+use crate::copy::{
+    self, CopyJob, CopyPlan, CopyRequest, DeviceBuffer, ImageDesc, PlaneDesc, Surface, Transform,
+};
 use crate::dmabuf::{DmabufFlags, DmabufParams, exporter};
+
+/// A `wl_shm` pool as the renderer reads it: its bytes, which smithay maps
+/// and guards against a client truncating the file under a read, and its
+/// file where known, which the device may then read in place
+/// (`render/shm_cache.rs`).
+#[derive(Debug, Clone, Copy)]
+pub struct ShmPool<'a> {
+    /// The pool's bytes.
+    pub bytes: &'a [u8],
+    /// The pool's file.
+    pub fd: Option<BorrowedFd<'a>>,
+}
 
 impl VulkanRenderer {
     /// The texture of a smithay dma-buf: cached by the buffer (a re-import
@@ -131,14 +149,15 @@ impl ImportMem for VulkanRenderer {
 
 impl VulkanRenderer {
     /// What [`import_shm_buffer`](ImportMemWl::import_shm_buffer) does once
-    /// smithay lent it the bytes of the buffer's `pool` and the buffer's
-    /// layout in it, `data`: the pixels in the texture kept in `surface`
-    /// (a surface's data map), uploading only those `damage` covers, when
-    /// the size and format match; else in a new texture, kept there for the
-    /// next commit (see `render/shm_cache.rs`).
+    /// smithay lent it the buffer's `pool` and the buffer's layout in it,
+    /// `data`: the pixels in the texture kept in `surface` (a surface's data
+    /// map), uploading only those `damage` covers, when the size and format
+    /// match; else in a new texture, kept there for the next commit. The
+    /// device copies them straight from a pool it can import, else from
+    /// staging memory the CPU copied them into (see `render/shm_cache.rs`).
     pub fn import_shm_bytes(
         &mut self,
-        pool: &[u8],
+        pool: ShmPool<'_>,
         data: BufferData,
         surface: Option<&UserDataMap>,
         damage: &[Rectangle<i32, BufferCoord>],
@@ -160,7 +179,7 @@ impl VulkanRenderer {
         let end = stride
             .checked_mul(height - 1)
             .and_then(|n| n.checked_add(offset + row));
-        if stride < row || end.is_none_or(|end| end > pool.len()) {
+        if stride < row || end.is_none_or(|end| end > pool.bytes.len()) {
             return Err(RenderError::ShmLayout);
         }
 
@@ -176,11 +195,127 @@ impl VulkanRenderer {
                     context: self.context.clone(),
                     texture: self.create_texture(format, size)?,
                     staging: Vec::new(),
+                    pool: None,
                 };
                 self.shm_buffers_created += 1;
                 (kept, damaged_spans(width, height, &[]))
             }
         };
+        let imported = pool
+            .fd
+            .and_then(|fd| self.imported_pool(&mut kept, fd, pool.bytes.len()));
+        let layout = PlaneDesc {
+            offset: offset as u64,
+            stride: stride as u32,
+        };
+        match imported {
+            Some(buffer) => self.upload_from_pool(&buffer, layout, &kept.texture, &spans)?,
+            None => self.upload_through_staging(pool.bytes, layout, &mut kept, &spans)?,
+        }
+        let texture = kept.texture.clone();
+        if let Some(cache) = cache {
+            cache.put(kept);
+        }
+        Ok(texture)
+    }
+
+    /// The pool in `fd`, of `len` bytes, imported for the device to read
+    /// in place: the import `kept` holds where it is of the same file and
+    /// size, else a new one, kept there; `None` where the file cannot be
+    /// imported (not sealed against shrinking, or the device cannot), which
+    /// `kept` remembers too.
+    fn imported_pool(
+        &mut self,
+        kept: &mut CachedTexture,
+        fd: BorrowedFd<'_>,
+        len: usize,
+    ) -> Option<DeviceBuffer> {
+        let stat = rustix::fs::fstat(fd).ok()?;
+        let file = (stat.st_dev, stat.st_ino);
+        if let Some(known) = &kept.pool
+            && known.file == file
+            && known.len == len
+        {
+            return known.buffer.clone();
+        }
+        let buffer = match self.copier.import_host_memory(fd, len as u64) {
+            Ok(buffer) => {
+                self.shm_uploads.pool_imports += 1;
+                Some(buffer)
+            }
+            Err(err) => {
+                debug!(%err, "a wl_shm pool the device cannot read in place");
+                None
+            }
+        };
+        kept.pool = Some(PoolImport {
+            file,
+            len,
+            buffer: buffer.clone(),
+        });
+        buffer
+    }
+
+    /// Copies the pixels `spans` cover from `pool`, the buffer's pool
+    /// imported, where `layout` places the buffer, into `texture`: one
+    /// transfer a damaged rectangle.
+    fn upload_from_pool(
+        &mut self,
+        pool: &DeviceBuffer,
+        layout: PlaneDesc,
+        texture: &VulkanTexture,
+        spans: &[Span],
+    ) -> Result<(), RenderError> {
+        let (_, desc) = texture
+            .device_buffer()
+            .expect("shm textures are in device memory");
+        let source = ImageDesc {
+            planes: vec![layout],
+            ..desc.clone()
+        };
+        let (width, height) = (texture.size().w, texture.size().h);
+        for (rows, columns) in damaged_rects(spans) {
+            // Inside the texture, whose size fits i32.
+            let [x, y, w, h] = [columns.start, rows.start, columns.len(), rows.len()]
+                .map(|n| i32::try_from(n).expect("inside the texture"));
+            let plan = CopyPlan::new(CopyRequest {
+                src_size: copy::Size::new(width, height),
+                dst_size: copy::Size::new(width, height),
+                src_rect: copy::Rect::new(copy::Point::new(x, y), copy::Size::new(w, h)),
+                dst_rect: copy::Rect::new(copy::Point::new(x, y), copy::Size::new(w, h)),
+                transform: Transform::Normal,
+                filter: None,
+            })?;
+            let src = Surface::Buffer {
+                buffer: pool,
+                desc: &source,
+            };
+            // Later frames follow the upload on the same queue.
+            let _uploaded = self
+                .copier
+                .submit(&CopyJob::new(&plan, src, texture.surface()))?;
+        }
+        self.shm_uploads.from_pool += 1;
+        Ok(())
+    }
+
+    /// Copies the pixels `spans` cover from `pool`, the bytes of the
+    /// buffer's pool, where `layout` places the buffer, into staging memory
+    /// `kept` has free (or new staging memory), and from there into its
+    /// texture in one transfer.
+    fn upload_through_staging(
+        &mut self,
+        pool: &[u8],
+        layout: PlaneDesc,
+        kept: &mut CachedTexture,
+        spans: &[Span],
+    ) -> Result<(), RenderError> {
+        let (width, height) = (
+            kept.texture.width() as usize,
+            kept.texture.height() as usize,
+        );
+        let row = width * 4;
+        let (offset, stride) = (layout.offset as usize, layout.stride as usize);
         let free = match kept.free_staging() {
             Some(index) => Some(index),
             None => {
@@ -200,7 +335,7 @@ impl VulkanRenderer {
         let staging = kept.staging[index]
             .bytes_mut()
             .expect("no submitted upload holds free or new staging memory");
-        for span in &spans {
+        for span in spans {
             let (from, to) = (offset + span.y * stride, span.y * row);
             let columns = span.x.start * 4..span.x.end * 4;
             let source = pool
@@ -215,12 +350,9 @@ impl VulkanRenderer {
         // Later frames follow the upload on the same queue.
         let _uploaded =
             self.copier
-                .upload_ranges(&kept.staging[index], buffer, &byte_ranges(width, &spans))?;
-        let texture = kept.texture.clone();
-        if let Some(cache) = cache {
-            cache.put(kept);
-        }
-        Ok(texture)
+                .upload_ranges(&kept.staging[index], buffer, &byte_ranges(width, spans))?;
+        self.shm_uploads.staged += 1;
+        Ok(())
     }
 }
 
@@ -232,9 +364,15 @@ impl ImportMemWl for VulkanRenderer {
         damage: &[Rectangle<i32, BufferCoord>],
     ) -> Result<VulkanTexture, RenderError> {
         let surface = surface.map(|states| &states.data_map);
-        with_shm_bytes(buffer, |pool, data| {
-            self.import_shm_bytes(pool, data, surface, damage)
-        })?
+        with_buffer_pool_fd(buffer, |fd, _, _| {
+            with_shm_bytes(buffer, |bytes, data| {
+                let pool = ShmPool {
+                    bytes,
+                    fd: Some(fd),
+                };
+                self.import_shm_bytes(pool, data, surface, damage)
+            })
+        })??
     }
 }
 

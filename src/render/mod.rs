@@ -60,11 +60,17 @@
 //!
 //! A surface keeps its shm texture from commit to commit
 //! (`render/shm_cache.rs`): a commit of a buffer of the same size and format is
-//! uploaded into it, only the rows and columns its damage covers, through
-//! staging memory the surface keeps too, in one transfer and without
-//! creating a Vulkan object ([`VulkanRenderer::shm_buffers_created`]
-//! counts them). The price is up to two staging buffers as large as the
-//! texture per surface.
+//! uploaded into it, only the rows and columns its damage covers. Where the
+//! device imports host memory and the pool's memfd is sealed against
+//! shrinking, the surface keeps the pool imported and the device copies
+//! each damaged rectangle straight from it: one copy of each pixel. Any
+//! other pool is copied by the CPU, under smithay's SIGBUS protection, into
+//! staging memory the surface keeps, then by one transfer; neither way
+//! creates a Vulkan object once the surface has its texture
+//! ([`VulkanRenderer::shm_buffers_created`] counts them, and
+//! [`VulkanRenderer::shm_uploads`] which way each commit went). The price
+//! is up to two staging buffers as large as the texture per surface, or
+//! an import (no memory, a mapping) of its pool.
 //!
 //! # Colour
 //!
@@ -125,6 +131,7 @@ use crate::vulkan::{Device, Presented, Swapchain};
 pub use capture::{CaptureTarget, PendingCapture, WriteBackError};
 pub use fence::RenderFence;
 pub use frame::VulkanFrame;
+pub use import::ShmPool;
 pub use texture::{VulkanFramebuffer, VulkanMapping, VulkanTexture};
 
 /// The renderer's texture type, under the name smithay's traits use.
@@ -262,6 +269,19 @@ pub struct FrameCounters {
     pub filled_pixels: u64,
 }
 
+/// How a renderer's `wl_shm` commits reached their textures, counted from
+/// its creation ([`VulkanRenderer::shm_uploads`]; `render/shm_cache.rs`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShmUploads {
+    /// Pools imported for the device to read in place.
+    pub pool_imports: u64,
+    /// Commits the device copied straight from their pool.
+    pub from_pool: u64,
+    /// Commits the CPU copied into staging memory, and the device from
+    /// there.
+    pub staged: u64,
+}
+
 /// A smithay renderer over the copy engine; see the module documentation.
 ///
 /// Fields are in destruction order: cached textures, then the copier
@@ -274,6 +294,8 @@ pub struct VulkanRenderer {
     shm_buffers_created: u64,
     /// What frames submitted so far.
     frame_counters: FrameCounters,
+    /// How `wl_shm` commits were uploaded so far.
+    shm_uploads: ShmUploads,
     /// Host-visible buffers kept for `wl_shm` captures (`capture.rs`).
     capture_buffers: Vec<DeviceBuffer>,
     /// Every DRM device of the machine makes only linear buffers, so a
@@ -295,6 +317,7 @@ impl VulkanRenderer {
             dmabuf_textures: Vec::new(),
             shm_buffers_created: 0,
             frame_counters: FrameCounters::default(),
+            shm_uploads: ShmUploads::default(),
             capture_buffers: Vec::new(),
             drm_exports_linear: exporter::drm_exports_linear(&crate::alloc::drm_nodes()),
             copier: Copier::new(Arc::clone(&device))?,
@@ -351,6 +374,11 @@ impl VulkanRenderer {
     /// What the renderer's frames submitted so far.
     pub fn frame_counters(&self) -> FrameCounters {
         self.frame_counters
+    }
+
+    /// How the renderer's `wl_shm` commits were uploaded so far.
+    pub fn shm_uploads(&self) -> ShmUploads {
+        self.shm_uploads
     }
 
     /// Releases completed work and forgets dma-bufs smithay dropped.

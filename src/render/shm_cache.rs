@@ -5,10 +5,21 @@
 //! surface already has, and only the pixels its damage covers: smithay
 //! hands the renderer the buffer damage since the commit the texture was
 //! last brought up to date with (its "renderer seen" commit), so the
-//! texture plus those pixels is the new frame. The texture and the staging
-//! memory its uploads go through live in the surface's data map, for each
-//! renderer, and go away with the surface; a buffer of another size or
-//! format replaces them.
+//! texture plus those pixels is the new frame. The texture, and what its
+//! uploads go through, live in the surface's data map, for each renderer,
+//! and go away with the surface; a buffer of another size or format
+//! replaces them.
+//!
+//! An upload is one copy of each damaged pixel where it can be: the
+//! surface keeps its pool imported as host memory that the device reads in
+//! place ([`Copier::import_host_memory`](crate::copy::Copier::import_host_memory)),
+//! and each damaged rectangle is a transfer from the pool into the texture.
+//! That needs the pool's file sealed against shrinking: the device's
+//! threads read it outside the SIGBUS protection of smithay's reads, so a
+//! client truncating an unsealed file would crash the compositor. Every
+//! other pool (unsealed, not a memfd, or a device without
+//! `VK_EXT_external_memory_host`) is copied by the CPU, under that
+//! protection, into staging memory, and from there by one transfer.
 //!
 //! Overwriting a texture that frames submitted earlier still read is safe:
 //! the upload is submitted to the same queue after them, behind a barrier
@@ -25,7 +36,7 @@ use smithay::backend::renderer::ContextId;
 use smithay::utils::{Buffer as BufferCoord, Rectangle};
 
 use super::VulkanTexture;
-use crate::copy::Staging;
+use crate::copy::{DeviceBuffer, Staging};
 
 /// What a surface keeps in its data map: its shm texture for each renderer
 /// that imported one.
@@ -64,6 +75,19 @@ pub(super) struct CachedTexture {
     pub(super) texture: VulkanTexture,
     /// Oldest first, at most [`STAGING_KEPT`].
     pub(super) staging: Vec<Staging>,
+    /// The pool of the last commit, imported for the device to read in
+    /// place, or refused.
+    pub(super) pool: Option<PoolImport>,
+}
+
+/// A surface's pool as the device reads it: which file, how many bytes of
+/// it, and the import (`None`: refused, so copied through staging memory).
+#[derive(Debug)]
+pub(super) struct PoolImport {
+    /// The file's device and inode: the same file while the import maps it.
+    pub(super) file: (u64, u64),
+    pub(super) len: usize,
+    pub(super) buffer: Option<DeviceBuffer>,
 }
 
 impl CachedTexture {
@@ -149,6 +173,23 @@ pub(super) fn damaged_spans(
         }
     }
     spans
+}
+
+/// `spans` (in row order, as [`damaged_spans`] makes them) as rectangles,
+/// rows and columns: runs of the same columns in consecutive rows become
+/// one rectangle.
+pub(super) fn damaged_rects(spans: &[Span]) -> Vec<(Range<usize>, Range<usize>)> {
+    let mut rects: Vec<(Range<usize>, Range<usize>)> = Vec::new();
+    for span in spans {
+        let below = rects
+            .iter_mut()
+            .find(|(rows, columns)| rows.end == span.y && *columns == span.x);
+        match below {
+            Some((rows, _)) => rows.end += 1,
+            None => rects.push((span.y..span.y + 1, span.x.clone())),
+        }
+    }
+    rects
 }
 
 /// The byte ranges `spans` cover in tightly packed rows of `width` pixels
@@ -248,6 +289,18 @@ mod tests {
         assert_eq!(
             damaged_spans(8, 4, &flood[..MAX_DAMAGE_RECTS]),
             vec![span(1, 2..3), span(2, 4..5)]
+        );
+    }
+
+    #[test]
+    fn runs_of_the_same_columns_in_consecutive_rows_are_one_rectangle() {
+        assert_eq!(damaged_rects(&damaged_spans(4, 3, &[])), vec![(0..3, 0..4)]);
+        // Two overlapping rectangles: where their rows meet, one run;
+        // below a gap, a rectangle of its own.
+        let damage = [rect(1, 0, 2, 3), rect(3, 2, 2, 2), rect(1, 5, 2, 1)];
+        assert_eq!(
+            damaged_rects(&damaged_spans(8, 8, &damage)),
+            vec![(0..2, 1..3), (2..3, 1..5), (3..4, 3..5), (5..6, 1..3)]
         );
     }
 

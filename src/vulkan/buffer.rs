@@ -1,6 +1,7 @@
 //! Buffers of device memory: storage buffers a compute shader reads and
-//! writes, host-visible staging buffers for uploads and readback, and
-//! dma-buf fds imported as storage buffers.
+//! writes, host-visible staging buffers for uploads and readback, dma-buf
+//! fds imported as storage buffers, and host memory imported for the
+//! device to read in place (`host.rs`).
 //!
 //! A [`Buffer`] owns its `VkBuffer` and `VkDeviceMemory` and destroys both
 //! when dropped; recorded commands keep an `Arc<Buffer>` until their fence
@@ -15,6 +16,7 @@ use ash::vk;
 use tracing::debug;
 
 use super::conv::{map_host_device_oom_err, map_import_err, map_map_memory_err};
+use super::host::HostRegion;
 use super::import::DeviceMapping;
 use super::{Device, VulkanError};
 
@@ -45,7 +47,7 @@ struct HostMapping {
 ///
 /// Fields are in destruction order: the buffer and memory are destroyed in
 /// `Drop` (which unmaps the memory too), then an imported dma-buf's device
-/// mapping is released, then the device.
+/// mapping or imported host memory is released, then the device.
 pub(crate) struct Buffer {
     raw: vk::Buffer,
     memory: vk::DeviceMemory,
@@ -55,6 +57,9 @@ pub(crate) struct Buffer {
     /// Released after the Vulkan objects: for a dma-buf import, the record
     /// that the dma-buf is mapped for the device.
     _device_mapping: Option<Arc<DeviceMapping>>,
+    /// Released after the Vulkan objects: for a host memory import, the
+    /// mapping the memory is.
+    _host: Option<HostRegion>,
     device: Arc<Device>,
 }
 
@@ -111,6 +116,7 @@ impl Buffer {
             usage,
             mapping: None,
             _device_mapping: None,
+            _host: None,
             device: Arc::clone(device),
         };
         // From here on a failure drops `this`, destroying what exists.
@@ -194,6 +200,7 @@ impl Buffer {
             usage,
             mapping: None,
             _device_mapping: Some(mapping),
+            _host: None,
             device: Arc::clone(device),
         };
         // SAFETY: `raw` is a buffer of this device.
@@ -212,6 +219,98 @@ impl Buffer {
         this.bind()?;
         device.set_name(raw, name)?;
         debug!(size, "imported a dma-buf as a buffer");
+        Ok(this)
+    }
+
+    /// Imports `region`, this process's mapping of a sealed memfd, as a
+    /// buffer over all of it (`VkImportMemoryHostPointerInfoEXT`) that
+    /// transfers and shaders read in place. The buffer keeps the region
+    /// mapped until its memory is freed. [`VulkanError::HostMemoryUnsupported`]
+    /// on a device without `VK_EXT_external_memory_host`.
+    pub(crate) fn import_host(
+        device: &Arc<Device>,
+        region: HostRegion,
+        name: &CStr,
+    ) -> Result<Self, VulkanError> {
+        let memory_host = device
+            .memory_host()
+            .ok_or(VulkanError::HostMemoryUnsupported)?;
+        let handle_type = vk::ExternalMemoryHandleTypeFlags::HOST_ALLOCATION_EXT;
+        let (ptr, size) = (
+            region.ptr().as_ptr().cast::<std::ffi::c_void>(),
+            region.len() as u64,
+        );
+        let mut external = vk::ExternalMemoryBufferCreateInfo::default().handle_types(handle_type);
+        let usage = vk::BufferUsageFlags::STORAGE_BUFFER
+            | vk::BufferUsageFlags::TRANSFER_SRC
+            | vk::BufferUsageFlags::TRANSFER_DST;
+        let info = vk::BufferCreateInfo::default()
+            .size(size)
+            .usage(usage)
+            .sharing_mode(vk::SharingMode::EXCLUSIVE)
+            .push_next(&mut external);
+        let raw = create_buffer(device, &info)?;
+        let mut this = Self {
+            raw,
+            memory: vk::DeviceMemory::null(),
+            size,
+            usage,
+            mapping: None,
+            _device_mapping: None,
+            _host: Some(region),
+            device: Arc::clone(device),
+        };
+        // SAFETY: `raw` is a buffer of this device.
+        let requirements = unsafe { device.raw().get_buffer_memory_requirements(raw) };
+        if requirements.size > size {
+            return Err(VulkanError::ImportTooSmall {
+                needed: requirements.size,
+                size,
+            });
+        }
+        let mut properties = vk::MemoryHostPointerPropertiesEXT::default();
+        // SAFETY: the extension is enabled (its table exists); the handle
+        // type is HOST_ALLOCATION (VUID-vkGetMemoryHostPointerPropertiesEXT-handleType-01752)
+        // and `ptr` is a page-aligned mapping of this process, a multiple of
+        // minImportedHostPointerAlignment (`HostRegion::map`,
+        // VUID-vkGetMemoryHostPointerPropertiesEXT-pHostPointer-01753).
+        unsafe {
+            (memory_host.fp().get_memory_host_pointer_properties_ext)(
+                device.raw().handle(),
+                handle_type,
+                ptr,
+                &mut properties,
+            )
+        }
+        .result()
+        .map_err(|r| map_import_err("vkGetMemoryHostPointerPropertiesEXT", r))?;
+        let (index, _) = device
+            .memory_type(
+                requirements.memory_type_bits & properties.memory_type_bits,
+                vk::MemoryPropertyFlags::empty(),
+            )
+            .ok_or(VulkanError::NoMemoryType {
+                what: "imported host memory",
+            })?;
+        let mut import = vk::ImportMemoryHostPointerInfoEXT::default()
+            .handle_type(handle_type)
+            .host_pointer(ptr);
+        let allocate = vk::MemoryAllocateInfo::default()
+            .allocation_size(size)
+            .memory_type_index(index)
+            .push_next(&mut import);
+        // SAFETY: `ptr` and the allocation size are multiples of
+        // minImportedHostPointerAlignment (VUID-VkImportMemoryHostPointerInfoEXT-pHostPointer-01749,
+        // VUID-VkMemoryAllocateInfo-allocationSize-01745); the memory type is
+        // one vkGetMemoryHostPointerPropertiesEXT allows for the pointer
+        // (VUID-VkMemoryAllocateInfo-memoryTypeIndex-01744) and the buffer's
+        // requirements allow; the mapping stays valid until the memory is
+        // freed, as the buffer holds the region until after `Drop` freed it.
+        this.memory = unsafe { device.raw().allocate_memory(&allocate, None) }
+            .map_err(|r| map_import_err("vkAllocateMemory", r))?;
+        this.bind()?;
+        device.set_name(raw, name)?;
+        debug!(size, "imported host memory as a buffer");
         Ok(this)
     }
 
@@ -441,7 +540,8 @@ fn create_buffer(
     // VUID-VkBufferCreateInfo-size-00912), the usage is not empty, sharing
     // is exclusive, and the only chained structure is
     // VkExternalMemoryBufferCreateInfo with DMA_BUF, defined by the required
-    // VK_EXT_external_memory_dma_buf.
+    // VK_EXT_external_memory_dma_buf, or with HOST_ALLOCATION, chained only
+    // where VK_EXT_external_memory_host is enabled.
     unsafe { device.raw().create_buffer(info, None) }
         .map_err(|r| map_host_device_oom_err("vkCreateBuffer", r))
 }

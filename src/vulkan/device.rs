@@ -26,13 +26,21 @@ const REQUIRED_EXTENSIONS: [&CStr; 2] = [
 ];
 
 /// Extensions enabled when the device has them.
-const OPTIONAL_EXTENSIONS: [&CStr; 5] = [
+const OPTIONAL_EXTENSIONS: [&CStr; 6] = [
     ash::ext::image_drm_format_modifier::NAME,
     ash::ext::queue_family_foreign::NAME,
     ash::khr::external_semaphore_fd::NAME,
     ash::khr::external_fence_fd::NAME,
     ash::ext::physical_device_drm::NAME,
+    ash::ext::external_memory_host::NAME,
 ];
+
+/// `VK_EXT_external_memory_host`'s function table and the device's
+/// `minImportedHostPointerAlignment`.
+struct MemoryHost {
+    table: ash::ext::external_memory_host::Device,
+    alignment: u64,
+}
 
 /// The device's queue and the last timeline value submitted on it.
 #[derive(Debug)]
@@ -53,6 +61,8 @@ pub struct Device {
     semaphore_fd: Option<ash::khr::external_semaphore_fd::Device>,
     /// `VK_EXT_debug_utils` object names, where the instance has it.
     names: Option<ash::ext::debug_utils::Device>,
+    /// `VK_EXT_external_memory_host`, where the device has it.
+    memory_host: Option<MemoryHost>,
     /// `VK_KHR_swapchain`, where the instance makes surfaces and the device
     /// has the extension.
     swapchain: Option<ash::khr::swapchain::Device>,
@@ -220,11 +230,27 @@ impl Device {
             .debug_utils()
             .then(|| ash::ext::debug_utils::Device::new(vk, &device));
         let swapchain = swapchain.then(|| ash::khr::swapchain::Device::new(vk, &device));
+        let memory_host = caps
+            .has_extension(ash::ext::external_memory_host::NAME)
+            .then(|| {
+                let mut host = vk::PhysicalDeviceExternalMemoryHostPropertiesEXT::default();
+                let mut properties = vk::PhysicalDeviceProperties2::default().push_next(&mut host);
+                // SAFETY: `physical` was enumerated from this instance, which
+                // is Vulkan 1.1 or later (1.2 is required of every device);
+                // the chained structure belongs to an extension the device
+                // has (VUID-VkPhysicalDeviceProperties2-pNext-pNext).
+                unsafe { vk.get_physical_device_properties2(physical, &mut properties) };
+                MemoryHost {
+                    table: ash::ext::external_memory_host::Device::new(vk, &device),
+                    alignment: host.min_imported_host_pointer_alignment,
+                }
+            });
         let mut this = Self {
             device,
             memory_fd,
             semaphore_fd,
             names,
+            memory_host,
             swapchain,
             physical,
             queue_family,
@@ -306,6 +332,19 @@ impl Device {
     /// has the extension.
     pub(super) fn semaphore_fd(&self) -> Option<&ash::khr::external_semaphore_fd::Device> {
         self.semaphore_fd.as_ref()
+    }
+
+    /// `VK_EXT_external_memory_host`'s function table, where the device
+    /// has the extension.
+    pub(super) fn memory_host(&self) -> Option<&ash::ext::external_memory_host::Device> {
+        self.memory_host.as_ref().map(|host| &host.table)
+    }
+
+    /// `minImportedHostPointerAlignment`, where the device imports host
+    /// memory (`VK_EXT_external_memory_host`): what the address and size of
+    /// an import are multiples of.
+    pub(crate) fn host_import_alignment(&self) -> Option<u64> {
+        self.memory_host.as_ref().map(|host| host.alignment)
     }
 
     /// `VkPhysicalDeviceLimits` of the device.

@@ -80,6 +80,11 @@ mod device;
 mod formats;
 #[expect(
     unsafe_code,
+    reason = "mapping a sealed memfd for the device to read in place"
+)]
+mod host;
+#[expect(
+    unsafe_code,
     reason = "images over imported dma-bufs, their memory, YCbCr conversions"
 )]
 mod image;
@@ -113,6 +118,7 @@ pub(crate) use compute::{
 pub use conv::{Alpha, FORMAT_MAPPINGS, FormatMapping, fourcc_for_vk_format, vk_format};
 pub use device::Device;
 pub use formats::{ImportPath, ImportUsage, ImportableFormat};
+pub(crate) use host::HostRegion;
 pub(crate) use image::ImportedImage;
 pub(crate) use import::{ImportCache, ImportedPlane};
 pub use instance::Instance;
@@ -398,6 +404,28 @@ pub enum VulkanError {
     /// A sync_file exported by the driver was not one.
     #[error(transparent)]
     Sync(#[from] SyncError),
+    /// Host memory was to be imported for the device to read in place
+    /// where that is not safe: the file is not a memfd sealed against
+    /// shrinking, or holds fewer bytes than asked for (`vulkan/host.rs`).
+    #[error(
+        "{len} bytes of a file of {size} bytes (sealed against shrinking: {sealed}) \
+         are not safe to import"
+    )]
+    HostMemoryUnsafe {
+        /// The bytes asked for.
+        len: u64,
+        /// The file's size.
+        size: u64,
+        /// Whether the file is sealed against shrinking.
+        sealed: bool,
+    },
+    /// Mapping a file for a host memory import failed (`mmap`).
+    #[error("mapping a file for the device to read in place")]
+    HostMemoryMap(#[source] std::io::Error),
+    /// Host memory was to be imported on a device without
+    /// `VK_EXT_external_memory_host`.
+    #[error("the device cannot import host memory")]
+    HostMemoryUnsupported,
     /// A number exceeds a limit of `VkPhysicalDeviceLimits`.
     #[error("{value} exceeds the device's {limit} of {max}")]
     LimitExceeded {

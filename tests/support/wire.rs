@@ -380,14 +380,15 @@ pub(crate) fn memfd(size: u64) -> OwnedFd {
 
 /// Binds `wl_shm` and makes a pool of `size` bytes; (shm, pool).
 pub(crate) fn pool(wire: &mut Wire, size: i32) -> (u32, u32) {
+    pool_in(wire, memfd(size as u64).as_fd(), size)
+}
+
+/// Binds `wl_shm` and makes a pool of the first `size` bytes of `fd`;
+/// (shm, pool).
+pub(crate) fn pool_in(wire: &mut Wire, fd: BorrowedFd<'_>, size: i32) -> (u32, u32) {
     let shm = wire.bind("wl_shm", 1);
     let pool = wire.new_id();
-    let fd = memfd(size as u64);
-    wire.send(
-        shm,
-        0,
-        &[Arg::NewId(pool), Arg::Fd(fd.as_fd()), Arg::Int(size)],
-    );
+    wire.send(shm, 0, &[Arg::NewId(pool), Arg::Fd(fd), Arg::Int(size)]);
     (shm, pool)
 }
 
