@@ -479,6 +479,43 @@ fn opaque_upright_textures_are_transfers_and_nothing_under_them_is_cleared() {
     });
 }
 
+/// A texture drawn into itself is refused and skipped, as the copy shader
+/// refuses it, even where its draw would be a transfer (opaque, upright,
+/// 1:1): the rest of the frame is drawn.
+#[test]
+fn an_opaque_texture_drawn_into_itself_is_skipped_and_the_rest_is_drawn() {
+    on_renderer(|renderer| {
+        let mut target = target(renderer);
+        fill_sentinel(renderer, &target);
+        let itself = Element::Texture(TextureRenderElement::from_static_texture(
+            Id::new(),
+            renderer.context_id(),
+            Point::<f64, Physical>::from((0.0, 0.0)),
+            target.clone(),
+            1,
+            Transform::Normal,
+            None,
+            None,
+            None,
+            Some(vec![Rectangle::from_size((W, H).into())]),
+            Kind::Unspecified,
+        ));
+        let green_rect = Rectangle::new((9, 7).into(), (4, 3).into());
+        let elements = [solid(green_rect, Color32F::new(0.0, 1.0, 0.0, 1.0)), itself];
+        let before = renderer.frame_counters();
+        let mut tracker = OutputDamageTracker::new((W, H), 1.0, Transform::Normal);
+        let (damage, fenced) = render(renderer, &mut tracker, &mut target, 0, &elements);
+        assert!(damage.is_some() && fenced, "the frame is rendered");
+        assert_eq!(renderer.frame_counters().transfers, before.transfers);
+        // Nothing cleared under the opaque texture, which was not drawn.
+        let mut want = vec![vec![SENTINEL; W as usize]; H as usize];
+        for row in &mut want[7..10] {
+            row[9..13].fill([0, 255, 0, 255]);
+        }
+        compare("itself", &read(renderer, &target), &want, 0);
+    });
+}
+
 #[test]
 fn a_moved_element_redraws_only_the_damage() {
     on_renderer(|renderer| {

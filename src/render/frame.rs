@@ -231,8 +231,11 @@ impl<'frame, 'buffer> VulkanFrame<'frame, 'buffer> {
         else {
             return None;
         };
-        let device_buffers =
-            texture.device_buffer().is_some() && self.target.device_buffer().is_some();
+        // A texture drawn into itself is refused by the draw batch, which
+        // skips that draw alone.
+        let device_buffers = texture.device_buffer().is_some()
+            && self.target.device_buffer().is_some()
+            && !texture.same_as(&self.target);
         let unscaled = rect.size.w == f64::from(request.dst_rect.size.w)
             && rect.size.h == f64::from(request.dst_rect.size.h);
         let whole = rect.loc.x.fract() == 0.0 && rect.loc.y.fract() == 0.0;
