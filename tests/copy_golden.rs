@@ -1112,3 +1112,76 @@ fn translucent_draws_blend_over_what_the_destination_holds() {
         );
     });
 }
+
+#[test]
+fn solid_fills_write_the_words_the_shader_writes() {
+    use dmabridge::copy::{Blend, Draw, DrawPlan, DrawRequest, DrawSource};
+    // Each colour at two alphas, one a row: on the left replacing (a
+    // buffer fill), on the right blended over transparent black (the
+    // shader), which leaves the colour as it is. Channels on and near the
+    // halves where rounding turns.
+    let colours: [[f32; 4]; 5] = [
+        [1.0, 0.0, 0.0, 1.0],
+        [0.5, 0.25, 0.75, 1.0],
+        [0.5 / 255.0, 1.5 / 255.0, 254.5 / 255.0, 1.0],
+        [0.1, 0.2, 0.3, 0.4],
+        [0.0, 0.0, 0.0, 0.0],
+    ];
+    let rows: Vec<([f32; 4], f32)> = colours.iter().flat_map(|&c| [(c, 1.0), (c, 0.6)]).collect();
+    let (w, h) = (16usize, rows.len());
+    on_gpu(|copier| {
+        for format in PACKED {
+            let target = upload(copier, &vec![0; w * h * 4]);
+            let desc = ImageDesc {
+                format,
+                width: w as u32,
+                height: h as u32,
+                planes: vec![PlaneDesc {
+                    offset: 0,
+                    stride: w as u32 * 4,
+                }],
+            };
+            let plans: Vec<DrawPlan> = rows
+                .iter()
+                .enumerate()
+                .flat_map(|(y, &(colour, alpha))| {
+                    [(0, Blend::Replace), (8, Blend::Over)].map(|(x, blend)| {
+                        let rect = support::rect(x, y as i32, 8, 1);
+                        DrawPlan::new(DrawRequest {
+                            dst_size: Size::new(w as i32, h as i32),
+                            dst_rect: rect,
+                            clip: rect,
+                            source: DrawSource::Solid(colour),
+                            blend,
+                            alpha,
+                        })
+                        .expect("a valid draw")
+                    })
+                })
+                .collect();
+            let draws: Vec<Draw<'_>> = plans.iter().map(|p| Draw::new(p, None)).collect();
+            let batch = copier
+                .submit_draws(
+                    Surface::Buffer {
+                        buffer: &target,
+                        desc: &desc,
+                    },
+                    &draws,
+                    Vec::new(),
+                )
+                .expect("the batch is submitted");
+            batch.completion.wait().expect("waiting for the batch");
+            let replacing: Vec<usize> = (0..draws.len()).step_by(2).collect();
+            assert_eq!(batch.fills, replacing, "{format:?}");
+            let bytes = copier
+                .readback(&target)
+                .expect("reading back")
+                .wait()
+                .expect("waiting for the readback");
+            for (y, row) in bytes.chunks_exact(w * 4).enumerate() {
+                let (fill, shader) = row.split_at(w * 2);
+                assert_eq!(fill, shader, "{format:?}, {:?}", rows[y]);
+            }
+        }
+    });
+}

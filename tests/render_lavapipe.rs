@@ -460,7 +460,9 @@ fn opaque_upright_textures_are_transfers_and_nothing_under_them_is_cleared() {
             (W * H - 5 * 4) as u64,
             "only the opaque texture's pixels are not cleared"
         );
-        // The clear and the translucent texture, at least one dispatch.
+        // The clear is buffer fills; the translucent texture, at least one
+        // dispatch.
+        assert!(after.fills > before.fills, "{after:?}");
         assert!(after.shader_draws > before.shader_draws);
         let mut want = cleared();
         for (left, top) in [opaque_at, translucent_at] {

@@ -9,10 +9,10 @@ use tracing::{debug, debug_span};
 
 use super::band::{Sampling, Tile};
 use super::copier::{BINDINGS, bindings, groups};
-use super::draw::{DrawPlan, DrawSource};
+use super::draw::{Blend, DrawPlan, DrawSource};
 use super::fences::CpuWait;
 use super::geometry::{Dest, Rect};
-use super::layout::{Layout, PushConstants, check};
+use super::layout::{Layout, PushConstants, check, solid_word};
 use super::plan::Side;
 use super::surface::Resolved;
 use super::{Copier, CopyCompletion, CopyError, Surface};
@@ -52,7 +52,7 @@ impl Copier {
         let mut sources: Vec<Resolved<'_>> = Vec::new();
         for (index, draw) in draws.iter().enumerate() {
             match self.check_draw(draw, target, &dst, &mut sources) {
-                Ok(checked) => recorded.push(checked),
+                Ok(checked) => recorded.push((index, checked)),
                 Err(err) => {
                     debug!(index, %err, "draw refused");
                     refused.push((index, err));
@@ -93,14 +93,31 @@ impl Copier {
         for buffer in &imported {
             commands.foreign(buffer, Ownership::Acquire);
         }
+        // Pixels written since the last barriers: a draw that overlaps one
+        // waits for it. A barrier is recorded for both shader and transfer
+        // work after it, as draws and fills interleave.
         let mut written: Vec<Rect<i32, Dest>> = Vec::new();
-        for checked in &recorded {
+        let mut fills = Vec::new();
+        let (plane, stride) = (
+            dst.desc.planes[0].offset,
+            u64::from(dst.desc.planes[0].stride),
+        );
+        if recorded.iter().any(|(_, checked)| checked.fill.is_some()) {
+            commands.barrier(Barrier::BeforeTransfer);
+        }
+        for (index, checked) in &recorded {
             let clip = checked.clip;
             if written.iter().any(|w| overlap(w, &clip)) {
                 commands.barrier(Barrier::BeforeShader);
+                commands.barrier(Barrier::BeforeTransfer);
                 written.clear();
             }
             written.push(clip);
+            if let Some(word) = checked.fill {
+                commands.fill(&dst.planes[0], &fill_regions(&clip, plane, stride), word);
+                fills.push(*index);
+                continue;
+            }
             // A solid colour reads no source: the destination stands in.
             let src = checked.source.as_ref().map_or(&dst, |(i, _)| &sources[*i]);
             let src_layout = checked.source.as_ref().map(|(_, layout)| layout);
@@ -129,6 +146,7 @@ impl Copier {
         Ok(DrawBatch {
             completion,
             refused,
+            fills,
         })
     }
 
@@ -196,12 +214,21 @@ impl Copier {
             }
         });
         let source = index.zip(src_layout);
+        let fill = match request.source {
+            DrawSource::Solid(rgba)
+                if request.blend == Blend::Replace && dst.planes[0].transfers() =>
+            {
+                Some(solid_word(rgba, request.alpha, dst_layout.format))
+            }
+            _ => None,
+        };
         Ok(CheckedDraw {
             clip: request.clip,
             push,
             source,
             dst_layout,
             tiles,
+            fill,
         })
     }
 }
@@ -229,6 +256,9 @@ pub struct DrawBatch {
     pub completion: CopyCompletion,
     /// The draws that were skipped, by their index in the batch, with why.
     pub refused: Vec<(usize, CopyError)>,
+    /// The draws of a solid colour that replaces what it covers, carried
+    /// out as buffer fills (transfers, not the shader), by their index.
+    pub fills: Vec<usize>,
 }
 
 /// A draw of a batch, checked and ready to record.
@@ -242,6 +272,10 @@ struct CheckedDraw {
     dst_layout: Layout,
     /// Its dispatches.
     tiles: Vec<Tile>,
+    /// The word a solid colour that replaces what it covers writes, where
+    /// the target takes transfers: then the draw is `vkCmdFillBuffer` of
+    /// its clip's rows, not a dispatch.
+    fill: Option<u32>,
 }
 
 /// The source of a draw being checked: resolved for a draw before, or
@@ -250,6 +284,20 @@ struct CheckedDraw {
 enum Found<'a> {
     Known(usize),
     Fresh(Resolved<'a>),
+}
+
+/// The byte ranges of `clip`'s rows in a plane at `offset` with rows of
+/// `stride` bytes: one range where the rows lie back to back.
+fn fill_regions(clip: &Rect<i32, Dest>, offset: u64, stride: u64) -> Vec<(u64, u64)> {
+    // A checked clip lies in its buffer: no coordinate is negative.
+    let [x, y, w, h] = [clip.loc.x, clip.loc.y, clip.size.w, clip.size.h]
+        .map(|n| u64::try_from(n).expect("a checked clip"));
+    let start = offset + y * stride + x * 4;
+    if w * 4 == stride {
+        vec![(start, stride * h)]
+    } else {
+        (0..h).map(|row| (start + row * stride, w * 4)).collect()
+    }
 }
 
 /// Whether two rectangles share a pixel.

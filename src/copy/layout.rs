@@ -26,6 +26,27 @@ fn shader_format(format: DrmFourcc) -> Option<u32> {
     }
 }
 
+/// The packed word the shader stores for a solid colour (`rgba`,
+/// premultiplied, 0–1) at `alpha` replacing a pixel of the format with
+/// shader code `format` (0–3), computed as `encode` in `shaders/copy.comp`
+/// computes it, in `f32`: the same bits a fill writes.
+pub(super) fn solid_word(rgba: [f32; 4], alpha: f32, format: u32) -> u32 {
+    let [r, g, b, a] = rgba.map(|v| {
+        let v = v * 255.0 * alpha;
+        // Halves round up, as the shader's round_half_up.
+        let whole = v.floor() + if v - v.floor() >= 0.5 { 1.0 } else { 0.0 };
+        whole.clamp(0.0, 255.0) as u32
+    });
+    // Bit 0 of the code: an X format, whose fourth byte is 0xff.
+    let a = if format & 1 == 1 { 255 } else { a };
+    // Bit 1: red in the low byte.
+    if format & 2 == 2 {
+        r | (g << 8) | (b << 16) | (a << 24)
+    } else {
+        b | (g << 8) | (r << 16) | (a << 24)
+    }
+}
+
 /// A checked side of a copy: the shader's format code and where each
 /// plane lies in its buffer.
 #[derive(Debug)]

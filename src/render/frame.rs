@@ -327,7 +327,11 @@ impl<'frame, 'buffer> VulkanFrame<'frame, 'buffer> {
             if done.refused.iter().any(|(i, _)| *i == index) {
                 continue;
             }
-            counters.shader_draws += 1;
+            if done.fills.contains(&index) {
+                counters.fills += 1;
+            } else {
+                counters.shader_draws += 1;
+            }
             let request = queued.plan.request();
             if let DrawSource::Solid(_) = request.source {
                 let clip = request.clip.size;

@@ -31,7 +31,9 @@
 //! frame, in order, into one command buffer ([`Copier::submit_draws`]): one
 //! compute dispatch per draw (one a band where a texture or the target is
 //! larger than a storage buffer binding may be, such as a 6000×6000
-//! `wl_shm` buffer on lavapipe), a barrier only before a draw that overlaps
+//! `wl_shm` buffer on lavapipe), or, for a solid colour that replaces what
+//! it covers (`clear`) in a target that takes transfers, a buffer fill of
+//! its rows (`vkCmdFillBuffer`), a barrier only before a draw that overlaps
 //! one written since the last barrier, one submission. The command buffer
 //! and its descriptor pools are reused from frame to frame. A frame with
 //! nothing to draw submits nothing and returns a signalled sync point
@@ -265,6 +267,9 @@ pub struct FrameCounters {
     /// Draws carried out as transfers: textures that replace what they
     /// cover, untransformed and unscaled, in the target's format.
     pub transfers: u64,
+    /// Solid colours that replace what they cover (`clear`), written as
+    /// buffer fills where the target takes transfers, not by the shader.
+    pub fills: u64,
     /// Pixels written with a solid colour (`clear`, `draw_solid`).
     pub filled_pixels: u64,
 }

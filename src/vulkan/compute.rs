@@ -643,6 +643,38 @@ impl Commands {
         self.buffers.push(Arc::clone(dst));
     }
 
+    /// Records `vkCmdFillBuffer` of `word` over each `(offset, size)` of
+    /// `regions` in `dst`, a buffer that allows transfers
+    /// ([`Buffer::transfers`]). Panics when a region is empty, passes the
+    /// end of `dst` or is not whole words, or `dst` does not qualify:
+    /// callers check their inputs first, so a panic here is a bug.
+    pub(crate) fn fill(&mut self, dst: &Arc<Buffer>, regions: &[(u64, u64)], word: u32) {
+        assert!(dst.transfers(), "a fill of a buffer with transfer usage");
+        for &(offset, size) in regions {
+            assert!(
+                size > 0
+                    && offset.is_multiple_of(4)
+                    && size.is_multiple_of(4)
+                    && offset
+                        .checked_add(size)
+                        .is_some_and(|end| end <= dst.size()),
+                "a fill of {size} bytes at {offset} in a buffer of {}",
+                dst.size()
+            );
+            // SAFETY: recording, outside a render pass; the region is whole
+            // words inside the buffer (VUID-vkCmdFillBuffer-dstOffset-00024,
+            // -00025, -size-00026, -size-00027, -size-00028: asserted
+            // above); the buffer has TRANSFER_DST usage (-dstBuffer-00029,
+            // asserted above) and is bound to memory (-dstBuffer-00031).
+            unsafe {
+                self.device
+                    .raw()
+                    .cmd_fill_buffer(self.cmd, dst.raw(), offset, size, word);
+            }
+        }
+        self.buffers.push(Arc::clone(dst));
+    }
+
     /// The queue family of a dma-buf's other users:
     /// `VK_QUEUE_FAMILY_FOREIGN_EXT` with `VK_EXT_queue_family_foreign`,
     /// else `VK_QUEUE_FAMILY_EXTERNAL`.
