@@ -81,8 +81,9 @@ const uint FORMAT_SOLID = 5u;
 const uint MODE_LINEAR = 1u;
 // Blend over the destination (else replace it).
 const uint MODE_OVER = 2u;
-// An unscaled copy between packed formats that replaces the destination
-// with alpha 1: each destination word is the source word under the pixel,
+// Nearest texels of a packed source at alpha 1 (a copy, or a draw that
+// replaces the destination or, with MODE_OVER, blends over it in integers:
+// over_words): each destination word is the source word under the pixel,
 // its red and blue bytes swapped between ARGB and ABGR orders and its fourth
 // byte set to 0xff where one format is an X format and the other is not
 // (between two X formats the padding moves with its pixel). This is what
@@ -255,10 +256,36 @@ vec4 shade(ivec2 p) {
     return rgba * job.alpha;
 }
 
+// Premultiplied "over" of four source words `s`, in the destination's
+// channel order, onto the destination's words `d`, in integers: each
+// channel is s + d × (255 − s.alpha) / 255, rounded to nearest, at most
+// 255. That sum never lies on a half (255 is odd), so this is what the
+// float path's round_half_up makes of it. An X source is opaque; an X
+// destination stores 0xff.
+uvec4 over_words(uvec4 s, uvec4 d) {
+    if ((job.src_format & 1u) != 0u) {
+        s |= uvec4(0xff000000u);
+    }
+    uvec4 inverse = uvec4(255u) - (s >> 24u);
+    uvec4 words = uvec4(0u);
+    for (uint shift = 0u; shift < 32u; shift += 8u) {
+        uvec4 c = ((s >> shift) & uvec4(255u)) + (((d >> shift) & uvec4(255u)) * inverse + uvec4(127u)) / uvec4(255u);
+        words |= min(c, uvec4(255u)) << shift;
+    }
+    if ((job.dst_format & 1u) != 0u) {
+        words |= uvec4(0xff000000u);
+    }
+    return words;
+}
+
 // The word the destination pixel `p` gets where it holds `under`.
 uint pixel_word(ivec2 p, uint under) {
     if ((job.mode & MODE_WORDS) != 0u) {
-        return convert_word(source_word_at(ivec2(floor(source_coord(p)))));
+        uint word = convert_word(source_word_at(ivec2(floor(source_coord(p)))));
+        if ((job.mode & MODE_OVER) != 0u) {
+            word = over_words(uvec4(word), uvec4(under)).x;
+        }
+        return word;
     }
     vec4 rgba = shade(p);
     if ((job.mode & MODE_OVER) != 0u) {
@@ -278,13 +305,12 @@ void write_pixel(ivec2 p) {
 }
 
 // The source words of the 4×4 destination block at `corner` (MODE_WORDS),
-// written to the destination's rows `first` + 0 to 3 × `step` (in 16-byte
-// vectors). An unscaled copy maps the block onto a 4×4 block of the
-// source, turned and mirrored by the transform: its four rows are read (as
+// row by row, in the destination's format. An unscaled draw (a matrix of
+// unit steps) maps the block onto a 4×4 block of the source, turned and mirrored by the transform: its four rows are read (as
 // four vectors where they lie on 16-byte boundaries inside the source
 // rectangle, else word by word and clamped, as write_pixel reads), turned
 // into the destination's rows and converted to its format.
-void word_block(ivec2 corner, uint first, uint step) {
+void word_block(ivec2 corner, out uvec4 b0, out uvec4 b1, out uvec4 b2, out uvec4 b3) {
     vec2 c0 = source_coord(corner);
     vec2 c1 = source_coord(corner + ivec2(3));
     // The source block's top-left pixel: the map is a step of one pixel
@@ -292,10 +318,6 @@ void word_block(ivec2 corner, uint first, uint step) {
     ivec2 s = ivec2(floor(min(c0, c1)));
     ivec2 lo = job.src_origin;
     ivec2 hi = job.src_origin + job.src_extent - ivec2(4);
-    uvec4 b0;
-    uvec4 b1;
-    uvec4 b2;
-    uvec4 b3;
     if ((s.x & 3) == 0 && (job.src_offset0 & 15u) == 0u && (job.src_stride0 & 15u) == 0u
         && all(greaterThanEqual(s, lo)) && all(lessThanEqual(s, hi))) {
         uint at = (job.src_offset0 + uint(s.y) * job.src_stride0 + uint(s.x) * 4u) >> 4u;
@@ -343,10 +365,10 @@ void word_block(ivec2 corner, uint first, uint step) {
         b1 = b2;
         b2 = t;
     }
-    dst_blocks.blocks[first] = convert_words(b0);
-    dst_blocks.blocks[first + step] = convert_words(b1);
-    dst_blocks.blocks[first + 2u * step] = convert_words(b2);
-    dst_blocks.blocks[first + 3u * step] = convert_words(b3);
+    b0 = convert_words(b0);
+    b1 = convert_words(b1);
+    b2 = convert_words(b2);
+    b3 = convert_words(b3);
 }
 
 // Each invocation writes a 4×4 block of destination pixels. Blocks lie on
@@ -377,8 +399,24 @@ void main() {
     }
     uint first = (job.dst_offset + uint(corner.y) * job.dst_stride + uint(corner.x) * 4u) >> 4u;
     uint step = job.dst_stride >> 4u;
-    if ((job.mode & MODE_WORDS) != 0u) {
-        word_block(corner, first, step);
+    // Unit steps: an unscaled draw, under any transform.
+    bool unit = abs(job.m0.x) + abs(job.m0.y) == 1.0 && abs(job.m1.x) + abs(job.m1.y) == 1.0;
+    if ((job.mode & MODE_WORDS) != 0u && unit) {
+        uvec4 r0;
+        uvec4 r1;
+        uvec4 r2;
+        uvec4 r3;
+        word_block(corner, r0, r1, r2, r3);
+        if ((job.mode & MODE_OVER) != 0u) {
+            r0 = over_words(r0, dst_blocks.blocks[first]);
+            r1 = over_words(r1, dst_blocks.blocks[first + step]);
+            r2 = over_words(r2, dst_blocks.blocks[first + 2u * step]);
+            r3 = over_words(r3, dst_blocks.blocks[first + 3u * step]);
+        }
+        dst_blocks.blocks[first] = r0;
+        dst_blocks.blocks[first + step] = r1;
+        dst_blocks.blocks[first + 2u * step] = r2;
+        dst_blocks.blocks[first + 3u * step] = r3;
         return;
     }
     for (int j = 0; j < 4; j++) {

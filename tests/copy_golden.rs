@@ -1008,10 +1008,12 @@ fn work_in_flight_is_collected_once_done() {
 #[test]
 fn translucent_draws_blend_over_what_the_destination_holds() {
     use dmabridge::copy::{Blend, Draw, DrawPlan, DrawRequest, DrawSource, Point};
-    // A 40×36 ARGB8888 texture of every alpha, drawn at alpha 0.75 over a
-    // 64×48 destination whose every pixel differs: whole blocks inside the
+    // A 40×36 ARGB8888 texture of every alpha over a 64×48 destination
+    // whose every pixel differs, alpha included: whole blocks inside the
     // clip read the destination as vectors, the clip's edges (odd on every
-    // side) pixel by pixel. Premultiplied colour: no channel above alpha.
+    // side) pixel by pixel. At alpha 0.75 the shader blends in floats; at
+    // alpha 1 in integers, from source blocks off the grid (at 9, 5) and
+    // on it (at 8, 4). Premultiplied colour: no channel above alpha.
     let (tw, th, w, h) = (40usize, 36usize, 64usize, 48usize);
     let texel = |x: usize, y: usize| -> [u8; 4] {
         let a = ((x * 7 + y * 13) % 256) as u8;
@@ -1020,7 +1022,12 @@ fn translucent_draws_blend_over_what_the_destination_holds() {
         [c(5), c(11), c(17), a]
     };
     let under = |x: usize, y: usize| -> [u8; 4] {
-        [(x * 4) as u8, (y * 5) as u8, ((x + y) * 3) as u8, 255]
+        [
+            (x * 4) as u8,
+            (y * 5) as u8,
+            ((x + y) * 3) as u8,
+            (x * y + 40) as u8,
+        ]
     };
     let texture: Vec<u8> = (0..th)
         .flat_map(|y| (0..tw).flat_map(move |x| texel(x, y)))
@@ -1028,10 +1035,9 @@ fn translucent_draws_blend_over_what_the_destination_holds() {
     let target: Vec<u8> = (0..h)
         .flat_map(|y| (0..w).flat_map(move |x| under(x, y)))
         .collect();
-    let (at, clip) = (Point::new(9, 5), support::rect(11, 6, 33, 29));
+    let clip = support::rect(11, 6, 33, 29);
     on_gpu(|copier| {
         let texture_buffer = upload(copier, &texture);
-        let target_buffer = upload(copier, &target);
         let desc = |width: usize, height: usize| ImageDesc {
             format: DrmFourcc::Argb8888,
             width: width as u32,
@@ -1042,74 +1048,181 @@ fn translucent_draws_blend_over_what_the_destination_holds() {
             }],
         };
         let (texture_desc, target_desc) = (desc(tw, th), desc(w, h));
-        let plan = DrawPlan::new(DrawRequest {
-            dst_size: Size::new(w as i32, h as i32),
-            dst_rect: Rect::new(at, Size::new(tw as i32, th as i32)),
-            clip,
-            source: DrawSource::Texture {
-                size: Size::new(tw as i32, th as i32),
-                rect: Rect::new(Point::new(0.0, 0.0), Size::new(tw as f64, th as f64)),
-                transform: Transform::Normal,
-                filter: Filter::Nearest,
-            },
-            blend: Blend::Over,
-            alpha: 0.75,
-        })
-        .expect("a valid draw");
-        let draws = [Draw::new(
-            &plan,
-            Some(Surface::Buffer {
-                buffer: &texture_buffer,
-                desc: &texture_desc,
-            }),
-        )];
-        let target_surface = Surface::Buffer {
-            buffer: &target_buffer,
-            desc: &target_desc,
-        };
-        let batch = copier
-            .submit_draws(target_surface, &draws, Vec::new())
-            .expect("the batch is submitted");
-        batch.completion.wait().expect("waiting for the batch");
-        assert!(batch.refused.is_empty(), "{:?}", batch.refused);
-        let bytes = copier
-            .readback(&target_buffer)
-            .expect("reading back")
-            .wait()
-            .expect("waiting for the readback");
-        let inside = |x: usize, y: usize| {
-            let (x, y) = (x as i32, y as i32);
-            (clip.loc.x..clip.loc.x + clip.size.w).contains(&x)
-                && (clip.loc.y..clip.loc.y + clip.size.h).contains(&y)
-        };
-        let mut wrong = Vec::new();
-        for y in 0..h {
-            for x in 0..w {
-                let dst = under(x, y);
-                let want = if inside(x, y) {
-                    let src = texel(x - at.x as usize, y - at.y as usize);
-                    let a = f64::from(src[3]) * 0.75 / 255.0;
-                    let mut out = [0u8; 4];
-                    for c in 0..4 {
-                        out[c] = (f64::from(src[c]) * 0.75 + f64::from(dst[c]) * (1.0 - a)).round()
-                            as u8;
+        for (alpha, at) in [
+            (0.75, Point::new(9, 5)),
+            (1.0, Point::new(9, 5)),
+            (1.0, Point::new(8, 4)),
+        ] {
+            let target_buffer = upload(copier, &target);
+            let plan = DrawPlan::new(DrawRequest {
+                dst_size: Size::new(w as i32, h as i32),
+                dst_rect: Rect::new(at, Size::new(tw as i32, th as i32)),
+                clip,
+                source: DrawSource::Texture {
+                    size: Size::new(tw as i32, th as i32),
+                    rect: Rect::new(Point::new(0.0, 0.0), Size::new(tw as f64, th as f64)),
+                    transform: Transform::Normal,
+                    filter: Filter::Nearest,
+                },
+                blend: Blend::Over,
+                alpha,
+            })
+            .expect("a valid draw");
+            let draws = [Draw::new(
+                &plan,
+                Some(Surface::Buffer {
+                    buffer: &texture_buffer,
+                    desc: &texture_desc,
+                }),
+            )];
+            let target_surface = Surface::Buffer {
+                buffer: &target_buffer,
+                desc: &target_desc,
+            };
+            let batch = copier
+                .submit_draws(target_surface, &draws, Vec::new())
+                .expect("the batch is submitted");
+            batch.completion.wait().expect("waiting for the batch");
+            assert!(batch.refused.is_empty(), "{:?}", batch.refused);
+            let bytes = copier
+                .readback(&target_buffer)
+                .expect("reading back")
+                .wait()
+                .expect("waiting for the readback");
+            let inside = |x: usize, y: usize| {
+                let (x, y) = (x as i32, y as i32);
+                (clip.loc.x..clip.loc.x + clip.size.w).contains(&x)
+                    && (clip.loc.y..clip.loc.y + clip.size.h).contains(&y)
+            };
+            // Exact in integers (alpha 1), ±1 in floats.
+            let tolerance = u8::from(alpha != 1.0);
+            let mut wrong = Vec::new();
+            for y in 0..h {
+                for x in 0..w {
+                    let dst = under(x, y);
+                    let want = if inside(x, y) {
+                        let src = texel(x - at.x as usize, y - at.y as usize);
+                        let a = f64::from(src[3]) * f64::from(alpha) / 255.0;
+                        let mut out = [0u8; 4];
+                        for (c, out) in out.iter_mut().enumerate() {
+                            *out = (f64::from(src[c]) * f64::from(alpha)
+                                + f64::from(dst[c]) * (1.0 - a))
+                                .round() as u8;
+                        }
+                        out
+                    } else {
+                        dst
+                    };
+                    let got = &bytes[(y * w + x) * 4..(y * w + x) * 4 + 4];
+                    if got
+                        .iter()
+                        .zip(want)
+                        .any(|(&g, w)| g.abs_diff(w) > tolerance)
+                    {
+                        wrong.push(((x, y), got.to_vec(), want));
                     }
-                    out
-                } else {
-                    dst
-                };
-                let got = &bytes[(y * w + x) * 4..(y * w + x) * 4 + 4];
-                if got.iter().zip(want).any(|(&g, w)| g.abs_diff(w) > 1) {
-                    wrong.push(((x, y), got.to_vec(), want));
                 }
             }
+            assert!(
+                wrong.is_empty(),
+                "alpha {alpha} at {at:?}: {} pixels differ: {:?}",
+                wrong.len(),
+                &wrong[..wrong.len().min(8)]
+            );
         }
-        assert!(
-            wrong.is_empty(),
-            "{} pixels differ: {:?}",
-            wrong.len(),
-            &wrong[..wrong.len().min(8)]
-        );
+    });
+}
+
+#[test]
+fn scaled_nearest_draws_match_copies_of_the_same_geometry() {
+    use dmabridge::copy::{Blend, Draw, DrawPlan, DrawRequest, DrawSource, Point};
+    // A draw at alpha 1 with the nearest filter moves whole words, like a
+    // copy; scaled, it must still sample each pixel on its own, whatever
+    // the transform. The same geometry as a copy job is the expectation.
+    let (sw, sh, w, h) = (20, 12, 64, 48);
+    let source: Vec<u8> = (0..sw * sh * 4).map(|i| (i * 7 % 251) as u8).collect();
+    let desc = |width: i32, height: i32| ImageDesc {
+        format: DrmFourcc::Argb8888,
+        width: width as u32,
+        height: height as u32,
+        planes: vec![PlaneDesc {
+            offset: 0,
+            stride: width as u32 * 4,
+        }],
+    };
+    let (src_desc, dst_desc) = (desc(sw, sh), desc(w, h));
+    on_gpu(|copier| {
+        let src = upload(copier, &source);
+        for transform in Transform::ALL {
+            let seen =
+                transform.transformed_size(Size::<i32, dmabridge::copy::Buffer>::new(sw, sh));
+            // Doubled, then stretched a little more across.
+            let dst_rect = support::rect(4, 8, seen.w * 2 + 3, seen.h * 2);
+            let drawn = upload(copier, &vec![0; (w * h * 4) as usize]);
+            let copied = upload(copier, &vec![0; (w * h * 4) as usize]);
+            let plan = DrawPlan::new(DrawRequest {
+                dst_size: Size::new(w, h),
+                dst_rect,
+                clip: dst_rect,
+                source: DrawSource::Texture {
+                    size: Size::new(sw, sh),
+                    rect: Rect::new(
+                        Point::new(0.0, 0.0),
+                        Size::new(f64::from(sw), f64::from(sh)),
+                    ),
+                    transform,
+                    filter: Filter::Nearest,
+                },
+                blend: Blend::Replace,
+                alpha: 1.0,
+            })
+            .expect("a valid draw");
+            let source_surface = Surface::Buffer {
+                buffer: &src,
+                desc: &src_desc,
+            };
+            let batch = copier
+                .submit_draws(
+                    Surface::Buffer {
+                        buffer: &drawn,
+                        desc: &dst_desc,
+                    },
+                    &[Draw::new(&plan, Some(source_surface))],
+                    Vec::new(),
+                )
+                .expect("the batch is submitted");
+            batch.completion.wait().expect("waiting for the batch");
+            let copy = CopyPlan::new(CopyRequest {
+                src_size: Size::new(sw, sh),
+                dst_size: Size::new(w, h),
+                src_rect: support::rect(0, 0, sw, sh),
+                dst_rect,
+                transform,
+                filter: Some(Filter::Nearest),
+            })
+            .expect("a valid copy");
+            copier
+                .submit(&CopyJob::new(
+                    &copy,
+                    source_surface,
+                    Surface::Buffer {
+                        buffer: &copied,
+                        desc: &dst_desc,
+                    },
+                ))
+                .expect("submitting the copy")
+                .wait()
+                .expect("waiting for the copy");
+            let mut read = |buffer: &DeviceBuffer| {
+                copier
+                    .readback(buffer)
+                    .expect("reading back")
+                    .wait()
+                    .expect("waiting for the readback")
+            };
+            let (drawn, copied) = (read(&drawn), read(&copied));
+            assert!(drawn == copied, "{transform:?}");
+        }
     });
 }
 

@@ -208,14 +208,13 @@ impl PushConstants {
                 filter: Filter::Linear,
                 ..
             } => mode |= MODE_LINEAR,
-            // Nearest texels replacing the destination at alpha 1 between
-            // packed formats: the shader moves whole words, as for a copy.
+            // Nearest texels of a packed source at alpha 1: the shader
+            // moves whole words, as for a copy, replacing the destination
+            // or blending over it in integers.
             DrawSource::Texture { .. }
-                if mode == 0
-                    && request.alpha == 1.0
-                    && src.is_some_and(|s| s.format != FORMAT_NV12) =>
+                if request.alpha == 1.0 && src.is_some_and(|s| s.format != FORMAT_NV12) =>
             {
-                mode = MODE_WORDS;
+                mode |= MODE_WORDS;
             }
             DrawSource::Texture { .. } => {}
         }
