@@ -20,7 +20,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags, Timespec};
-use rustix::fs::{MemfdFlags, memfd_create};
+use rustix::fs::{MemfdFlags, SealFlags, memfd_create};
 use rustix::net::{
     RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
     SendAncillaryMessage, SendFlags, recvmsg, sendmsg,
@@ -378,6 +378,16 @@ pub(crate) fn memfd(size: u64) -> OwnedFd {
     fd
 }
 
+/// A memfd of `size` bytes sealed against shrinking, as Qt's and GLFW's
+/// pools are: the compositor's device may read it in place.
+pub(crate) fn sealed_memfd(size: u64) -> OwnedFd {
+    let flags = MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING;
+    let fd = memfd_create("hostile", flags).unwrap();
+    rustix::fs::ftruncate(&fd, size).unwrap();
+    rustix::fs::fcntl_add_seals(&fd, SealFlags::SHRINK).unwrap();
+    fd
+}
+
 /// Binds `wl_shm` and makes a pool of `size` bytes; (shm, pool).
 pub(crate) fn pool(wire: &mut Wire, size: i32) -> (u32, u32) {
     pool_in(wire, memfd(size as u64).as_fd(), size)
@@ -394,7 +404,18 @@ pub(crate) fn pool_in(wire: &mut Wire, fd: BorrowedFd<'_>, size: i32) -> (u32, u
 
 /// An ARGB8888 buffer of `width`×`height` in a pool of its own.
 pub(crate) fn buffer(wire: &mut Wire, width: i32, height: i32) -> u32 {
-    let (_, pool) = pool(wire, width * height * 4);
+    buffer_in(
+        wire,
+        memfd((width * height * 4) as u64).as_fd(),
+        width,
+        height,
+    )
+}
+
+/// An ARGB8888 buffer of `width`×`height` in a pool of its own, the first
+/// bytes of `fd`.
+pub(crate) fn buffer_in(wire: &mut Wire, fd: BorrowedFd<'_>, width: i32, height: i32) -> u32 {
+    let (_, pool) = pool_in(wire, fd, width * height * 4);
     let buffer = wire.new_id();
     let args = [
         Arg::NewId(buffer),
