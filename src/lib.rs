@@ -78,6 +78,7 @@ pub mod args;
 pub mod compositor;
 pub mod copy;
 pub mod dmabuf;
+pub mod protocols;
 pub mod render;
 pub mod sync;
 pub mod testcard;
