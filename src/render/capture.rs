@@ -19,19 +19,29 @@
 //!
 //! Submitting waits for nothing: the caller finishes the capture off its
 //! event loop ([`PendingCapture::finish`]), which waits for the job.
+//!
+//! [`VulkanRenderer::copy_into`] is the same path for any [`CopyPlan`]: a
+//! destination rectangle smaller than the buffer, scaling, explicit
+//! fences. Only the plan's destination rectangle of a `wl_shm` buffer is
+//! written back; the rest of the client's pixels are left as they were.
+//! [`VulkanRenderer::import_buffer`] makes a client's `wl_buffer` a
+//! texture such a copy reads.
 
 use drm_fourcc::DrmFourcc;
 use smithay::backend::allocator::dmabuf::Dmabuf as SmithayDmabuf;
+use smithay::backend::renderer::ImportMemWl;
 use smithay::reexports::wayland_server::protocol::wl_buffer::WlBuffer;
 use smithay::utils::{Buffer as BufferCoord, Rectangle, Transform};
+use smithay::wayland::dmabuf::get_dmabuf;
 
 use super::frame::content_map;
 use super::shm::with_shm_bytes_mut;
 use super::{PACKED, RenderError, VulkanRenderer, VulkanTexture, checked_size};
 use crate::copy::{
-    CopyCompletion, CopyJob, CopyPlan, CopyRequest, DeviceBuffer, ImageDesc, PlaneDesc, Point,
-    Rect, Size, Surface,
+    CopyCompletion, CopyError, CopyJob, CopyPlan, CopyRequest, Dest, DeviceBuffer, ImageDesc,
+    PlaneDesc, Point, Rect, Size, Surface,
 };
+use crate::sync::SyncFile;
 
 /// The client's buffer a capture is copied into.
 #[derive(Debug, Clone, Copy)]
@@ -65,13 +75,15 @@ pub struct PendingCapture {
     host: Option<(DeviceBuffer, ShmLayout)>,
 }
 
-/// Where a capture's rows lie in the bytes read back.
+/// Where a capture's rows lie in the bytes read back, and the pixels of
+/// them that the job wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct ShmLayout {
     format: DrmFourcc,
     width: u32,
     height: u32,
     stride: u32,
+    written: Rect<i32, Dest>,
 }
 
 /// Why a finished `wl_shm` capture could not be written back.
@@ -90,6 +102,14 @@ pub enum WriteBackError {
 }
 
 impl PendingCapture {
+    /// A sync_file that signals once the job completed on the device, for
+    /// a capture submitted with a release fence asked for (see
+    /// [`CopyCompletion::release_fence`]). For a `wl_shm` target it does
+    /// not cover [`finish`](Self::finish)'s write-back.
+    pub fn release_fence(&self) -> Result<Option<SyncFile>, CopyError> {
+        self.completion.release_fence()
+    }
+
     /// Waits for the capture's job to complete, then, for a `wl_shm`
     /// capture, copies its rows into `buffer`, the buffer the capture was
     /// made for (a dma-buf capture has nothing more to do). Blocks for as
@@ -124,8 +144,9 @@ fn write_rows(buffer: &WlBuffer, bytes: &[u8], layout: ShmLayout) -> Result<(), 
             .and_then(|end| pool.get_mut(start..end))
             .ok_or(WriteBackError::Layout)?;
         let src = bytes.get(..len).ok_or(WriteBackError::Layout)?;
-        // Only each row's pixels: the bytes between rows of the device
-        // buffer were never written and are not the client's to see.
+        // Only the pixels the job wrote: the bytes between rows of the
+        // device buffer, and the pixels outside the plan's destination
+        // rectangle, were never written and are not the client's to see.
         let row = layout.width as usize * 4;
         let stride = layout.stride as usize;
         // The session's check refused such strides already; the writer
@@ -133,8 +154,22 @@ fn write_rows(buffer: &WlBuffer, bytes: &[u8], layout: ShmLayout) -> Result<(), 
         if row == 0 || stride < row {
             return Err(WriteBackError::Layout);
         }
-        for (dst, src) in dst.chunks_mut(stride).zip(src.chunks(stride)) {
-            dst[..row].copy_from_slice(&src[..row]);
+        let rect = layout.written;
+        let (Ok(x), Ok(y), Ok(w), Ok(h)) = (
+            usize::try_from(rect.loc.x),
+            usize::try_from(rect.loc.y),
+            usize::try_from(rect.size.w),
+            usize::try_from(rect.size.h),
+        ) else {
+            return Err(WriteBackError::Layout);
+        };
+        let columns = x * 4..(x + w) * 4;
+        if columns.end > row {
+            return Err(WriteBackError::Layout);
+        }
+        let rows = dst.chunks_mut(stride).zip(src.chunks(stride)).skip(y);
+        for (dst, src) in rows.take(h) {
+            dst[columns.clone()].copy_from_slice(&src[columns.clone()]);
         }
         Ok(())
     });
@@ -179,12 +214,31 @@ impl VulkanRenderer {
             transform: content_map(transform),
             filter: None,
         })?;
+        self.copy_into(source, &plan, target, &[], false)
+    }
+
+    /// Submits the copy `plan` describes from `source` into `target`, whose
+    /// size must be the plan's destination size: only the plan's
+    /// destination rectangle is written. The job waits for `acquire` (and
+    /// for a dma-buf's implicit fences); with `release`, its completion
+    /// carries a release fence ([`PendingCapture::release_fence`]) where
+    /// the device exports one. Refused before anything is recorded when a
+    /// format or size does not fit.
+    pub fn copy_into(
+        &mut self,
+        source: &VulkanTexture,
+        plan: &CopyPlan,
+        target: CaptureTarget<'_>,
+        acquire: &[SyncFile],
+        release: bool,
+    ) -> Result<PendingCapture, RenderError> {
+        let written = plan.request().dst_rect;
         self.cleanup()?;
         match target {
             CaptureTarget::Dmabuf(dmabuf) => {
                 let texture = self.import_smithay_dmabuf(dmabuf)?;
-                let job = CopyJob::new(&plan, source.surface(), texture.surface());
-                let completion = self.copier.submit(&job)?;
+                let job = CopyJob::new(plan, source.surface(), texture.surface());
+                let completion = self.copier.submit(&with_fences(job, acquire, release))?;
                 Ok(PendingCapture {
                     completion,
                     host: None,
@@ -207,14 +261,16 @@ impl VulkanRenderer {
                     planes: vec![PlaneDesc { offset: 0, stride }],
                 };
                 let job = CopyJob::new(
-                    &plan,
+                    plan,
                     source.surface(),
                     Surface::Buffer {
                         buffer: &buffer,
                         desc: &desc,
                     },
                 );
-                let completion = self.copier.submit(&job.for_host())?;
+                let completion =
+                    self.copier
+                        .submit(&with_fences(job.for_host(), acquire, release))?;
                 Ok(PendingCapture {
                     completion,
                     host: Some((
@@ -224,6 +280,7 @@ impl VulkanRenderer {
                             width,
                             height,
                             stride,
+                            written,
                         },
                     )),
                 })
@@ -232,7 +289,28 @@ impl VulkanRenderer {
     }
 }
 
+/// `job` waiting for `acquire`, and asking for a release fence if
+/// `release`.
+fn with_fences<'a>(job: CopyJob<'a>, acquire: &'a [SyncFile], release: bool) -> CopyJob<'a> {
+    let job = job.acquire(acquire);
+    if release { job.release() } else { job }
+}
+
 impl VulkanRenderer {
+    /// A client's `wl_buffer` as a texture a copy reads: a `wl_shm`
+    /// buffer's pixels uploaded into a new texture (the upload is ordered
+    /// before later jobs on the queue), a dma-buf imported (cached by the
+    /// buffer, like a surface's).
+    pub fn import_buffer(&mut self, buffer: &WlBuffer) -> Result<VulkanTexture, RenderError> {
+        match get_dmabuf(buffer) {
+            Ok(dmabuf) => {
+                let dmabuf = dmabuf.clone();
+                self.import_smithay_dmabuf(&dmabuf)
+            }
+            Err(_) => self.import_shm_buffer(buffer, None, &[]),
+        }
+    }
+
     /// A host-visible buffer of at least `size` bytes that no job or
     /// pending capture holds: a kept one where one fits, else a new one,
     /// which is kept in place of an idle one too small.

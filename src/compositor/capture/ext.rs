@@ -193,7 +193,9 @@ impl FrameSink for FrameEvents {
                 ext_image_copy_capture_frame_v1::FailureReason::BufferConstraints
             }
             Failure::Stopped => ext_image_copy_capture_frame_v1::FailureReason::Stopped,
-            Failure::Unknown => ext_image_copy_capture_frame_v1::FailureReason::Unknown,
+            Failure::BufferGone | Failure::Unknown => {
+                ext_image_copy_capture_frame_v1::FailureReason::Unknown
+            }
         });
     }
 }

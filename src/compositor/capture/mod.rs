@@ -97,7 +97,10 @@ pub(crate) enum Failure {
     BufferConstraints,
     /// The source went away, or the session was destroyed.
     Stopped,
-    /// The copy failed, or the buffer went away before it was written.
+    /// The buffer went away, or no longer fits its pool, before it was
+    /// written.
+    BufferGone,
+    /// The copy failed.
     Unknown,
 }
 
@@ -610,25 +613,37 @@ impl State {
                 return;
             }
         };
+        let captured = Captured { damage, presented };
+        self.capture_write_back(pending, request.buffer, captured, request.sink);
+    }
+
+    /// Hands a submitted copy into `buffer` to the writer thread, which
+    /// waits for its job and writes a `wl_shm` buffer's pixels; `sink`
+    /// hears `ready` with `captured`, or `failed`, on the loop once that
+    /// is done. The one path by which a copy into a client's buffer is
+    /// completed: screen capture and the buffer-copy protocol use it.
+    pub(crate) fn capture_write_back(
+        &mut self,
+        pending: PendingCapture,
+        buffer: WlBuffer,
+        captured: Captured,
+        sink: Box<dyn FrameSink>,
+    ) {
         let flight = self.capture.next_id();
         debug!(flight, "capture submitted");
         let job = WriteBack {
             flight,
             pending,
-            buffer: request.buffer,
+            buffer,
         };
         if self.capture.writer.send(job).is_err() {
             warn!("the capture writer is gone");
-            request.sink.failed(Failure::Unknown);
+            sink.failed(Failure::Unknown);
             return;
         }
-        self.capture.in_flight.insert(
-            flight,
-            InFlight {
-                captured: Captured { damage, presented },
-                sink: request.sink,
-            },
-        );
+        self.capture
+            .in_flight
+            .insert(flight, InFlight { captured, sink });
     }
 
     /// Whether the waiting frame of `id` must first wait for its dma-buf's
@@ -696,7 +711,10 @@ impl State {
             }
             Err(err) => {
                 debug!(%err, flight, "capture not delivered");
-                done.sink.failed(Failure::Unknown);
+                done.sink.failed(match err {
+                    WriteBackError::BufferGone | WriteBackError::Layout => Failure::BufferGone,
+                    WriteBackError::Render(_) => Failure::Unknown,
+                });
             }
         }
     }
