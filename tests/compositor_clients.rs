@@ -87,6 +87,7 @@ fn wayland_info_lists_every_global() {
         "xdg_activation_v1",
         "zwp_relative_pointer_manager_v1",
         "zwp_pointer_constraints_v1",
+        "dmabridge_buffer_copy_manager_v1",
     ] {
         assert!(
             info.contains(&format!("'{global}'")),

@@ -995,6 +995,7 @@ fn interfaces() -> Vec<&'static Interface> {
         wl_output::WlOutput, wl_seat::WlSeat, wl_shm::WlShm, wl_subcompositor::WlSubcompositor,
     };
     use smithay::reexports::wayland_protocols::wp::primary_selection::zv1::server::zwp_primary_selection_device_manager_v1::ZwpPrimarySelectionDeviceManagerV1;
+    use dmabridge::protocols::buffer_copy::server::dmabridge_buffer_copy_manager_v1::DmabridgeBufferCopyManagerV1;
     use smithay::reexports::wayland_server::Resource;
     vec![
         WlCompositor::interface(),
@@ -1021,6 +1022,7 @@ fn interfaces() -> Vec<&'static Interface> {
         ExtImageCopyCaptureManagerV1::interface(),
         ZwlrScreencopyManagerV1::interface(),
         WpCursorShapeManagerV1::interface(),
+        DmabridgeBufferCopyManagerV1::interface(),
     ]
 }
 

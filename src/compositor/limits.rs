@@ -7,8 +7,8 @@
 //!   (the memory an upload may read, and the renderer copy), [`MAX_DMABUFS`] dma-buf
 //!   `wl_buffer`s and [`MAX_DMABUF_PARAMS`] unfinished
 //!   `zwp_linux_buffer_params_v1` (each pins up to four file descriptors),
-//!   [`MAX_SURFACES`] surfaces and [`MAX_CAPTURES`] capture sessions and
-//!   frames. A client that asks for more is disconnected with
+//!   [`MAX_SURFACES`] surfaces, [`MAX_CAPTURES`] capture sessions and
+//!   frames and [`MAX_COPIES`] buffer-copy objects. A client that asks for more is disconnected with
 //!   `wl_display.error(no_memory)`.
 //! * File descriptors a client sends with requests that take none are
 //!   capped by the carried patch of the Wayland server backend (see
@@ -55,6 +55,9 @@ pub(crate) const MAX_SURFACES: usize = 1024;
 /// The most screen-capture sessions and wlr-screencopy frames one client
 /// may hold at once: each may cost a copy of the output every refresh.
 pub(crate) const MAX_CAPTURES: usize = 64;
+/// The most `dmabridge_buffer_copy_v1` objects one client may hold at
+/// once: each may hold a copy queued on the device.
+pub(crate) const MAX_COPIES: usize = 64;
 
 /// File descriptors kept for the compositor's own work (sync_files,
 /// imports, captures): a client is accepted only while more than this
@@ -77,6 +80,7 @@ pub(crate) struct ClientLimits {
     dmabuf_params: AtomicUsize,
     surfaces: AtomicUsize,
     captures: AtomicUsize,
+    copies: AtomicUsize,
 }
 
 /// What a client holds a limited amount of: one object of a kind, or
@@ -96,6 +100,8 @@ pub(crate) enum Held {
     /// An ext-image-copy-capture session (of an image or a cursor) or a
     /// wlr-screencopy frame.
     Capture,
+    /// A `dmabridge_buffer_copy_v1`.
+    Copy,
 }
 
 impl Held {
@@ -107,6 +113,7 @@ impl Held {
             Self::DmabufParams => MAX_DMABUF_PARAMS,
             Self::Surface => MAX_SURFACES,
             Self::Capture => MAX_CAPTURES,
+            Self::Copy => MAX_COPIES,
         }
     }
 
@@ -127,6 +134,7 @@ impl Held {
             Self::DmabufParams => "zwp_linux_buffer_params_v1 objects",
             Self::Surface => "wl_surface objects",
             Self::Capture => "screen-capture sessions or frames",
+            Self::Copy => "buffer-copy objects",
         }
     }
 }
@@ -140,6 +148,7 @@ impl ClientLimits {
             Held::DmabufParams => &self.dmabuf_params,
             Held::Surface => &self.surfaces,
             Held::Capture => &self.captures,
+            Held::Copy => &self.copies,
         }
     }
 

@@ -39,9 +39,12 @@
 //! wp_linux_drm_syncobj_manager_v1 when that node supports timeline
 //! syncobjs with eventfd, ext_foreign_toplevel_list_v1, and screen capture
 //! (`capture`): ext-image-copy-capture-v1 with its output and toplevel
-//! sources, and zwlr_screencopy_manager_v1.
+//! sources, and zwlr_screencopy_manager_v1; dmabridge_buffer_copy_manager_v1
+//! (`buffer_copy`: copies between a client's buffers, on the copy
+//! engine, completed by capture's writer).
 
 mod activation;
+mod buffer_copy;
 mod capture;
 mod client;
 mod cursor;

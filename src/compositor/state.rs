@@ -177,6 +177,7 @@ impl State {
         let capture = Capture::new(&handle, capture_dmabuf)?;
         capture::ext::create_globals(&display);
         capture::wlr::create_global(&display);
+        super::buffer_copy::create_global(&display);
         let foreign_toplevels = ForeignToplevelListState::new::<Self>(&display);
         Ok(Self {
             display,

@@ -1,0 +1,496 @@
+//! dmabridge-buffer-copy-v1 (`protocols/dmabridge-buffer-copy-v1.xml`):
+//! a client asks for a copy between two of its buffers, and the
+//! compositor does it as one job of the copy engine.
+//!
+//! Global: `dmabridge_buffer_copy_manager_v1`, version 1.
+//!
+//! The rules it keeps:
+//!
+//! * **Checked before anything runs.** A zero or negative size, a
+//!   fractional source, an unknown transform or filter and a fence that is
+//!   not a sync_file are raised by the request that names them
+//!   (`invalid_size`, `fractional_source`, `invalid_transform`,
+//!   `invalid_filter`, `invalid_fence`); `submit` makes the description a
+//!   [`CopyPlan`], and a rectangle outside its buffer (`out_of_bounds`) or
+//!   a scaled copy without a filter (`no_filter`) is refused there, before
+//!   a command is recorded. Every request but `destroy` after `submit` is
+//!   `already_submitted`; one buffer on both sides is the manager's
+//!   `same_buffer`.
+//! * **The loop never waits.** The fences that guard the buffers (a
+//!   dma-buf source's writers, a dma-buf destination's readers and
+//!   writers, the client's acquire fence) are watched on the event loop
+//!   ([`FenceSource`]) and the job is submitted once they signalled, so
+//!   the copier finds nothing to block on. The job's completion is waited
+//!   for by screen capture's writer thread, which also writes a `wl_shm`
+//!   destination's rectangle back through smithay's guarded mapping of its
+//!   pool ([`State::capture_write_back`]), and `done` is sent from the
+//!   loop once it did: never before the job's fence signalled.
+//! * **Exactly one answer.** A submitted copy hears `done` or `failed`:
+//!   `unsupported` for buffers the engine cannot read or write (a format
+//!   pair it does not convert, a non-LINEAR destination, a buffer that is
+//!   neither `wl_shm` nor a dma-buf), `buffer_gone` for a buffer destroyed
+//!   before its copy completed, `device_lost` when the device failed.
+
+use std::os::fd::AsFd;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use smithay::backend::allocator::Buffer as _;
+use smithay::reexports::wayland_server::protocol::wl_buffer::WlBuffer;
+use smithay::reexports::wayland_server::{
+    Client, DataInit, Dispatch, DisplayHandle, GlobalDispatch, New, Resource, WEnum,
+};
+use smithay::utils::{Clock, Monotonic};
+use smithay::wayland::dmabuf::get_dmabuf;
+use smithay::wayland::shm::{shm_format_to_fourcc, with_buffer_contents};
+use tracing::{debug, warn};
+
+use super::capture::{Captured, Failure as CaptureFailure, FrameSink, ext::split_time};
+use super::limits::{self, Held};
+use super::state::{State, implicit_fence};
+use crate::copy::{
+    CopyError, CopyPlan, CopyRequest, Filter, PlanError, Point, Rect, Size, Transform,
+};
+use crate::protocols::buffer_copy::server::{
+    dmabridge_buffer_copy_manager_v1::{self, DmabridgeBufferCopyManagerV1},
+    dmabridge_buffer_copy_v1::{self, DmabridgeBufferCopyV1, Error, Failure},
+};
+use crate::render::{CaptureTarget, RenderError};
+use crate::sync::{FenceSource, SyncAccess, SyncFile};
+use crate::vulkan::VulkanError;
+
+/// The version offered.
+const VERSION: u32 = 1;
+
+/// Makes the global.
+pub(crate) fn create_global(dh: &DisplayHandle) {
+    dh.create_global::<State, DmabridgeBufferCopyManagerV1, _>(VERSION, ());
+}
+
+/// A copy object's description, as the client set it so far.
+#[derive(Debug)]
+struct Draft {
+    source: WlBuffer,
+    destination: WlBuffer,
+    /// `None`: the whole buffer.
+    src_rect: Option<Rect<i32, crate::copy::Buffer>>,
+    dst_rect: Option<Rect<i32, crate::copy::Dest>>,
+    transform: Transform,
+    filter: Option<Filter>,
+    acquire: Option<SyncFile>,
+    release: bool,
+}
+
+/// A copy object: its description until `submit` takes it.
+#[derive(Debug)]
+pub(crate) struct CopyData(Mutex<Option<Draft>>);
+
+/// A submitted copy whose plan holds: what the job is made of.
+struct Job {
+    copy: DmabridgeBufferCopyV1,
+    source: WlBuffer,
+    destination: WlBuffer,
+    plan: CopyPlan,
+    acquire: Vec<SyncFile>,
+    release: bool,
+}
+
+/// Tells a copy object how its job ended, from the writer's word.
+struct CopyEvents {
+    copy: DmabridgeBufferCopyV1,
+    clock: Clock<Monotonic>,
+}
+
+impl FrameSink for CopyEvents {
+    fn ready(&self, _: &Captured) {
+        let (hi, lo, nsec) = split_time(Duration::from(self.clock.now()));
+        debug!(copy = ?self.copy.id(), "buffer copy done");
+        self.copy.done(hi, lo, nsec);
+    }
+
+    fn failed(&self, reason: CaptureFailure) {
+        self.copy.failed(match reason {
+            CaptureFailure::BufferConstraints => Failure::Unsupported,
+            CaptureFailure::Stopped | CaptureFailure::BufferGone => Failure::BufferGone,
+            CaptureFailure::Unknown => Failure::DeviceLost,
+        });
+    }
+}
+
+impl GlobalDispatch<DmabridgeBufferCopyManagerV1, ()> for State {
+    fn bind(
+        _: &mut Self,
+        _: &DisplayHandle,
+        _: &Client,
+        resource: New<DmabridgeBufferCopyManagerV1>,
+        _: &(),
+        init: &mut DataInit<'_, Self>,
+    ) {
+        init.init(resource, ());
+    }
+}
+
+impl Dispatch<DmabridgeBufferCopyManagerV1, ()> for State {
+    fn request(
+        _: &mut Self,
+        client: &Client,
+        manager: &DmabridgeBufferCopyManagerV1,
+        request: dmabridge_buffer_copy_manager_v1::Request,
+        _: &(),
+        dh: &DisplayHandle,
+        init: &mut DataInit<'_, Self>,
+    ) {
+        use dmabridge_buffer_copy_manager_v1::Request;
+        match request {
+            Request::Copy {
+                id,
+                source,
+                destination,
+            } => {
+                if source == destination {
+                    manager.post_error(
+                        dmabridge_buffer_copy_manager_v1::Error::SameBuffer,
+                        "the source and the destination are one wl_buffer",
+                    );
+                    return;
+                }
+                if !limits::hold_or_disconnect(dh, client, Held::Copy) {
+                    return;
+                }
+                init.init(
+                    id,
+                    CopyData(Mutex::new(Some(Draft {
+                        source,
+                        destination,
+                        src_rect: None,
+                        dst_rect: None,
+                        transform: Transform::Normal,
+                        filter: None,
+                        acquire: None,
+                        release: false,
+                    }))),
+                );
+            }
+            Request::Destroy => {}
+        }
+    }
+}
+
+impl Dispatch<DmabridgeBufferCopyV1, CopyData> for State {
+    fn request(
+        state: &mut Self,
+        _: &Client,
+        copy: &DmabridgeBufferCopyV1,
+        request: dmabridge_buffer_copy_v1::Request,
+        data: &CopyData,
+        _: &DisplayHandle,
+        _: &mut DataInit<'_, Self>,
+    ) {
+        use dmabridge_buffer_copy_v1::Request;
+        let mut draft = data.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if matches!(request, Request::Destroy) {
+            return;
+        }
+        let Some(described) = draft.as_mut() else {
+            copy.post_error(
+                Error::AlreadySubmitted,
+                "the copy was submitted: only destroy may follow",
+            );
+            return;
+        };
+        match request {
+            Request::SetSource {
+                x,
+                y,
+                width,
+                height,
+            } => {
+                if width <= 0.0 || height <= 0.0 {
+                    copy.post_error(Error::InvalidSize, "the source rectangle is empty");
+                    return;
+                }
+                if [x, y, width, height].iter().any(|v| v.fract() != 0.0) {
+                    copy.post_error(
+                        Error::FractionalSource,
+                        "the source rectangle must lie on whole pixels",
+                    );
+                    return;
+                }
+                // wl_fixed holds 24 integer bits: the casts are exact.
+                described.src_rect = Some(Rect::new(
+                    Point::new(x as i32, y as i32),
+                    Size::new(width as i32, height as i32),
+                ));
+            }
+            Request::SetDestination {
+                x,
+                y,
+                width,
+                height,
+            } => {
+                if width <= 0 || height <= 0 {
+                    copy.post_error(Error::InvalidSize, "the destination rectangle is empty");
+                    return;
+                }
+                described.dst_rect = Some(Rect::new(Point::new(x, y), Size::new(width, height)));
+            }
+            Request::SetTransform { transform } => {
+                let known = match transform {
+                    WEnum::Value(value) => Transform::from_wl(value as u32),
+                    WEnum::Unknown(_) => None,
+                };
+                match known {
+                    Some(transform) => described.transform = transform,
+                    None => {
+                        copy.post_error(Error::InvalidTransform, "not a wl_output.transform value")
+                    }
+                }
+            }
+            Request::SetFilter { filter } => match filter {
+                WEnum::Value(dmabridge_buffer_copy_v1::Filter::Nearest) => {
+                    described.filter = Some(Filter::Nearest);
+                }
+                WEnum::Value(dmabridge_buffer_copy_v1::Filter::Linear) => {
+                    described.filter = Some(Filter::Linear);
+                }
+                _ => copy.post_error(Error::InvalidFilter, "not a filter value"),
+            },
+            Request::SetAcquire { fence } => match SyncFile::from_fd(fence) {
+                Ok(fence) => described.acquire = Some(fence),
+                Err(err) => copy.post_error(Error::InvalidFence, format!("acquire fence: {err}")),
+            },
+            Request::SetRelease => described.release = true,
+            Request::Submit => {
+                let described = draft.take().expect("checked above");
+                drop(draft);
+                state.buffer_copy_submit(copy, described);
+            }
+            // Handled above: destroy is the one request allowed after
+            // submit.
+            Request::Destroy => {}
+        }
+    }
+
+    fn destroyed(
+        state: &mut Self,
+        client: smithay::reexports::wayland_server::backend::ClientId,
+        _: &DmabridgeBufferCopyV1,
+        _: &CopyData,
+    ) {
+        state.release_held(client, Held::Copy);
+    }
+}
+
+/// A buffer's size in pixels: a `wl_shm` buffer's or a dma-buf's. `Err`
+/// with the failure a copy of it gets otherwise.
+fn buffer_size(buffer: &WlBuffer) -> Result<(i32, i32), Failure> {
+    if !buffer.is_alive() {
+        return Err(Failure::BufferGone);
+    }
+    if let Ok(data) = with_buffer_contents(buffer, |_, _, data| data) {
+        return Ok((data.width, data.height));
+    }
+    match get_dmabuf(buffer) {
+        Ok(dmabuf) => {
+            let size = dmabuf.size();
+            Ok((size.w, size.h))
+        }
+        Err(_) => Err(Failure::Unsupported),
+    }
+}
+
+/// The failure a copy the renderer refused or failed gets.
+fn render_failure(err: &RenderError) -> Failure {
+    match err {
+        RenderError::Copy(CopyError::Vulkan(VulkanError::DeviceLost { .. })) => Failure::DeviceLost,
+        _ => Failure::Unsupported,
+    }
+}
+
+impl State {
+    /// `copy` was submitted as `draft` describes: planned (a misuse is the
+    /// protocol error the XML names), then started once the fences that
+    /// guard its buffers signalled.
+    fn buffer_copy_submit(&mut self, copy: &DmabridgeBufferCopyV1, draft: Draft) {
+        let sizes = buffer_size(&draft.source).and_then(|src| {
+            buffer_size(&draft.destination).map(|dst| (Size::new(src.0, src.1), dst))
+        });
+        let (src_size, (dst_w, dst_h)) = match sizes {
+            Ok(sizes) => sizes,
+            Err(failure) => {
+                copy.failed(failure);
+                return;
+            }
+        };
+        let dst_size = Size::new(dst_w, dst_h);
+        let request = CopyRequest {
+            src_size,
+            dst_size,
+            src_rect: draft
+                .src_rect
+                .unwrap_or(Rect::new(Point::new(0, 0), src_size)),
+            dst_rect: draft
+                .dst_rect
+                .unwrap_or(Rect::new(Point::new(0, 0), dst_size)),
+            transform: draft.transform,
+            filter: draft.filter,
+        };
+        let plan = match CopyPlan::new(request) {
+            Ok(plan) => plan,
+            Err(err) => {
+                match err {
+                    PlanError::EmptyRect { .. } => {
+                        copy.post_error(Error::InvalidSize, err.to_string())
+                    }
+                    PlanError::NegativeOrigin { .. } | PlanError::RectOutOfBounds { .. } => {
+                        copy.post_error(Error::OutOfBounds, err.to_string());
+                    }
+                    PlanError::ScalingWithoutFilter { .. } => {
+                        copy.post_error(Error::NoFilter, err.to_string());
+                    }
+                    PlanError::EmptyBuffer { .. } | PlanError::BufferTooLarge { .. } => {
+                        debug!(%err, "buffer copy refused");
+                        copy.failed(Failure::Unsupported);
+                    }
+                }
+                return;
+            }
+        };
+        let job = Job {
+            copy: copy.clone(),
+            source: draft.source,
+            destination: draft.destination,
+            plan,
+            acquire: draft.acquire.into_iter().collect(),
+            release: draft.release,
+        };
+        match pending_fence(&job) {
+            Some(fence) => {
+                debug!(copy = ?copy.id(), "buffer copy waits for its fences");
+                let mut job = Some(job);
+                let inserted =
+                    self.handle
+                        .insert_source(FenceSource::new(fence), move |_, (), state| {
+                            if let Some(job) = job.take() {
+                                state.buffer_copy_start(job);
+                            }
+                        });
+                if let Err(err) = inserted {
+                    warn!(%err, "cannot watch a buffer copy's fences");
+                    copy.failed(Failure::DeviceLost);
+                }
+            }
+            None => self.buffer_copy_start(job),
+        }
+    }
+
+    /// Submits `job`, whose fences signalled, and hands its completion to
+    /// the writer thread.
+    fn buffer_copy_start(&mut self, job: Job) {
+        let Job {
+            copy,
+            source,
+            destination,
+            plan,
+            acquire,
+            release,
+        } = job;
+        if !source.is_alive() || !destination.is_alive() {
+            copy.failed(Failure::BufferGone);
+            return;
+        }
+        let texture = match self.renderer.import_buffer(&source) {
+            Ok(texture) => texture,
+            Err(err) => {
+                debug!(%err, "buffer copy source refused");
+                copy.failed(render_failure(&err));
+                return;
+            }
+        };
+        let shm = with_buffer_contents(&destination, |_, _, data| data).ok();
+        let dmabuf = get_dmabuf(&destination).ok().cloned();
+        let target = match (&shm, &dmabuf) {
+            (Some(data), _) => match shm_format_to_fourcc(data.format) {
+                Some(format) => CaptureTarget::Shm {
+                    format,
+                    width: data.width as u32,
+                    height: data.height as u32,
+                    stride: data.stride as u32,
+                },
+                None => {
+                    copy.failed(Failure::Unsupported);
+                    return;
+                }
+            },
+            (None, Some(dmabuf)) => CaptureTarget::Dmabuf(dmabuf),
+            (None, None) => {
+                copy.failed(Failure::Unsupported);
+                return;
+            }
+        };
+        let pending = match self
+            .renderer
+            .copy_into(&texture, &plan, target, &acquire, release)
+        {
+            Ok(pending) => pending,
+            Err(err) => {
+                debug!(%err, "buffer copy refused");
+                copy.failed(render_failure(&err));
+                return;
+            }
+        };
+        if release {
+            match pending.release_fence() {
+                Ok(Some(fence)) => copy.release(fence.as_fd()),
+                Ok(None) => {}
+                Err(err) => debug!(%err, "no release fence for a buffer copy"),
+            }
+        }
+        debug!(copy = ?copy.id(), "buffer copy submitted");
+        let events = CopyEvents {
+            copy,
+            clock: Clock::new(),
+        };
+        let captured = Captured {
+            damage: Vec::new(),
+            presented: Duration::ZERO,
+        };
+        self.capture_write_back(pending, destination, captured, Box::new(events));
+    }
+}
+
+/// The fences `job` must wait for that have not signalled yet, merged:
+/// its acquire fence, a dma-buf source's writers, a dma-buf destination's
+/// readers and writers. `None` when there is nothing to wait for.
+fn pending_fence(job: &Job) -> Option<SyncFile> {
+    let mut fences: Vec<SyncFile> = Vec::new();
+    for fence in &job.acquire {
+        if let Ok(fd) = fence.as_fd().try_clone_to_owned()
+            && let Ok(fence) = SyncFile::from_fd(fd)
+        {
+            fences.push(fence);
+        }
+    }
+    for (buffer, access) in [
+        (&job.source, SyncAccess::Read),
+        (&job.destination, SyncAccess::Write),
+    ] {
+        let Ok(dmabuf) = get_dmabuf(buffer) else {
+            continue;
+        };
+        match implicit_fence(dmabuf, access) {
+            Ok(Some(fence)) => fences.push(fence),
+            Ok(None) => {}
+            Err(err) => debug!(%err, "no implicit fence on a buffer copy's buffer"),
+        }
+    }
+    let mut pending = fences
+        .into_iter()
+        .filter(|fence| !fence.is_signalled().unwrap_or(true));
+    let first = pending.next()?;
+    Some(pending.fold(first, |merged, fence| {
+        merged
+            .merge(&fence, "dmabridge buffer copy")
+            .unwrap_or(merged)
+    }))
+}
