@@ -60,6 +60,9 @@ pub(crate) struct App {
     pub(crate) keyboard_serial: Option<u32>,
     /// The xdg-activation token the compositor made, once it did.
     pub(crate) activation_token: Option<String>,
+    /// Answers to buffer copies not yet taken: the copy's id, and how it
+    /// ended (`--copy`).
+    pub(crate) copies: Vec<(u64, crate::copy::Answer)>,
 }
 
 impl Dispatch<WlSeat, ()> for App {

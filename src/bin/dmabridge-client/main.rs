@@ -30,6 +30,11 @@
 //! request and checks that the compositor answers with the error the
 //! protocol names for it (see [`Hostile`]).
 //!
+//! `--copy` instead copies between `wl_shm` buffers through
+//! dmabridge-buffer-copy-v1 with every format pair, transform and filter,
+//! and checks each result against the CPU reference; `--copy-flood SECS`
+//! keeps large copies queued for that long (see `copy.rs`).
+//!
 //! `--activation-token-out PATH` and `--activate-with PATH` pass an
 //! xdg-activation token from one client to another through a file.
 //!
@@ -45,6 +50,7 @@
 //! what it was asked and, for `--hostile`, got the expected error.
 
 mod app;
+mod copy;
 mod dmabuf_buffer;
 mod explicit_sync;
 mod hostile;
@@ -127,6 +133,15 @@ struct Args {
     /// share it with `Y_INVERT`, as GL clients do.
     #[arg(long)]
     y_invert: bool,
+    /// Copy between wl_shm buffers through dmabridge-buffer-copy-v1 with
+    /// every format pair, transform and filter, each result checked
+    /// against the CPU reference; fails on a mismatch.
+    #[arg(long)]
+    copy: bool,
+    /// Keep large buffer copies queued for SECS seconds, then print
+    /// `flooded N`.
+    #[arg(long, value_name = "SECS")]
+    copy_flood: Option<u64>,
     /// Send one malformed buffer-params request and expect its error.
     #[arg(long, value_enum)]
     hostile: Option<Hostile>,
@@ -218,6 +233,12 @@ fn main() -> anyhow::Result<()> {
         .context("the compositor has no wp_presentation")?;
     let mut app = App::default();
 
+    if args.copy {
+        return copy::run(&globals, &shm, &mut queue, &mut app);
+    }
+    if let Some(secs) = args.copy_flood {
+        return copy::flood(&globals, &shm, &mut queue, &mut app, secs);
+    }
     if let Some(case) = args.hostile {
         let dmabuf = dmabuf.context("the compositor has no zwp_linux_dmabuf_v1")?;
         return hostile(&conn, &mut queue, &mut app, &dmabuf, case);

@@ -3,7 +3,7 @@
 //! pools are), so a compositor may read it without guarding against a
 //! truncation.
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 
 use anyhow::bail;
 use rustix::fs::{MemfdFlags, SealFlags, fcntl_add_seals, memfd_create};
@@ -26,18 +26,32 @@ pub(crate) fn shm_buffer(
     pixels: &[u32],
 ) -> anyhow::Result<WlBuffer> {
     let bytes: Vec<u8> = pixels.iter().flat_map(|p| p.to_le_bytes()).collect();
+    let (_, buffer) = shm_image(shm, qh, (w, h, w * 4), format, &bytes)?;
+    Ok(buffer)
+}
+
+/// A `wl_shm` buffer of `format`, `(width, height, stride)`, over a new
+/// memfd holding `bytes` (its rows, `stride` apart), and that memfd, for a
+/// client that reads or rewrites the pixels later.
+pub(crate) fn shm_image(
+    shm: &WlShm,
+    qh: &QueueHandle<App>,
+    (w, h, stride): (u32, u32, u32),
+    format: wl_shm::Format,
+    bytes: &[u8],
+) -> anyhow::Result<(OwnedFd, WlBuffer)> {
     let fd = memfd_create(
         "dmabridge-client",
         MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
     )?;
     rustix::fs::ftruncate(&fd, bytes.len() as u64)?;
     fcntl_add_seals(&fd, SealFlags::SHRINK)?;
-    let written = rustix::io::pwrite(&fd, &bytes, 0)?;
+    let written = rustix::io::pwrite(&fd, bytes, 0)?;
     if written != bytes.len() {
         bail!("short write to the shm pool");
     }
     let pool: WlShmPool = shm.create_pool(fd.as_fd(), bytes.len() as i32, qh, ());
-    let buffer = pool.create_buffer(0, w as i32, h as i32, (w * 4) as i32, format, qh, ());
+    let buffer = pool.create_buffer(0, w as i32, h as i32, stride as i32, format, qh, ());
     pool.destroy();
-    Ok(buffer)
+    Ok((fd, buffer))
 }
