@@ -20,7 +20,14 @@
 //!   dma-buf source's writers, a dma-buf destination's readers and
 //!   writers, the client's acquire fence) are watched on the event loop
 //!   ([`FenceSource`]) and the job is submitted once they signalled, so
-//!   the copier finds nothing to block on. The job's completion is waited
+//!   the copier finds nothing to block on.
+//! * **Frames first.** At most [`ON_DEVICE`] copy is queued on the device
+//!   at a time; the others wait on the loop, in the order they became
+//!   ready. An output frame queued on the device runs after the work
+//!   queued before it, and a device without kernel fences (lavapipe)
+//!   finishes that work before it hands out the frame's sync_file: a
+//!   client queuing many large copies would otherwise hold every frame
+//!   back by all of them. The job's completion is waited
 //!   for by screen capture's writer thread, which also writes a `wl_shm`
 //!   destination's rectangle back through smithay's guarded mapping of its
 //!   pool ([`State::capture_write_back`]), and `done` is sent from the
@@ -31,11 +38,13 @@
 //!   neither `wl_shm` nor a dma-buf), `buffer_gone` for a buffer destroyed
 //!   before its copy completed, `device_lost` when the device failed.
 
+use std::collections::VecDeque;
 use std::os::fd::AsFd;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use smithay::backend::allocator::Buffer as _;
+use smithay::reexports::calloop::{LoopHandle, channel};
 use smithay::reexports::wayland_server::protocol::wl_buffer::WlBuffer;
 use smithay::reexports::wayland_server::{
     Client, DataInit, Dispatch, DisplayHandle, GlobalDispatch, New, Resource, WEnum,
@@ -61,6 +70,47 @@ use crate::vulkan::VulkanError;
 
 /// The version offered.
 const VERSION: u32 = 1;
+
+/// The most buffer copies queued on the device at once (see the module
+/// documentation).
+const ON_DEVICE: usize = 1;
+
+/// Submitted copies whose fences signalled, waiting for the device.
+pub(crate) struct BufferCopies {
+    waiting: VecDeque<Job>,
+    on_device: usize,
+    /// Told by each copy's sink when the copy left the device.
+    finished: channel::Sender<()>,
+}
+
+impl std::fmt::Debug for BufferCopies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BufferCopies")
+            .field("waiting", &self.waiting.len())
+            .field("on_device", &self.on_device)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BufferCopies {
+    /// No copies yet, on `handle`'s loop.
+    pub(crate) fn new(handle: &LoopHandle<'static, State>) -> anyhow::Result<Self> {
+        let (finished, receiver) = channel::channel::<()>();
+        handle
+            .insert_source(receiver, |event, (), state| {
+                if let channel::Event::Msg(()) = event {
+                    state.buffer_copies.on_device -= 1;
+                    state.buffer_copy_next();
+                }
+            })
+            .map_err(|err| anyhow::anyhow!("inserting the buffer-copy channel: {err}"))?;
+        Ok(Self {
+            waiting: VecDeque::new(),
+            on_device: 0,
+            finished,
+        })
+    }
+}
 
 /// Makes the global.
 pub(crate) fn create_global(dh: &DisplayHandle) {
@@ -95,20 +145,31 @@ struct Job {
     release: bool,
 }
 
-/// Tells a copy object how its job ended, from the writer's word.
+/// Tells a copy object how its job ended, from the writer's word, and
+/// the queue that the device has room for the next.
 struct CopyEvents {
     copy: DmabridgeBufferCopyV1,
     clock: Clock<Monotonic>,
+    finished: channel::Sender<()>,
+}
+
+impl CopyEvents {
+    fn left_device(&self) {
+        // The receiver lives as long as the loop that calls this.
+        let _ = self.finished.send(());
+    }
 }
 
 impl FrameSink for CopyEvents {
     fn ready(&self, _: &Captured) {
+        self.left_device();
         let (hi, lo, nsec) = split_time(Duration::from(self.clock.now()));
         debug!(copy = ?self.copy.id(), "buffer copy done");
         self.copy.done(hi, lo, nsec);
     }
 
     fn failed(&self, reason: CaptureFailure) {
+        self.left_device();
         self.copy.failed(match reason {
             CaptureFailure::BufferConstraints => Failure::Unsupported,
             CaptureFailure::Stopped | CaptureFailure::BufferGone => Failure::BufferGone,
@@ -372,7 +433,8 @@ impl State {
                     self.handle
                         .insert_source(FenceSource::new(fence), move |_, (), state| {
                             if let Some(job) = job.take() {
-                                state.buffer_copy_start(job);
+                                state.buffer_copies.waiting.push_back(job);
+                                state.buffer_copy_next();
                             }
                         });
                 if let Err(err) = inserted {
@@ -380,13 +442,29 @@ impl State {
                     copy.failed(Failure::DeviceLost);
                 }
             }
-            None => self.buffer_copy_start(job),
+            None => {
+                self.buffer_copies.waiting.push_back(job);
+                self.buffer_copy_next();
+            }
+        }
+    }
+
+    /// Starts waiting copies while the device has room for them.
+    fn buffer_copy_next(&mut self) {
+        while self.buffer_copies.on_device < ON_DEVICE {
+            let Some(job) = self.buffer_copies.waiting.pop_front() else {
+                return;
+            };
+            if self.buffer_copy_start(job) {
+                self.buffer_copies.on_device += 1;
+            }
         }
     }
 
     /// Submits `job`, whose fences signalled, and hands its completion to
-    /// the writer thread.
-    fn buffer_copy_start(&mut self, job: Job) {
+    /// the writer thread; whether it reached the device (else its object
+    /// heard `failed`).
+    fn buffer_copy_start(&mut self, job: Job) -> bool {
         let Job {
             copy,
             source,
@@ -397,14 +475,14 @@ impl State {
         } = job;
         if !source.is_alive() || !destination.is_alive() {
             copy.failed(Failure::BufferGone);
-            return;
+            return false;
         }
         let texture = match self.renderer.import_buffer(&source) {
             Ok(texture) => texture,
             Err(err) => {
                 debug!(%err, "buffer copy source refused");
                 copy.failed(render_failure(&err));
-                return;
+                return false;
             }
         };
         let shm = with_buffer_contents(&destination, |_, _, data| data).ok();
@@ -419,13 +497,13 @@ impl State {
                 },
                 None => {
                     copy.failed(Failure::Unsupported);
-                    return;
+                    return false;
                 }
             },
             (None, Some(dmabuf)) => CaptureTarget::Dmabuf(dmabuf),
             (None, None) => {
                 copy.failed(Failure::Unsupported);
-                return;
+                return false;
             }
         };
         let pending = match self
@@ -436,7 +514,7 @@ impl State {
             Err(err) => {
                 debug!(%err, "buffer copy refused");
                 copy.failed(render_failure(&err));
-                return;
+                return false;
             }
         };
         if release {
@@ -450,12 +528,14 @@ impl State {
         let events = CopyEvents {
             copy,
             clock: Clock::new(),
+            finished: self.buffer_copies.finished.clone(),
         };
         let captured = Captured {
             damage: Vec::new(),
             presented: Duration::ZERO,
         };
         self.capture_write_back(pending, destination, captured, Box::new(events));
+        true
     }
 }
 

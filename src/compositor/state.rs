@@ -53,6 +53,7 @@ use smithay::{
 };
 use tracing::{debug, warn};
 
+use super::buffer_copy::BufferCopies;
 use super::capture::{self, Capture, DmabufConstraints};
 use super::cursor::theme::CursorTheme;
 use super::dmabuf::Dmabufs;
@@ -116,6 +117,8 @@ pub(crate) struct State {
     pub(crate) activation: XdgActivationState,
     /// Screen capture: sessions, damage, frames in flight.
     pub(crate) capture: Capture,
+    /// Buffer copies waiting for the device.
+    pub(crate) buffer_copies: BufferCopies,
     pub(crate) foreign_toplevels: ForeignToplevelListState,
     /// Each mapped toplevel's ext-foreign-toplevel-list handle.
     pub(crate) toplevel_handles: Vec<(Window, ForeignToplevelHandle)>,
@@ -178,6 +181,7 @@ impl State {
         capture::ext::create_globals(&display);
         capture::wlr::create_global(&display);
         super::buffer_copy::create_global(&display);
+        let buffer_copies = BufferCopies::new(&handle)?;
         let foreign_toplevels = ForeignToplevelListState::new::<Self>(&display);
         Ok(Self {
             display,
@@ -209,6 +213,7 @@ impl State {
             cursor_theme: CursorTheme::from_env(),
             cursor_changes: 0,
             capture,
+            buffer_copies,
             selections,
             activation,
             foreign_toplevels,
