@@ -66,6 +66,13 @@
 //!   in place only from a memfd sealed against shrinking and as large as
 //!   the pool (`vulkan/host.rs`); every other pool is copied by the CPU
 //!   under that protection.
+//! * **A client's copy is asked for whole.** dmabridge-buffer-copy-v1
+//!   (`compositor/buffer_copy.rs`, bindings in [`protocols`]) takes both
+//!   buffers in one request and the whole description before `submit`,
+//!   which plans it: a copy that would read or write outside a buffer is a
+//!   protocol error, never a job. From `submit` to `done` the buffers are
+//!   the compositor's; `done` follows the job's fence and, for `wl_shm`,
+//!   the write-back of the destination rectangle by capture's writer.
 //! * **Fences are values.** A [`sync::SyncFile`] owns its fd; waiting never
 //!   blocks an event loop (use [`sync::FenceSource`]).
 //! * **`unsafe` lives in `sys` modules** (`dmabuf/sys.rs`, `sync/sys.rs`,
