@@ -63,6 +63,10 @@ pub(crate) struct App {
     /// Answers to buffer copies not yet taken: the copy's id, and how it
     /// ended (`--copy`).
     pub(crate) copies: Vec<(u64, crate::copy::Answer)>,
+    /// The formats zwp_linux_dmabuf_v1 (version 3) announced.
+    pub(crate) dmabuf_formats: Vec<u32>,
+    /// Release fences of buffer copies, by copy id.
+    pub(crate) releases: Vec<(u64, std::os::fd::OwnedFd)>,
 }
 
 impl Dispatch<WlSeat, ()> for App {
@@ -251,13 +255,23 @@ impl Dispatch<ZwpLinuxBufferParamsV1, ()> for App {
 
 impl Dispatch<ZwpLinuxDmabufV1, ()> for App {
     fn event(
-        _: &mut Self,
+        state: &mut Self,
         _: &ZwpLinuxDmabufV1,
-        _: zwp_linux_dmabuf_v1::Event,
+        event: zwp_linux_dmabuf_v1::Event,
         _: &(),
         _: &Connection,
         _: &QueueHandle<Self>,
     ) {
+        // Version 3 announces its formats as events (later versions
+        // through feedback, which this client does not ask for).
+        let format = match event {
+            zwp_linux_dmabuf_v1::Event::Format { format } => format,
+            zwp_linux_dmabuf_v1::Event::Modifier { format, .. } => format,
+            _ => return,
+        };
+        if !state.dmabuf_formats.contains(&format) {
+            state.dmabuf_formats.push(format);
+        }
     }
 }
 

@@ -14,25 +14,35 @@
 //! TRANSFORM FILTER ok` or `mismatch …`; the last line is `copies N
 //! mismatched M`, and the exit status is non-zero when M is.
 //!
+//! `--copy-dmabuf` does the same with udmabufs (`run_dmabuf`), NV12
+//! sources included, and checks the fences that guard them.
+//!
 //! `--copy-flood SECS` instead keeps [`FLOOD_DEPTH`] large scaled copies
 //! queued for SECS seconds and prints `flooded N`: a compositor that does
 //! the copies off its loop keeps every other client's frames coming.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use dmabridge::alloc::{DmabufAllocator as _, FenceAccess, Udmabuf, Vgem};
 use dmabridge::copy::reference::{self, ImageView, ImageViewMut};
 use dmabridge::copy::{CopyPlan, CopyRequest, Filter, Point, Rect, Size, Transform};
+use dmabridge::dmabuf::{Access, Dmabuf};
 use dmabridge::protocols::buffer_copy::client::{
     dmabridge_buffer_copy_manager_v1::DmabridgeBufferCopyManagerV1,
     dmabridge_buffer_copy_v1::{self, DmabridgeBufferCopyV1},
 };
+use dmabridge::sync::{SyncAccess, SyncFile};
 use drm_fourcc::DrmFourcc;
 use wayland_client::globals::GlobalList;
+use wayland_client::protocol::wl_buffer::WlBuffer;
 use wayland_client::protocol::wl_output;
 use wayland_client::protocol::wl_shm::{self, WlShm};
 use wayland_client::{Connection, Dispatch, EventQueue, QueueHandle, WEnum, delegate_noop};
+use wayland_protocols::wp::linux_dmabuf::zv1::client::{
+    zwp_linux_buffer_params_v1, zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1,
+};
 
 use crate::app::App;
 use crate::say;
@@ -69,8 +79,7 @@ impl Dispatch<DmabridgeBufferCopyV1, u64> for App {
                 };
                 app.copies.push((*id, Answer::Failed(reason)));
             }
-            // The fence is closed unused: done follows it.
-            Event::Release { .. } => {}
+            Event::Release { fence } => app.releases.push((*id, fence)),
             _ => {}
         }
     }
@@ -95,16 +104,24 @@ const DST: (i32, i32) = (50, 44);
 const DST_AT: (i32, i32) = (5, 7);
 const DST_SCALED: (i32, i32, i32, i32) = (1, 2, 37, 29);
 
-/// A `wl_shm` buffer the client keeps the memfd of.
-struct ShmImage {
-    fd: OwnedFd,
-    buffer: wayland_client::protocol::wl_buffer::WlBuffer,
+/// Where an image's bytes are: a `wl_shm` pool's memfd, or a udmabuf.
+enum Storage {
+    Shm(OwnedFd),
+    Dmabuf(Dmabuf),
+}
+
+/// A client buffer whose bytes the client keeps access to: each plane's
+/// bytes and stride.
+struct Image {
+    storage: Storage,
+    buffer: WlBuffer,
     fourcc: DrmFourcc,
     size: (i32, i32),
 }
 
-impl ShmImage {
-    fn new(
+impl Image {
+    /// A `wl_shm` buffer holding `bytes`, rows tightly packed.
+    fn shm(
         shm: &WlShm,
         qh: &QueueHandle<App>,
         (fourcc, format): (DrmFourcc, wl_shm::Format),
@@ -114,31 +131,123 @@ impl ShmImage {
         let (w, h) = (size.0 as u32, size.1 as u32);
         let (fd, buffer) = shm_image(shm, qh, (w, h, w * 4), format, bytes)?;
         Ok(Self {
-            fd,
+            storage: Storage::Shm(fd),
             buffer,
             fourcc,
             size,
         })
     }
 
-    fn stride(&self) -> usize {
-        self.size.0 as usize * 4
+    /// A LINEAR udmabuf of `fourcc`, shared through linux-dmabuf, its
+    /// planes filled with noise from `seed`.
+    fn udmabuf(
+        linux_dmabuf: &ZwpLinuxDmabufV1,
+        qh: &QueueHandle<App>,
+        fourcc: DrmFourcc,
+        size: (i32, i32),
+        seed: u32,
+    ) -> anyhow::Result<Self> {
+        let dmabuf = Udmabuf::open()?.allocate(fourcc, size.0 as u32, size.1 as u32)?;
+        let params = linux_dmabuf.create_params(qh, ());
+        let modifier = u64::from(dmabuf.modifier());
+        for (index, plane) in (0..).zip(dmabuf.planes()) {
+            params.add(
+                plane.fd(),
+                index,
+                plane.offset(),
+                plane.stride(),
+                (modifier >> 32) as u32,
+                modifier as u32,
+            );
+        }
+        let buffer = params.create_immed(
+            size.0,
+            size.1,
+            fourcc as u32,
+            zwp_linux_buffer_params_v1::Flags::empty(),
+            qh,
+            (),
+        );
+        params.destroy();
+        let mut image = Self {
+            storage: Storage::Dmabuf(dmabuf),
+            buffer,
+            fourcc,
+            size,
+        };
+        let planes: Vec<Vec<u8>> = image
+            .read()?
+            .iter()
+            .enumerate()
+            .map(|(n, plane)| noise(seed + n as u32, plane.len()))
+            .collect();
+        image.write(&planes)?;
+        Ok(image)
     }
 
-    fn write(&self, bytes: &[u8]) -> anyhow::Result<()> {
-        if rustix::io::pwrite(&self.fd, bytes, 0)? != bytes.len() {
-            bail!("short write to the shm pool");
+    /// Each plane's stride.
+    fn strides(&self) -> Vec<usize> {
+        match &self.storage {
+            Storage::Shm(_) => vec![self.size.0 as usize * 4],
+            Storage::Dmabuf(dmabuf) => dmabuf
+                .planes()
+                .iter()
+                .map(|p| p.stride() as usize)
+                .collect(),
+        }
+    }
+
+    /// Replaces each plane's bytes (a dma-buf's through a CPU write
+    /// bracket).
+    fn write(&mut self, planes: &[Vec<u8>]) -> anyhow::Result<()> {
+        match &mut self.storage {
+            Storage::Shm(fd) => {
+                if rustix::io::pwrite(&*fd, &planes[0], 0)? != planes[0].len() {
+                    bail!("short write to the shm pool");
+                }
+            }
+            Storage::Dmabuf(dmabuf) => {
+                let mut access = dmabuf.begin_cpu_access(Access::Write)?;
+                for (n, bytes) in planes.iter().enumerate() {
+                    access.plane_mut(n)?.copy_from_slice(bytes);
+                }
+            }
         }
         Ok(())
     }
 
-    fn read(&self) -> anyhow::Result<Vec<u8>> {
-        let mut bytes = vec![0; self.stride() * self.size.1 as usize];
-        if rustix::io::pread(&self.fd, &mut bytes, 0)? != bytes.len() {
-            bail!("short read from the shm pool");
+    /// Each plane's bytes (a dma-buf's through a CPU read bracket, which
+    /// waits for its writers' fences).
+    fn read(&mut self) -> anyhow::Result<Vec<Vec<u8>>> {
+        match &mut self.storage {
+            Storage::Shm(fd) => {
+                let mut bytes = vec![0; self.size.0 as usize * 4 * self.size.1 as usize];
+                if rustix::io::pread(&*fd, &mut bytes, 0)? != bytes.len() {
+                    bail!("short read from the shm pool");
+                }
+                Ok(vec![bytes])
+            }
+            Storage::Dmabuf(dmabuf) => {
+                let access = dmabuf.begin_cpu_access(Access::Read)?;
+                Ok((0..dmabuf_planes(self.fourcc))
+                    .map(|n| access.plane(n).to_vec())
+                    .collect())
+            }
         }
-        Ok(bytes)
     }
+
+    /// The udmabuf, for its fences.
+    fn dmabuf(&self) -> Option<&Dmabuf> {
+        match &self.storage {
+            Storage::Shm(_) => None,
+            Storage::Dmabuf(dmabuf) => Some(dmabuf),
+        }
+    }
+}
+
+/// How many planes a format of this client has.
+fn dmabuf_planes(fourcc: DrmFourcc) -> usize {
+    if fourcc == DrmFourcc::Nv12 { 2 } else { 1 }
 }
 
 /// Deterministic noise (xorshift32).
@@ -176,6 +285,13 @@ impl Case {
             filter: self.filter,
         })?)
     }
+
+    fn name(&self, src: &Image, dst: &Image) -> String {
+        format!(
+            "{} {} {:?} {:?}",
+            src.fourcc, dst.fourcc, self.transform, self.filter
+        )
+    }
 }
 
 /// The cases for each format pair: exact, then scaled nearest and linear,
@@ -212,12 +328,12 @@ fn manager(
         .context("the compositor has no dmabridge_buffer_copy_manager_v1")
 }
 
-/// Asks for the copy `case` describes from `src` to `dst` on a new copy
-/// object named `id`.
-fn submit(
+/// Describes the copy `case` from `src` to `dst` on a new copy object
+/// named `id`, not yet submitted.
+fn describe(
     manager: &DmabridgeBufferCopyManagerV1,
     qh: &QueueHandle<App>,
-    (src, dst): (&ShmImage, &ShmImage),
+    (src, dst): (&Image, &Image),
     case: &Case,
     id: u64,
 ) -> DmabridgeBufferCopyV1 {
@@ -234,7 +350,6 @@ fn submit(
         Some(Filter::Linear) => copy.set_filter(dmabridge_buffer_copy_v1::Filter::Linear),
         None => {}
     }
-    copy.submit();
     copy
 }
 
@@ -248,6 +363,61 @@ fn answer(queue: &mut EventQueue<App>, app: &mut App, id: u64) -> anyhow::Result
     }
 }
 
+/// The copies asked for so far and those that did not match.
+#[derive(Debug, Default)]
+struct Tally {
+    copies: u64,
+    mismatched: u64,
+}
+
+impl Tally {
+    /// Copies `src` into `dst` as `case` says and checks the result: the
+    /// destination's bytes are rewritten from `dst_planes` first, and
+    /// compared with the reference's copy of `src_planes` into them.
+    fn check(
+        &mut self,
+        session: (
+            &DmabridgeBufferCopyManagerV1,
+            &mut EventQueue<App>,
+            &mut App,
+        ),
+        (src, src_planes): (&Image, &[Vec<u8>]),
+        (dst, dst_planes): (&mut Image, &[Vec<u8>]),
+        case: &Case,
+    ) -> anyhow::Result<()> {
+        let (manager, queue, app) = session;
+        dst.write(dst_planes)?;
+        self.copies += 1;
+        let copy = describe(manager, &queue.handle(), (src, dst), case, self.copies);
+        copy.submit();
+        let answer = answer(queue, app, self.copies)?;
+        copy.destroy();
+        let name = case.name(src, dst);
+        let verdict = match answer {
+            Answer::Done => compare((src, src_planes), (dst, dst_planes), case)?,
+            Answer::Failed(reason) => Some(format!("failed {reason}")),
+        };
+        match verdict {
+            None => say(format_args!("copy {name} ok")),
+            Some(why) => {
+                say(format_args!("mismatch {name}: {why}"));
+                self.mismatched += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Prints the tally; an error when a copy mismatched.
+    fn finish(&self) -> anyhow::Result<()> {
+        let Self { copies, mismatched } = self;
+        say(format_args!("copies {copies} mismatched {mismatched}"));
+        if *mismatched > 0 {
+            bail!("{mismatched} of {copies} copies differ from the reference");
+        }
+        Ok(())
+    }
+}
+
 /// `--copy`: every format pair, transform and filter, checked.
 pub(crate) fn run(
     globals: &GlobalList,
@@ -257,91 +427,250 @@ pub(crate) fn run(
 ) -> anyhow::Result<()> {
     let qh = queue.handle();
     let manager = manager(globals, &qh)?;
-    let src_bytes = noise(1, (SRC.0 * SRC.1 * 4) as usize);
-    let dst_bytes = noise(2, (DST.0 * DST.1 * 4) as usize);
-    let (mut copies, mut mismatched) = (0u64, 0u64);
+    let src_bytes = vec![noise(1, (SRC.0 * SRC.1 * 4) as usize)];
+    let dst_bytes = vec![noise(2, (DST.0 * DST.1 * 4) as usize)];
+    let mut tally = Tally::default();
     for src_format in FORMATS {
-        let src = ShmImage::new(shm, &qh, src_format, SRC, &src_bytes)?;
+        let src = Image::shm(shm, &qh, src_format, SRC, &src_bytes[0])?;
         for dst_format in FORMATS {
-            let dst = ShmImage::new(shm, &qh, dst_format, DST, &dst_bytes)?;
+            let mut dst = Image::shm(shm, &qh, dst_format, DST, &dst_bytes[0])?;
             for case in cases() {
-                dst.write(&dst_bytes)?;
-                copies += 1;
-                let copy = submit(&manager, &qh, (&src, &dst), &case, copies);
-                let answer = answer(queue, app, copies)?;
-                copy.destroy();
-                let name = format!(
-                    "{} {} {:?} {:?}",
-                    src.fourcc, dst.fourcc, case.transform, case.filter
-                );
-                if answer != Answer::Done {
-                    say(format_args!("mismatch {name}: {answer:?}"));
-                    mismatched += 1;
-                    continue;
-                }
-                match compare(&src, &src_bytes, &dst, &dst_bytes, &case)? {
-                    None => say(format_args!("copy {name} ok")),
-                    Some(why) => {
-                        say(format_args!("mismatch {name}: {why}"));
-                        mismatched += 1;
-                    }
-                }
+                tally.check(
+                    (&manager, &mut *queue, &mut *app),
+                    (&src, &src_bytes),
+                    (&mut dst, &dst_bytes),
+                    &case,
+                )?;
             }
             dst.buffer.destroy();
         }
         src.buffer.destroy();
     }
-    say(format_args!("copies {copies} mismatched {mismatched}"));
-    if mismatched > 0 {
-        bail!("{mismatched} of {copies} copies differ from the reference");
-    }
-    Ok(())
+    tally.finish()
 }
 
 /// What differs between the destination's bytes and the reference's copy
 /// of `case` into `dst_before`, if anything.
 fn compare(
-    src: &ShmImage,
-    src_bytes: &[u8],
-    dst: &ShmImage,
-    dst_before: &[u8],
+    (src, src_planes): (&Image, &[Vec<u8>]),
+    (dst, dst_before): (&mut Image, &[Vec<u8>]),
     case: &Case,
 ) -> anyhow::Result<Option<String>> {
     let plan = case.plan()?;
-    let view = ImageView::packed(
-        src.fourcc,
-        Size::new(src.size.0, src.size.1),
-        src_bytes,
-        src.stride(),
-    )?;
-    let mut want = dst_before.to_vec();
+    let size = Size::new(src.size.0, src.size.1);
+    let strides = src.strides();
+    let view = match src.fourcc {
+        DrmFourcc::Nv12 => {
+            ImageView::nv12(size, &src_planes[0], strides[0], &src_planes[1], strides[1])?
+        }
+        fourcc => ImageView::packed(fourcc, size, &src_planes[0], strides[0])?,
+    };
+    let stride = dst.strides()[0];
+    let mut want = dst_before[0].clone();
     let mut out = ImageViewMut::packed(
         dst.fourcc,
         Size::new(dst.size.0, dst.size.1),
         &mut want,
-        dst.stride(),
+        stride,
     )?;
     reference::copy(&plan, &view, &mut out)?;
-    let got = dst.read()?;
+    let got = dst.read()?.swap_remove(0);
+    // Bilinear filtering and NV12's conversion are computed in f32 on the
+    // device and in f64 by the reference.
     let tolerance = match plan.filter() {
+        _ if src.fourcc == DrmFourcc::Nv12 => 1,
         Filter::Linear if plan.needs_scaling() => 1,
         _ => 0,
     };
-    let differs = got
-        .iter()
-        .zip(&want)
-        .position(|(g, w)| g.abs_diff(*w) > tolerance);
+    let row = dst.size.0 as usize * 4;
+    let differs = got.iter().zip(&want).enumerate().position(|(at, (g, w))| {
+        // Bytes between rows are no pixel's.
+        at % stride < row && g.abs_diff(*w) > tolerance
+    });
     Ok(differs.map(|at| {
-        let (pixel, stride) = (at / 4, dst.size.0 as usize);
         format!(
             "pixel ({}, {}) byte {}: got {} want {}",
-            pixel % stride,
-            pixel / stride,
+            at % stride / 4,
+            at / stride,
             at % 4,
             got[at],
             want[at]
         )
     }))
+}
+
+/// How long a fenced copy is watched for an answer that must not come yet.
+const HOLD: Duration = Duration::from_millis(1500);
+
+/// `--copy-dmabuf`: copies with udmabufs on either side (LINEAR, through
+/// linux-dmabuf), and the fences that guard them. Each check prints a line;
+/// a failed one ends the run with an error.
+///
+/// * dma-buf to dma-buf (ARGB8888 to XBGR8888), `wl_shm` to dma-buf and an
+///   NV12 dma-buf to `wl_shm`, under every transform, against the
+///   reference;
+/// * a source carrying a pending write fence (vgem, moved into the
+///   udmabuf): no answer until the fence is signalled, then the right
+///   pixels (`fenced source held`);
+/// * an explicit acquire fence (`set_acquire`, a pending vgem fence): the
+///   same (`acquire held`);
+/// * `set_release`: the release fence, where the compositor sends one, has
+///   signalled by `done`, and so has the destination's implicit fence
+///   (`release checked`).
+pub(crate) fn run_dmabuf(
+    globals: &GlobalList,
+    shm: &WlShm,
+    queue: &mut EventQueue<App>,
+    app: &mut App,
+) -> anyhow::Result<()> {
+    let qh = queue.handle();
+    let manager = manager(globals, &qh)?;
+    let linux_dmabuf: ZwpLinuxDmabufV1 = globals
+        .bind(&qh, 3..=3, ())
+        .context("the compositor has no zwp_linux_dmabuf_v1")?;
+    queue.roundtrip(app)?;
+    let mut tally = Tally::default();
+    let mut src = Image::udmabuf(&linux_dmabuf, &qh, DrmFourcc::Argb8888, SRC, 1)?;
+    let src_planes = src.read()?;
+    let mut dst = Image::udmabuf(&linux_dmabuf, &qh, DrmFourcc::Xbgr8888, DST, 2)?;
+    let dst_planes = dst.read()?;
+    for case in cases() {
+        let session = (&manager, &mut *queue, &mut *app);
+        tally.check(session, (&src, &src_planes), (&mut dst, &dst_planes), &case)?;
+    }
+    let shm_bytes = vec![noise(4, (SRC.0 * SRC.1 * 4) as usize)];
+    let shm_src = Image::shm(shm, &qh, FORMATS[1], SRC, &shm_bytes[0])?;
+    // NV12 where the compositor's device converts it (it offers it).
+    let mut nv12 = if app.dmabuf_formats.contains(&(DrmFourcc::Nv12 as u32)) {
+        Some(Image::udmabuf(&linux_dmabuf, &qh, DrmFourcc::Nv12, SRC, 3)?)
+    } else {
+        say(format_args!("NV12 is not offered: no NV12 source"));
+        None
+    };
+    let nv12_planes = nv12.as_mut().map(Image::read).transpose()?;
+    let shm_dst_bytes = [noise(5, (DST.0 * DST.1 * 4) as usize)];
+    let mut shm_dst = Image::shm(shm, &qh, FORMATS[0], DST, &shm_dst_bytes[0])?;
+    for case in cases() {
+        if case.filter.is_none() {
+            let session = (&manager, &mut *queue, &mut *app);
+            tally.check(
+                session,
+                (&shm_src, &shm_bytes),
+                (&mut dst, &dst_planes),
+                &case,
+            )?;
+        }
+        if let (Some(nv12), Some(planes)) = (&nv12, &nv12_planes)
+            && case.filter == Some(Filter::Linear)
+        {
+            let session = (&manager, &mut *queue, &mut *app);
+            let dst = (&mut shm_dst, &shm_dst_bytes[..]);
+            tally.check(session, (nv12, planes), dst, &case)?;
+        }
+    }
+    tally.finish()?;
+
+    let exact = &cases()[0];
+    let vgem = Vgem::open().context("vgem")?;
+    // A source whose producer has not finished: its write fence pending.
+    let held = noise(6, src_planes[0].len());
+    src.write(std::slice::from_ref(&held))?;
+    let fenced = vgem.alloc(64, 64, DrmFourcc::Xrgb8888, 32)?;
+    let fence = vgem.attach_fence(&fenced, FenceAccess::Write)?;
+    let write = SyncFile::export_from_dmabuf(fenced.dmabuf(), SyncAccess::Read)?;
+    src.dmabuf()
+        .context("a udmabuf")?
+        .import_sync_file(&write, SyncAccess::Write)?;
+    dst.write(&dst_planes)?;
+    let copy = describe(&manager, &qh, (&src, &dst), exact, 1_000);
+    copy.submit();
+    hold(queue, app, 1_000, || vgem.signal(fence))?;
+    expect_match((&src, &[held]), (&mut dst, &dst_planes), exact)?;
+    copy.destroy();
+    say(format_args!("fenced source held"));
+
+    // An explicit acquire fence, pending.
+    let fence = vgem.attach_fence(&fenced, FenceAccess::Write)?;
+    let acquire = SyncFile::export_from_dmabuf(fenced.dmabuf(), SyncAccess::Read)?;
+    dst.write(&dst_planes)?;
+    let copy = describe(&manager, &qh, (&src, &dst), exact, 1_001);
+    copy.set_acquire(acquire.as_fd());
+    copy.submit();
+    let src_planes = src.read()?;
+    hold(queue, app, 1_001, || vgem.signal(fence))?;
+    expect_match((&src, &src_planes), (&mut dst, &dst_planes), exact)?;
+    copy.destroy();
+    say(format_args!("acquire held"));
+
+    // A release fence, and the destination's implicit fence.
+    dst.write(&dst_planes)?;
+    let copy = describe(&manager, &qh, (&src, &dst), exact, 1_002);
+    copy.set_release();
+    copy.submit();
+    if answer(queue, app, 1_002)? != Answer::Done {
+        bail!("the copy with a release fence failed");
+    }
+    copy.destroy();
+    let released = app.releases.iter().find(|(id, _)| *id == 1_002);
+    if let Some((_, fd)) = released {
+        let fence = SyncFile::from_fd(fd.try_clone()?)?;
+        if !fence.is_signalled()? {
+            bail!("the release fence had not signalled at done");
+        }
+    }
+    let readers = dst
+        .dmabuf()
+        .context("a udmabuf")?
+        .export_sync_file(SyncAccess::Read)?;
+    if !readers.is_signalled()? {
+        bail!("the destination's write fence had not signalled at done");
+    }
+    expect_match((&src, &src_planes), (&mut dst, &dst_planes), exact)?;
+    say(format_args!(
+        "release checked ({})",
+        if released.is_some() {
+            "fence sent"
+        } else {
+            "no fence: the device had completed the copy"
+        }
+    ));
+    Ok(())
+}
+
+/// Watches copy `id` for [`HOLD`] (round trips: the compositor keeps
+/// answering), fails if it was answered, then calls `release` and waits
+/// for `done`.
+fn hold<E: std::error::Error + Send + Sync + 'static>(
+    queue: &mut EventQueue<App>,
+    app: &mut App,
+    id: u64,
+    release: impl FnOnce() -> Result<(), E>,
+) -> anyhow::Result<()> {
+    let start = Instant::now();
+    while start.elapsed() < HOLD {
+        queue.roundtrip(app)?;
+        if app.copies.iter().any(|(i, _)| *i == id) {
+            bail!("copy {id} was answered while its fence was pending");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    release()?;
+    match answer(queue, app, id)? {
+        Answer::Done => Ok(()),
+        Answer::Failed(reason) => bail!("copy {id} failed ({reason})"),
+    }
+}
+
+/// [`compare`], as an error.
+fn expect_match(
+    src: (&Image, &[Vec<u8>]),
+    dst: (&mut Image, &[Vec<u8>]),
+    case: &Case,
+) -> anyhow::Result<()> {
+    match compare(src, dst, case)? {
+        None => Ok(()),
+        Some(why) => bail!("the copy differs from the reference: {why}"),
+    }
 }
 
 /// `--copy-flood SECS`: [`FLOOD_DEPTH`] scaled, turned, linear copies of a
@@ -357,9 +686,9 @@ pub(crate) fn flood(
     let qh = queue.handle();
     let manager = manager(globals, &qh)?;
     let bytes = noise(3, (SIDE * SIDE * 4) as usize);
-    let src = ShmImage::new(shm, &qh, FORMATS[0], (SIDE, SIDE), &bytes)?;
+    let src = Image::shm(shm, &qh, FORMATS[0], (SIDE, SIDE), &bytes)?;
     let dsts = (0..FLOOD_DEPTH)
-        .map(|_| ShmImage::new(shm, &qh, FORMATS[1], (SIDE, SIDE), &bytes))
+        .map(|_| Image::shm(shm, &qh, FORMATS[1], (SIDE, SIDE), &bytes))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let submit_one = |slot: usize, id: u64| {
         let copy = manager.copy(&src.buffer, &dsts[slot].buffer, &qh, id);

@@ -33,7 +33,8 @@
 //! `--copy` instead copies between `wl_shm` buffers through
 //! dmabridge-buffer-copy-v1 with every format pair, transform and filter,
 //! and checks each result against the CPU reference; `--copy-flood SECS`
-//! keeps large copies queued for that long (see `copy.rs`).
+//! keeps large copies queued for that long; `--copy-dmabuf` copies with
+//! udmabufs and checks their fences (see `copy.rs`).
 //!
 //! `--activation-token-out PATH` and `--activate-with PATH` pass an
 //! xdg-activation token from one client to another through a file.
@@ -138,6 +139,10 @@ struct Args {
     /// against the CPU reference; fails on a mismatch.
     #[arg(long)]
     copy: bool,
+    /// As --copy, with udmabufs (LINEAR, through linux-dmabuf) on either
+    /// side, NV12 sources, and the fences that guard them (vgem).
+    #[arg(long)]
+    copy_dmabuf: bool,
     /// Keep large buffer copies queued for SECS seconds, then print
     /// `flooded N`.
     #[arg(long, value_name = "SECS")]
@@ -235,6 +240,9 @@ fn main() -> anyhow::Result<()> {
 
     if args.copy {
         return copy::run(&globals, &shm, &mut queue, &mut app);
+    }
+    if args.copy_dmabuf {
+        return copy::run_dmabuf(&globals, &shm, &mut queue, &mut app);
     }
     if let Some(secs) = args.copy_flood {
         return copy::flood(&globals, &shm, &mut queue, &mut app, secs);
