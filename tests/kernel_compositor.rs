@@ -8,6 +8,11 @@
 //! buffer's pending write fence, delays no one else, and is `ready` only
 //! once the copy's own fence on the buffer signalled; the test is the
 //! capture client, in process (tests/support/capture_client.rs).
+//! dmabridge-buffer-copy-v1 with udmabufs on either side (NV12 sources
+//! included) matches the CPU reference, waits for a source's pending write
+//! fence and for an explicit acquire fence, and has signalled its release
+//! fence and the destination's implicit fence by `done`; the client is
+//! `dmabridge-client --copy-dmabuf`, which checks each of these itself.
 
 #[path = "support/capture_client.rs"]
 mod capture_client;
@@ -65,6 +70,38 @@ fn a_udmabuf_with_the_implicit_modifier_is_drawn() {
 #[test]
 fn a_y_inverted_udmabuf_is_drawn_upright() {
     a_udmabuf_window_shows_the_test_card(&["--y-invert"]);
+}
+
+#[test]
+fn buffer_copies_between_dmabufs_match_the_reference_and_wait_for_their_fences() {
+    common::require_guest();
+    let session = Session::start((64, 64), &[]);
+    let out = session
+        .client(&["--copy-dmabuf"])
+        .output()
+        .expect("running dmabridge-client --copy-dmabuf");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tally = stdout
+        .lines()
+        .find(|l| l.starts_with("copies "))
+        .unwrap_or_default();
+    // 24 dma-buf to dma-buf, 8 wl_shm to dma-buf, and 8 from NV12 where
+    // the device converts it.
+    assert!(
+        tally == "copies 32 mismatched 0" || tally == "copies 40 mismatched 0",
+        "{stdout}"
+    );
+    for line in ["fenced source held", "acquire held", "release checked"] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(line)),
+            "no {line:?}:\n{stdout}"
+        );
+    }
 }
 
 #[test]
