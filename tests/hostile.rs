@@ -698,6 +698,17 @@ fn buffer_copy_misuse_gets_the_spec_error_and_a_copy_flood_delays_no_one() {
         );
         None
     });
+    stage.run("buffer copy: 65 copy objects", |w| {
+        let src = buffer(w, 8, 8);
+        let dst = buffer(w, 8, 8);
+        let manager = w.bind("dmabridge_buffer_copy_manager_v1", 1);
+        for _ in 0..65 {
+            let copy = w.new_id();
+            let args = [Arg::NewId(copy), Arg::Object(src), Arg::Object(dst)];
+            w.send(manager, 1, &args);
+        }
+        Some((1, NO_MEMORY))
+    });
     stage.run("buffer copy: a copy object destroyed after submit", |w| {
         let (_, copy) = buffer_copy(w, (64, 64), (64, 64));
         w.send(copy, SUBMIT, &[]);

@@ -45,6 +45,7 @@ use std::time::Duration;
 
 use smithay::backend::allocator::Buffer as _;
 use smithay::reexports::calloop::{LoopHandle, channel};
+use smithay::reexports::wayland_server::backend::ClientId;
 use smithay::reexports::wayland_server::protocol::wl_buffer::WlBuffer;
 use smithay::reexports::wayland_server::{
     Client, DataInit, Dispatch, DisplayHandle, GlobalDispatch, New, Resource, WEnum,
@@ -79,8 +80,9 @@ const ON_DEVICE: usize = 1;
 pub(crate) struct BufferCopies {
     waiting: VecDeque<Job>,
     on_device: usize,
-    /// Told by each copy's sink when the copy left the device.
-    finished: channel::Sender<()>,
+    /// Told by each copy's sink when the copy left the device, with the
+    /// client that asked for it.
+    finished: channel::Sender<ClientId>,
 }
 
 impl std::fmt::Debug for BufferCopies {
@@ -95,11 +97,12 @@ impl std::fmt::Debug for BufferCopies {
 impl BufferCopies {
     /// No copies yet, on `handle`'s loop.
     pub(crate) fn new(handle: &LoopHandle<'static, State>) -> anyhow::Result<Self> {
-        let (finished, receiver) = channel::channel::<()>();
+        let (finished, receiver) = channel::channel::<ClientId>();
         handle
             .insert_source(receiver, |event, (), state| {
-                if let channel::Event::Msg(()) = event {
+                if let channel::Event::Msg(client) = event {
                     state.buffer_copies.on_device -= 1;
+                    state.release_held(client, Held::Copy);
                     state.buffer_copy_next();
                 }
             })
@@ -135,8 +138,10 @@ struct Draft {
 #[derive(Debug)]
 pub(crate) struct CopyData(Mutex<Option<Draft>>);
 
-/// A submitted copy whose plan holds: what the job is made of.
+/// A submitted copy whose plan holds: what the job is made of. Its client
+/// holds one [`Held::Copy`] more until the copy is answered.
 struct Job {
+    client: ClientId,
     copy: DmabridgeBufferCopyV1,
     source: WlBuffer,
     destination: WlBuffer,
@@ -148,15 +153,16 @@ struct Job {
 /// Tells a copy object how its job ended, from the writer's word, and
 /// the queue that the device has room for the next.
 struct CopyEvents {
+    client: ClientId,
     copy: DmabridgeBufferCopyV1,
     clock: Clock<Monotonic>,
-    finished: channel::Sender<()>,
+    finished: channel::Sender<ClientId>,
 }
 
 impl CopyEvents {
     fn left_device(&self) {
         // The receiver lives as long as the loop that calls this.
-        let _ = self.finished.send(());
+        let _ = self.finished.send(self.client.clone());
     }
 }
 
@@ -240,11 +246,11 @@ impl Dispatch<DmabridgeBufferCopyManagerV1, ()> for State {
 impl Dispatch<DmabridgeBufferCopyV1, CopyData> for State {
     fn request(
         state: &mut Self,
-        _: &Client,
+        client: &Client,
         copy: &DmabridgeBufferCopyV1,
         request: dmabridge_buffer_copy_v1::Request,
         data: &CopyData,
-        _: &DisplayHandle,
+        dh: &DisplayHandle,
         _: &mut DataInit<'_, Self>,
     ) {
         use dmabridge_buffer_copy_v1::Request;
@@ -324,7 +330,7 @@ impl Dispatch<DmabridgeBufferCopyV1, CopyData> for State {
             Request::Submit => {
                 let described = draft.take().expect("checked above");
                 drop(draft);
-                state.buffer_copy_submit(copy, described);
+                state.buffer_copy_submit((dh, client), copy, described);
             }
             // Handled above: destroy is the one request allowed after
             // submit.
@@ -332,12 +338,7 @@ impl Dispatch<DmabridgeBufferCopyV1, CopyData> for State {
         }
     }
 
-    fn destroyed(
-        state: &mut Self,
-        client: smithay::reexports::wayland_server::backend::ClientId,
-        _: &DmabridgeBufferCopyV1,
-        _: &CopyData,
-    ) {
+    fn destroyed(state: &mut Self, client: ClientId, _: &DmabridgeBufferCopyV1, _: &CopyData) {
         state.release_held(client, Held::Copy);
     }
 }
@@ -372,7 +373,12 @@ impl State {
     /// `copy` was submitted as `draft` describes: planned (a misuse is the
     /// protocol error the XML names), then started once the fences that
     /// guard its buffers signalled.
-    fn buffer_copy_submit(&mut self, copy: &DmabridgeBufferCopyV1, draft: Draft) {
+    fn buffer_copy_submit(
+        &mut self,
+        (dh, client): (&DisplayHandle, &Client),
+        copy: &DmabridgeBufferCopyV1,
+        draft: Draft,
+    ) {
         let sizes = buffer_size(&draft.source).and_then(|src| {
             buffer_size(&draft.destination).map(|dst| (Size::new(src.0, src.1), dst))
         });
@@ -417,7 +423,14 @@ impl State {
                 return;
             }
         };
+        // A copy waiting for its fences or the device is held like an
+        // object, so that a client that destroys its copy objects after
+        // submit cannot queue without bound.
+        if !limits::hold_or_disconnect(dh, client, Held::Copy) {
+            return;
+        }
         let job = Job {
+            client: client.id(),
             copy: copy.clone(),
             source: draft.source,
             destination: draft.destination,
@@ -440,6 +453,7 @@ impl State {
                 if let Err(err) = inserted {
                     warn!(%err, "cannot watch a buffer copy's fences");
                     copy.failed(Failure::DeviceLost);
+                    self.release_held(client.id(), Held::Copy);
                 }
             }
             None => {
@@ -455,8 +469,11 @@ impl State {
             let Some(job) = self.buffer_copies.waiting.pop_front() else {
                 return;
             };
+            let client = job.client.clone();
             if self.buffer_copy_start(job) {
                 self.buffer_copies.on_device += 1;
+            } else {
+                self.release_held(client, Held::Copy);
             }
         }
     }
@@ -466,6 +483,7 @@ impl State {
     /// heard `failed`).
     fn buffer_copy_start(&mut self, job: Job) -> bool {
         let Job {
+            client,
             copy,
             source,
             destination,
@@ -526,6 +544,7 @@ impl State {
         }
         debug!(copy = ?copy.id(), "buffer copy submitted");
         let events = CopyEvents {
+            client,
             copy,
             clock: Clock::new(),
             finished: self.buffer_copies.finished.clone(),

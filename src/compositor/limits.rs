@@ -8,7 +8,7 @@
 //!   `wl_buffer`s and [`MAX_DMABUF_PARAMS`] unfinished
 //!   `zwp_linux_buffer_params_v1` (each pins up to four file descriptors),
 //!   [`MAX_SURFACES`] surfaces, [`MAX_CAPTURES`] capture sessions and
-//!   frames and [`MAX_COPIES`] buffer-copy objects. A client that asks for more is disconnected with
+//!   frames and [`MAX_COPIES`] buffer-copy objects and unanswered copies. A client that asks for more is disconnected with
 //!   `wl_display.error(no_memory)`.
 //! * File descriptors a client sends with requests that take none are
 //!   capped by the carried patch of the Wayland server backend (see
@@ -55,8 +55,8 @@ pub(crate) const MAX_SURFACES: usize = 1024;
 /// The most screen-capture sessions and wlr-screencopy frames one client
 /// may hold at once: each may cost a copy of the output every refresh.
 pub(crate) const MAX_CAPTURES: usize = 64;
-/// The most `dmabridge_buffer_copy_v1` objects one client may hold at
-/// once: each may hold a copy queued on the device.
+/// The most `dmabridge_buffer_copy_v1` objects and unanswered copies one
+/// client may hold at once: each copy waits for its fences or the device.
 pub(crate) const MAX_COPIES: usize = 64;
 
 /// File descriptors kept for the compositor's own work (sync_files,
@@ -100,7 +100,8 @@ pub(crate) enum Held {
     /// An ext-image-copy-capture session (of an image or a cursor) or a
     /// wlr-screencopy frame.
     Capture,
-    /// A `dmabridge_buffer_copy_v1`.
+    /// A `dmabridge_buffer_copy_v1`, or a copy submitted and not yet
+    /// answered (each counts once).
     Copy,
 }
 
@@ -134,7 +135,7 @@ impl Held {
             Self::DmabufParams => "zwp_linux_buffer_params_v1 objects",
             Self::Surface => "wl_surface objects",
             Self::Capture => "screen-capture sessions or frames",
-            Self::Copy => "buffer-copy objects",
+            Self::Copy => "buffer-copy objects and unanswered copies",
         }
     }
 }
