@@ -587,9 +587,14 @@ fn pending_fence(job: &Job) -> Option<SyncFile> {
         .into_iter()
         .filter(|fence| !fence.is_signalled().unwrap_or(true));
     let first = pending.next()?;
+    // A fence that cannot be merged is left to the copier, which waits
+    // for it itself (on the device, or on the CPU where it must).
     Some(pending.fold(first, |merged, fence| {
         merged
             .merge(&fence, "dmabridge buffer copy")
-            .unwrap_or(merged)
+            .unwrap_or_else(|err| {
+                warn!(%err, "cannot merge a buffer copy's fences");
+                merged
+            })
     }))
 }
