@@ -17,6 +17,9 @@
 //! `--copy-dmabuf` does the same with udmabufs (`run_dmabuf`), NV12
 //! sources included, and checks the fences that guard them.
 //!
+//! `--copy-bench WxH` times a turned copy through the protocol against the
+//! same copy in a plain loop on the client's CPU.
+//!
 //! `--copy-flood SECS` instead keeps [`FLOOD_DEPTH`] large scaled copies
 //! queued for SECS seconds and prints `flooded N`: a compositor that does
 //! the copies off its loop keeps every other client's frames coming.
@@ -672,6 +675,74 @@ fn expect_match(
         Some(why) => bail!("the copy differs from the reference: {why}"),
     }
 }
+
+/// `--copy-bench WxH`: [`BENCH_ROUNDS`] copies of a `WxH` ARGB8888
+/// `wl_shm` buffer into an XRGB8888 one, turned by 90°, through the
+/// protocol (submit to `done`, timed in the client) and by a plain loop on
+/// the client's CPU; prints `protocol WxH median MS min MS` and `cpu …`,
+/// and fails if the two results differ.
+pub(crate) fn bench(
+    globals: &GlobalList,
+    shm: &WlShm,
+    queue: &mut EventQueue<App>,
+    app: &mut App,
+    (w, h): (u32, u32),
+) -> anyhow::Result<()> {
+    let qh = queue.handle();
+    let manager = manager(globals, &qh)?;
+    let (w, h) = (w as usize, h as usize);
+    let bytes = noise(7, w * h * 4);
+    let src = Image::shm(shm, &qh, FORMATS[0], (w as i32, h as i32), &bytes)?;
+    let blank = vec![0u8; w * h * 4];
+    let mut dst = Image::shm(shm, &qh, FORMATS[1], (h as i32, w as i32), &blank)?;
+    let mut protocol = Vec::new();
+    for round in 0..BENCH_ROUNDS {
+        let copy = manager.copy(&src.buffer, &dst.buffer, &qh, round);
+        copy.set_transform(wl_output::Transform::_90);
+        let start = Instant::now();
+        copy.submit();
+        if answer(queue, app, round)? != Answer::Done {
+            bail!("copy {round} failed");
+        }
+        protocol.push(start.elapsed());
+        copy.destroy();
+    }
+    let mut cpu = Vec::new();
+    let mut turned = vec![0u32; w * h];
+    let pixels: Vec<u32> = bytes
+        .chunks_exact(4)
+        .map(|p| u32::from_le_bytes([p[0], p[1], p[2], p[3]]))
+        .collect();
+    for _ in 0..BENCH_ROUNDS {
+        let start = Instant::now();
+        // Turned 90° counter-clockwise: destination (x, y) shows source
+        // (w - 1 - y, x); XRGB8888's padding byte written as 0xff.
+        for (y, row) in turned.chunks_exact_mut(h).enumerate() {
+            for (x, out) in row.iter_mut().enumerate() {
+                *out = pixels[x * w + (w - 1 - y)] | 0xff00_0000;
+            }
+        }
+        cpu.push(start.elapsed());
+    }
+    let got = dst.read()?.swap_remove(0);
+    let want: Vec<u8> = turned.iter().flat_map(|p| p.to_le_bytes()).collect();
+    if got != want {
+        bail!("the protocol's copy and the CPU's differ");
+    }
+    for (name, mut times) in [("protocol", protocol), ("cpu", cpu)] {
+        times.sort();
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        say(format_args!(
+            "{name} {w}x{h} median {:.2} ms min {:.2} ms",
+            ms(times[times.len() / 2]),
+            ms(times[0])
+        ));
+    }
+    Ok(())
+}
+
+/// The copies `--copy-bench` times, each way.
+const BENCH_ROUNDS: u64 = 15;
 
 /// `--copy-flood SECS`: [`FLOOD_DEPTH`] scaled, turned, linear copies of a
 /// 1024×1024 buffer kept queued for `secs` seconds.

@@ -143,6 +143,10 @@ struct Args {
     /// side, NV12 sources, and the fences that guard them (vgem).
     #[arg(long)]
     copy_dmabuf: bool,
+    /// Time a turned WIDTHxHEIGHT copy through dmabridge-buffer-copy-v1
+    /// against the same copy in a loop on this CPU.
+    #[arg(long, value_name = "WIDTHxHEIGHT", value_parser = dmabridge::args::parse_size)]
+    copy_bench: Option<(u32, u32)>,
     /// Keep large buffer copies queued for SECS seconds, then print
     /// `flooded N`.
     #[arg(long, value_name = "SECS")]
@@ -243,6 +247,9 @@ fn main() -> anyhow::Result<()> {
     }
     if args.copy_dmabuf {
         return copy::run_dmabuf(&globals, &shm, &mut queue, &mut app);
+    }
+    if let Some(size) = args.copy_bench {
+        return copy::bench(&globals, &shm, &mut queue, &mut app, size);
     }
     if let Some(secs) = args.copy_flood {
         return copy::flood(&globals, &shm, &mut queue, &mut app, secs);
