@@ -563,8 +563,10 @@ mod copy_op {
     pub(super) const SET_TRANSFORM: u16 = 3;
     pub(super) const SET_FILTER: u16 = 4;
     pub(super) const SET_ACQUIRE: u16 = 5;
+    pub(super) const SET_RELEASE: u16 = 6;
     pub(super) const SUBMIT: u16 = 7;
     /// Events.
+    pub(super) const RELEASE: u16 = 0;
     pub(super) const DONE: u16 = 1;
     pub(super) const FAILED: u16 = 2;
 }
@@ -708,6 +710,19 @@ fn buffer_copy_misuse_gets_the_spec_error_and_a_copy_flood_delays_no_one() {
             w.send(manager, 1, &args);
         }
         Some((1, NO_MEMORY))
+    });
+    stage.run("buffer copy: set_release", |w| {
+        let (_, copy) = buffer_copy(w, (64, 64), (64, 64));
+        w.send(copy, SET_RELEASE, &[]);
+        w.send(copy, SUBMIT, &[]);
+        wait_for(w, copy, DONE).expect("done");
+        // The release fence, where the device exports one, comes first.
+        let events: Vec<u16> = w.events_of(copy).map(|e| e.opcode).collect();
+        assert!(
+            events == [DONE] || events == [RELEASE, DONE],
+            "events: {events:?}"
+        );
+        None
     });
     stage.run("buffer copy: a copy object destroyed after submit", |w| {
         let (_, copy) = buffer_copy(w, (64, 64), (64, 64));
