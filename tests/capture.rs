@@ -39,27 +39,57 @@ fn output_with_card(options: &[&str]) -> (Session, std::process::Child) {
 /// Runs `program` with `args` against `session`; its stdout, once it
 /// exited successfully within a minute.
 fn capture_with(session: &Session, program: &str, args: &[&str]) -> Vec<u8> {
+    capture_logged(session, program, args, &[]).0
+}
+
+/// [`capture_with`], with `env` set for the capture client; its output and
+/// its standard error.
+fn capture_logged(
+    session: &Session,
+    program: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Vec<u8>, String) {
     let mut child = session
         .command(program)
         .args(args)
+        .envs(env.iter().copied())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|err| panic!("starting {program}: {err}"));
+    let mut err = String::new();
+    let mut stderr = child.stderr.take().unwrap();
+    // Both pipes at once: a client that fills one while the other is
+    // read would block.
+    let reader = std::thread::spawn(move || {
+        stderr.read_to_string(&mut err).unwrap();
+        err
+    });
     let mut out = Vec::new();
     child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = reader.join().unwrap();
     let status = child.wait().unwrap();
     assert!(
         status.success(),
         "{program} {args:?} failed: {status}\n{err}"
     );
-    out
+    (out, err)
+}
+
+/// `dmabridge capture -o -` with `args`, its requests logged
+/// (`WAYLAND_DEBUG`): the picture, and whether the compositor was asked
+/// to finish it (a dmabridge-buffer-copy-v1 copy submitted and done).
+fn dmabridge_capture_in_compositor(session: &Session, args: &[&str]) -> (Rgb, bool) {
+    let mut all = vec!["capture", "-o", "-"];
+    all.extend(args);
+    let (out, log) = capture_logged(session, DMABRIDGE, &all, &[("WAYLAND_DEBUG", "1")]);
+    let asked = log
+        .lines()
+        .any(|l| l.contains("-> dmabridge_buffer_copy_v1@") && l.ends_with(".submit()"));
+    let done = log
+        .lines()
+        .any(|l| l.contains("dmabridge_buffer_copy_v1@") && l.contains(".done("));
+    (parse_ppm(&out), asked && done)
 }
 
 /// A binary PPM (P6, 8 bits) as RGB.
@@ -208,9 +238,11 @@ fn dmabridge_capture_gets_the_output_upright_through_either_protocol_under_every
 }
 
 #[test]
-fn regions_come_from_the_compositor_for_grim_and_from_the_picture_for_dmabridge_capture() {
+fn regions_come_from_the_compositor_for_grim_and_for_dmabridge_capture() {
     // grim asks for the region (wlr-screencopy's capture_output_region, in
-    // upright output coordinates); dmabridge capture crops what it got.
+    // upright output coordinates); dmabridge capture captures the output
+    // and asks the compositor to copy the region out of it
+    // (dmabridge-buffer-copy-v1).
     let (session, _client) = output_with_card(&["--transform", "90"]);
     let whole = upright(&session.last_frame_with_content(), Transform::_90);
     let want = crop(&whole, (150, 60), (80, 100));
@@ -220,14 +252,33 @@ fn regions_come_from_the_compositor_for_grim_and_from_the_picture_for_dmabridge_
         &["-t", "ppm", "-g", "150,60 80x100", "-"],
     ));
     assert_same(&got, &want, session.dir(), "grim's region");
-    let got = dmabridge_capture(&session, &["--region", "150,60 80x100"]);
+    let (got, in_compositor) =
+        dmabridge_capture_in_compositor(&session, &["--region", "150,60 80x100"]);
+    assert!(in_compositor, "the region was not the compositor's copy");
     assert_same(&got, &want, session.dir(), "dmabridge capture's region");
+    // wlr-screencopy hands over the output as its buffer holds it, turned:
+    // the region is found in the turned picture, turned upright by the
+    // same copy.
+    let (got, in_compositor) = dmabridge_capture_in_compositor(
+        &session,
+        &["--protocol", "wlr", "--region", "150,60 80x100"],
+    );
+    assert!(
+        in_compositor,
+        "the wlr region was not the compositor's copy"
+    );
+    assert_same(&got, &want, session.dir(), "dmabridge capture's wlr region");
 }
 
 #[test]
 fn a_scaled_capture_has_the_scaled_size_and_keeps_the_bars() {
+    // Scaled by the compositor's copy job (dmabridge-buffer-copy-v1).
     let (session, _client) = output_with_card(&[]);
-    let got = dmabridge_capture(&session, &["--scale", "0.5"]);
+    let (got, in_compositor) = dmabridge_capture_in_compositor(&session, &["--scale", "0.5"]);
+    assert!(
+        in_compositor,
+        "the picture was not scaled by the compositor"
+    );
     assert_eq!((got.width, got.height), (OUTPUT.0 / 2, OUTPUT.1 / 2));
     let whole = session.last_frame_with_content();
     // The middle of each of the card's eight bars, at half the size.

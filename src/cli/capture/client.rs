@@ -34,7 +34,7 @@ use dmabridge::alloc::ShmFile;
 use dmabridge::copy::Transform;
 
 use super::image::{self, Captured};
-use super::{ext, transform_of, wlr};
+use super::{copy, ext, transform_of, wlr};
 
 /// A `wl_shm` buffer over a sealed memfd, read in place.
 #[derive(Debug)]
@@ -43,6 +43,7 @@ pub(super) struct ShmBuffer {
     pool: WlShmPool,
     pub(super) buffer: WlBuffer,
     pub(super) format: DrmFourcc,
+    pub(super) wl_format: wl_shm::Format,
     pub(super) width: u32,
     pub(super) height: u32,
     pub(super) stride: u32,
@@ -76,6 +77,7 @@ impl ShmBuffer {
             pool,
             buffer,
             format,
+            wl_format,
             width,
             height,
             stride,
@@ -359,6 +361,8 @@ pub(super) struct State {
     pub(super) toplevels: Vec<ToplevelInfo>,
     pub(super) ext: ext::Events,
     pub(super) wlr: wlr::Events,
+    /// The answer to the last dmabridge-buffer-copy-v1 copy.
+    pub(super) copy: copy::Answer,
 }
 
 impl State {

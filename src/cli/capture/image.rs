@@ -110,7 +110,7 @@ pub(super) struct Finish {
 
 impl Finish {
     /// Whether the picture is kept as it came: upright, whole, unscaled.
-    fn is_plain(&self) -> bool {
+    pub(super) fn is_plain(&self) -> bool {
         self.transform == Transform::Normal && self.region.is_none() && self.scale.is_none()
     }
 }
@@ -178,20 +178,7 @@ pub(super) fn finish(captured: &Captured<'_>, finish: Finish) -> anyhow::Result<
         &src,
     )?;
     if finish.region.is_some() || finish.scale.is_some() {
-        let kept = match finish.region {
-            Some(region) => clip(region, size.w, size.h).with_context(|| {
-                format!(
-                    "region {},{} {}x{} lies outside the {}x{} image",
-                    region.x, region.y, region.width, region.height, size.w, size.h
-                )
-            })?,
-            None => Rect::new(Point::new(0, 0), Size::new(size.w, size.h)),
-        };
-        let scale = finish.scale.unwrap_or(1.0);
-        // At least one pixel; a size past i32 saturates, and the plan
-        // refuses it as larger than MAX_EXTENT.
-        let scaled = |v: i32| (f64::from(v) * scale).round().max(1.0) as i32;
-        let out = Size::<i32, Dest>::new(scaled(kept.size.w), scaled(kept.size.h));
+        let (kept, out) = finished_size(size.w, size.h, &finish)?;
         let filter = (out.w != kept.size.w || out.h != kept.size.h).then_some(Filter::Linear);
         let from = Size::<i32, Buffer>::new(size.w, size.h);
         let view = ImageView::packed(UPRIGHT, from, &bytes, index(size.w) * 4)?;
@@ -217,6 +204,29 @@ pub(super) fn finish(captured: &Captured<'_>, finish: Finish) -> anyhow::Result<
         height: size.h.unsigned_abs(),
         pixels,
     })
+}
+
+/// The part of a `width × height` upright picture that `finish` keeps
+/// (its region, clipped), and the size that part is scaled to.
+pub(super) fn finished_size(
+    width: i32,
+    height: i32,
+    finish: &Finish,
+) -> anyhow::Result<(Rect<i32, Buffer>, Size<i32, Dest>)> {
+    let kept = match finish.region {
+        Some(region) => clip(region, width, height).with_context(|| {
+            format!(
+                "region {},{} {}x{} lies outside the {}x{} image",
+                region.x, region.y, region.width, region.height, width, height
+            )
+        })?,
+        None => Rect::new(Point::new(0, 0), Size::new(width, height)),
+    };
+    let scale = finish.scale.unwrap_or(1.0);
+    // At least one pixel; a size past i32 saturates, and the plan refuses
+    // it as larger than MAX_EXTENT.
+    let scaled = |v: i32| (f64::from(v) * scale).round().max(1.0) as i32;
+    Ok((kept, Size::new(scaled(kept.size.w), scaled(kept.size.h))))
 }
 
 /// The RGB rows of `captured`, top first, each handed to `row`, for the

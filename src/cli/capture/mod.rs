@@ -10,8 +10,10 @@
 //! * Buffers: `wl_shm` over a memfd, in the first format the compositor
 //!   names among XRGB8888, ARGB8888, XBGR8888 and ABGR8888; the connection,
 //!   the registry, outputs and toplevels in [`client`].
-//! * The image is made upright, cropped and scaled on the CPU ([`image`]),
-//!   and written as an RGB PNG, or as a binary PPM on stdout for `-o -`.
+//! * The image is made upright, cropped and scaled by the compositor where
+//!   it offers dmabridge-buffer-copy-v1 ([`copy`]), else on the CPU
+//!   ([`image`]), and written as an RGB PNG, or as a binary PPM on stdout
+//!   for `-o -`.
 //!
 //! The rule: the client never waits without a deadline. Every wait, the
 //! registry's included, goes through [`Client::wait`], which gives up with
@@ -41,6 +43,7 @@
 //! (the title with Rust's string escapes, APP_ID `-` where empty).
 
 mod client;
+mod copy;
 mod ext;
 mod image;
 mod wlr;
@@ -243,10 +246,32 @@ fn capture(args: Args) -> anyhow::Result<()> {
         };
         wlr::capture(&mut client, &shm, output, request)?
     };
-    let finish = Finish {
+    let mut finish = Finish {
         transform: frame.transform,
         region: args.region,
         scale: args.scale,
+    };
+    // Where the compositor makes the picture upright, cropped and scaled,
+    // the client is left with a plain one. wlr-screencopy's upside-down
+    // rows are the client's to turn.
+    let finished = match frame.y_invert {
+        false => copy::finish_in_compositor(&mut client, &shm, &frame.buffer, finish)?,
+        true => None,
+    };
+    let frame = match finished {
+        Some(buffer) => {
+            finish = Finish {
+                transform: Transform::Normal,
+                region: None,
+                scale: None,
+            };
+            Frame {
+                buffer,
+                y_invert: false,
+                transform: Transform::Normal,
+            }
+        }
+        None => frame,
     };
     let captured = frame.captured();
     if lines == Lines::Stderr {
