@@ -186,25 +186,22 @@ vec4 texel(ivec2 p) {
     return decode(source_word(job.src_offset0 + y * job.src_stride0 + x * 4u), job.src_format);
 }
 
-// The destination word of the source word `word` in an unscaled copy
-// between packed formats (MODE_WORDS). Formats 0-3: bit 1 is the channel
-// order, bit 0 an X format.
-uint convert_word(uint word) {
-    if (((job.src_format ^ job.dst_format) & 2u) != 0u) {
-        word = (word & 0xff00ff00u) | ((word >> 16u) & 0xffu) | ((word & 0xffu) << 16u);
-    }
-    if (((job.src_format ^ job.dst_format) & 1u) != 0u) {
-        word |= 0xff000000u;
-    }
-    return word;
-}
-
-// convert_word for four words at once.
-uvec4 convert_words(uvec4 words) {
+// The source word `word` with its red and blue bytes in the destination's
+// order (MODE_WORDS). Formats 0-3: bit 1 is the channel order.
+uvec4 swap_channels(uvec4 words) {
     if (((job.src_format ^ job.dst_format) & 2u) != 0u) {
         words = (words & uvec4(0xff00ff00u)) | ((words >> 16u) & uvec4(0xffu))
             | ((words & uvec4(0xffu)) << 16u);
     }
+    return words;
+}
+
+// The destination words of source words already in its channel order, in
+// a copy that replaces the destination (MODE_WORDS without MODE_OVER):
+// the fourth byte set to 0xff where one format is an X format and the
+// other is not (bit 0 of formats 0-3); between two X formats the padding
+// moves with its pixel.
+uvec4 replace_words(uvec4 words) {
     if (((job.src_format ^ job.dst_format) & 1u) != 0u) {
         words |= uvec4(0xff000000u);
     }
@@ -281,11 +278,11 @@ uvec4 over_words(uvec4 s, uvec4 d) {
 // The word the destination pixel `p` gets where it holds `under`.
 uint pixel_word(ivec2 p, uint under) {
     if ((job.mode & MODE_WORDS) != 0u) {
-        uint word = convert_word(source_word_at(ivec2(floor(source_coord(p)))));
+        uvec4 word = swap_channels(uvec4(source_word_at(ivec2(floor(source_coord(p))))));
         if ((job.mode & MODE_OVER) != 0u) {
-            word = over_words(uvec4(word), uvec4(under)).x;
+            return over_words(word, uvec4(under)).x;
         }
-        return word;
+        return replace_words(word).x;
     }
     vec4 rgba = shade(p);
     if ((job.mode & MODE_OVER) != 0u) {
@@ -305,11 +302,11 @@ void write_pixel(ivec2 p) {
 }
 
 // The source words of the 4×4 destination block at `corner` (MODE_WORDS),
-// row by row, in the destination's format. An unscaled draw (a matrix of
+// row by row, in the destination's channel order. An unscaled draw (a matrix of
 // unit steps) maps the block onto a 4×4 block of the source, turned and mirrored by the transform: its four rows are read (as
 // four vectors where they lie on 16-byte boundaries inside the source
 // rectangle, else word by word and clamped, as write_pixel reads), turned
-// into the destination's rows and converted to its format.
+// into the destination's rows with red and blue in its order.
 void word_block(ivec2 corner, out uvec4 b0, out uvec4 b1, out uvec4 b2, out uvec4 b3) {
     vec2 c0 = source_coord(corner);
     vec2 c1 = source_coord(corner + ivec2(3));
@@ -365,10 +362,10 @@ void word_block(ivec2 corner, out uvec4 b0, out uvec4 b1, out uvec4 b2, out uvec
         b1 = b2;
         b2 = t;
     }
-    b0 = convert_words(b0);
-    b1 = convert_words(b1);
-    b2 = convert_words(b2);
-    b3 = convert_words(b3);
+    b0 = swap_channels(b0);
+    b1 = swap_channels(b1);
+    b2 = swap_channels(b2);
+    b3 = swap_channels(b3);
 }
 
 // Each invocation writes a 4×4 block of destination pixels. Blocks lie on
@@ -412,6 +409,11 @@ void main() {
             r1 = over_words(r1, dst_blocks.blocks[first + step]);
             r2 = over_words(r2, dst_blocks.blocks[first + 2u * step]);
             r3 = over_words(r3, dst_blocks.blocks[first + 3u * step]);
+        } else {
+            r0 = replace_words(r0);
+            r1 = replace_words(r1);
+            r2 = replace_words(r2);
+            r3 = replace_words(r3);
         }
         dst_blocks.blocks[first] = r0;
         dst_blocks.blocks[first + step] = r1;

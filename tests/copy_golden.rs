@@ -1009,37 +1009,46 @@ fn work_in_flight_is_collected_once_done() {
 fn translucent_draws_blend_over_what_the_destination_holds() {
     use dmabridge::copy::{Blend, Draw, DrawPlan, DrawRequest, DrawSource, Point};
     // A 40×36 ARGB8888 texture of every alpha over a 64×48 destination
-    // whose every pixel differs, alpha included: whole blocks inside the
-    // clip read the destination as vectors, the clip's edges (odd on every
-    // side) pixel by pixel. At alpha 0.75 the shader blends in floats; at
-    // alpha 1 in integers, from source blocks off the grid (at 9, 5) and
-    // on it (at 8, 4). Premultiplied colour: no channel above alpha.
+    // whose every pixel differs, alpha included, in each packed format:
+    // whole blocks inside the clip read the destination as vectors, the
+    // clip's edges (odd on every side) pixel by pixel. At alpha 0.75 the
+    // shader blends in floats; at alpha 1 in integers, from source blocks
+    // off the grid (at 9, 5) and on it (at 8, 4). Premultiplied colour: no
+    // channel above alpha.
     let (tw, th, w, h) = (40usize, 36usize, 64usize, 48usize);
+    // R, G, B, A.
     let texel = |x: usize, y: usize| -> [u8; 4] {
         let a = ((x * 7 + y * 13) % 256) as u8;
         let c = |k: usize| ((x * k + y * 3) % (usize::from(a) + 1)) as u8;
-        // B, G, R, A in memory.
-        [c(5), c(11), c(17), a]
+        [c(17), c(11), c(5), a]
     };
     let under = |x: usize, y: usize| -> [u8; 4] {
         [
-            (x * 4) as u8,
-            (y * 5) as u8,
             ((x + y) * 3) as u8,
+            (y * 5) as u8,
+            (x * 4) as u8,
             (x * y + 40) as u8,
         ]
     };
+    // R, G, B, A as the bytes of `format`, and back; an X format's fourth
+    // byte reads as opaque.
+    let bytes_of = |format: DrmFourcc, [r, g, b, a]: [u8; 4]| match format {
+        DrmFourcc::Argb8888 | DrmFourcc::Xrgb8888 => [b, g, r, a],
+        _ => [r, g, b, a],
+    };
+    let rgba_of = |format: DrmFourcc, bytes: [u8; 4]| {
+        let [r, g, b, a] = bytes_of(format, bytes);
+        let x = matches!(format, DrmFourcc::Xrgb8888 | DrmFourcc::Xbgr8888);
+        [r, g, b, if x { 255 } else { a }]
+    };
     let texture: Vec<u8> = (0..th)
-        .flat_map(|y| (0..tw).flat_map(move |x| texel(x, y)))
-        .collect();
-    let target: Vec<u8> = (0..h)
-        .flat_map(|y| (0..w).flat_map(move |x| under(x, y)))
+        .flat_map(|y| (0..tw).flat_map(move |x| bytes_of(DrmFourcc::Argb8888, texel(x, y))))
         .collect();
     let clip = support::rect(11, 6, 33, 29);
     on_gpu(|copier| {
         let texture_buffer = upload(copier, &texture);
-        let desc = |width: usize, height: usize| ImageDesc {
-            format: DrmFourcc::Argb8888,
+        let desc = |format, width: usize, height: usize| ImageDesc {
+            format,
             width: width as u32,
             height: height as u32,
             planes: vec![PlaneDesc {
@@ -1047,88 +1056,99 @@ fn translucent_draws_blend_over_what_the_destination_holds() {
                 stride: width as u32 * 4,
             }],
         };
-        let (texture_desc, target_desc) = (desc(tw, th), desc(w, h));
-        for (alpha, at) in [
+        let texture_desc = desc(DrmFourcc::Argb8888, tw, th);
+        let cases = [
             (0.75, Point::new(9, 5)),
             (1.0, Point::new(9, 5)),
             (1.0, Point::new(8, 4)),
-        ] {
-            let target_buffer = upload(copier, &target);
-            let plan = DrawPlan::new(DrawRequest {
-                dst_size: Size::new(w as i32, h as i32),
-                dst_rect: Rect::new(at, Size::new(tw as i32, th as i32)),
-                clip,
-                source: DrawSource::Texture {
-                    size: Size::new(tw as i32, th as i32),
-                    rect: Rect::new(Point::new(0.0, 0.0), Size::new(tw as f64, th as f64)),
-                    transform: Transform::Normal,
-                    filter: Filter::Nearest,
-                },
-                blend: Blend::Over,
-                alpha,
-            })
-            .expect("a valid draw");
-            let draws = [Draw::new(
-                &plan,
-                Some(Surface::Buffer {
-                    buffer: &texture_buffer,
-                    desc: &texture_desc,
-                }),
-            )];
-            let target_surface = Surface::Buffer {
-                buffer: &target_buffer,
-                desc: &target_desc,
-            };
-            let batch = copier
-                .submit_draws(target_surface, &draws, Vec::new())
-                .expect("the batch is submitted");
-            batch.completion.wait().expect("waiting for the batch");
-            assert!(batch.refused.is_empty(), "{:?}", batch.refused);
-            let bytes = copier
-                .readback(&target_buffer)
-                .expect("reading back")
-                .wait()
-                .expect("waiting for the readback");
-            let inside = |x: usize, y: usize| {
-                let (x, y) = (x as i32, y as i32);
-                (clip.loc.x..clip.loc.x + clip.size.w).contains(&x)
-                    && (clip.loc.y..clip.loc.y + clip.size.h).contains(&y)
-            };
-            // Exact in integers (alpha 1), ±1 in floats.
-            let tolerance = u8::from(alpha != 1.0);
-            let mut wrong = Vec::new();
-            for y in 0..h {
-                for x in 0..w {
-                    let dst = under(x, y);
-                    let want = if inside(x, y) {
-                        let src = texel(x - at.x as usize, y - at.y as usize);
-                        let a = f64::from(src[3]) * f64::from(alpha) / 255.0;
-                        let mut out = [0u8; 4];
-                        for (c, out) in out.iter_mut().enumerate() {
-                            *out = (f64::from(src[c]) * f64::from(alpha)
-                                + f64::from(dst[c]) * (1.0 - a))
-                                .round() as u8;
+        ];
+        for format in PACKED {
+            for (alpha, at) in cases {
+                let target: Vec<u8> = (0..h)
+                    .flat_map(|y| (0..w).flat_map(move |x| bytes_of(format, under(x, y))))
+                    .collect();
+                let target_buffer = upload(copier, &target);
+                let target_desc = desc(format, w, h);
+                let plan = DrawPlan::new(DrawRequest {
+                    dst_size: Size::new(w as i32, h as i32),
+                    dst_rect: Rect::new(at, Size::new(tw as i32, th as i32)),
+                    clip,
+                    source: DrawSource::Texture {
+                        size: Size::new(tw as i32, th as i32),
+                        rect: Rect::new(Point::new(0.0, 0.0), Size::new(tw as f64, th as f64)),
+                        transform: Transform::Normal,
+                        filter: Filter::Nearest,
+                    },
+                    blend: Blend::Over,
+                    alpha,
+                })
+                .expect("a valid draw");
+                let draws = [Draw::new(
+                    &plan,
+                    Some(Surface::Buffer {
+                        buffer: &texture_buffer,
+                        desc: &texture_desc,
+                    }),
+                )];
+                let target_surface = Surface::Buffer {
+                    buffer: &target_buffer,
+                    desc: &target_desc,
+                };
+                let batch = copier
+                    .submit_draws(target_surface, &draws, Vec::new())
+                    .expect("the batch is submitted");
+                batch.completion.wait().expect("waiting for the batch");
+                assert!(batch.refused.is_empty(), "{:?}", batch.refused);
+                let bytes = copier
+                    .readback(&target_buffer)
+                    .expect("reading back")
+                    .wait()
+                    .expect("waiting for the readback");
+                let inside = |x: usize, y: usize| {
+                    let (x, y) = (x as i32, y as i32);
+                    (clip.loc.x..clip.loc.x + clip.size.w).contains(&x)
+                        && (clip.loc.y..clip.loc.y + clip.size.h).contains(&y)
+                };
+                // Exact in integers (alpha 1), ±1 in floats.
+                let tolerance = u8::from(alpha != 1.0);
+                let x_format = matches!(format, DrmFourcc::Xrgb8888 | DrmFourcc::Xbgr8888);
+                let mut wrong = Vec::new();
+                for y in 0..h {
+                    for x in 0..w {
+                        let want = if inside(x, y) {
+                            let src = texel(x - at.x as usize, y - at.y as usize);
+                            let dst = rgba_of(format, bytes_of(format, under(x, y)));
+                            let a = f64::from(src[3]) * f64::from(alpha) / 255.0;
+                            let mut out = [0u8; 4];
+                            for (c, out) in out.iter_mut().enumerate() {
+                                *out = (f64::from(src[c]) * f64::from(alpha)
+                                    + f64::from(dst[c]) * (1.0 - a))
+                                    .round() as u8;
+                            }
+                            if x_format {
+                                out[3] = 255;
+                            }
+                            bytes_of(format, out)
+                        } else {
+                            bytes_of(format, under(x, y))
+                        };
+                        let got = &bytes[(y * w + x) * 4..(y * w + x) * 4 + 4];
+                        if got
+                            .iter()
+                            .zip(want)
+                            .any(|(&g, w)| g.abs_diff(w) > tolerance)
+                        {
+                            wrong.push(((x, y), got.to_vec(), want));
                         }
-                        out
-                    } else {
-                        dst
-                    };
-                    let got = &bytes[(y * w + x) * 4..(y * w + x) * 4 + 4];
-                    if got
-                        .iter()
-                        .zip(want)
-                        .any(|(&g, w)| g.abs_diff(w) > tolerance)
-                    {
-                        wrong.push(((x, y), got.to_vec(), want));
                     }
                 }
+                assert!(
+                    wrong.is_empty(),
+                    "{format:?}, alpha {alpha} at {at:?}: {} pixels differ: {:?}",
+                    wrong.len(),
+                    &wrong[..wrong.len().min(8)]
+                );
             }
-            assert!(
-                wrong.is_empty(),
-                "alpha {alpha} at {at:?}: {} pixels differ: {:?}",
-                wrong.len(),
-                &wrong[..wrong.len().min(8)]
-            );
         }
     });
 }
