@@ -324,14 +324,15 @@ void word_block(ivec2 corner, out uvec4 b0, out uvec4 b1, out uvec4 b2, out uvec
         b2 = src0_blocks.blocks[at + 2u * row];
         b3 = src0_blocks.blocks[at + 3u * row];
     } else {
-        b0 = uvec4(source_word_at(s), source_word_at(s + ivec2(1, 0)),
-            source_word_at(s + ivec2(2, 0)), source_word_at(s + ivec2(3, 0)));
-        b1 = uvec4(source_word_at(s + ivec2(0, 1)), source_word_at(s + ivec2(1, 1)),
-            source_word_at(s + ivec2(2, 1)), source_word_at(s + ivec2(3, 1)));
-        b2 = uvec4(source_word_at(s + ivec2(0, 2)), source_word_at(s + ivec2(1, 2)),
-            source_word_at(s + ivec2(2, 2)), source_word_at(s + ivec2(3, 2)));
-        b3 = uvec4(source_word_at(s + ivec2(0, 3)), source_word_at(s + ivec2(1, 3)),
-            source_word_at(s + ivec2(2, 3)), source_word_at(s + ivec2(3, 3)));
+        uvec4 rows[4];
+        for (int r = 0; r < 4; r++) {
+            rows[r] = uvec4(source_word_at(s + ivec2(0, r)), source_word_at(s + ivec2(1, r)),
+                source_word_at(s + ivec2(2, r)), source_word_at(s + ivec2(3, r)));
+        }
+        b0 = rows[0];
+        b1 = rows[1];
+        b2 = rows[2];
+        b3 = rows[3];
     }
     // A transform that swaps the axes: destination rows follow source
     // columns, so the block is transposed first.
@@ -371,10 +372,12 @@ void word_block(ivec2 corner, out uvec4 b0, out uvec4 b1, out uvec4 b2, out uvec
 // Each invocation writes a 4×4 block of destination pixels. Blocks lie on
 // a grid of multiples of 4 in destination pixels, from the clip
 // rectangle's origin rounded down. Where invocations run on a CPU
-// (lavapipe), each has a fixed cost, which 16 pixels share, and a block
-// that lies wholly in the clip rectangle of a destination whose rows start
-// on 16-byte boundaries moves whole rows of it as vectors. Blocks at the
-// clip's edges, or of a destination not so aligned, write pixel by pixel.
+// (lavapipe), each has a fixed cost, which 16 pixels share. An unscaled
+// draw of whole words (MODE_WORDS) whose block lies wholly in the clip
+// rectangle of a destination whose rows start on 16-byte boundaries moves
+// the block's rows as vectors; every other block is written pixel by
+// pixel, in one loop, so that the per-pixel path is compiled once (lavapipe
+// compiles the shader in every process that uses it).
 void main() {
     ivec2 corner = ((job.clip_origin >> 2) << 2) + ivec2(gl_GlobalInvocationID.xy) * 4;
     ivec2 clip_end = job.clip_origin + job.clip_extent;
@@ -383,22 +386,12 @@ void main() {
     }
     bool whole = all(greaterThanEqual(corner, job.clip_origin))
         && all(lessThanEqual(corner + ivec2(4), clip_end));
-    if (!whole || (job.dst_offset & 15u) != 0u || (job.dst_stride & 15u) != 0u) {
-        for (int j = 0; j < 4; j++) {
-            for (int i = 0; i < 4; i++) {
-                ivec2 p = corner + ivec2(i, j);
-                if (all(greaterThanEqual(p, job.clip_origin)) && all(lessThan(p, clip_end))) {
-                    write_pixel(p);
-                }
-            }
-        }
-        return;
-    }
-    uint first = (job.dst_offset + uint(corner.y) * job.dst_stride + uint(corner.x) * 4u) >> 4u;
-    uint step = job.dst_stride >> 4u;
     // Unit steps: an unscaled draw, under any transform.
     bool unit = abs(job.m0.x) + abs(job.m0.y) == 1.0 && abs(job.m1.x) + abs(job.m1.y) == 1.0;
-    if ((job.mode & MODE_WORDS) != 0u && unit) {
+    if (whole && unit && (job.mode & MODE_WORDS) != 0u && (job.dst_offset & 15u) == 0u
+        && (job.dst_stride & 15u) == 0u) {
+        uint first = (job.dst_offset + uint(corner.y) * job.dst_stride + uint(corner.x) * 4u) >> 4u;
+        uint step = job.dst_stride >> 4u;
         uvec4 r0;
         uvec4 r1;
         uvec4 r2;
@@ -421,17 +414,10 @@ void main() {
         dst_blocks.blocks[first + 3u * step] = r3;
         return;
     }
-    for (int j = 0; j < 4; j++) {
-        uint at = first + uint(j) * step;
-        uvec4 under = uvec4(0u);
-        if ((job.mode & MODE_OVER) != 0u) {
-            under = dst_blocks.blocks[at];
+    for (uint k = 0u; k < 16u; k++) {
+        ivec2 p = corner + ivec2(int(k & 3u), int(k >> 2u));
+        if (all(greaterThanEqual(p, job.clip_origin)) && all(lessThan(p, clip_end))) {
+            write_pixel(p);
         }
-        ivec2 p = corner + ivec2(0, j);
-        dst_blocks.blocks[at] = uvec4(
-            pixel_word(p, under.x),
-            pixel_word(p + ivec2(1, 0), under.y),
-            pixel_word(p + ivec2(2, 0), under.z),
-            pixel_word(p + ivec2(3, 0), under.w));
     }
 }
