@@ -168,6 +168,47 @@ impl Buffer {
         Ok(this)
     }
 
+    /// A buffer of `size` bytes for `usage`, made to be bound to imported
+    /// memory of `handle_type`, with no memory yet, and its memory
+    /// requirements. [`VulkanError::ImportTooSmall`] where it needs more
+    /// than `size` bytes: a dedicated allocation is exactly the buffer's
+    /// requirement (VUID-VkMemoryDedicatedAllocateInfo-buffer-02965), and
+    /// memory smaller than the allocation does not import (lavapipe answers
+    /// VK_ERROR_OUT_OF_DEVICE_MEMORY).
+    fn external(
+        device: &Arc<Device>,
+        size: u64,
+        usage: vk::BufferUsageFlags,
+        handle_type: vk::ExternalMemoryHandleTypeFlags,
+    ) -> Result<(Self, vk::MemoryRequirements), VulkanError> {
+        let mut external = vk::ExternalMemoryBufferCreateInfo::default().handle_types(handle_type);
+        let info = vk::BufferCreateInfo::default()
+            .size(size)
+            .usage(usage)
+            .sharing_mode(vk::SharingMode::EXCLUSIVE)
+            .push_next(&mut external);
+        let raw = create_buffer(device, &info)?;
+        let this = Self {
+            raw,
+            memory: vk::DeviceMemory::null(),
+            size,
+            usage,
+            mapping: None,
+            _device_mapping: None,
+            _host: None,
+            device: Arc::clone(device),
+        };
+        // SAFETY: `raw` is a buffer of this device.
+        let requirements = unsafe { device.raw().get_buffer_memory_requirements(raw) };
+        if requirements.size > size {
+            return Err(VulkanError::ImportTooSmall {
+                needed: requirements.size,
+                size,
+            });
+        }
+        Ok((this, requirements))
+    }
+
     /// Imports a dma-buf of `size` bytes as a storage buffer over all of it:
     /// a dedicated allocation (`VkImportMemoryFdInfoKHR`,
     /// `VK_EXTERNAL_MEMORY_HANDLE_TYPE_DMA_BUF_BIT_EXT`) that takes `fd`.
@@ -184,37 +225,14 @@ impl Buffer {
         mapping: Arc<DeviceMapping>,
         name: &CStr,
     ) -> Result<Self, VulkanError> {
-        let handle_type = vk::ExternalMemoryHandleTypeFlags::DMA_BUF_EXT;
-        let mut external = vk::ExternalMemoryBufferCreateInfo::default().handle_types(handle_type);
-        let usage = vk::BufferUsageFlags::STORAGE_BUFFER;
-        let info = vk::BufferCreateInfo::default()
-            .size(size)
-            .usage(usage)
-            .sharing_mode(vk::SharingMode::EXCLUSIVE)
-            .push_next(&mut external);
-        let raw = create_buffer(device, &info)?;
-        let mut this = Self {
-            raw,
-            memory: vk::DeviceMemory::null(),
+        let (mut this, requirements) = Self::external(
+            device,
             size,
-            usage,
-            mapping: None,
-            _device_mapping: Some(mapping),
-            _host: None,
-            device: Arc::clone(device),
-        };
-        // SAFETY: `raw` is a buffer of this device.
-        let requirements = unsafe { device.raw().get_buffer_memory_requirements(raw) };
-        // A dedicated allocation is exactly the buffer's requirement
-        // (VUID-VkMemoryDedicatedAllocateInfo-buffer-02965), and an fd
-        // smaller than the allocation does not import (lavapipe answers
-        // VK_ERROR_OUT_OF_DEVICE_MEMORY).
-        if requirements.size > size {
-            return Err(VulkanError::ImportTooSmall {
-                needed: requirements.size,
-                size,
-            });
-        }
+            vk::BufferUsageFlags::STORAGE_BUFFER,
+            vk::ExternalMemoryHandleTypeFlags::DMA_BUF_EXT,
+        )?;
+        this._device_mapping = Some(mapping);
+        let raw = this.raw;
         this.memory = import_memory(device, fd, requirements, Dedicated::Buffer(raw))?;
         this.bind()?;
         device.set_name(raw, name)?;
@@ -240,34 +258,11 @@ impl Buffer {
             region.ptr().as_ptr().cast::<std::ffi::c_void>(),
             region.len() as u64,
         );
-        let mut external = vk::ExternalMemoryBufferCreateInfo::default().handle_types(handle_type);
         let usage = vk::BufferUsageFlags::STORAGE_BUFFER
             | vk::BufferUsageFlags::TRANSFER_SRC
             | vk::BufferUsageFlags::TRANSFER_DST;
-        let info = vk::BufferCreateInfo::default()
-            .size(size)
-            .usage(usage)
-            .sharing_mode(vk::SharingMode::EXCLUSIVE)
-            .push_next(&mut external);
-        let raw = create_buffer(device, &info)?;
-        let mut this = Self {
-            raw,
-            memory: vk::DeviceMemory::null(),
-            size,
-            usage,
-            mapping: None,
-            _device_mapping: None,
-            _host: Some(region),
-            device: Arc::clone(device),
-        };
-        // SAFETY: `raw` is a buffer of this device.
-        let requirements = unsafe { device.raw().get_buffer_memory_requirements(raw) };
-        if requirements.size > size {
-            return Err(VulkanError::ImportTooSmall {
-                needed: requirements.size,
-                size,
-            });
-        }
+        let (mut this, requirements) = Self::external(device, size, usage, handle_type)?;
+        this._host = Some(region);
         let mut properties = vk::MemoryHostPointerPropertiesEXT::default();
         // SAFETY: the extension is enabled (its table exists); the handle
         // type is HOST_ALLOCATION (VUID-vkGetMemoryHostPointerPropertiesEXT-handleType-01752)
@@ -309,7 +304,7 @@ impl Buffer {
         this.memory = unsafe { device.raw().allocate_memory(&allocate, None) }
             .map_err(|r| map_import_err("vkAllocateMemory", r))?;
         this.bind()?;
-        device.set_name(raw, name)?;
+        device.set_name(this.raw, name)?;
         debug!(size, "imported host memory as a buffer");
         Ok(this)
     }

@@ -11,7 +11,7 @@ use tracing::debug;
 use wayland_client::protocol::{wl_output, wl_shm::WlShm};
 use wayland_client::{Connection, Dispatch, QueueHandle, WEnum, delegate_noop};
 
-use dmabridge::copy::{CopyPlan, CopyRequest, Dest, Point, Rect, Size};
+use dmabridge::copy::{CopyPlan, Dest, Point, Size};
 use dmabridge::protocols::buffer_copy::client::{
     dmabridge_buffer_copy_manager_v1::DmabridgeBufferCopyManagerV1,
     dmabridge_buffer_copy_v1::{self, DmabridgeBufferCopyV1, Filter},
@@ -55,15 +55,8 @@ pub(super) fn finish_in_compositor(
     // Where the kept part of the upright picture lies in the buffer: the
     // corners of `kept` through the whole picture's map, which is exact in
     // f32 for an unscaled transform.
-    let whole = CopyPlan::new(CopyRequest {
-        src_size,
-        dst_size: Size::new(upright.w, upright.h),
-        src_rect: Rect::new(Point::new(0, 0), src_size),
-        dst_rect: Rect::new(Point::new(0, 0), Size::new(upright.w, upright.h)),
-        transform: undo,
-        filter: None,
-    })
-    .context("planning the upright picture")?;
+    let whole = CopyPlan::new(image::upright_request(src_size, undo))
+        .context("planning the upright picture")?;
     let corner = |x: i32, y: i32| whole.src_coord(Point::<f32, Dest>::new(x as f32, y as f32));
     let (a, b) = (
         corner(kept.loc.x, kept.loc.y),

@@ -151,7 +151,6 @@ pub(super) fn finish(captured: &Captured<'_>, finish: Finish) -> anyhow::Result<
         .context("reading the captured buffer")?;
     // Upright, and in UPRIGHT's byte order, whatever the buffer's format.
     let undo = finish.transform.invert();
-    let upright = undo.transformed_size(src_size);
     if finish.is_plain() {
         let mut pixels = Vec::with_capacity(captured.width as usize * captured.height as usize * 3);
         let rows = plain_rows(captured, |row| {
@@ -166,17 +165,7 @@ pub(super) fn finish(captured: &Captured<'_>, finish: Finish) -> anyhow::Result<
             });
         }
     }
-    let (mut size, mut bytes) = copy(
-        CopyRequest {
-            src_size,
-            dst_size: Size::new(upright.w, upright.h),
-            src_rect: Rect::new(Point::new(0, 0), src_size),
-            dst_rect: Rect::new(Point::new(0, 0), Size::new(upright.w, upright.h)),
-            transform: undo,
-            filter: None,
-        },
-        &src,
-    )?;
+    let (mut size, mut bytes) = copy(upright_request(src_size, undo), &src)?;
     if finish.region.is_some() || finish.scale.is_some() {
         let (kept, out) = finished_size(size.w, size.h, &finish)?;
         let filter = (out.w != kept.size.w || out.h != kept.size.h).then_some(Filter::Linear);
@@ -204,6 +193,20 @@ pub(super) fn finish(captured: &Captured<'_>, finish: Finish) -> anyhow::Result<
         height: size.h.unsigned_abs(),
         pixels,
     })
+}
+
+/// The copy of a whole buffer of `src_size` into an upright picture: its
+/// content turned by `undo`, the inverse of the compositor's transform.
+pub(super) fn upright_request(src_size: Size<i32, Buffer>, undo: Transform) -> CopyRequest {
+    let upright = undo.transformed_size(src_size);
+    CopyRequest {
+        src_size,
+        dst_size: Size::new(upright.w, upright.h),
+        src_rect: Rect::new(Point::new(0, 0), src_size),
+        dst_rect: Rect::new(Point::new(0, 0), Size::new(upright.w, upright.h)),
+        transform: undo,
+        filter: None,
+    }
 }
 
 /// The part of a `width × height` upright picture that `finish` keeps
