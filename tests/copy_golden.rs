@@ -193,7 +193,7 @@ fn expected(case: &Case, src_bytes: &[u8], dst_bytes: &[u8]) -> Vec<u8> {
 /// Runs `case` on the GPU and compares; on a mismatch writes the images and
 /// returns what went wrong.
 fn run(copier: &mut Copier, case: &Case, seed: u32) -> Result<(), String> {
-    let src_bytes = support::noise(seed, case.src_size as usize);
+    let src_bytes = dmabridge::copy::reference::noise(seed, case.src_size as usize);
     let dst_bytes = vec![SENTINEL; case.dst_size as usize];
     let src = upload(copier, &src_bytes);
     let dst = upload(copier, &dst_bytes);

@@ -178,8 +178,12 @@ fn copies_between_udmabufs_match_the_reference() {
             .unwrap(),
     );
     assert!(nv12.lock().unwrap().is_disjoint());
-    write(&argb, |i, len| support::noise(11 + i as u32, len));
-    write(&nv12, |i, len| support::noise(23 + i as u32, len));
+    write(&argb, |i, len| {
+        dmabridge::copy::reference::noise(11 + i as u32, len)
+    });
+    write(&nv12, |i, len| {
+        dmabridge::copy::reference::noise(23 + i as u32, len)
+    });
     write(&dst, |_, len| vec![SENTINEL; len]);
 
     on_gpu(|copier| {
@@ -255,9 +259,9 @@ fn a_pending_write_fence_holds_the_copy_back() {
     let udmabuf = Udmabuf::open().unwrap();
     let (src, fd, memfd, plane) = with_memfd(&udmabuf, w, h);
     let dst = shared(udmabuf.allocate(DrmFourcc::Argb8888, w, h).unwrap());
-    let fresh_bytes = move || support::noise(2, (plane.stride * h) as usize);
+    let fresh_bytes = move || dmabridge::copy::reference::noise(2, (plane.stride * h) as usize);
     let fresh = fresh_bytes();
-    write(&src, |_, len| support::noise(1, len));
+    write(&src, |_, len| dmabridge::copy::reference::noise(1, len));
     write(&dst, |_, len| vec![SENTINEL; len]);
 
     let vgem = Vgem::open().unwrap();
@@ -451,7 +455,7 @@ fn linear_sources_imported_as_images_copy_like_buffers() {
         let mut by_buffer_copier = Copier::new(Arc::clone(device)).unwrap();
         for (seed, (name, src)) in sources.iter().enumerate() {
             write(src, |i, len| {
-                support::noise(31 + 7 * seed as u32 + i as u32, len)
+                dmabridge::copy::reference::noise(31 + 7 * seed as u32 + i as u32, len)
             });
             let by_image = shared(udmabuf.allocate(DrmFourcc::Xrgb8888, 80, 80).unwrap());
             write(&by_image, |_, len| vec![SENTINEL; len]);
@@ -504,7 +508,9 @@ fn a_plain_copy_from_an_image_source_moves_its_staged_rows() {
     // ARGB8888 onto itself, unscaled and upright: the rows staged from the
     // image go to the device buffer by transfers, not through the shader.
     let src = padded(&udmabuf, DrmFourcc::Argb8888, (67, 45), 64, 256, false);
-    write(&src, |i, len| support::noise(57 + i as u32, len));
+    write(&src, |i, len| {
+        dmabridge::copy::reference::noise(57 + i as u32, len)
+    });
     let plan = CopyPlan::new(CopyRequest {
         src_size: Size::new(67, 45),
         dst_size: Size::new(40, 30),
@@ -682,9 +688,9 @@ fn acquire_fences_hold_the_job_and_release_fences_follow_it() {
     let udmabuf = Udmabuf::open().unwrap();
     let (src, _fd, memfd, plane) = with_memfd(&udmabuf, w, h);
     let dst = shared(udmabuf.allocate(DrmFourcc::Argb8888, w, h).unwrap());
-    let fresh_bytes = move || support::noise(4, (plane.stride * h) as usize);
+    let fresh_bytes = move || dmabridge::copy::reference::noise(4, (plane.stride * h) as usize);
     let fresh = fresh_bytes();
-    write(&src, |_, len| support::noise(3, len));
+    write(&src, |_, len| dmabridge::copy::reference::noise(3, len));
     write(&dst, |_, len| vec![SENTINEL; len]);
 
     // The acquire fence: a pending vgem write fence on a buffer the job does

@@ -161,6 +161,21 @@ fn bilinear(src: &ImageView<'_>, rect: Rect<i32, Buffer>, c: Point<f32, Buffer>)
     })
 }
 
+/// `len` bytes of deterministic noise from `seed` (xorshift32): inputs
+/// for checking a copy against this reference, alike in every process that
+/// asks with the same seed.
+pub fn noise(seed: u32, len: usize) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state.to_le_bytes()[1]
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use drm_fourcc::DrmFourcc;

@@ -182,7 +182,7 @@ impl Image {
             .read()?
             .iter()
             .enumerate()
-            .map(|(n, plane)| noise(seed + n as u32, plane.len()))
+            .map(|(n, plane)| reference::noise(seed + n as u32, plane.len()))
             .collect();
         image.write(&planes)?;
         Ok(image)
@@ -251,19 +251,6 @@ impl Image {
 /// How many planes a format of this client has.
 fn dmabuf_planes(fourcc: DrmFourcc) -> usize {
     if fourcc == DrmFourcc::Nv12 { 2 } else { 1 }
-}
-
-/// Deterministic noise (xorshift32).
-fn noise(seed: u32, len: usize) -> Vec<u8> {
-    let mut state = seed | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            state.to_le_bytes()[1]
-        })
-        .collect()
 }
 
 fn rect<S>((x, y, w, h): (i32, i32, i32, i32)) -> Rect<i32, S> {
@@ -430,8 +417,8 @@ pub(crate) fn run(
 ) -> anyhow::Result<()> {
     let qh = queue.handle();
     let manager = manager(globals, &qh)?;
-    let src_bytes = vec![noise(1, (SRC.0 * SRC.1 * 4) as usize)];
-    let dst_bytes = vec![noise(2, (DST.0 * DST.1 * 4) as usize)];
+    let src_bytes = vec![reference::noise(1, (SRC.0 * SRC.1 * 4) as usize)];
+    let dst_bytes = vec![reference::noise(2, (DST.0 * DST.1 * 4) as usize)];
     let mut tally = Tally::default();
     for src_format in FORMATS {
         let src = Image::shm(shm, &qh, src_format, SRC, &src_bytes[0])?;
@@ -537,9 +524,9 @@ pub(crate) fn run_dmabuf(
     let src_planes = src.read()?;
     let mut dst = Image::udmabuf(&linux_dmabuf, &qh, DrmFourcc::Xbgr8888, DST, 2)?;
     let dst_planes = dst.read()?;
-    let shm_bytes = vec![noise(4, (SRC.0 * SRC.1 * 4) as usize)];
+    let shm_bytes = vec![reference::noise(4, (SRC.0 * SRC.1 * 4) as usize)];
     let shm_src = Image::shm(shm, &qh, FORMATS[1], SRC, &shm_bytes[0])?;
-    let shm_dst_bytes = [noise(5, (DST.0 * DST.1 * 4) as usize)];
+    let shm_dst_bytes = [reference::noise(5, (DST.0 * DST.1 * 4) as usize)];
     let mut shm_dst = Image::shm(shm, &qh, FORMATS[0], DST, &shm_dst_bytes[0])?;
     // NV12 where the compositor's device converts it (it offers it).
     let mut nv12 = if app.dmabuf_formats.contains(&(DrmFourcc::Nv12 as u32)) {
@@ -580,7 +567,7 @@ pub(crate) fn run_dmabuf(
     let exact = &cases()[0];
     let vgem = Vgem::open().context("vgem")?;
     // A source whose producer has not finished: its write fence pending.
-    let held = noise(6, src_planes[0].len());
+    let held = reference::noise(6, src_planes[0].len());
     src.write(std::slice::from_ref(&held))?;
     let fenced = vgem.alloc(64, 64, DrmFourcc::Xrgb8888, 32)?;
     let fence = vgem.attach_fence(&fenced, FenceAccess::Write)?;
@@ -695,7 +682,7 @@ pub(crate) fn bench(
     let qh = queue.handle();
     let manager = manager(globals, &qh)?;
     let (w, h) = (w as usize, h as usize);
-    let bytes = noise(7, w * h * 4);
+    let bytes = reference::noise(7, w * h * 4);
     let src = Image::shm(shm, &qh, FORMATS[0], (w as i32, h as i32), &bytes)?;
     let blank = vec![0u8; w * h * 4];
     let mut dst = Image::shm(shm, &qh, FORMATS[1], (h as i32, w as i32), &blank)?;
@@ -760,7 +747,7 @@ pub(crate) fn flood(
     const SIDE: i32 = 1024;
     let qh = queue.handle();
     let manager = manager(globals, &qh)?;
-    let bytes = noise(3, (SIDE * SIDE * 4) as usize);
+    let bytes = reference::noise(3, (SIDE * SIDE * 4) as usize);
     let src = Image::shm(shm, &qh, FORMATS[0], (SIDE, SIDE), &bytes)?;
     let dsts = (0..FLOOD_DEPTH)
         .map(|_| Image::shm(shm, &qh, FORMATS[1], (SIDE, SIDE), &bytes))
