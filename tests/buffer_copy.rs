@@ -10,7 +10,7 @@
 //! arrived fails the client, and with it this test.
 //!
 //! The protocol's errors, buffers that go away mid-copy and a flood of
-//! copies next to a drawing client are hostile cases (`tests/hostile.rs`),
+//! copies next to a drawing client are hostile cases (`tests/hostile/`),
 //! where an observer's frames are watched throughout.
 
 #[path = "support/compositor.rs"]
