@@ -90,6 +90,11 @@ const uint MODE_OVER = 2u;
 // src/copy/reference.rs defines for such a copy, without the general path's
 // per-channel arithmetic.
 const uint MODE_WORDS = 4u;
+// With MODE_OVER: the destination holds job.colour in every pixel of the
+// clip (a fill of the same batch that leaves the clip out: src/copy/batch.rs),
+// so the blend goes over that colour's word and the destination is not
+// read.
+const uint MODE_ONTO_COLOUR = 8u;
 
 // BT.601 limited range to R'G'B' on the 0-255 scale, the reference's matrix
 // derived the way the reference derives it: luma 16-235, chroma 16-240
@@ -291,11 +296,13 @@ uint pixel_word(ivec2 p, uint under) {
     return encode(rgba, job.dst_format);
 }
 
-// Writes the destination pixel `p`, which lies in the clip rectangle.
-void write_pixel(ivec2 p) {
+// Writes the destination pixel `p`, which lies in the clip rectangle;
+// `below` is the word under it where the destination is not read
+// (MODE_ONTO_COLOUR).
+void write_pixel(ivec2 p, uint below) {
     uint i = (job.dst_offset + uint(p.y) * job.dst_stride + uint(p.x) * 4u) >> 2u;
-    uint under = 0u;
-    if ((job.mode & MODE_OVER) != 0u) {
+    uint under = below;
+    if ((job.mode & (MODE_OVER | MODE_ONTO_COLOUR)) == MODE_OVER) {
         under = dst.words[i];
     }
     dst.words[i] = pixel_word(p, under);
@@ -384,6 +391,8 @@ void main() {
     if (any(greaterThanEqual(corner, clip_end))) {
         return;
     }
+    // The word a fill of job.colour left under the clip (MODE_ONTO_COLOUR).
+    uint below = encode(job.colour, job.dst_format);
     bool whole = all(greaterThanEqual(corner, job.clip_origin))
         && all(lessThanEqual(corner + ivec2(4), clip_end));
     // Unit steps: an unscaled draw, under any transform.
@@ -398,10 +407,20 @@ void main() {
         uvec4 r3;
         word_block(corner, r0, r1, r2, r3);
         if ((job.mode & MODE_OVER) != 0u) {
-            r0 = over_words(r0, dst_blocks.blocks[first]);
-            r1 = over_words(r1, dst_blocks.blocks[first + step]);
-            r2 = over_words(r2, dst_blocks.blocks[first + 2u * step]);
-            r3 = over_words(r3, dst_blocks.blocks[first + 3u * step]);
+            uvec4 d0 = uvec4(below);
+            uvec4 d1 = d0;
+            uvec4 d2 = d0;
+            uvec4 d3 = d0;
+            if ((job.mode & MODE_ONTO_COLOUR) == 0u) {
+                d0 = dst_blocks.blocks[first];
+                d1 = dst_blocks.blocks[first + step];
+                d2 = dst_blocks.blocks[first + 2u * step];
+                d3 = dst_blocks.blocks[first + 3u * step];
+            }
+            r0 = over_words(r0, d0);
+            r1 = over_words(r1, d1);
+            r2 = over_words(r2, d2);
+            r3 = over_words(r3, d3);
         } else {
             r0 = replace_words(r0);
             r1 = replace_words(r1);
@@ -417,7 +436,7 @@ void main() {
     for (uint k = 0u; k < 16u; k++) {
         ivec2 p = corner + ivec2(int(k & 3u), int(k >> 2u));
         if (all(greaterThanEqual(p, job.clip_origin)) && all(lessThan(p, clip_end))) {
-            write_pixel(p);
+            write_pixel(p, below);
         }
     }
 }

@@ -1318,3 +1318,140 @@ fn solid_fills_write_the_words_the_shader_writes() {
         }
     });
 }
+
+#[test]
+fn blends_over_a_fill_of_the_batch_match_blends_that_read_the_target() {
+    use dmabridge::copy::reference::noise;
+    use dmabridge::copy::{Blend, Draw, DrawPlan, DrawRequest, DrawSource, Point};
+    // In one batch, a texture blended where fills of the batch of one
+    // colour are the last things drawn under its whole clip blends over
+    // that colour without reading the target, and the fills leave its clip
+    // out. The result must be the bytes the same draws give one batch at a
+    // time, where each blend reads the target: in every packed format, at
+    // alpha 1 (integers, whole blocks) and 0.75 (floats, odd edges), with
+    // translucent fill colours. Draws that straddle a fill's edge, overlap
+    // a draw after the fills or lie over fills of two colours read the
+    // target.
+    let (tw, th, w, h) = (60, 46, 64, 48);
+    let [a, b] = [[0.1, 0.3, 0.5, 0.6], [0.4, 0.2, 0.0, 1.0]];
+    let fills = [
+        (a, support::rect(4, 2, 56, 20)),
+        (a, support::rect(4, 22, 56, 20)),
+        (b, support::rect(44, 42, 16, 5)),
+    ];
+    // (alpha, clip): over the first fill; over the first two; across the
+    // first fill's left edge; over the first draw; over the second and
+    // third fills.
+    let blends = [
+        (1.0, support::rect(8, 4, 20, 16)),
+        (0.75, support::rect(30, 14, 21, 13)),
+        (1.0, support::rect(0, 10, 12, 10)),
+        (1.0, support::rect(12, 12, 10, 10)),
+        (1.0, support::rect(50, 40, 10, 6)),
+    ];
+    let texture = noise(7, tw * th * 4);
+    on_gpu(|copier| {
+        let texture_buffer = upload(copier, &texture);
+        let desc = |format, width: usize, height: usize| ImageDesc {
+            format,
+            width: width as u32,
+            height: height as u32,
+            planes: vec![PlaneDesc {
+                offset: 0,
+                stride: width as u32 * 4,
+            }],
+        };
+        let texture_desc = desc(DrmFourcc::Argb8888, tw, th);
+        for format in PACKED {
+            let mut plans: Vec<DrawPlan> = fills
+                .iter()
+                .map(|&(colour, rect)| {
+                    DrawPlan::new(DrawRequest {
+                        dst_size: Size::new(w as i32, h as i32),
+                        dst_rect: rect,
+                        clip: rect,
+                        source: DrawSource::Solid(colour),
+                        blend: Blend::Replace,
+                        alpha: 1.0,
+                    })
+                    .expect("a valid fill")
+                })
+                .collect();
+            for (alpha, clip) in blends {
+                plans.push(
+                    DrawPlan::new(DrawRequest {
+                        dst_size: Size::new(w as i32, h as i32),
+                        dst_rect: Rect::new(Point::new(0, 1), Size::new(tw as i32, th as i32)),
+                        clip,
+                        source: DrawSource::Texture {
+                            size: Size::new(tw as i32, th as i32),
+                            rect: Rect::new(Point::new(0.0, 0.0), Size::new(tw as f64, th as f64)),
+                            transform: Transform::Normal,
+                            filter: Filter::Nearest,
+                        },
+                        blend: Blend::Over,
+                        alpha,
+                    })
+                    .expect("a valid draw"),
+                );
+            }
+            let draws: Vec<Draw<'_>> = plans
+                .iter()
+                .map(|plan| {
+                    let source = matches!(plan.request().source, DrawSource::Texture { .. })
+                        .then_some(Surface::Buffer {
+                            buffer: &texture_buffer,
+                            desc: &texture_desc,
+                        });
+                    Draw::new(plan, source)
+                })
+                .collect();
+            let target_desc = desc(format, w, h);
+            let start = noise(11, w * h * 4);
+            let mut results = Vec::new();
+            for together in [true, false] {
+                let target = upload(copier, &start);
+                let surface = Surface::Buffer {
+                    buffer: &target,
+                    desc: &target_desc,
+                };
+                let batches: Vec<&[Draw<'_>]> = if together {
+                    vec![&draws[..]]
+                } else {
+                    draws.chunks(1).collect()
+                };
+                let mut onto = Vec::new();
+                for (first, batch) in batches.iter().enumerate() {
+                    let done = copier
+                        .submit_draws(surface, batch, Vec::new())
+                        .expect("the batch is submitted");
+                    done.completion.wait().expect("waiting for the batch");
+                    assert!(done.refused.is_empty(), "{:?}", done.refused);
+                    onto.extend(done.onto_fills.iter().map(|i| i + first));
+                }
+                let expected_onto: &[usize] = if together { &[3, 4] } else { &[] };
+                assert_eq!(onto, expected_onto, "{format:?}, together: {together}");
+                results.push(
+                    copier
+                        .readback(&target)
+                        .expect("reading back")
+                        .wait()
+                        .expect("waiting for the readback"),
+                );
+            }
+            let differ = results[0]
+                .chunks_exact(4)
+                .zip(results[1].chunks_exact(4))
+                .enumerate()
+                .filter(|(_, (a, b))| a != b)
+                .map(|(i, (a, b))| ((i % w, i / w), a.to_vec(), b.to_vec()))
+                .collect::<Vec<_>>();
+            assert!(
+                differ.is_empty(),
+                "{format:?}: {} pixels differ (one batch, one at a time): {:?}",
+                differ.len(),
+                &differ[..differ.len().min(8)]
+            );
+        }
+    });
+}

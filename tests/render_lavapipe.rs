@@ -427,7 +427,7 @@ fn an_unchanged_scene_renders_nothing() {
 /// An opaque texture drawn upright and 1:1 in the target's format is a
 /// copy of its bytes: a transfer, not the shader, and the clear leaves out
 /// what it covers. The same texture without an opaque region is blended by
-/// the shader over the cleared background. A frame without damage then
+/// the shader over the clear's colour, which leaves it out too. A frame without damage then
 /// submits nothing at all.
 #[test]
 fn opaque_upright_textures_are_transfers_and_nothing_under_them_is_cleared() {
@@ -457,13 +457,15 @@ fn opaque_upright_textures_are_transfers_and_nothing_under_them_is_cleared() {
         assert_eq!(after.transfers - before.transfers, 1, "{after:?}");
         assert_eq!(
             after.filled_pixels - before.filled_pixels,
-            (W * H - 5 * 4) as u64,
-            "only the opaque texture's pixels are not cleared"
+            (W * H - 2 * 5 * 4) as u64,
+            "neither texture's pixels are cleared"
         );
         // The clear is buffer fills; the translucent texture, at least one
-        // dispatch.
+        // dispatch, which blends over the clear's colour where the clear
+        // leaves it out.
         assert!(after.fills > before.fills, "{after:?}");
         assert!(after.shader_draws > before.shader_draws);
+        assert_eq!(after.blends_onto_fills - before.blends_onto_fills, 1);
         let mut want = cleared();
         for (left, top) in [opaque_at, translucent_at] {
             for (y, row) in pixels.iter().enumerate() {

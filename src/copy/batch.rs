@@ -93,6 +93,7 @@ impl Copier {
         for buffer in &imported {
             commands.foreign(buffer, Ownership::Acquire);
         }
+        let onto_fills = blend_onto_fills(&mut recorded);
         // Pixels written since the last barriers: a draw that overlaps one
         // waits for it. A barrier is recorded for both shader and transfer
         // work after it, as draws and fills interleave.
@@ -106,15 +107,24 @@ impl Copier {
             commands.barrier(Barrier::BeforeTransfer);
         }
         for (index, checked) in &recorded {
-            let clip = checked.clip;
-            if written.iter().any(|w| overlap(w, &clip)) {
+            if checked
+                .writes()
+                .any(|rect| written.iter().any(|w| w.intersection(rect).is_some()))
+            {
                 commands.barrier(Barrier::BeforeShader);
                 commands.barrier(Barrier::BeforeTransfer);
                 written.clear();
             }
-            written.push(clip);
-            if let Some(word) = checked.fill {
-                commands.fill(&dst.planes[0], &fill_regions(&clip, plane, stride), word);
+            written.extend(checked.writes());
+            if let Some(fill) = &checked.fill {
+                let regions: Vec<(u64, u64)> = fill
+                    .rects
+                    .iter()
+                    .flat_map(|rect| fill_regions(rect, plane, stride))
+                    .collect();
+                if !regions.is_empty() {
+                    commands.fill(&dst.planes[0], &regions, fill.word);
+                }
                 fills.push(*index);
                 continue;
             }
@@ -147,6 +157,7 @@ impl Copier {
             completion,
             refused,
             fills,
+            onto_fills,
         })
     }
 
@@ -218,7 +229,10 @@ impl Copier {
             DrawSource::Solid(rgba)
                 if request.blend == Blend::Replace && dst.planes[0].transfers() =>
             {
-                Some(solid_word(rgba, request.alpha, dst_layout.format))
+                Some(Fill {
+                    word: solid_word(rgba, request.alpha, dst_layout.format),
+                    rects: vec![request.clip],
+                })
             }
             _ => None,
         };
@@ -259,6 +273,13 @@ pub struct DrawBatch {
     /// The draws of a solid colour that replaces what it covers, carried
     /// out as buffer fills (transfers, not the shader), by their index.
     pub fills: Vec<usize>,
+    /// The draws that blend over a fill of the batch, by their index:
+    /// where a fill is the last thing drawn under the whole clip of a
+    /// draw that blends, the draw blends over the fill's colour without
+    /// reading the target, and the fill leaves that clip out. Each of
+    /// those pixels is written once, where it was written, read and
+    /// written again.
+    pub onto_fills: Vec<usize>,
 }
 
 /// A draw of a batch, checked and ready to record.
@@ -272,10 +293,97 @@ struct CheckedDraw {
     dst_layout: Layout,
     /// Its dispatches.
     tiles: Vec<Tile>,
-    /// The word a solid colour that replaces what it covers writes, where
-    /// the target takes transfers: then the draw is `vkCmdFillBuffer` of
-    /// its clip's rows, not a dispatch.
-    fill: Option<u32>,
+    /// A solid colour that replaces what it covers, where the target takes
+    /// transfers: then the draw is `vkCmdFillBuffer`, not a dispatch.
+    fill: Option<Fill>,
+}
+
+impl CheckedDraw {
+    /// The pixels it writes: its clip, or what is left of a fill's.
+    fn writes(&self) -> impl Iterator<Item = &Rect<i32, Dest>> {
+        match &self.fill {
+            Some(fill) => fill.rects.iter(),
+            None => std::slice::from_ref(&self.clip).iter(),
+        }
+    }
+}
+
+/// A draw of a batch carried out as `vkCmdFillBuffer` of rows.
+#[derive(Debug)]
+struct Fill {
+    /// The word each pixel gets.
+    word: u32,
+    /// The pixels it fills, which share none: its clip, less the clips
+    /// of the draws that blend over its colour instead
+    /// ([`blend_onto_fills`]).
+    rects: Vec<Rect<i32, Dest>>,
+}
+
+/// Finds the draws of `recorded` that blend over nothing but fills of the
+/// batch: going back from the draw, every draw that wrote a pixel of its
+/// clip last is a fill, all of the same word. Each of them blends over
+/// that colour without reading the target (the shader's
+/// `MODE_ONTO_COLOUR`), and the fills leave its clip out, so that those
+/// pixels are written once. The result is the same, bit for bit: the
+/// shader encodes the colour into the word the fills would have written.
+/// Returns their indices in the batch.
+fn blend_onto_fills(recorded: &mut [(usize, CheckedDraw)]) -> Vec<usize> {
+    let mut onto = Vec::new();
+    for at in 0..recorded.len() {
+        let (before, rest) = recorded.split_at_mut(at);
+        let (index, draw) = &mut rest[0];
+        // A texture that blends over the target; a translucent colour's
+        // push constants carry its own colour.
+        if draw.source.is_none() || !draw.push.reads_destination() || draw.clip.area() == 0 {
+            continue;
+        }
+        let clip = draw.clip;
+        // The fills under the clip, latest first, until they cover it.
+        let mut uncovered = vec![clip];
+        let mut under: Vec<usize> = Vec::new();
+        for (k, (_, earlier)) in before.iter().enumerate().rev() {
+            if uncovered.is_empty() {
+                break;
+            }
+            let touches = earlier
+                .writes()
+                .any(|w| uncovered.iter().any(|u| u.intersection(w).is_some()));
+            if !touches {
+                continue;
+            }
+            let same_fill = match (&earlier.fill, under.first()) {
+                (Some(fill), Some(&first)) => before[first]
+                    .1
+                    .fill
+                    .as_ref()
+                    .is_some_and(|f| f.word == fill.word),
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+            if !same_fill {
+                break;
+            }
+            for w in earlier.writes() {
+                uncovered = uncovered.iter().flat_map(|u| u.subtract(w)).collect();
+            }
+            under.push(k);
+        }
+        let Some(&first) = under.first() else {
+            continue;
+        };
+        if !uncovered.is_empty() {
+            continue;
+        }
+        let colour = before[first].1.push.solid_colour();
+        for k in under {
+            if let Some(fill) = &mut before[k].1.fill {
+                fill.rects = fill.rects.iter().flat_map(|r| r.subtract(&clip)).collect();
+            }
+        }
+        draw.push.blend_onto(colour);
+        onto.push(*index);
+    }
+    onto
 }
 
 /// The source of a draw being checked: resolved for a draw before, or
@@ -298,13 +406,4 @@ fn fill_regions(clip: &Rect<i32, Dest>, offset: u64, stride: u64) -> Vec<(u64, u
     } else {
         (0..h).map(|row| (start + row * stride, w * 4)).collect()
     }
-}
-
-/// Whether two rectangles share a pixel.
-fn overlap<S>(a: &Rect<i32, S>, b: &Rect<i32, S>) -> bool {
-    let apart = |a0: i32, al: i32, b0: i32, bl: i32| {
-        i64::from(a0) + i64::from(al) <= i64::from(b0)
-            || i64::from(b0) + i64::from(bl) <= i64::from(a0)
-    };
-    !(apart(a.loc.x, a.size.w, b.loc.x, b.size.w) || apart(a.loc.y, a.size.h, b.loc.y, b.size.h))
 }

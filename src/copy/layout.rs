@@ -162,10 +162,12 @@ pub(super) struct PushConstants {
     colour: [f32; 4],
 }
 
-/// `MODE_LINEAR`, `MODE_OVER` and `MODE_WORDS` of the shader.
+/// `MODE_LINEAR`, `MODE_OVER`, `MODE_WORDS` and `MODE_ONTO_COLOUR` of the
+/// shader.
 const MODE_LINEAR: u32 = 1;
 const MODE_OVER: u32 = 2;
 const MODE_WORDS: u32 = 4;
+const MODE_ONTO_COLOUR: u32 = 8;
 
 impl PushConstants {
     pub(super) const SIZE: usize = 4 * (6 + 8 + 9 + 1 + 4 + 4);
@@ -228,6 +230,25 @@ impl PushConstants {
             clip: [c.loc.x, c.loc.y, c.size.w, c.size.h],
             colour,
         }
+    }
+
+    /// Whether the draw blends over what the destination holds, reading it.
+    pub(super) fn reads_destination(&self) -> bool {
+        self.words[8] & (MODE_OVER | MODE_ONTO_COLOUR) == MODE_OVER
+    }
+
+    /// The colour a solid draw writes (premultiplied, 0–255): its colour at
+    /// its alpha, multiplied as the shader and [`solid_word`] multiply.
+    pub(super) fn solid_colour(&self) -> [f32; 4] {
+        self.colour.map(|v| v * self.alpha)
+    }
+
+    /// Makes a draw that blends over the destination blend over `colour`
+    /// (a [`solid_colour`](Self::solid_colour)) instead, without reading
+    /// the destination: for a clip where the destination holds that colour.
+    pub(super) fn blend_onto(&mut self, colour: [f32; 4]) {
+        self.words[8] |= MODE_ONTO_COLOUR;
+        self.colour = colour;
     }
 
     /// These push constants for the dispatch of one tile of a banded draw:

@@ -333,10 +333,14 @@ impl<'frame, 'buffer> VulkanFrame<'frame, 'buffer> {
                 counters.shader_draws += 1;
             }
             let request = queued.plan.request();
+            let pixels = request.clip.area().unsigned_abs();
             if let DrawSource::Solid(_) = request.source {
-                let clip = request.clip.size;
-                counters.filled_pixels +=
-                    u64::from(clip.w.unsigned_abs()) * u64::from(clip.h.unsigned_abs());
+                counters.filled_pixels += pixels;
+            }
+            // Its clip came out of a fill of the batch.
+            if done.onto_fills.contains(&index) {
+                counters.filled_pixels = counters.filled_pixels.saturating_sub(pixels);
+                counters.blends_onto_fills += 1;
             }
         }
         Ok(Some(done.completion))

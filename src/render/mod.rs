@@ -272,6 +272,10 @@ pub struct FrameCounters {
     pub fills: u64,
     /// Pixels written with a solid colour (`clear`, `draw_solid`).
     pub filled_pixels: u64,
+    /// Textures blended over a clear of the same frame without reading
+    /// the target: the clear leaves their pixels out, and they blend over
+    /// its colour.
+    pub blends_onto_fills: u64,
 }
 
 /// How a renderer's `wl_shm` commits reached their textures, counted from
