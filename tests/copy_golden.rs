@@ -700,10 +700,11 @@ fn sources_at_any_byte_offset_and_stride() {
 
 #[test]
 fn plain_copies_of_sub_rectangles_and_whole_buffers() {
-    // Unchanged bytes (a packed format onto itself, no transform, no
-    // scaling; X formats keep their padding) are moved by transfers: one a
-    // row of a sub-rectangle of padded buffers, or one in all between whole
-    // unpadded buffers. ARGB8888 onto ABGR8888 converts.
+    // Unchanged bytes (a packed format onto itself, no scaling, upright or
+    // with the rows mirrored; X formats keep their padding) are moved by
+    // transfers: one a row of a sub-rectangle of padded buffers, or one in
+    // all between whole unpadded buffers upright. ARGB8888 onto ABGR8888
+    // converts.
     let (w, h) = ODD;
     let pairs = [
         (DrmFourcc::Argb8888, DrmFourcc::Argb8888),
@@ -770,20 +771,26 @@ fn plain_copies_of_sub_rectangles_and_whole_buffers() {
     for (name, src_size, src_rect, dst_size, dst_rect, src_layout, dst_layout) in geometries {
         for (src, dst) in pairs {
             for filter in [None, Some(Filter::Linear)] {
-                let request = CopyRequest {
-                    src_size: Size::new(src_size.0, src_size.1),
-                    dst_size: Size::new(dst_size.0, dst_size.1),
-                    src_rect,
-                    dst_rect,
-                    transform: Transform::Normal,
-                    filter,
-                };
-                cases.push(Case::new(
-                    format!("plain-{name}-{filter:?}-{}-to-{}", short(src), short(dst)),
-                    request,
-                    (src, src_layout),
-                    (dst, dst_layout),
-                ));
+                for transform in [Transform::Normal, Transform::Flipped180] {
+                    let request = CopyRequest {
+                        src_size: Size::new(src_size.0, src_size.1),
+                        dst_size: Size::new(dst_size.0, dst_size.1),
+                        src_rect,
+                        dst_rect,
+                        transform,
+                        filter,
+                    };
+                    cases.push(Case::new(
+                        format!(
+                            "plain-{name}-{filter:?}-{transform:?}-{}-to-{}",
+                            short(src),
+                            short(dst)
+                        ),
+                        request,
+                        (src, src_layout),
+                        (dst, dst_layout),
+                    ));
+                }
             }
         }
     }

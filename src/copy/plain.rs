@@ -2,8 +2,10 @@
 //! that transfers (`vkCmdCopyBuffer`) can do it instead of the copy shader.
 //!
 //! A copy is plain when every byte it writes is a byte of the source, as it
-//! was: no transform, no scaling (an unscaled copy reads single texels, so
-//! the filter does not matter), and the same packed format on both sides.
+//! was: no scaling (an unscaled copy reads single texels, so the filter
+//! does not matter), no transform other than a mirror of the rows' order
+//! (`Flipped180`: each row is kept whole, the rows are taken bottom up),
+//! and the same packed format on both sides.
 //! That holds for X formats too: an unscaled copy between them keeps each
 //! pixel's padding byte (see [`reference`](super::reference)). Every other
 //! pair of formats converts.
@@ -11,12 +13,14 @@
 //! A plain copy is then one run of bytes a row of the destination
 //! rectangle, or a single run when both buffers hold the rectangle's rows
 //! back to back (strides equal to a row of the rectangle, which means the
-//! rectangle spans whole rows of both buffers and neither has padding).
+//! rectangle spans whole rows of both buffers and neither has padding) and
+//! the rows keep their order.
 
 use drm_fourcc::DrmFourcc;
 
 use super::ImageDesc;
 use super::plan::CopyPlan;
+use super::transform::Transform;
 
 /// Bytes of one pixel of the formats a plain copy moves.
 const PIXEL_BYTES: u64 = 4;
@@ -33,11 +37,12 @@ pub(crate) struct ByteRun {
 }
 
 /// A copy that moves bytes unchanged, as runs of bytes: the first run,
-/// then each next one a stride further on both sides.
+/// then each next one a stride further on the destination and a stride
+/// further (or back, for a mirror of the rows) on the source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PlainCopy {
     first: ByteRun,
-    src_stride: u64,
+    src_step: i64,
     dst_stride: u64,
     count: u64,
 }
@@ -49,11 +54,16 @@ impl PlainCopy {
     /// `src` and `dst` are descriptions the executor checked against the
     /// plan and their buffers, so every offset below lies inside a buffer.
     pub(crate) fn new(plan: &CopyPlan, src: &ImageDesc, dst: &ImageDesc) -> Option<Self> {
-        if !plan.is_identity_blit() || src.format != dst.format || !keeps_bytes(src.format) {
+        let request = plan.request();
+        let mirrored = match request.transform {
+            Transform::Normal => false,
+            Transform::Flipped180 => true,
+            _ => return None,
+        };
+        if plan.needs_scaling() || src.format != dst.format || !keeps_bytes(src.format) {
             return None;
         }
         let (src_plane, dst_plane) = (src.planes.first()?, dst.planes.first()?);
-        let request = plan.request();
         let (s, d) = (request.src_rect, request.dst_rect);
         let at = |offset: u64, stride: u32, x: i32, y: i32| {
             offset + coordinate(y) * u64::from(stride) + coordinate(x) * PIXEL_BYTES
@@ -61,28 +71,39 @@ impl PlainCopy {
         let row = coordinate(d.size.w) * PIXEL_BYTES;
         let rows = coordinate(d.size.h);
         let (src_stride, dst_stride) = (u64::from(src_plane.stride), u64::from(dst_plane.stride));
-        let back_to_back = src_stride == row && dst_stride == row;
+        let back_to_back = src_stride == row && dst_stride == row && !mirrored;
         let (len, count) = if back_to_back {
             (row * rows, 1)
         } else {
             (row, rows)
         };
+        // The destination's first row is the source rectangle's last where
+        // the rows are mirrored.
+        let (first_row, src_step) = if mirrored {
+            (s.loc.y + s.size.h - 1, -i64::try_from(src_stride).ok()?)
+        } else {
+            (s.loc.y, i64::try_from(src_stride).ok()?)
+        };
         Some(Self {
             first: ByteRun {
-                src_offset: at(src_plane.offset, src_plane.stride, s.loc.x, s.loc.y),
+                src_offset: at(src_plane.offset, src_plane.stride, s.loc.x, first_row),
                 dst_offset: at(dst_plane.offset, dst_plane.stride, d.loc.x, d.loc.y),
                 len,
             },
-            src_stride,
+            src_step,
             dst_stride,
             count,
         })
     }
 
-    /// The runs, in order of rows.
+    /// The runs, in order of destination rows.
     pub(crate) fn runs(&self) -> impl Iterator<Item = ByteRun> + '_ {
         (0..self.count).map(|i| ByteRun {
-            src_offset: self.first.src_offset + i * self.src_stride,
+            // Inside the source buffer: the runs are its rectangle's rows.
+            src_offset: self
+                .first
+                .src_offset
+                .wrapping_add_signed(i as i64 * self.src_step),
             dst_offset: self.first.dst_offset + i * self.dst_stride,
             len: self.first.len,
         })
@@ -219,7 +240,38 @@ mod tests {
     }
 
     #[test]
-    fn transforms_and_scaling_are_never_plain() {
+    fn a_mirror_of_the_rows_takes_them_bottom_up() {
+        let plan = sub_rect(|r| r.transform = Transform::Flipped180);
+        let format = DrmFourcc::Xrgb8888;
+        let copy = plain(&plan, format, format).expect("a plain copy");
+        let runs: Vec<ByteRun> = copy.runs().collect();
+        // Rows 14 down to 5 of the source (see a_sub_rectangle_is_one_run_a_row).
+        let want: Vec<ByteRun> = (0..10)
+            .map(|j| ByteRun {
+                src_offset: 12 + (14 - j) * 288 + 3 * 4,
+                dst_offset: 16 + (2 + j) * 168 + 7 * 4,
+                len: 80,
+            })
+            .collect();
+        assert_eq!(runs, want);
+        // Whole unpadded buffers still take a run a row.
+        let plan = CopyPlan::new(CopyRequest {
+            src_size: Size::new(5, 3),
+            dst_size: Size::new(5, 3),
+            src_rect: rect(0, 0, 5, 3),
+            dst_rect: rect(0, 0, 5, 3),
+            transform: Transform::Flipped180,
+            filter: None,
+        })
+        .expect("a valid request");
+        let tight = packed(format, (5, 3), 0, 0);
+        let copy = PlainCopy::new(&plan, &tight, &tight).expect("a plain copy");
+        let starts: Vec<u64> = copy.runs().map(|r| r.src_offset).collect();
+        assert_eq!(starts, [40, 20, 0]);
+    }
+
+    #[test]
+    fn other_transforms_and_scaling_are_never_plain() {
         for transform in Transform::ALL {
             let plan = sub_rect(|r| {
                 r.transform = transform;
@@ -229,7 +281,8 @@ mod tests {
             });
             let format = DrmFourcc::Argb8888;
             let chosen = plain(&plan, format, format).is_some();
-            assert_eq!(chosen, transform == Transform::Normal, "{transform:?}");
+            let rows_kept_whole = matches!(transform, Transform::Normal | Transform::Flipped180);
+            assert_eq!(chosen, rows_kept_whole, "{transform:?}");
         }
         for filter in [Filter::Nearest, Filter::Linear] {
             let plan = sub_rect(|r| {
@@ -291,7 +344,8 @@ mod tests {
     }
 
     proptest! {
-        /// Whenever a copy is planned plain, moving its runs of bytes leaves
+        /// Whenever a copy is planned plain, upright or with its rows
+        /// mirrored, moving its runs of bytes leaves
         /// the destination exactly as the reference does, padding, offsets
         /// and pixels outside the rectangle included.
         #[test]
@@ -299,6 +353,7 @@ mod tests {
             (src_format, src_size, src_at, src_offset, src_pad) in side(),
             (dst_format, dst_size, dst_at, dst_offset, dst_pad) in side(),
             same_format in any::<bool>(),
+            mirrored in any::<bool>(),
             seed in any::<u64>(),
         ) {
             let dst_format = if same_format { src_format } else { dst_format };
@@ -310,7 +365,7 @@ mod tests {
                 dst_size: Size::new(dst_size.0, dst_size.1),
                 src_rect: rect(src_at.0, src_at.1, w, h),
                 dst_rect: rect(dst_at.0, dst_at.1, w, h),
-                transform: Transform::Normal,
+                transform: if mirrored { Transform::Flipped180 } else { Transform::Normal },
                 filter: None,
             })
             .expect("a valid request");
