@@ -709,7 +709,8 @@ fn shm_commits_reuse_the_surfaces_texture_and_upload_only_the_damage() {
 }
 
 /// A pool in a memfd sealed against shrinking is imported once and read
-/// by the device in place, each commit's damage one copy from it; one
+/// by the device in place, each commit's damage one copy from it, and two
+/// pools a client alternates between stay imported; one
 /// that is not sealed, which a client could truncate under the device's
 /// threads, is copied through staging memory instead.
 #[test]
@@ -756,6 +757,25 @@ fn sealed_pools_are_read_in_place_and_unsealed_ones_through_staging() {
         }
         compare("pool-damaged", &read(renderer, &texture), &want, 0);
 
+        // A client drawing into two pools in turn: the second is imported
+        // once, and each stays imported while the client alternates.
+        let other_pool = memfd_pool(&pool, true);
+        for (turn, file) in [&other_pool, &sealed, &other_pool, &sealed]
+            .into_iter()
+            .enumerate()
+        {
+            renderer
+                .import_shm_bytes(in_file(&pool, file), shm_data(), Some(&surface), &damage)
+                .expect("importing a commit from either pool");
+            let uploads = renderer.shm_uploads();
+            assert_eq!(
+                (uploads.pool_imports, uploads.from_pool, uploads.staged),
+                (2, 3 + turn as u64, 0),
+                "turn {turn}"
+            );
+        }
+        compare("pool-alternating", &read(renderer, &texture), &want, 0);
+
         let unsealed = memfd_pool(&pool, false);
         let other = UserDataMap::new();
         let copied = renderer
@@ -764,7 +784,7 @@ fn sealed_pools_are_read_in_place_and_unsealed_ones_through_staging() {
         let uploads = renderer.shm_uploads();
         assert_eq!(
             (uploads.pool_imports, uploads.from_pool, uploads.staged),
-            (1, 2, 1)
+            (2, 6, 1)
         );
         compare("pool-unsealed", &read(renderer, &copied), &second, 0);
     });

@@ -195,7 +195,7 @@ impl VulkanRenderer {
                     context: self.context.clone(),
                     texture: self.create_texture(format, size)?,
                     staging: Vec::new(),
-                    pool: None,
+                    pools: Vec::new(),
                 };
                 self.shm_buffers_created += 1;
                 (kept, damaged_spans(width, height, &[]))
@@ -220,8 +220,8 @@ impl VulkanRenderer {
     }
 
     /// The pool in `fd`, of `len` bytes, imported for the device to read
-    /// in place: the import `kept` holds where it is of the same file and
-    /// size, else a new one, kept there; `None` where the file cannot be
+    /// in place: an import `kept` holds of the same file and size, else a
+    /// new one, kept there; `None` where the file cannot be
     /// imported (not sealed against shrinking, or the device cannot), which
     /// `kept` remembers too.
     fn imported_pool(
@@ -232,10 +232,7 @@ impl VulkanRenderer {
     ) -> Option<DeviceBuffer> {
         let stat = rustix::fs::fstat(fd).ok()?;
         let file = (stat.st_dev, stat.st_ino);
-        if let Some(known) = &kept.pool
-            && known.file == file
-            && known.len == len
-        {
+        if let Some(known) = kept.pool(file, len) {
             return known.buffer.clone();
         }
         let buffer = match self.copier.import_host_memory(fd, len as u64) {
@@ -248,7 +245,7 @@ impl VulkanRenderer {
                 None
             }
         };
-        kept.pool = Some(PoolImport {
+        kept.add_pool(PoolImport {
             file,
             len,
             buffer: buffer.clone(),

@@ -75,10 +75,16 @@ pub(super) struct CachedTexture {
     pub(super) texture: VulkanTexture,
     /// Oldest first, at most [`STAGING_KEPT`].
     pub(super) staging: Vec<Staging>,
-    /// The pool of the last commit, imported for the device to read in
-    /// place, or refused.
-    pub(super) pool: Option<PoolImport>,
+    /// The pools of the last commits, imported for the device to read in
+    /// place, or refused: least recently used first, at most
+    /// [`POOLS_KEPT`].
+    pub(super) pools: Vec<PoolImport>,
 }
+
+/// How many pools a surface keeps imported. A client that draws into two
+/// buffers in turn often gives each a pool of its own (a file each), so
+/// two imports kept let it alternate without importing again.
+pub(super) const POOLS_KEPT: usize = 2;
 
 /// A surface's pool as the device reads it: which file, how many bytes of
 /// it, and the import (`None`: refused, so copied through staging memory).
@@ -97,6 +103,27 @@ impl CachedTexture {
         self.staging
             .iter_mut()
             .position(|s| s.bytes_mut().is_some())
+    }
+
+    /// The import of the pool in `file`, `len` bytes long, if one is
+    /// kept, made the most recently used.
+    pub(super) fn pool(&mut self, file: (u64, u64), len: usize) -> Option<&PoolImport> {
+        let index = self
+            .pools
+            .iter()
+            .position(|p| p.file == file && p.len == len)?;
+        let known = self.pools.remove(index);
+        self.pools.push(known);
+        self.pools.last()
+    }
+
+    /// Keeps `pool`, letting go of the least recently used beyond
+    /// [`POOLS_KEPT`].
+    pub(super) fn add_pool(&mut self, pool: PoolImport) {
+        if self.pools.len() >= POOLS_KEPT {
+            self.pools.remove(0);
+        }
+        self.pools.push(pool);
     }
 
     /// Keeps `staging`, letting go of the oldest beyond [`STAGING_KEPT`]
