@@ -11,6 +11,17 @@ pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
     Ok((w, h))
 }
 
+/// Parses an output scale, e.g. `1`, `1.25`, `2`: between 0.25 and 8,
+/// taken to the nearest 120th, the unit `wp_fractional_scale_v1` tells
+/// clients the scale in (so that they and the compositor use one value).
+pub fn parse_scale(s: &str) -> Result<f64, String> {
+    let scale: f64 = s.parse().map_err(|e| format!("{s:?}: {e}"))?;
+    if !(0.25..=8.0).contains(&scale) {
+        return Err("a scale is between 0.25 and 8".into());
+    }
+    Ok((scale * 120.0).round() / 120.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -21,5 +32,15 @@ mod tests {
         assert!(parse_size("1920").is_err());
         assert!(parse_size("0x10").is_err());
         assert!(parse_size("ax10").unwrap_err().contains("\"a\""));
+    }
+
+    #[test]
+    fn scales_parse_to_120ths_and_bad_ones_say_why() {
+        assert_eq!(parse_scale("1.5"), Ok(1.5));
+        assert_eq!(parse_scale("2"), Ok(2.0));
+        assert_eq!(parse_scale("1.3333"), Ok(160.0 / 120.0));
+        assert!(parse_scale("0").is_err());
+        assert!(parse_scale("NaN").is_err());
+        assert!(parse_scale("x").unwrap_err().contains("\"x\""));
     }
 }

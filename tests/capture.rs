@@ -3,7 +3,9 @@
 //! which rotates by `wl_output.transform` itself) and `dmabridge capture`
 //! (ext-image-copy-capture, wlr-screencopy as its fallback). What they
 //! capture is compared with the picture the output shows: the dumped frame
-//! turned upright, and the test cards drawn independently.
+//! turned upright, and the test cards drawn independently. At a
+//! fractional output scale, both the output and a toplevel are captured
+//! in the output's pixels.
 
 #[path = "support/compositor.rs"]
 mod support;
@@ -313,6 +315,55 @@ fn a_toplevel_is_captured_whole_where_the_output_shows_only_part_of_it() {
     let got = dmabridge_capture(&session, &["--toplevel", "partly-off"]);
     let want = Rgb::expected((300, 100), &[(0, (300, 100))]);
     assert_same(&got, &want, session.dir(), "the toplevel");
+}
+
+#[test]
+fn at_a_fractional_scale_windows_are_drawn_and_captured_in_the_outputs_pixels() {
+    // A 480×360 output at scale 1.5: 320×240 logical pixels, and
+    // wl_output.scale 2 (rounded up) for clients that know no other.
+    let session = Session::start_with((480, 360), &["--scale", "1.5"], &[]);
+    let info = session
+        .command("wayland-info")
+        .output()
+        .expect("running wayland-info (tools/setup installs wayland-utils)");
+    let info = String::from_utf8_lossy(&info.stdout);
+    for line in ["scale: 2,", "logical_width: 320, logical_height: 240"] {
+        assert!(info.contains(line), "no {line:?} in\n{info}");
+    }
+    // A client that follows wp_fractional_scale_v1 is told 1.5 (180
+    // 120ths) and draws its 160×100 window as a 240×150 buffer.
+    let (_fractional, lines) = session.spawn_client(&[
+        "--fractional-scale",
+        "--size",
+        "160x100",
+        "--color",
+        "ff0000ff",
+        "--stay",
+    ]);
+    lines.expect("preferred scale 180", Duration::from_secs(60));
+    lines.expect("staying", Duration::from_secs(60));
+    // A client that does not: its 100×60 buffer is scaled to 150×90, and
+    // its window placed beside the first at logical x 160, pixel 240.
+    let (_plain, lines) = session.spawn_client(&[
+        "--size", "100x60", "--color", "ffff0000", "--stay", "--title", "plain",
+    ]);
+    lines.expect("staying", Duration::from_secs(60));
+    // A refresh at 30 Hz for the second window to be drawn.
+    std::thread::sleep(Duration::from_millis(500));
+    let mut want = Rgb::background((480, 360));
+    want.fill((0, 0), (240, 150), [0, 0, 255]);
+    want.fill((240, 0), (150, 90), [255, 0, 0]);
+    session.assert_shows(&want, TOLERANCE);
+    // Captures are in the output's pixels: the whole output through
+    // either protocol, and a toplevel at the size it is shown.
+    for protocol in ["ext", "wlr"] {
+        let got = dmabridge_capture(&session, &["--protocol", protocol]);
+        assert_same(&got, &want, session.dir(), protocol);
+    }
+    let got = dmabridge_capture(&session, &["--toplevel", "plain"]);
+    let mut red = Rgb::background((150, 90));
+    red.fill((0, 0), (150, 90), [255, 0, 0]);
+    assert_same(&got, &red, session.dir(), "the plain toplevel");
 }
 
 #[test]

@@ -88,6 +88,7 @@ fn wayland_info_lists_every_global() {
         "zwp_relative_pointer_manager_v1",
         "zwp_pointer_constraints_v1",
         "dmabridge_buffer_copy_manager_v1",
+        "wp_fractional_scale_manager_v1",
     ] {
         assert!(
             info.contains(&format!("'{global}'")),

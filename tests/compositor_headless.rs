@@ -287,6 +287,7 @@ fn embedded_with_a_window() -> (Server, Wire, u32, u32, u32, u32) {
     let server = Server::start(OutputConfig {
         size: (320, 240),
         refresh_hz: 60.0,
+        scale: 1.0,
         transform: Transform::Normal,
         dump_frames: None,
     })

@@ -79,6 +79,11 @@ pub(crate) struct Args {
     /// framebuffer is turned (a monitor on its side is `90` or `270`).
     #[arg(long, value_enum, default_value_t = OutputTransform::Normal)]
     transform: OutputTransform,
+    /// Output scale, fractional allowed (1, 1.25, 1.5, 2 …): clients that
+    /// use wp_fractional_scale_v1 draw at the output's pixels; others are
+    /// scaled up.
+    #[arg(long, default_value_t = 1.0, value_parser = dmabridge::args::parse_scale)]
+    scale: f64,
     /// Socket name under XDG_RUNTIME_DIR (default: the first free wayland-N).
     /// Without XDG_RUNTIME_DIR, the socket is made in a private directory
     /// in TMPDIR, printed as XDG_RUNTIME_DIR=… and given to the client.
@@ -118,6 +123,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<i32> {
         output: OutputConfig {
             size: args.size,
             refresh_hz: args.refresh,
+            scale: args.scale,
             transform: args.transform.into(),
             dump_frames: args.dump_frames.map(|dir| (dir, args.dump_every)),
         },

@@ -166,6 +166,6 @@ impl State {
             Some(cursor) => cursor.elements(&mut self.renderer, Point::from((0, 0))),
             None => Vec::new(),
         };
-        self.render_offscreen((size.w, size.h).into(), &elements)
+        self.render_offscreen((size.w, size.h).into(), 1.0, &elements)
     }
 }

@@ -19,6 +19,7 @@
 //! let server = Server::start(OutputConfig {
 //!     size: (1024, 768),
 //!     refresh_hz: 60.0,
+//!     scale: 1.0,
 //!     transform: Transform::Normal,
 //!     dump_frames: None,
 //! })?;

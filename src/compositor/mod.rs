@@ -36,6 +36,8 @@
 //! wp_cursor_shape_manager_v1 (`cursor_shape`: named cursors, drawn from
 //! the xcursor theme, `cursor`), zwp_relative_pointer_manager_v1 and
 //! zwp_pointer_constraints_v1 (`pointer_lock`),
+//! wp_fractional_scale_manager_v1 (`scale`: the output's scale, set by
+//! `dmabridge run --scale`),
 //! wp_linux_drm_syncobj_manager_v1 when that node supports timeline
 //! syncobjs with eventfd, ext_foreign_toplevel_list_v1, and screen capture
 //! (`capture`): ext-image-copy-capture-v1 with its output and toplevel
@@ -58,6 +60,7 @@ mod limits;
 mod nested;
 mod output;
 mod pointer_lock;
+mod scale;
 mod selection;
 mod shm;
 mod state;
@@ -73,7 +76,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use smithay::backend::drm::DrmDeviceFd;
 use smithay::backend::renderer::ImportDma;
-use smithay::output::{Mode, Output, PhysicalProperties, Subpixel};
+use smithay::output::{Mode, Output, PhysicalProperties, Scale, Subpixel};
 use smithay::reexports::calloop::generic::Generic;
 use smithay::reexports::calloop::{EventLoop, Interest, Mode as PollMode, PostAction};
 use smithay::reexports::wayland_server::{BindError, Display, ListeningSocket};
@@ -104,6 +107,10 @@ pub struct OutputConfig {
     pub size: (u32, u32),
     /// The output's refresh rate in Hz.
     pub refresh_hz: f64,
+    /// The output's scale: logical pixels are this many of its pixels
+    /// (fractional allowed; `wl_output.scale` gives clients it rounded
+    /// up, wp_fractional_scale_v1 the scale itself).
+    pub scale: f64,
     /// The output's transform (`wl_output.transform`): how the
     /// framebuffer is turned relative to the desktop it shows.
     pub transform: Transform,
@@ -341,7 +348,7 @@ fn vulkan_device(instance: Arc<Instance>, node: Option<&DrmNode>) -> anyhow::Res
 }
 
 /// An output named `name` of `size` pixels (its framebuffer) at the
-/// configuration's refresh rate and transform.
+/// configuration's refresh rate, transform and scale.
 fn new_output(
     name: &str,
     model: &str,
@@ -368,7 +375,7 @@ fn new_output(
     output.change_current_state(
         Some(mode),
         Some(config.transform),
-        None,
+        Some(Scale::Fractional(config.scale)),
         Some((0, 0).into()),
     );
     output.set_preferred(mode);

@@ -35,7 +35,7 @@ use smithay::input::pointer::AxisFrame;
 use smithay::output::Output;
 use smithay::reexports::calloop::generic::Generic;
 use smithay::reexports::calloop::{Interest, Mode as PollMode, PostAction};
-use smithay::utils::{Logical, Point, Size};
+use smithay::utils::{Logical, Physical, Point, Size};
 use tracing::{debug, info, warn};
 use winit::application::ApplicationHandler;
 use winit::dpi::PhysicalSize;
@@ -260,12 +260,15 @@ impl Nested {
         self.grab_for_constraint(state);
     }
 
-    /// `delta` on the window turned the way the output's picture is: the
-    /// output's transform undone.
+    /// `delta` on the window turned the way the output's picture is (the
+    /// output's transform undone), in logical pixels (at the output's
+    /// scale).
     fn upright_delta(&self, state: &State, (dx, dy): (f64, f64)) -> Point<f64, Logical> {
         let to_upright = capture::undo(state.output.current_transform().invert());
         // A delta turns as a point about the origin of a zero-sized area.
-        to_upright.transform_point_in(Point::from((dx, dy)), &Size::from((0.0, 0.0)))
+        let delta: Point<f64, Physical> =
+            to_upright.transform_point_in(Point::from((dx, dy)), &Size::from((0.0, 0.0)));
+        delta.to_logical(state.output.current_scale().fractional_scale())
     }
 
     /// Locks the host's pointer while a pointer constraint is active, and
@@ -340,18 +343,20 @@ impl Nested {
             WindowEvent::CursorMoved { .. } if state.pointer_constrained() => {}
             WindowEvent::CursorMoved { position, .. } => {
                 // The window shows the framebuffer; the pointer's place on
-                // the output is in upright (logical) coordinates.
+                // the output is in upright logical coordinates: turned, then
+                // divided by the output's scale.
                 let framebuffer = self.host.size();
-                let framebuffer = Size::<f64, Logical>::from((
+                let framebuffer = Size::<f64, Physical>::from((
                     f64::from(framebuffer.0),
                     f64::from(framebuffer.1),
                 ));
                 let to_upright = capture::undo(state.output.current_transform().invert());
                 let at = to_upright.transform_point_in(
-                    Point::<f64, Logical>::from((position.x, position.y)),
+                    Point::<f64, Physical>::from((position.x, position.y)),
                     &framebuffer,
                 );
-                state.pointer_motion(at);
+                state
+                    .pointer_motion(at.to_logical(state.output.current_scale().fractional_scale()));
             }
             WindowEvent::CursorLeft { .. } => state.pointer_left(),
             WindowEvent::MouseInput {

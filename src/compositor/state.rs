@@ -29,7 +29,7 @@ use smithay::reexports::wayland_server::protocol::{
     wl_surface::{self, WlSurface},
 };
 use smithay::reexports::wayland_server::{Client, DisplayHandle, Resource};
-use smithay::utils::{Clock, Logical, Monotonic, Point, SERIAL_COUNTER, Serial};
+use smithay::utils::{Clock, Logical, Monotonic, Point, SERIAL_COUNTER, Serial, Size};
 use smithay::wayland::buffer::BufferHandler;
 use smithay::wayland::compositor::{
     self, BufferAssignment, CompositorClientState, CompositorHandler, CompositorState,
@@ -168,6 +168,7 @@ impl State {
         let activation = super::activation::create_global(&display);
         super::cursor_shape::create_global(&display);
         super::pointer_lock::create_globals(&display);
+        super::scale::create_global(&display);
         let selections = Selections::new(&display);
         let mut seat_state = SeatState::new();
         let seat = seat_state.new_wl_seat(&display, "seat0");
@@ -288,6 +289,12 @@ impl State {
         self.seat.add_touch();
     }
 
+    /// The output's size in logical pixels (its mode turned upright, at
+    /// its scale): the size windows are asked to take.
+    pub(crate) fn output_size(&self) -> Option<Size<i32, Logical>> {
+        self.space.output_geometry(&self.output).map(|g| g.size)
+    }
+
     /// The output's mode is now `size` pixels, and every toplevel is asked to
     /// take that size. Whether anything changed.
     pub(crate) fn resize_output(&mut self, size: (u32, u32)) -> anyhow::Result<bool> {
@@ -311,14 +318,10 @@ impl State {
             .change_current_state(Some(mode), None, None, None);
         self.output.set_preferred(mode);
         self.capture_constraints_changed();
-        let logical = self
-            .output
-            .current_transform()
-            .transform_size(mode.size)
-            .to_logical(1);
+        let logical = self.output_size();
         for window in self.space.elements() {
             if let Some(toplevel) = window.toplevel() {
-                toplevel.with_pending_state(|state| state.size = Some(logical));
+                toplevel.with_pending_state(|state| state.size = logical);
                 toplevel.send_pending_configure();
             }
         }

@@ -62,12 +62,7 @@ impl XdgShellHandler for State {
     }
 
     fn new_toplevel(&mut self, surface: ToplevelSurface) {
-        let size = self.output.current_mode().map(|mode| {
-            self.output
-                .current_transform()
-                .transform_size(mode.size)
-                .to_logical(1)
-        });
+        let size = self.output_size();
         surface.with_pending_state(|state| state.size = size);
         let window = Window::new_wayland_window(surface);
         let handle = self.foreign_toplevels.new_toplevel::<Self>("", "");

@@ -82,6 +82,7 @@ fn output() -> OutputConfig {
     OutputConfig {
         size: (1920, 1080),
         refresh_hz: 120.0,
+        scale: 1.0,
         transform: Transform::Normal,
         dump_frames: None,
     }

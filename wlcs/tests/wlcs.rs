@@ -154,6 +154,7 @@ fn the_module_lists_every_global_the_compositor_advertises_at_its_version() {
     let server = Server::start(OutputConfig {
         size: (640, 480),
         refresh_hz: 60.0,
+        scale: 1.0,
         transform: Transform::Normal,
         dump_frames: None,
     })

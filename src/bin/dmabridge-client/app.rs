@@ -17,6 +17,10 @@ use wayland_client::protocol::{
     wl_surface::WlSurface,
 };
 use wayland_client::{Connection, Dispatch, QueueHandle, delegate_noop};
+use wayland_protocols::wp::fractional_scale::v1::client::{
+    wp_fractional_scale_manager_v1::WpFractionalScaleManagerV1,
+    wp_fractional_scale_v1::{self, WpFractionalScaleV1},
+};
 use wayland_protocols::wp::linux_dmabuf::zv1::client::{
     zwp_linux_buffer_params_v1::{self, ZwpLinuxBufferParamsV1},
     zwp_linux_dmabuf_v1::{self, ZwpLinuxDmabufV1},
@@ -67,6 +71,9 @@ pub(crate) struct App {
     pub(crate) dmabuf_formats: Vec<u32>,
     /// Release fences of buffer copies, by copy id.
     pub(crate) releases: Vec<(u64, std::os::fd::OwnedFd)>,
+    /// The surface's preferred scale in 120ths (wp_fractional_scale_v1),
+    /// once the compositor said it.
+    pub(crate) preferred_scale: Option<u32>,
 }
 
 impl Dispatch<WlSeat, ()> for App {
@@ -336,6 +343,22 @@ impl Dispatch<XdgActivationTokenV1, ()> for App {
     }
 }
 
+impl Dispatch<WpFractionalScaleV1, ()> for App {
+    fn event(
+        state: &mut Self,
+        _: &WpFractionalScaleV1,
+        event: wp_fractional_scale_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let wp_fractional_scale_v1::Event::PreferredScale { scale } = event {
+            say(format_args!("preferred scale {scale}"));
+            state.preferred_scale = Some(scale);
+        }
+    }
+}
+
 impl Dispatch<WlShm, ()> for App {
     fn event(
         _: &mut Self,
@@ -357,6 +380,7 @@ delegate_noop!(App: ignore XdgActivationV1);
 delegate_noop!(App: ignore WpSinglePixelBufferManagerV1);
 delegate_noop!(App: ignore WpViewporter);
 delegate_noop!(App: ignore WpViewport);
+delegate_noop!(App: ignore WpFractionalScaleManagerV1);
 delegate_noop!(App: ignore WlShmPool);
 delegate_noop!(App: ignore WpLinuxDrmSyncobjManagerV1);
 delegate_noop!(App: ignore WpLinuxDrmSyncobjTimelineV1);

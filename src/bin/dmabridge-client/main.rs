@@ -19,6 +19,10 @@
 //!
 //! `--scale N` draws the picture into a buffer N times the size, declared
 //! with `wl_surface.set_buffer_scale`: it covers the same logical size.
+//! `--fractional-scale` instead asks wp_fractional_scale_v1 for the
+//! surface's preferred scale and draws the picture at it: a buffer of the
+//! window's size times that scale, given the window's size by a
+//! `wp_viewport`, so that it covers the output's pixels one to one.
 //! `--subsurface` adds a child `wl_subsurface` over the middle of the
 //! window in a translucent colour ([`SUBSURFACE_COLOR`]), so that the
 //! compositor's alpha blending shows. `--presentation` asks for
@@ -72,6 +76,7 @@ use wayland_client::protocol::{
     wl_compositor::WlCompositor, wl_seat::WlSeat, wl_shm, wl_shm::WlShm,
     wl_subcompositor::WlSubcompositor,
 };
+use wayland_protocols::wp::fractional_scale::v1::client::wp_fractional_scale_manager_v1::WpFractionalScaleManagerV1;
 use wayland_protocols::wp::linux_dmabuf::zv1::client::zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1;
 use wayland_protocols::wp::linux_drm_syncobj::v1::client::wp_linux_drm_syncobj_manager_v1::WpLinuxDrmSyncobjManagerV1;
 use wayland_protocols::wp::presentation_time::client::wp_presentation::WpPresentation;
@@ -159,6 +164,12 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..=8))]
     scale: u32,
+    /// Ask wp_fractional_scale_v1 for the surface's preferred scale (printed
+    /// as `preferred scale N`, in 120ths) and draw at it: a buffer of the
+    /// window's size times that scale, set to the window's size by a
+    /// wp_viewport; `--scale` must be 1.
+    #[arg(long)]
+    fractional_scale: bool,
     /// Add a wl_subsurface of half the window's size at a quarter of its
     /// width and height, filled with 50% red (premultiplied 0x80800000);
     /// always a wl_shm buffer.
@@ -263,8 +274,19 @@ fn main() -> anyhow::Result<()> {
     let xdg_surface = wm_base.get_xdg_surface(&surface, &qh, ());
     let toplevel = xdg_surface.get_toplevel(&qh, ());
     toplevel.set_title(args.title.clone());
+    let fractional = if args.fractional_scale {
+        if args.scale != 1 || args.buffer == BufferKind::SinglePixel {
+            bail!("--fractional-scale draws a buffer of its own scale: it takes no --scale");
+        }
+        let manager: WpFractionalScaleManagerV1 = globals
+            .bind(&qh, 1..=1, ())
+            .context("the compositor has no wp_fractional_scale_manager_v1")?;
+        Some(manager.get_fractional_scale(&surface, &qh, ()))
+    } else {
+        None
+    };
     surface.commit();
-    while !app.configured {
+    while !app.configured || (fractional.is_some() && app.preferred_scale.is_none()) {
         queue.blocking_dispatch(&mut app)?;
     }
 
@@ -277,7 +299,19 @@ fn main() -> anyhow::Result<()> {
         None
     };
     // The buffers' size: the window's, times the scale.
-    let (w, h) = (args.size.0 * args.scale, args.size.1 * args.scale);
+    let (w, h) = match app.preferred_scale {
+        Some(scale) => {
+            let viewporter: WpViewporter = globals
+                .bind(&qh, 1..=1, ())
+                .context("the compositor has no wp_viewporter")?;
+            let viewport = viewporter.get_viewport(&surface, &qh, ());
+            viewport.set_destination(args.size.0 as i32, args.size.1 as i32);
+            // Rounded to the nearest pixel, as the protocol suggests.
+            let at_scale = |v: u32| (v * scale + 60) / 120;
+            (at_scale(args.size.0), at_scale(args.size.1))
+        }
+        None => (args.size.0 * args.scale, args.size.1 * args.scale),
+    };
     surface.set_buffer_scale(args.scale as i32);
     let _child = if args.subsurface {
         let subcompositor: WlSubcompositor = globals

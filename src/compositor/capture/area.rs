@@ -20,8 +20,9 @@ pub(super) struct OutputArea {
 }
 
 impl OutputArea {
-    /// What a session of `orientation` and `region` (upright output
-    /// pixels; `None` for all of it) reads of `output`.
+    /// What a session of `orientation` and `region` (upright logical
+    /// coordinates, as wlr-screencopy gives it; `None` for all of it)
+    /// reads of `output`: the region at the output's scale, in its pixels.
     pub(super) fn new(
         output: &Output,
         orientation: Orientation,
@@ -34,12 +35,10 @@ impl OutputArea {
         let transform = output.current_transform();
         let whole = Rectangle::<i32, Physical>::from_size(transform.transform_size(framebuffer));
         let upright = match region {
-            Some(region) => Rectangle::<i32, Physical>::new(
-                (region.loc.x, region.loc.y).into(),
-                (region.size.w, region.size.h).into(),
-            )
-            .intersection(whole)
-            .unwrap_or_default(),
+            Some(region) => region
+                .to_physical_precise_round(output.current_scale().fractional_scale())
+                .intersection(whole)
+                .unwrap_or_default(),
             None => whole,
         };
         // The framebuffer holds upright content as smithay draws it: moved
@@ -204,13 +203,13 @@ mod tests {
 
     mod regions {
         use proptest::prelude::*;
-        use smithay::output::{Mode, Output, PhysicalProperties, Subpixel};
+        use smithay::output::{Mode, Output, PhysicalProperties, Scale, Subpixel};
 
         use super::super::{Orientation, OutputArea};
         use super::TRANSFORMS;
         use smithay::utils::{Logical, Rectangle, Transform};
 
-        fn output(w: i32, h: i32, transform: Transform) -> Output {
+        fn output(w: i32, h: i32, transform: Transform, scale: f64) -> Output {
             let output = Output::new(
                 "TEST-1".into(),
                 PhysicalProperties {
@@ -224,8 +223,25 @@ mod tests {
                 size: (w, h).into(),
                 refresh: 60_000,
             };
-            output.change_current_state(Some(mode), Some(transform), None, None);
+            output.change_current_state(
+                Some(mode),
+                Some(transform),
+                Some(Scale::Fractional(scale)),
+                None,
+            );
             output
+        }
+
+        #[test]
+        fn a_region_is_read_at_the_outputs_scale() {
+            let output = output(300, 200, Transform::Normal, 1.5);
+            let region = Rectangle::<i32, Logical>::new((10, 20).into(), (100, 40).into());
+            let area = OutputArea::new(&output, Orientation::Upright, Some(region));
+            assert_eq!(
+                area.framebuffer,
+                Rectangle::new((15, 30).into(), (150, 60).into())
+            );
+            assert_eq!(area.size(), (150, 60).into());
         }
 
         /// Client values: small, near the output, or anything an `i32`
@@ -244,12 +260,13 @@ mod tests {
             fn any_region_reads_only_inside_the_output(
                 (w, h) in (1..2000i32, 1..2000i32),
                 transform in prop::sample::select(&TRANSFORMS[..]),
+                scale in prop::sample::select(&[1.0, 1.25, 1.5, 2.0][..]),
                 (x, y) in (coordinate(), coordinate()),
                 (rw, rh) in (0..3000i32, 0..3000i32),
                 upright: bool,
                 damage in prop::collection::vec((coordinate(), coordinate(), 0..4000i32, 0..4000i32), 0..24),
             ) {
-                let output = output(w, h, transform);
+                let output = output(w, h, transform, scale);
                 let orientation = if upright { Orientation::Upright } else { Orientation::Framebuffer };
                 let region = Rectangle::<i32, Logical>::new((x, y).into(), (rw, rh).into());
                 let area = OutputArea::new(&output, orientation, Some(region));

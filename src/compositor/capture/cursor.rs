@@ -13,7 +13,7 @@ use drm_fourcc::DrmFourcc;
 use smithay::backend::renderer::damage::OutputDamageTracker;
 use smithay::backend::renderer::{Bind, Offscreen};
 use smithay::desktop::space::render_output;
-use smithay::utils::{Buffer as BufferCoord, Logical, Point, Rectangle, Size};
+use smithay::utils::{Buffer as BufferCoord, Physical, Point, Rectangle, Size};
 
 use super::Source;
 use crate::compositor::output::CLEAR;
@@ -85,12 +85,18 @@ impl State {
         }
         let cursor = self.cursor()?;
         let (hotspot, size) = (cursor.hotspot(), cursor.size());
-        let position = self.pointer_location.to_i32_round::<i32>();
-        let image = Rectangle::<i32, Logical>::new(
+        let scale = self.output.current_scale().fractional_scale();
+        let position = self
+            .pointer_location
+            .to_physical(scale)
+            .to_i32_round::<i32>();
+        let image = Rectangle::<i32, Physical>::new(
             (position.x - hotspot.x, position.y - hotspot.y).into(),
             (size.w, size.h).into(),
         );
-        let output = self.space.output_geometry(&self.output)?;
+        let mode = self.output.current_mode()?;
+        let output =
+            Rectangle::from_size(self.output.current_transform().transform_size(mode.size));
         image.overlaps(output).then_some(CursorPlace {
             position: (position.x, position.y).into(),
             hotspot,

@@ -10,8 +10,8 @@
 //! The rules it keeps:
 //!
 //! * **A capture is a copy job.** The source image (the output's last frame,
-//!   or a toplevel's surfaces or the cursor's image, each composed at its
-//!   own size) is copied into the
+//!   or a toplevel's surfaces at the output's scale, or the cursor's
+//!   image at its own size) is copied into the
 //!   client's buffer by [`VulkanRenderer::capture`]: the client asks for a
 //!   result and never programs the copy.
 //! * **A buffer is checked before the GPU sees it.** Its size, format,
@@ -59,7 +59,7 @@ use smithay::reexports::calloop::LoopHandle;
 use smithay::reexports::calloop::channel;
 use smithay::reexports::wayland_server::backend::ObjectId;
 use smithay::reexports::wayland_server::protocol::wl_buffer::WlBuffer;
-use smithay::utils::{Buffer as BufferCoord, Logical, Physical, Rectangle, Size, Transform};
+use smithay::utils::{Buffer as BufferCoord, Logical, Physical, Point, Rectangle, Size, Transform};
 use smithay::wayland::dmabuf::get_dmabuf;
 use smithay::wayland::shm::{shm_format_to_fourcc, with_buffer_contents};
 use tracing::{debug, warn};
@@ -293,8 +293,8 @@ impl State {
         let size = match source {
             Source::Output => self.capture_area(orientation, region).size(),
             Source::Toplevel(window) => {
-                let size = window.geometry().size;
-                Size::from((size.w.max(1), size.h.max(1)))
+                let size = self.toplevel_capture_size(window);
+                Size::from((size.w, size.h))
             }
             Source::Cursor => self.cursor_size(),
         };
@@ -724,29 +724,41 @@ impl State {
     fn render_source(&mut self, source: &Source) -> anyhow::Result<VulkanTexture> {
         match source {
             Source::Toplevel(window) => {
-                let geometry = window.geometry();
-                let size = (geometry.size.w.max(1), geometry.size.h.max(1));
-                let location = (-geometry.loc.x, -geometry.loc.y).into();
+                let scale = self.output.current_scale().fractional_scale();
+                let size = self.toplevel_capture_size(window);
+                let origin = window.geometry().loc;
+                let location = Point::<i32, Logical>::from((-origin.x, -origin.y))
+                    .to_physical_precise_round(scale);
                 let elements: Vec<WaylandSurfaceRenderElement<VulkanRenderer>> =
-                    window.render_elements(&mut self.renderer, location, 1.0.into(), 1.0);
-                self.render_offscreen(size.into(), &elements)
+                    window.render_elements(&mut self.renderer, location, scale.into(), 1.0);
+                self.render_offscreen(size, scale, &elements)
             }
             Source::Cursor => self.render_cursor(),
             Source::Output => anyhow::bail!("the output's image is rendered every refresh"),
         }
     }
 
-    /// `elements` rendered into a new transparent ARGB8888 texture of
-    /// `size`.
+    /// The size of a toplevel's capture: its window geometry at the
+    /// output's scale, in the output's pixels (at least 1×1), as it is
+    /// shown there.
+    fn toplevel_capture_size(&self, window: &Window) -> Size<i32, Physical> {
+        let scale = self.output.current_scale().fractional_scale();
+        let size: Size<i32, Physical> = window.geometry().size.to_physical_precise_round(scale);
+        Size::from((size.w.max(1), size.h.max(1)))
+    }
+
+    /// `elements` rendered at `scale` into a new transparent ARGB8888
+    /// texture of `size`.
     pub(crate) fn render_offscreen(
         &mut self,
         size: Size<i32, Physical>,
+        scale: f64,
         elements: &[impl RenderElement<VulkanRenderer>],
     ) -> anyhow::Result<VulkanTexture> {
         let mut texture = self
             .renderer
             .create_buffer(DrmFourcc::Argb8888, (size.w, size.h).into())?;
-        let mut tracker = OutputDamageTracker::new(size, 1.0, Transform::Normal);
+        let mut tracker = OutputDamageTracker::new(size, scale, Transform::Normal);
         let mut framebuffer =
             smithay::backend::renderer::Bind::bind(&mut self.renderer, &mut texture)?;
         tracker
