@@ -89,6 +89,8 @@ fn wayland_info_lists_every_global() {
         "zwp_pointer_constraints_v1",
         "dmabridge_buffer_copy_manager_v1",
         "wp_fractional_scale_manager_v1",
+        "wp_content_type_manager_v1",
+        "zwp_idle_inhibit_manager_v1",
     ] {
         assert!(
             info.contains(&format!("'{global}'")),

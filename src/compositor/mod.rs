@@ -37,7 +37,8 @@
 //! the xcursor theme, `cursor`), zwp_relative_pointer_manager_v1 and
 //! zwp_pointer_constraints_v1 (`pointer_lock`),
 //! wp_fractional_scale_manager_v1 (`scale`: the output's scale, set by
-//! `dmabridge run --scale`),
+//! `dmabridge run --scale`), wp_content_type_manager_v1 and
+//! zwp_idle_inhibit_manager_v1 (`hints`: recorded, not acted on),
 //! wp_linux_drm_syncobj_manager_v1 when that node supports timeline
 //! syncobjs with eventfd, ext_foreign_toplevel_list_v1, and screen capture
 //! (`capture`): ext-image-copy-capture-v1 with its output and toplevel
@@ -56,6 +57,7 @@ mod dmabuf;
 mod dump;
 pub mod embedded;
 mod headless;
+mod hints;
 mod limits;
 mod nested;
 mod output;

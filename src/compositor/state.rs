@@ -169,6 +169,7 @@ impl State {
         super::cursor_shape::create_global(&display);
         super::pointer_lock::create_globals(&display);
         super::scale::create_global(&display);
+        super::hints::create_globals(&display);
         let selections = Selections::new(&display);
         let mut seat_state = SeatState::new();
         let seat = seat_state.new_wl_seat(&display, "seat0");
