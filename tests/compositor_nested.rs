@@ -5,7 +5,9 @@
 //! mouse motion as relative motion, held by a pointer lock) and
 //! only it, and the window's cursor and the captured cursor are the one
 //! the client chose. On a Wayland desktop too: nested in the headless compositor,
-//! whose dumped frame shows the nested window.
+//! whose dumped frame shows the nested window. A GTK 4 application at
+//! output scale 2 draws at that scale and hears pointer positions in
+//! logical pixels, and keys.
 
 #[path = "support/capture_client.rs"]
 mod capture_client;
@@ -553,4 +555,108 @@ fn raw_mouse_motion_is_relative_motion_and_a_lock_holds_the_pointer() {
         "the locked pointer moved"
     );
     assert_eq!(w.error(), None);
+}
+
+/// The lines of `log` (a client's `WAYLAND_DEBUG` output) that `wanted`
+/// picks, as the log is now.
+fn debug_lines_now(log: &std::path::Path, wanted: impl Fn(&str) -> bool) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| wanted(l))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The lines of `log` that `wanted` picks, once there are more than
+/// `seen`, waiting at most [`PATIENCE`].
+fn debug_lines(log: &std::path::Path, seen: usize, wanted: impl Fn(&str) -> bool) -> Vec<String> {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let lines = debug_lines_now(log, &wanted);
+        if lines.len() > seen {
+            return lines;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no new line of the kind wanted in {}:\n{}",
+            log.display(),
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The numbers between the parentheses of a `WAYLAND_DEBUG` line, e.g.
+/// `[3456, 100.0, 50.0]` of
+/// `wl_pointer@12.enter(3456, wl_surface@3, 100.00000000, 50.00000000)`:
+/// object arguments are left out.
+fn debug_args(line: &str) -> Vec<f64> {
+    let inside = line
+        .split_once('(')
+        .and_then(|(_, rest)| rest.rsplit_once(')'))
+        .map_or("", |(args, _)| args);
+    inside
+        .split(", ")
+        .filter_map(|arg| arg.parse().ok())
+        .collect()
+}
+
+/// Whether a `WAYLAND_DEBUG` line is a pointer event that says where the
+/// pointer is on the surface (enter or motion).
+fn pointer_position(line: &str) -> bool {
+    line.contains("wl_pointer@") && (line.contains(".enter(") || line.contains(".motion("))
+}
+
+#[test]
+fn a_gtk4_application_draws_at_scale_2_and_hears_pointer_and_keyboard() {
+    let x = Xvfb::start(SCREEN);
+    // 640×480 pixels at scale 2: 320×240 logical.
+    let session = Session::start_nested_with(x.display(), (640, 480), &["--scale", "2"], &[]);
+    let log = session.dir().join("gtk.log");
+    let mut gtk = session
+        .command("gtk4-widget-factory")
+        // Cairo draws without GL; the protocol log goes to stderr.
+        .env("GDK_BACKEND", "wayland")
+        .env("GSK_RENDERER", "cairo")
+        .env("WAYLAND_DEBUG", "1")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("starting gtk4-widget-factory (Debian package gtk-4-examples, installed by tools/setup)");
+    // wl_output.scale is 2, and GTK draws its buffers at that scale.
+    debug_lines(&log, 0, |l| {
+        l.contains("wl_output@") && l.ends_with(".scale(2)")
+    });
+    debug_lines(&log, 0, |l| l.ends_with(".set_buffer_scale(2)"));
+    session.wait_for_content(PATIENCE);
+    let window = x.window("dmabridge");
+    x.xdotool(&["windowfocus", "--sync", &window]);
+    // The pointer at window pixels (100, 100), then (200, 160): the
+    // surface hears it move by half that, in logical pixels. Each place
+    // is the last one heard once a new one came and things settled (an
+    // enter from where the pointer was when the window appeared may come
+    // late).
+    let mut at = Vec::new();
+    for (px, py) in [("100", "100"), ("200", "160")] {
+        let seen = debug_lines_now(&log, pointer_position).len();
+        x.xdotool(&["mousemove", "--window", &window, px, py]);
+        debug_lines(&log, seen, pointer_position);
+        std::thread::sleep(Duration::from_millis(300));
+        let lines = debug_lines_now(&log, pointer_position);
+        let args = debug_args(lines.last().expect("a line"));
+        at.push((args[1], args[2]));
+    }
+    assert_eq!(
+        (at[1].0 - at[0].0, at[1].1 - at[0].1),
+        (50.0, 30.0),
+        "the pointer's places on the surface: {at:?}"
+    );
+    // The window has the keyboard: a key reaches it (evdev KEY_A, 30).
+    x.xdotool(&["key", "a"]);
+    debug_lines(&log, 0, |l| {
+        l.contains("wl_keyboard@") && l.contains(".key(") && debug_args(l).get(2) == Some(&30.0)
+    });
+    let _ = gtk.kill();
+    let _ = gtk.wait();
 }

@@ -118,13 +118,25 @@ impl Session {
     /// As [`start`](Self::start), with the nested backend: a window on the
     /// X server `display` (`:N`).
     pub(crate) fn start_nested(display: &str, size: (u32, u32), client: &[&str]) -> Self {
+        Self::start_nested_with(display, size, &[], client)
+    }
+
+    /// As [`start_nested`](Self::start_nested), with more options for
+    /// `dmabridge run`.
+    pub(crate) fn start_nested_with(
+        display: &str,
+        size: (u32, u32),
+        options: &[&str],
+        client: &[&str],
+    ) -> Self {
         let dir = fresh_dir();
-        let args = [
+        let mut args = vec![
             "--refresh".to_owned(),
             "30".to_owned(),
             format!("--size={}x{}", size.0, size.1),
             format!("--dump-frames={}", dir.join("frames").display()),
         ];
+        args.extend(options.iter().map(|&o| o.to_owned()));
         Self::launch(dir, &args, client, Some(display))
     }
 
