@@ -67,6 +67,111 @@ fn a_y_inverted_udmabuf_is_drawn_upright() {
     a_udmabuf_window_shows_the_test_card(&["--y-invert"]);
 }
 
+/// A GL client from Debian's archive: weston's `simple-dmabuf-egl` on
+/// Mesa's GBM over vgem, rendering in software (kms_swrast). It shares dumb
+/// buffers with the implicit modifier, exported without `DRM_RDWR`, so
+/// read-only, which lavapipe cannot import (it maps what it imports for
+/// writing). The compositor takes them as the linear buffers they are
+/// (every DRM device here makes only linear ones) and copies each commit
+/// under a read bracket: the client's square is shown upright, in its
+/// vertex colours, green at the top left, yellow at the top right, red at
+/// the bottom left and blue at the bottom right.
+#[test]
+fn a_gbm_egl_client_on_vgem_is_drawn_upright() {
+    common::require_guest();
+    let vgem = drm_nodes()
+        .into_iter()
+        .find(|n| n.driver == "vgem" && n.kind == NodeKind::Primary)
+        .expect("vgem's primary node (the guest loads vgem)");
+    let session = Session::start((256, 256), &[]);
+    let mut client = session
+        .command("weston-simple-dmabuf-egl")
+        .arg(format!("--drm-render-node={}", vgem.path.display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting weston-simple-dmabuf-egl (tools/setup installs weston)");
+    let errors = Lines::new(client.stderr.take().unwrap());
+    // The first frame that draws the square compiles the copy shader's
+    // blend under the guest's emulated CPU: allow for it.
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let square = loop {
+        let newest = session.frames().pop().map(|path| Rgb::load(&path));
+        if let Some(square) = newest.as_ref().and_then(square_corners) {
+            break square;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no frame shows the client's square: {:?}",
+            errors.drain()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    client.kill().unwrap();
+    client.wait().unwrap();
+    let refused: Vec<String> = errors
+        .drain()
+        .into_iter()
+        .filter(|line| line.contains("failed"))
+        .collect();
+    assert!(
+        refused.is_empty(),
+        "the client's buffers failed: {refused:?}"
+    );
+    let dominant = |[r, g, b]: [u8; 3]| {
+        let max = r.max(g).max(b);
+        [r == max, g == max, b == max]
+    };
+    let [top_left, top_right, bottom_left, bottom_right] = square;
+    assert_eq!(
+        dominant(top_left),
+        [false, true, false],
+        "green: {top_left:?}"
+    );
+    assert!(
+        top_right[0] > 150 && top_right[1] > 150 && top_right[2] < 100,
+        "yellow: {top_right:?}"
+    );
+    assert_eq!(
+        dominant(bottom_left),
+        [true, false, false],
+        "red: {bottom_left:?}"
+    );
+    assert_eq!(
+        dominant(bottom_right),
+        [false, false, true],
+        "blue: {bottom_right:?}"
+    );
+}
+
+/// The colours just inside the corners of the bright square in `frame`
+/// (pixels with a channel above 100, over the dark background): top left,
+/// top right, bottom left, bottom right; `None` without one at least 32
+/// pixels wide and high.
+fn square_corners(frame: &Rgb) -> Option<[[u8; 3]; 4]> {
+    let (width, height) = (frame.width, frame.height);
+    let bright = |x, y| frame.pixel(x, y).iter().any(|&c| c > 100);
+    let (mut left, mut top, mut right, mut bottom) = (width, height, 0, 0);
+    for y in 0..height {
+        for x in 0..width {
+            if bright(x, y) {
+                (left, top) = (left.min(x), top.min(y));
+                (right, bottom) = (right.max(x), bottom.max(y));
+            }
+        }
+    }
+    if right < left + 32 || bottom < top + 32 {
+        return None;
+    }
+    let inset = 4;
+    Some([
+        frame.pixel(left + inset, top + inset),
+        frame.pixel(right - inset, top + inset),
+        frame.pixel(left + inset, bottom - inset),
+        frame.pixel(right - inset, bottom - inset),
+    ])
+}
+
 #[test]
 fn a_fenced_commit_waits_for_its_fence_and_delays_no_one_else() {
     common::require_guest();

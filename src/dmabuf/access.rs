@@ -93,6 +93,21 @@ impl CpuMapping {
         Ok(Self { maps })
     }
 
+    /// The buffer's mapping, made the first time (`MapCpu`).
+    pub(super) fn ensure<'a>(
+        cpu: &'a mut Option<Self>,
+        planes: &[Plane],
+        backings: &[Backing],
+        ownership: &mut Ownership,
+    ) -> Result<&'a mut Self, AccessError> {
+        if cpu.is_none() {
+            let mapping = Self::new(planes, backings)?;
+            ownership.apply(OwnershipOp::MapCpu)?;
+            *cpu = Some(mapping);
+        }
+        Ok(cpu.as_mut().expect("mapped above"))
+    }
+
     fn writable(&self) -> bool {
         self.maps.iter().all(Mapping::writable)
     }
@@ -144,14 +159,7 @@ impl<'a> CpuAccess<'a> {
             ownership,
             ..
         } = buf;
-        let mapping = match cpu.take() {
-            Some(mapping) => cpu.insert(mapping),
-            None => {
-                let mapping = CpuMapping::new(planes, backings)?;
-                ownership.apply(OwnershipOp::MapCpu)?;
-                cpu.insert(mapping)
-            }
-        };
+        let mapping = CpuMapping::ensure(cpu, planes, backings, ownership)?;
         if access.writes() && !mapping.writable() {
             return Err(AccessError::ReadOnly);
         }

@@ -165,6 +165,20 @@ impl Dmabuf {
         CpuAccess::begin(self, access)
     }
 
+    /// Maps the buffer for the CPU, as [`begin_cpu_access`](Self::begin_cpu_access)
+    /// does the first time, without touching its bytes or waiting for its
+    /// fences: whether the CPU can read it is then known before any
+    /// access.
+    pub fn map_cpu(&mut self) -> Result<(), AccessError> {
+        CpuMapping::ensure(
+            &mut self.cpu,
+            &self.planes,
+            &self.backings,
+            &mut self.ownership,
+        )
+        .map(|_| ())
+    }
+
     /// Records that a device mapped the buffer (`map_dma_buf`): the Vulkan
     /// layer calls it when it imports the planes. Counted: each call needs
     /// its [`Dmabuf::unmap_device`].

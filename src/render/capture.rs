@@ -35,6 +35,7 @@ use smithay::utils::{Buffer as BufferCoord, Rectangle, Transform};
 use smithay::wayland::dmabuf::get_dmabuf;
 
 use super::frame::content_map;
+use super::import::Copies;
 use super::shm::with_shm_bytes_mut;
 use super::{PACKED, RenderError, VulkanRenderer, VulkanTexture, checked_size};
 use crate::copy::{
@@ -236,7 +237,7 @@ impl VulkanRenderer {
         self.cleanup()?;
         match target {
             CaptureTarget::Dmabuf(dmabuf) => {
-                let texture = self.import_smithay_dmabuf(dmabuf)?;
+                let texture = self.import_smithay_dmabuf(dmabuf, Copies::No)?;
                 let job = CopyJob::new(plan, source.surface(), texture.surface());
                 let completion = self.copier.submit(&with_fences(job, acquire, release))?;
                 Ok(PendingCapture {
@@ -305,7 +306,7 @@ impl VulkanRenderer {
         match get_dmabuf(buffer) {
             Ok(dmabuf) => {
                 let dmabuf = dmabuf.clone();
-                self.import_smithay_dmabuf(&dmabuf)
+                self.import_smithay_dmabuf(&dmabuf, Copies::No)
             }
             Err(_) => self.import_shm_buffer(buffer, None, &[]),
         }

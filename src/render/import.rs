@@ -1,7 +1,7 @@
 //! Textures from memory, `wl_shm` buffers and dma-bufs.
 
 use std::os::fd::BorrowedFd;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use drm_fourcc::{DrmFourcc, DrmModifier};
 use smithay::backend::allocator::Buffer as _;
@@ -20,11 +20,11 @@ use super::shm::with_shm_bytes;
 use super::shm_cache::{
     CachedTexture, PoolImport, Span, SurfaceShmTextures, byte_ranges, damaged_rects, damaged_spans,
 };
-use super::{PACKED, RenderError, VulkanRenderer, VulkanTexture, checked_size};
+use super::{DmabufTexture, PACKED, RenderError, VulkanRenderer, VulkanTexture, checked_size};
 use crate::copy::{
     self, CopyJob, CopyPlan, CopyRequest, DeviceBuffer, ImageDesc, PlaneDesc, Surface, Transform,
 };
-use crate::dmabuf::{DmabufFlags, DmabufParams, exporter};
+use crate::dmabuf::{Access, DmabufFlags, DmabufParams, SharedDmabuf, exporter};
 
 /// A `wl_shm` pool as the renderer reads it: its bytes, which smithay maps
 /// and guards against a client truncating the file under a read, and its
@@ -42,17 +42,31 @@ impl VulkanRenderer {
     /// The texture of a smithay dma-buf: cached by the buffer (a re-import
     /// creates no Vulkan object), else validated as a client's buffer,
     /// converted to the crate's [`Dmabuf`](crate::dmabuf::Dmabuf) over dups
-    /// of its fds and imported by the copier.
+    /// of its fds and imported by the copier. Where `copies` allows, a
+    /// packed dma-buf the device cannot import but the CPU can map for
+    /// reading gets a texture in device memory instead, which each commit
+    /// copies it into ([`Copies`]).
     pub(super) fn import_smithay_dmabuf(
         &mut self,
         dmabuf: &SmithayDmabuf,
+        copies: Copies,
     ) -> Result<VulkanTexture, RenderError> {
         let cached = self
             .dmabuf_textures
             .iter()
-            .find(|(weak, _)| weak.upgrade().is_some_and(|known| &known == dmabuf));
-        if let Some((_, texture)) = cached {
-            return Ok(texture.clone());
+            .position(|(weak, _)| weak.upgrade().is_some_and(|known| &known == dmabuf));
+        if let Some(index) = cached {
+            let (weak, mut entry) = self.dmabuf_textures.swap_remove(index);
+            let result = match (&mut entry, copies) {
+                (DmabufTexture::Imported(texture), _) => Ok(texture.clone()),
+                (DmabufTexture::Copied { .. }, Copies::No) => Err(RenderError::NotImported),
+                (DmabufTexture::Copied { kept, .. }, Copies::Mapped) => Ok(kept.texture.clone()),
+                (DmabufTexture::Copied { dmabuf, kept }, Copies::Read) => self
+                    .copy_dmabuf(dmabuf, kept)
+                    .map(|()| kept.texture.clone()),
+            };
+            self.dmabuf_textures.push((weak, entry));
+            return result;
         }
         let format = dmabuf.format();
         // The implicit modifier is LINEAR where every plane comes from an
@@ -77,13 +91,86 @@ impl VulkanRenderer {
         let size = dmabuf.size();
         let validated = params.create(size.w, size.h, format.code as u32, DmabufFlags::empty())?;
         let shared = Arc::new(Mutex::new(validated));
-        self.copier.import(&shared)?;
-        // A y-inverted buffer is stored as it is; draws and readbacks
-        // turn it upright (`VulkanTexture::stored_rows`).
-        let texture = VulkanTexture::from_dmabuf(shared, dmabuf.y_inverted());
-        self.dmabuf_textures.push((dmabuf.weak(), texture.clone()));
+        let entry = match self.copier.import(&shared) {
+            // A y-inverted buffer is stored as it is; draws and readbacks
+            // turn it upright (`VulkanTexture::stored_rows`).
+            Ok(()) => {
+                DmabufTexture::Imported(VulkanTexture::from_dmabuf(shared, dmabuf.y_inverted()))
+            }
+            Err(err) if copies != Copies::No && PACKED.contains(&format.code) => {
+                lock(&shared).map_cpu().map_err(|_| err)?;
+                debug!(
+                    format = %format.code,
+                    "a dma-buf the device cannot import: copied by the CPU at each commit"
+                );
+                let texture = self.create_texture_rows(format.code, size, dmabuf.y_inverted())?;
+                let mut kept = CachedTexture {
+                    context: self.context.clone(),
+                    texture,
+                    staging: Vec::new(),
+                    pools: Vec::new(),
+                };
+                if copies == Copies::Read {
+                    self.copy_dmabuf(&shared, &mut kept)?;
+                }
+                DmabufTexture::Copied {
+                    dmabuf: shared,
+                    kept,
+                }
+            }
+            Err(err) => return Err(err.into()),
+        };
+        let texture = match &entry {
+            DmabufTexture::Imported(texture) => texture.clone(),
+            DmabufTexture::Copied { kept, .. } => kept.texture.clone(),
+        };
+        self.dmabuf_textures.push((dmabuf.weak(), entry));
         Ok(texture)
     }
+
+    /// Copies the whole of `dmabuf`, a packed LINEAR buffer, into `kept`'s
+    /// texture: its plane read by the CPU inside a read bracket
+    /// (`DMA_BUF_IOCTL_SYNC`, which the commit's fences have passed) into
+    /// staging memory, and from there by one transfer.
+    fn copy_dmabuf(
+        &mut self,
+        dmabuf: &SharedDmabuf,
+        kept: &mut CachedTexture,
+    ) -> Result<(), RenderError> {
+        let mut locked = lock(dmabuf);
+        let stride = locked.planes()[0].stride();
+        let (width, height) = (locked.width() as usize, locked.height() as usize);
+        let access = locked
+            .begin_cpu_access(Access::Read)
+            .map_err(RenderError::DmabufAccess)?;
+        let layout = PlaneDesc { offset: 0, stride };
+        let spans = damaged_spans(width, height, &[]);
+        self.upload_through_staging(access.plane(0), layout, kept, &spans)?;
+        self.shm_uploads.dmabuf_copies += 1;
+        Ok(())
+    }
+}
+
+/// Whether a dma-buf the device cannot import may be copied by the CPU
+/// instead ([`VulkanRenderer::import_smithay_dmabuf`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Copies {
+    /// No: the device must read or write the buffer itself (a target, a
+    /// capture's or a copy's buffer).
+    No,
+    /// Yes, but the buffer is only mapped, its bytes not read: its
+    /// creation, when the client may still be drawing into it, and no
+    /// fence of the client's is waited for.
+    Mapped,
+    /// Yes, and a copied buffer is copied again: a commit, whose fences
+    /// have signalled.
+    Read,
+}
+
+/// The dma-buf behind `shared`, locked; a panic elsewhere while it was
+/// held does not make it unusable.
+fn lock(shared: &SharedDmabuf) -> MutexGuard<'_, crate::dmabuf::Dmabuf> {
+    shared.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl ImportMem for VulkanRenderer {
@@ -210,7 +297,10 @@ impl VulkanRenderer {
         };
         match imported {
             Some(buffer) => self.upload_from_pool(&buffer, layout, &kept.texture, &spans)?,
-            None => self.upload_through_staging(pool.bytes, layout, &mut kept, &spans)?,
+            None => {
+                self.upload_through_staging(pool.bytes, layout, &mut kept, &spans)?;
+                self.shm_uploads.staged += 1;
+            }
         }
         let texture = kept.texture.clone();
         if let Some(cache) = cache {
@@ -348,7 +438,6 @@ impl VulkanRenderer {
         let _uploaded =
             self.copier
                 .upload_ranges(&kept.staging[index], buffer, &byte_ranges(width, spans))?;
-        self.shm_uploads.staged += 1;
         Ok(())
     }
 }
@@ -393,9 +482,16 @@ impl ImportDma for VulkanRenderer {
     fn import_dmabuf(
         &mut self,
         dmabuf: &SmithayDmabuf,
-        _damage: Option<&[Rectangle<i32, BufferCoord>]>,
+        damage: Option<&[Rectangle<i32, BufferCoord>]>,
     ) -> Result<VulkanTexture, RenderError> {
-        self.import_smithay_dmabuf(dmabuf)
+        // smithay imports a buffer without damage when the client creates
+        // it, and with its damage when it is committed.
+        let copies = if damage.is_some() {
+            Copies::Read
+        } else {
+            Copies::Mapped
+        };
+        self.import_smithay_dmabuf(dmabuf, copies)
     }
 }
 

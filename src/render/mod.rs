@@ -133,6 +133,7 @@ use crate::vulkan::{Device, Presented, Swapchain};
 pub use capture::{CaptureTarget, PendingCapture, WriteBackError};
 pub use fence::RenderFence;
 pub use frame::VulkanFrame;
+use import::Copies;
 pub use import::ShmPool;
 pub use texture::{VulkanFramebuffer, VulkanMapping, VulkanTexture};
 
@@ -226,6 +227,15 @@ pub enum RenderError {
     /// imported dma-buf).
     #[error("only textures imported from memory can be updated")]
     NotUpdatable,
+    /// A dma-buf that the device cannot import, whose texture is a copy
+    /// the CPU makes at each commit, was asked for where the device must
+    /// read or write the buffer itself (a target, a capture's or a copy's
+    /// buffer).
+    #[error("the device cannot import this dma-buf: only its copy can be drawn")]
+    NotImported,
+    /// CPU access to a dma-buf the device cannot import was refused.
+    #[error("reading a dma-buf the device cannot import")]
+    DmabufAccess(#[source] crate::dmabuf::AccessError),
     /// `render` was given an output size other than its framebuffer's.
     #[error("output size {width}×{height} is not the framebuffer's")]
     OutputSize {
@@ -278,8 +288,9 @@ pub struct FrameCounters {
     pub blends_onto_fills: u64,
 }
 
-/// How a renderer's `wl_shm` commits reached their textures, counted from
-/// its creation ([`VulkanRenderer::shm_uploads`]; `render/shm_cache.rs`).
+/// How a renderer's `wl_shm` commits, and the dma-bufs it copies, reached
+/// their textures, counted from its creation
+/// ([`VulkanRenderer::shm_uploads`]; `render/shm_cache.rs`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ShmUploads {
     /// Pools imported for the device to read in place.
@@ -289,6 +300,25 @@ pub struct ShmUploads {
     /// Commits the CPU copied into staging memory, and the device from
     /// there.
     pub staged: u64,
+    /// Commits of dma-bufs the device cannot import, copied by the CPU
+    /// inside a read bracket into staging memory, and from there into
+    /// their texture (`render/import.rs`).
+    pub dmabuf_copies: u64,
+}
+
+/// The texture of a client's dma-buf.
+#[derive(Debug)]
+enum DmabufTexture {
+    /// The device reads the dma-buf itself.
+    Imported(VulkanTexture),
+    /// The device cannot import the dma-buf, but the CPU can map it for
+    /// reading (a read-only export, where the device maps what it
+    /// imports, as lavapipe does): each commit copies it into a texture
+    /// in device memory.
+    Copied {
+        dmabuf: crate::dmabuf::SharedDmabuf,
+        kept: shm_cache::CachedTexture,
+    },
 }
 
 /// A smithay renderer over the copy engine; see the module documentation.
@@ -297,8 +327,9 @@ pub struct ShmUploads {
 /// (which waits for the work in flight), the device last.
 #[derive(Debug)]
 pub struct VulkanRenderer {
-    /// Imported dma-bufs, by smithay's buffer; dropped once the buffer is.
-    dmabuf_textures: Vec<(WeakDmabuf, VulkanTexture)>,
+    /// The textures of client dma-bufs, by smithay's buffer; dropped once
+    /// the buffer is.
+    dmabuf_textures: Vec<(WeakDmabuf, DmabufTexture)>,
     /// Device and staging buffers created by `wl_shm` imports so far.
     shm_buffers_created: u64,
     /// What frames submitted so far.
@@ -404,6 +435,17 @@ impl VulkanRenderer {
         format: DrmFourcc,
         size: Size<i32, BufferCoord>,
     ) -> Result<VulkanTexture, RenderError> {
+        self.create_texture_rows(format, size, false)
+    }
+
+    /// A texture in device memory for `format` pixels of `size`, stored
+    /// bottom row first where `y_inverted`.
+    fn create_texture_rows(
+        &mut self,
+        format: DrmFourcc,
+        size: Size<i32, BufferCoord>,
+        y_inverted: bool,
+    ) -> Result<VulkanTexture, RenderError> {
         if !PACKED.contains(&format) {
             return Err(RenderError::UnsupportedFormat { format });
         }
@@ -418,7 +460,7 @@ impl VulkanRenderer {
             height,
             planes: vec![PlaneDesc { offset: 0, stride }],
         };
-        Ok(VulkanTexture::from_buffer(buffer, desc))
+        Ok(VulkanTexture::from_buffer(buffer, desc, y_inverted))
     }
 
     /// The LINEAR rows of the device's importable table whose formats are
@@ -556,7 +598,7 @@ impl Bind<SmithayDmabuf> for VulkanRenderer {
         if !PACKED.contains(&format) {
             return Err(RenderError::UnsupportedFormat { format });
         }
-        let texture = self.import_smithay_dmabuf(target)?;
+        let texture = self.import_smithay_dmabuf(target, Copies::No)?;
         Ok(VulkanFramebuffer::new(texture))
     }
 

@@ -46,15 +46,16 @@ enum Storage {
 }
 
 impl VulkanTexture {
-    /// A texture over a device buffer holding an image described by `desc`.
-    pub(super) fn from_buffer(buffer: DeviceBuffer, desc: ImageDesc) -> Self {
+    /// A texture over a device buffer holding an image described by
+    /// `desc`; `y_inverted`: stored bottom row first.
+    pub(super) fn from_buffer(buffer: DeviceBuffer, desc: ImageDesc, y_inverted: bool) -> Self {
         Self(Arc::new(TextureInner {
             format: desc.format,
             width: desc.width,
             height: desc.height,
             storage: Storage::Buffer { buffer, desc },
             refused: AtomicBool::new(false),
-            y_inverted: false,
+            y_inverted,
         }))
     }
 

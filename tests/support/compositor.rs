@@ -8,7 +8,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
@@ -34,10 +34,11 @@ pub(crate) fn fresh_dir() -> PathBuf {
 pub(crate) struct Lines(Receiver<(Instant, String)>);
 
 impl Lines {
-    pub(crate) fn new(stdout: ChildStdout) -> Self {
+    /// Follows `output`, a child's stdout or stderr.
+    pub(crate) fn new(output: impl std::io::Read + Send + 'static) -> Self {
         let (tx, rx) = channel();
         std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
+            for line in BufReader::new(output).lines() {
                 let Ok(line) = line else { break };
                 if tx.send((Instant::now(), line)).is_err() {
                     break;
