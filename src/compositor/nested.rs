@@ -15,12 +15,19 @@
 //!   ([`State`]'s input methods), which sends them to the focused client;
 //!   a click focuses the window under the pointer. Closing the window stops
 //!   the compositor.
+//! * On a Wayland desktop, text selections cross between the clients and
+//!   the desktop (`nested/clipboard.rs`).
 //!
 //! winit runs inside the compositor's event loop: its fd is a calloop
 //! source, and it is pumped without blocking whenever that fd is readable
 //! and at every refresh (events already read off the connection do not make
 //! the fd readable again).
 
+#[expect(
+    unsafe_code,
+    reason = "the desktop's wl_display, handed to smithay-clipboard"
+)]
+pub(super) mod clipboard;
 mod cursor;
 
 use std::cell::RefCell;
@@ -47,6 +54,7 @@ use winit::platform::pump_events::{EventLoopExtPumpEvents, PumpStatus};
 use winit::platform::scancode::PhysicalKeyExtScancode;
 use winit::window::{CursorGrabMode, Window, WindowId};
 
+use self::clipboard::Bridge;
 use self::cursor::HostCursor;
 use super::OutputConfig;
 use super::capture;
@@ -68,8 +76,22 @@ const WHEEL_STEP: f64 = 15.0;
 
 /// The host's event loop and the compositor's window in it.
 pub(crate) struct Host {
-    event_loop: EventLoop<()>,
+    /// The bridge to the desktop's selections (a Wayland desktop): it uses
+    /// the event loop's connection from its thread.
+    clipboard: Option<Bridge>,
+    /// Always there, but left undropped where the bridge did not stop.
+    event_loop: Option<EventLoop<()>>,
     app: WinitApp,
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let stopped = self.clipboard.take().is_none_or(Bridge::stop);
+        if !stopped {
+            warn!("the desktop clipboard's thread is still loading: its connection stays open");
+            std::mem::forget(self.event_loop.take());
+        }
+    }
 }
 
 impl std::fmt::Debug for Host {
@@ -86,8 +108,15 @@ impl Host {
     pub(crate) fn open(size: (u32, u32)) -> anyhow::Result<Self> {
         let event_loop = EventLoop::new()
             .context("connecting to the desktop (is DISPLAY or WAYLAND_DISPLAY set?)")?;
+        // Before the window, so that the clipboard's keyboard hears its
+        // first focus.
+        let clipboard = Bridge::start(&event_loop).unwrap_or_else(|err| {
+            warn!("no selections shared with the desktop: {err:#}");
+            None
+        });
         let mut host = Self {
-            event_loop,
+            clipboard,
+            event_loop: Some(event_loop),
             app: WinitApp {
                 size,
                 window: None,
@@ -110,7 +139,7 @@ impl Host {
     /// The desktop's display, for the Vulkan instance's surface extensions.
     pub(crate) fn display_handle(&self) -> anyhow::Result<RawDisplayHandle> {
         Ok(self
-            .event_loop
+            .event_loop()
             .display_handle()
             .context("the desktop's display handle")?
             .as_raw())
@@ -120,6 +149,12 @@ impl Host {
     pub(crate) fn size(&self) -> (u32, u32) {
         let size = self.window().inner_size();
         (size.width, size.height)
+    }
+
+    fn event_loop(&self) -> &EventLoop<()> {
+        self.event_loop
+            .as_ref()
+            .expect("the event loop is taken only on drop")
     }
 
     fn window(&self) -> &Window {
@@ -134,6 +169,8 @@ impl Host {
     fn pump(&mut self) -> bool {
         let status = self
             .event_loop
+            .as_mut()
+            .expect("the event loop is taken only on drop")
             .pump_app_events(Some(Duration::ZERO), &mut self.app);
         matches!(status, PumpStatus::Continue)
     }
@@ -193,7 +230,7 @@ struct Nested {
 /// Starts showing `output` in `host`'s window: the window's events and a
 /// refresh timer go on `state`'s loop.
 pub(crate) fn start(
-    host: Host,
+    mut host: Host,
     state: &mut State,
     output: &Output,
     config: &OutputConfig,
@@ -207,8 +244,11 @@ pub(crate) fn start(
         config.dump_frames.clone(),
     )?;
     state.add_input_devices();
+    if let Some(bridge) = &mut host.clipboard {
+        clipboard::install(bridge, state)?;
+    }
     let fd = host
-        .event_loop
+        .event_loop()
         .as_fd()
         .try_clone_to_owned()
         .context("duplicating winit's fd")?;
@@ -329,6 +369,7 @@ impl Nested {
             }
             WindowEvent::Resized(size) => self.resize(state, (size.width, size.height))?,
             WindowEvent::RedrawRequested => self.unshown = true,
+            WindowEvent::Focused(focused) => clipboard::window_focused(state, focused),
             WindowEvent::KeyboardInput {
                 event,
                 is_synthetic: false,

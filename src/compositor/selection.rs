@@ -7,13 +7,19 @@
 //! ([`State::selection_focus_changed`]), and the data moves from the
 //! source client to the receiving one over a pipe the compositor only
 //! passes along. Drag and drop starts from a client's pointer grab, so it
-//! needs pointer input (the nested backend). No selection crosses to the
-//! desktop the nested window is on.
+//! needs pointer input (the nested backend).
+//!
+//! On a Wayland desktop, the nested backend crosses text selections
+//! between its clients and the desktop (`nested/clipboard.rs`): the
+//! desktop's text becomes a selection the compositor itself offers, and a
+//! client's text is read from it and stored on the desktop.
+
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
 
 use smithay::input::Seat;
 use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
 use smithay::reexports::wayland_server::{DisplayHandle, Resource};
-use smithay::wayland::selection::SelectionHandler;
 use smithay::wayland::selection::data_device::{
     ClientDndGrabHandler, DataDeviceHandler, DataDeviceState, ServerDndGrabHandler,
     set_data_device_focus,
@@ -21,8 +27,10 @@ use smithay::wayland::selection::data_device::{
 use smithay::wayland::selection::primary_selection::{
     PrimarySelectionHandler, PrimarySelectionState, set_primary_focus,
 };
+use smithay::wayland::selection::{SelectionHandler, SelectionSource, SelectionTarget};
 use smithay::{delegate_data_device, delegate_primary_selection};
 
+use super::nested::clipboard::{self, DesktopSelections};
 use super::state::State;
 
 /// The two selection globals' states.
@@ -30,6 +38,8 @@ use super::state::State;
 pub(crate) struct Selections {
     data_device: DataDeviceState,
     primary: PrimarySelectionState,
+    /// The desktop's selections, where the nested backend crosses them.
+    pub(crate) desktop: Option<DesktopSelections>,
 }
 
 impl Selections {
@@ -37,6 +47,7 @@ impl Selections {
         Self {
             data_device: DataDeviceState::new::<State>(display),
             primary: PrimarySelectionState::new::<State>(display),
+            desktop: None,
         }
     }
 }
@@ -52,7 +63,28 @@ impl State {
 }
 
 impl SelectionHandler for State {
-    type SelectionUserData = ();
+    /// The text of a selection the compositor offers: the desktop's.
+    type SelectionUserData = Arc<str>;
+
+    fn new_selection(
+        &mut self,
+        target: SelectionTarget,
+        source: Option<SelectionSource>,
+        _: Seat<Self>,
+    ) {
+        clipboard::client_selection(self, target, source);
+    }
+
+    fn send_selection(
+        &mut self,
+        _: SelectionTarget,
+        _: String,
+        fd: OwnedFd,
+        _: Seat<Self>,
+        text: &Arc<str>,
+    ) {
+        clipboard::send_text(self, fd, Arc::clone(text));
+    }
 }
 
 impl DataDeviceHandler for State {

@@ -64,7 +64,7 @@ impl HostCursor {
                     clamp(hotspot.y, size.h),
                 );
                 match source {
-                    Ok(source) => window.set_cursor(host.event_loop.create_custom_cursor(source)),
+                    Ok(source) => window.set_cursor(host.event_loop().create_custom_cursor(source)),
                     Err(err) => {
                         warn!(%err, ?size, "the host cannot show a client's cursor: the default");
                         window.set_cursor(CursorIcon::Default);
