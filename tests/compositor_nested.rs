@@ -5,9 +5,11 @@
 //! mouse motion as relative motion, held by a pointer lock) and
 //! only it, and the window's cursor and the captured cursor are the one
 //! the client chose. On a Wayland desktop too: nested in the headless compositor,
-//! whose dumped frame shows the nested window. A GTK 4 application at
-//! output scale 2 draws at that scale and hears pointer positions in
-//! logical pixels, and keys.
+//! whose dumped frame shows the nested window, and text copied with
+//! wl-clipboard's `wl-copy` on either side is pasted with `wl-paste` on the
+//! other, through the clipboard and the primary selection. A GTK 4
+//! application at output scale 2 draws at that scale and hears pointer
+//! positions in logical pixels, and keys.
 
 #[path = "support/capture_client.rs"]
 mod capture_client;
@@ -18,8 +20,8 @@ mod wire;
 #[path = "support/xvfb.rs"]
 mod xvfb;
 
-use std::process::Stdio;
-use std::time::Duration;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use capture_client::{Client, Constraint};
 use smithay::input::pointer::CursorIcon;
@@ -659,4 +661,158 @@ fn a_gtk4_application_draws_at_scale_2_and_hears_pointer_and_keyboard() {
     });
     let _ = gtk.kill();
     let _ = gtk.wait();
+}
+
+/// What `wl-paste` (of the primary selection with `primary`) made by
+/// `command` printed.
+fn paste(command: &dyn Fn(&str) -> Command, primary: bool) -> String {
+    let mut paste = command("wl-paste");
+    if primary {
+        paste.arg("--primary");
+    }
+    let out = paste
+        .arg("--no-newline")
+        .stderr(Stdio::null())
+        .output()
+        .expect("running wl-paste (tools/setup installs wl-clipboard)");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// What `wl-paste` made by `command` prints, asked again until it is
+/// `want` or [`PATIENCE`] passed.
+fn pasted(command: &dyn Fn(&str) -> Command, primary: bool, want: &str) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let got = paste(command, primary);
+        if got == want || Instant::now() > deadline {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `wl-copy --foreground text` made by `command`, left running once it
+/// holds the selection (the primary one with `primary`). wl-copy takes the
+/// selection when its surface gets the keyboard; a `wl-paste` that maps
+/// its surface first makes wl-copy's request stale and refused
+/// (tests/compositor_clients.rs), so a paste that finds nothing starts a
+/// fresh wl-copy.
+fn copied(command: &dyn Fn(&str) -> Command, text: &str, primary: bool) -> Child {
+    let flag: &[&str] = if primary { &["--primary"] } else { &[] };
+    for attempt in 1..=8u64 {
+        let mut copy = command("wl-copy")
+            .args(flag)
+            .args(["--foreground", text])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("starting wl-copy (tools/setup installs wl-clipboard)");
+        std::thread::sleep(Duration::from_millis(300 * attempt.min(4)));
+        if paste(command, primary) == text {
+            return copy;
+        }
+        let _ = copy.kill();
+        let _ = copy.wait();
+    }
+    panic!("wl-copy never held {text:?}");
+}
+
+/// Waits until `log` has `count` lines with `what`; whether it had.
+fn logged(log: &std::path::Path, what: &str, count: usize) -> bool {
+    let deadline = Instant::now() + PATIENCE;
+    while Instant::now() < deadline {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if text.lines().filter(|line| line.contains(what)).count() >= count {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+#[test]
+fn text_crosses_between_the_desktop_and_the_nested_compositor() {
+    // The desktop (the headless compositor) holds text in both selections
+    // before the nested compositor starts.
+    let desktop = Session::start((800, 600), &[]);
+    let on_desktop = |program: &str| desktop.command(program);
+    let mut copies = vec![
+        copied(&on_desktop, "copied on the desktop", false),
+        copied(&on_desktop, "selected on the desktop", true),
+    ];
+
+    // The nested window takes the desktop's keyboard when it maps, and
+    // loads the desktop's selections.
+    let log = desktop.dir().join("nested.stderr");
+    let mut nested = desktop
+        .command(env!("CARGO_BIN_EXE_dmabridge"))
+        .args(["run", "--backend", "nested", "--size", "320x240"])
+        .env(
+            "RUST_LOG",
+            "warn,dmabridge::compositor::nested::clipboard=debug",
+        )
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("starting the nested compositor");
+    let lines = Lines::new(nested.stdout.take().unwrap());
+    let socket = lines
+        .expect("WAYLAND_DISPLAY=", PATIENCE)
+        .trim_start_matches("WAYLAND_DISPLAY=")
+        .to_owned();
+    let in_nested = |program: &str| {
+        let mut command = desktop.command(program);
+        command.env("WAYLAND_DISPLAY", &socket);
+        command
+    };
+    let from_desktop = [
+        pasted(&in_nested, false, "copied on the desktop"),
+        pasted(&in_nested, true, "selected on the desktop"),
+    ];
+
+    // A nested client's text goes to the desktop while the nested window
+    // has its keyboard: each copy waits until its text was offered to the
+    // desktop, since a paste on the desktop takes that keyboard away.
+    copies.push(
+        in_nested("wl-copy")
+            .args(["--foreground", "copied in the nested compositor"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("starting wl-copy"),
+    );
+    let offered = logged(&log, "text offered to the desktop", 1);
+    copies.push(
+        in_nested("wl-copy")
+            .args([
+                "--primary",
+                "--foreground",
+                "selected in the nested compositor",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("starting wl-copy"),
+    );
+    let offered = offered && logged(&log, "text offered to the desktop", 2);
+    let from_nested = [
+        pasted(&on_desktop, false, "copied in the nested compositor"),
+        pasted(&on_desktop, true, "selected in the nested compositor"),
+    ];
+
+    for mut child in copies.into_iter().chain([nested]) {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let log = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(
+        from_desktop,
+        ["copied on the desktop", "selected on the desktop"],
+        "{log}"
+    );
+    assert!(offered, "no text was offered to the desktop:\n{log}");
+    assert_eq!(
+        from_nested,
+        [
+            "copied in the nested compositor",
+            "selected in the nested compositor"
+        ],
+        "{log}"
+    );
 }
