@@ -95,8 +95,8 @@ pub(crate) struct Args {
     /// With --dump-frames: keep every Nth frame.
     #[arg(long, value_name = "N", default_value_t = 1)]
     dump_every: u64,
-    /// A client to start with WAYLAND_DISPLAY set; the compositor exits with
-    /// its status when it exits.
+    /// A client to start with WAYLAND_DISPLAY (and DISPLAY, for X11
+    /// clients) set; the compositor exits with its status when it exits.
     #[arg(last = true, value_name = "CLIENT")]
     client: Vec<OsString>,
 }
@@ -131,10 +131,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<i32> {
         socket: args.socket,
         client: args.client,
     };
-    let result = compositor::run(config, |socket| {
+    let result = compositor::run(config, |socket, x11_display| {
         let mut out = std::io::stdout().lock();
         if let Some(dir) = &private {
             let _ = writeln!(out, "XDG_RUNTIME_DIR={}", dir.display());
+        }
+        if let Some(display) = x11_display {
+            let _ = writeln!(out, "DISPLAY=:{display}");
         }
         let _ = writeln!(out, "WAYLAND_DISPLAY={}", socket.to_string_lossy());
         let _ = out.flush();

@@ -1,5 +1,6 @@
 //! The client command of `dmabridge run -- CLIENT…`: spawned with the
-//! compositor's `WAYLAND_DISPLAY`, watched through a pidfd on the event
+//! compositor's `WAYLAND_DISPLAY` (and `DISPLAY`, where it serves X11
+//! clients), watched through a pidfd on the event
 //! loop, and its exit status becomes the compositor's.
 
 use std::ffi::OsString;
@@ -15,13 +16,15 @@ use tracing::info;
 use super::state::State;
 
 /// Starts `command` as a client of the socket `socket` (in `runtime_dir`,
-/// which it is given as its `XDG_RUNTIME_DIR`, when there is one), and
+/// which it is given as its `XDG_RUNTIME_DIR`, when there is one) and of
+/// the X11 display `x11_display` where there is one, and
 /// stops the event loop when it exits, with its exit code in
 /// [`State::client_exit`].
 pub(crate) fn spawn(
     state: &State,
     command: &[OsString],
     socket: &OsString,
+    x11_display: Option<u32>,
     runtime_dir: Option<&Path>,
 ) -> anyhow::Result<()> {
     let (program, args) = command.split_first().context("an empty client command")?;
@@ -32,6 +35,9 @@ pub(crate) fn spawn(
         .env_remove("WAYLAND_SOCKET");
     if let Some(dir) = runtime_dir {
         child.env("XDG_RUNTIME_DIR", dir);
+    }
+    if let Some(display) = x11_display {
+        child.env("DISPLAY", format!(":{display}"));
     }
     let mut child = child
         .spawn()

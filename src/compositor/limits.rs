@@ -178,9 +178,11 @@ impl ClientLimits {
 /// it already holds as many as it may, disconnects it (see
 /// [`disconnect`]) and returns false: the request must then be dropped.
 pub(crate) fn hold_or_disconnect(dh: &DisplayHandle, client: &Client, held: Held) -> bool {
-    let counted = client
-        .get_data::<ClientState>()
-        .is_some_and(|c| c.limits.hold(held));
+    // Xwayland holds what every X11 client has: it is not limited.
+    let counted = super::xwayland::is_xwayland(client)
+        || client
+            .get_data::<ClientState>()
+            .is_some_and(|c| c.limits.hold(held));
     if !counted {
         disconnect(dh, client, held);
     }

@@ -20,6 +20,9 @@
 //! * `cursor`: the pointer's cursor image (a client's surface, or the
 //!   xcursor theme's image of a named cursor), for capture and the nested
 //!   window.
+//! * `xwayland`: X11 clients through Xwayland, spawned when the first of
+//!   them connects to the display `dmabridge run` takes at start; their
+//!   windows are placed, shown, focused and captured as toplevels are.
 //! * `client`: the client command spawned with the compositor's socket.
 //! * `dump`: frames as PNG files.
 //!
@@ -44,7 +47,8 @@
 //! (`capture`): ext-image-copy-capture-v1 with its output and toplevel
 //! sources, and zwlr_screencopy_manager_v1; dmabridge_buffer_copy_manager_v1
 //! (`buffer_copy`: copies between a client's buffers, on the copy
-//! engine, completed by capture's writer).
+//! engine, completed by capture's writer); xwayland_shell_v1, which only
+//! Xwayland sees (`xwayland`).
 
 mod activation;
 mod buffer_copy;
@@ -68,6 +72,7 @@ mod shm;
 mod state;
 mod surface;
 mod xdg;
+mod xwayland;
 
 use std::cell::RefCell;
 use std::ffi::OsString;
@@ -139,20 +144,30 @@ pub struct Config {
 
 /// Runs the compositor until its client exits (or, without one, until it
 /// is stopped: the nested window closed). `on_socket` receives the socket
-/// name once clients can connect. Returns the client's exit code, or 0.
-pub fn run(config: Config, on_socket: impl FnOnce(&OsString)) -> anyhow::Result<i32> {
+/// name and the X11 display's number (where X11 clients can connect:
+/// the first of them starts Xwayland) once clients can connect. Returns
+/// the client's exit code, or 0.
+pub fn run(config: Config, on_socket: impl FnOnce(&OsString, Option<u32>)) -> anyhow::Result<i32> {
     let mut compositor = Compositor::new(config.backend, &config.output)?;
     let (socket, socket_name) =
         bind_socket(config.runtime_dir.as_deref(), config.socket.as_deref())
             .context("binding the Wayland socket")?;
     compositor.listen(socket)?;
     info!(socket = %socket_name.to_string_lossy(), "listening");
-    on_socket(&socket_name);
+    let x11_display = match xwayland::listen(&mut compositor.state) {
+        Ok(display) => Some(display),
+        Err(err) => {
+            warn!("no X11 clients: {err:#}");
+            None
+        }
+    };
+    on_socket(&socket_name, x11_display);
     if !config.client.is_empty() {
         client::spawn(
             &compositor.state,
             &config.client,
             &socket_name,
+            x11_display,
             config.runtime_dir.as_deref(),
         )?;
     }

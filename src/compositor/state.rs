@@ -13,8 +13,7 @@ use smithay::backend::allocator::dmabuf::Dmabuf;
 use smithay::backend::input::{ButtonState, KeyState};
 use smithay::backend::renderer::buffer_dimensions;
 use smithay::backend::renderer::utils::{on_commit_buffer_handler, with_renderer_surface_state};
-use smithay::desktop::WindowSurfaceType;
-use smithay::desktop::{PopupManager, Space, Window};
+use smithay::desktop::{PopupManager, Space, Window, WindowSurfaceType};
 use smithay::input::keyboard::{FilterResult, XkbConfig};
 use smithay::input::pointer::{AxisFrame, ButtonEvent, CursorImageStatus, MotionEvent};
 use smithay::input::touch::{
@@ -42,11 +41,14 @@ use smithay::wayland::foreign_toplevel_list::{
 };
 use smithay::wayland::output::{OutputHandler, OutputManagerState};
 use smithay::wayland::presentation::PresentationState;
+use smithay::wayland::seat::WaylandFocus;
 use smithay::wayland::shell::xdg::{XdgShellState, XdgToplevelSurfaceData};
 use smithay::wayland::shm::{ShmHandler, ShmState};
 use smithay::wayland::single_pixel_buffer::SinglePixelBufferState;
 use smithay::wayland::viewporter::ViewporterState;
 use smithay::wayland::xdg_activation::XdgActivationState;
+use smithay::wayland::xwayland_shell::XWaylandShellState;
+use smithay::xwayland::XWaylandClientData;
 use smithay::{
     delegate_drm_syncobj, delegate_foreign_toplevel_list, delegate_output, delegate_presentation,
     delegate_seat, delegate_single_pixel_buffer, delegate_viewporter,
@@ -59,6 +61,7 @@ use super::cursor::theme::CursorTheme;
 use super::dmabuf::Dmabufs;
 use super::limits::ClientLimits;
 use super::selection::Selections;
+use super::xwayland::{self, Xwayland};
 use crate::render::VulkanRenderer;
 use crate::sync::{FenceSource, SyncAccess, SyncFile};
 
@@ -122,6 +125,10 @@ pub(crate) struct State {
     pub(crate) foreign_toplevels: ForeignToplevelListState,
     /// Each mapped toplevel's ext-foreign-toplevel-list handle.
     pub(crate) toplevel_handles: Vec<(Window, ForeignToplevelHandle)>,
+    /// The X11 display, where the compositor serves one.
+    pub(crate) xwayland: Option<Xwayland>,
+    /// xwayland-shell-v1: how Xwayland names its windows' surfaces.
+    pub(crate) xwayland_shell: XWaylandShellState,
 }
 
 impl std::fmt::Debug for State {
@@ -185,6 +192,7 @@ impl State {
         super::buffer_copy::create_global(&display);
         let buffer_copies = BufferCopies::new(&handle)?;
         let foreign_toplevels = ForeignToplevelListState::new::<Self>(&display);
+        let xwayland_shell = XWaylandShellState::new::<Self>(&display);
         Ok(Self {
             display,
             handle,
@@ -220,6 +228,8 @@ impl State {
             activation,
             foreign_toplevels,
             toplevel_handles: Vec::new(),
+            xwayland: None,
+            xwayland_shell,
         })
     }
 
@@ -247,27 +257,49 @@ impl State {
             .map(|(window, _)| window.clone())
     }
 
+    /// The window whose toplevel surface (xdg or X11) is `surface`.
+    pub(crate) fn window_of(&self, surface: &WlSurface) -> Option<Window> {
+        self.space
+            .elements()
+            .find(|w| w.wl_surface().is_some_and(|s| *s == *surface))
+            .cloned()
+    }
+
+    /// Whether `window` is a toplevel (xdg or X11), one that can have the
+    /// keyboard, rather than an X11 menu or tooltip.
+    pub(crate) fn is_toplevel(&self, window: &Window) -> bool {
+        self.toplevel_handles.iter().any(|(w, _)| w == window)
+    }
+
+    /// Maps a new toplevel window (xdg or X11), lists it in
+    /// ext-foreign-toplevel-list and gives it its place.
+    pub(crate) fn add_toplevel(&mut self, window: Window) {
+        let (title, app_id) = toplevel_names(&window);
+        let handle = self.foreign_toplevels.new_toplevel::<Self>(&title, &app_id);
+        self.toplevel_handles.push((window.clone(), handle));
+        self.space.map_element(window, (0, 0), false);
+        self.arrange();
+    }
+
+    /// A window went away: it leaves the output, its capture sessions
+    /// stop, and it leaves ext-foreign-toplevel-list.
+    pub(crate) fn window_gone(&mut self, window: &Window) {
+        self.space.unmap_elem(window);
+        self.arrange();
+        self.capture_window_closed(window);
+        if let Some(at) = self.toplevel_handles.iter().position(|(w, _)| w == window) {
+            let (_, handle) = self.toplevel_handles.remove(at);
+            self.foreign_toplevels.remove_toplevel(&handle);
+        }
+    }
+
     /// Sends a toplevel's title and app id to foreign-toplevel-list
     /// clients when they changed.
-    fn update_toplevel_handle(&self, window: &Window) {
+    pub(crate) fn update_toplevel_handle(&self, window: &Window) {
         let Some((_, handle)) = self.toplevel_handles.iter().find(|(w, _)| w == window) else {
             return;
         };
-        let Some(surface) = window.toplevel().map(|t| t.wl_surface().clone()) else {
-            return;
-        };
-        let (title, app_id) = with_states(&surface, |states| {
-            states
-                .data_map
-                .get::<XdgToplevelSurfaceData>()
-                .and_then(|data| {
-                    data.lock()
-                        .ok()
-                        .map(|d| (d.title.clone(), d.app_id.clone()))
-                })
-                .unwrap_or_default()
-        });
-        let (title, app_id) = (title.unwrap_or_default(), app_id.unwrap_or_default());
+        let (title, app_id) = toplevel_names(window);
         if title == handle.title() && app_id == handle.app_id() {
             return;
         }
@@ -427,13 +459,10 @@ impl State {
         let window = self
             .space
             .element_under(location)
-            .map(|(window, _)| window.clone());
-        if let Some(surface) = window
-            .as_ref()
-            .and_then(Window::toplevel)
-            .map(|toplevel| toplevel.wl_surface().clone())
-        {
-            self.focus(surface);
+            .map(|(window, _)| window.clone())
+            .filter(|window| self.is_toplevel(window));
+        if let Some(surface) = window.as_ref().and_then(|w| w.wl_surface()) {
+            self.focus(surface.into_owned());
         }
     }
 
@@ -491,12 +520,7 @@ impl State {
     /// Gives the keyboard to `surface`'s client, and raises its window
     /// above the others.
     pub(crate) fn focus(&mut self, surface: WlSurface) {
-        let window = self
-            .space
-            .elements()
-            .find(|w| w.toplevel().is_some_and(|t| t.wl_surface() == &surface))
-            .cloned();
-        if let Some(window) = window {
+        if let Some(window) = self.window_of(&surface) {
             self.space.raise_element(&window, false);
         }
         if let Some(keyboard) = self.seat.get_keyboard() {
@@ -558,6 +582,7 @@ impl State {
                 Point::from((offset, offset))
             };
             if self.space.element_location(&window) != Some(place) {
+                xwayland::window_moved(&window, place);
                 self.space.map_element(window, place, false);
             }
         }
@@ -572,12 +597,7 @@ impl State {
         surface: &WlSurface,
         location: Point<i32, Logical>,
     ) -> bool {
-        let Some(window) = self
-            .space
-            .elements()
-            .find(|w| w.toplevel().is_some_and(|t| t.wl_surface() == surface))
-            .cloned()
-        else {
+        let Some(window) = self.window_of(surface) else {
             return false;
         };
         window.user_data().insert_if_missing(|| Placed);
@@ -659,6 +679,29 @@ impl State {
     }
 }
 
+/// A toplevel window's title and app id: an xdg toplevel's, or an X11
+/// window's ([`xwayland::names`]).
+fn toplevel_names(window: &Window) -> (String, String) {
+    if let Some(names) = xwayland::names(window) {
+        return names;
+    }
+    let Some(surface) = window.toplevel().map(|t| t.wl_surface().clone()) else {
+        return Default::default();
+    };
+    let (title, app_id) = with_states(&surface, |states| {
+        states
+            .data_map
+            .get::<XdgToplevelSurfaceData>()
+            .and_then(|data| {
+                data.lock()
+                    .ok()
+                    .map(|d| (d.title.clone(), d.app_id.clone()))
+            })
+            .unwrap_or_default()
+    });
+    (title.unwrap_or_default(), app_id.unwrap_or_default())
+}
+
 /// The clock id wp_presentation reports: `CLOCK_MONOTONIC`, the clock of
 /// [`Clock<Monotonic>`].
 fn libc_monotonic() -> u32 {
@@ -723,6 +766,9 @@ impl CompositorHandler for State {
     }
 
     fn client_compositor_state<'a>(&self, client: &'a Client) -> &'a CompositorClientState {
+        if let Some(xwayland) = client.get_data::<XWaylandClientData>() {
+            return &xwayland.compositor_state;
+        }
         &client
             .get_data::<ClientState>()
             .expect("every client is inserted with ClientState")
@@ -744,12 +790,7 @@ impl CompositorHandler for State {
         while let Some(parent) = compositor::get_parent(&root) {
             root = parent;
         }
-        let window = self
-            .space
-            .elements()
-            .find(|w| w.toplevel().is_some_and(|t| t.wl_surface() == &root))
-            .cloned();
-        if let Some(window) = window {
+        if let Some(window) = self.window_of(&root) {
             window.on_commit();
             self.focus_when_mapped(&window);
             self.update_toplevel_handle(&window);

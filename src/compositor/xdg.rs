@@ -44,6 +44,7 @@ use smithay::reexports::wayland_server::protocol::{
 use smithay::reexports::wayland_server::{Client, DataInit, Dispatch, DisplayHandle, Resource};
 use smithay::utils::{Logical, Rectangle, Serial};
 use smithay::wayland::compositor::{BufferAssignment, SurfaceAttributes, with_states};
+use smithay::wayland::seat::WaylandFocus;
 use smithay::wayland::shell::xdg::{
     PopupSurface, PositionerState, SurfaceCachedState, ToplevelSurface, XdgPopupSurfaceData,
     XdgPositionerUserData, XdgShellHandler, XdgShellState, XdgShellSurfaceUserData,
@@ -64,11 +65,7 @@ impl XdgShellHandler for State {
     fn new_toplevel(&mut self, surface: ToplevelSurface) {
         let size = self.output_size();
         surface.with_pending_state(|state| state.size = size);
-        let window = Window::new_wayland_window(surface);
-        let handle = self.foreign_toplevels.new_toplevel::<Self>("", "");
-        self.toplevel_handles.push((window.clone(), handle));
-        self.space.map_element(window, (0, 0), false);
-        self.arrange();
+        self.add_toplevel(Window::new_wayland_window(surface));
         // It takes the keyboard, and is activated, once it shows something
         // ([`State::focus_when_mapped`]).
     }
@@ -80,13 +77,7 @@ impl XdgShellHandler for State {
             .find(|w| w.toplevel() == Some(&surface))
             .cloned();
         if let Some(window) = window {
-            self.space.unmap_elem(&window);
-            self.arrange();
-            self.capture_window_closed(&window);
-            if let Some(at) = self.toplevel_handles.iter().position(|(w, _)| w == &window) {
-                let (_, handle) = self.toplevel_handles.remove(at);
-                self.foreign_toplevels.remove_toplevel(&handle);
-            }
+            self.window_gone(&window);
         }
     }
 
@@ -258,10 +249,12 @@ impl State {
     /// clients take an enter on a surface they have not drawn for a sign
     /// that it is shown (wl-clipboard's popup surface, for one).
     pub(crate) fn focus_when_mapped(&mut self, window: &Window) {
-        let Some(toplevel) = window.toplevel() else {
+        if !self.is_toplevel(window) {
+            return;
+        }
+        let Some(surface) = window.wl_surface().map(|s| s.into_owned()) else {
             return;
         };
-        let surface = toplevel.wl_surface().clone();
         let mapped = with_renderer_surface_state(&surface, |s| s.buffer().is_some()) == Some(true);
         if mapped && window.user_data().insert_if_missing(|| FocusedWhenMapped) {
             self.focus(surface);
@@ -269,10 +262,12 @@ impl State {
     }
 
     /// Makes the toplevel whose surface has the keyboard, `focused`, the
-    /// activated one (`xdg_toplevel.state`), and every other not; each
-    /// whose state changed is configured (or will be, by its first
-    /// configure).
-    pub(crate) fn activate(&self, focused: Option<&WlSurface>) {
+    /// activated one (`xdg_toplevel.state`, or an X11 window's state and
+    /// input focus), and every other not; each xdg toplevel whose state
+    /// changed is configured (or will be, by its first configure).
+    pub(crate) fn activate(&mut self, focused: Option<&WlSurface>) {
+        let window = focused.and_then(|surface| self.window_of(surface));
+        self.x11_focus_changed(window.as_ref());
         for window in self.space.elements() {
             let Some(toplevel) = window.toplevel() else {
                 continue;

@@ -91,6 +91,8 @@ pub(crate) struct Session {
     dir: PathBuf,
     child: Option<Child>,
     socket: String,
+    /// The X11 display (`:N`) the compositor printed, if it did.
+    x11_display: Option<String>,
     /// The compositor's stdout after the socket line: what its own client
     /// printed (it inherits the compositor's stdout).
     lines: Lines,
@@ -171,14 +173,21 @@ impl Session {
         }
         let mut child = cmd.spawn().expect("starting dmabridge run");
         let lines = Lines::new(child.stdout.take().unwrap());
-        let socket = lines
-            .expect("WAYLAND_DISPLAY=", Duration::from_secs(60))
+        let mut ready = lines.until("WAYLAND_DISPLAY=", Duration::from_secs(60));
+        let socket = ready
+            .pop()
+            .expect("the line found")
             .trim_start_matches("WAYLAND_DISPLAY=")
             .to_owned();
+        let x11_display = ready
+            .iter()
+            .find_map(|line| line.strip_prefix("DISPLAY="))
+            .map(str::to_owned);
         Self {
             dir,
             child: Some(child),
             socket,
+            x11_display,
             lines,
         }
     }
@@ -269,6 +278,12 @@ impl Session {
     /// The socket's name, for `WAYLAND_DISPLAY`.
     pub(crate) fn socket(&self) -> &str {
         &self.socket
+    }
+
+    /// The X11 display (`:N`) the compositor printed as `DISPLAY=`, for X11
+    /// clients.
+    pub(crate) fn x11_display(&self) -> Option<&str> {
+        self.x11_display.as_deref()
     }
 
     /// Waits at most `timeout` until a dumped frame shows more than the
