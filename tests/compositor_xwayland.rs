@@ -13,7 +13,7 @@ mod xvfb;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{CLEAR, Rgb, Session};
+use support::{Rgb, Session};
 use xvfb::Xvfb;
 
 /// Time for lavapipe and Xwayland to start, render and present.
@@ -39,25 +39,6 @@ fn xwayland_children(compositor: u32) -> Vec<u32> {
         }
     }
     found
-}
-
-/// How many pixels of `area` (x, y, width, height) of `frame` are not the
-/// background.
-fn drawn(frame: &Rgb, (x0, y0, w, h): (u32, u32, u32, u32)) -> u32 {
-    let mut n = 0;
-    for y in y0..y0 + h {
-        for x in x0..x0 + w {
-            if frame
-                .pixel(x, y)
-                .iter()
-                .zip(CLEAR)
-                .any(|(a, b)| a.abs_diff(b) > 1)
-            {
-                n += 1;
-            }
-        }
-    }
-    n
 }
 
 /// An X11 client of `display`, its stdout piped; it must be installed
@@ -115,12 +96,12 @@ fn xwayland_starts_with_the_first_x11_client_whose_window_is_shown_listed_and_ca
         assert!(Instant::now() < deadline, "xlogo's window never settled");
     };
     assert_eq!(
-        drawn(&frame, (0, 0, 120, 90)),
+        frame.drawn((0, 0, 120, 90)),
         120 * 90,
         "the window's pixels"
     );
-    assert_eq!(drawn(&frame, (120, 0, 520, 480)), 0, "right of the window");
-    assert_eq!(drawn(&frame, (0, 90, 120, 390)), 0, "below the window");
+    assert_eq!(frame.drawn((120, 0, 520, 480)), 0, "right of the window");
+    assert_eq!(frame.drawn((0, 90, 120, 390)), 0, "below the window");
 
     // It is a toplevel of ext-foreign-toplevel-list: its WM_CLASS class as
     // the app id and its title; capturing it gives the window at its size.
@@ -188,8 +169,8 @@ fn an_x11_client_in_the_nested_window_is_shown_and_hears_the_pointer_and_keyboar
     let deadline = Instant::now() + PATIENCE;
     loop {
         let screen = x.screenshot((wx, wy, 640, 480));
-        if drawn(&screen, (0, 0, 200, 150)) == 200 * 150 {
-            assert_eq!(drawn(&screen, (200, 0, 440, 480)), 0, "right of xev");
+        if screen.drawn((0, 0, 200, 150)) == 200 * 150 {
+            assert_eq!(screen.drawn((200, 0, 440, 480)), 0, "right of xev");
             break;
         }
         assert!(

@@ -354,6 +354,11 @@ impl Drop for Session {
     }
 }
 
+/// Whether an RGB pixel is the background, which rounds either way.
+fn is_background(pixel: &[u8]) -> bool {
+    pixel.iter().zip(CLEAR).all(|(a, b)| a.abs_diff(b) <= 1)
+}
+
 /// An RGB picture.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Rgb {
@@ -379,9 +384,16 @@ impl Rgb {
 
     /// Whether any pixel is not the background.
     pub(crate) fn has_content(&self) -> bool {
-        self.bytes
-            .chunks(3)
-            .any(|p| p.iter().zip(CLEAR).any(|(a, b)| a.abs_diff(b) > 1))
+        self.bytes.chunks(3).any(|p| !is_background(p))
+    }
+
+    /// How many pixels of `area` (x, y, width, height) are not the
+    /// background.
+    pub(crate) fn drawn(&self, (x0, y0, w, h): (u32, u32, u32, u32)) -> usize {
+        (y0..y0 + h)
+            .flat_map(|y| (x0..x0 + w).map(move |x| (x, y)))
+            .filter(|&(x, y)| !is_background(&self.pixel(x, y)))
+            .count()
     }
 
     pub(crate) fn pixel(&self, x: u32, y: u32) -> [u8; 3] {
