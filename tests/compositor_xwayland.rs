@@ -1,6 +1,6 @@
 //! X11 clients from Debian (x11-apps, x11-utils) through Xwayland:
 //! `dmabridge run` prints `DISPLAY`, starts Xwayland only when the first
-//! X11 client connects, shows the client's window where it places its
+//! X11 client connects (and again after it was killed), shows the client's window where it places its
 //! windows (headless, in the dumped frames; nested, in the window on an
 //! Xvfb desktop), lists and captures it as a toplevel, and gives it
 //! pointer and keyboard input from the nested window.
@@ -19,7 +19,7 @@ use xvfb::Xvfb;
 /// Time for lavapipe and Xwayland to start, render and present.
 const PATIENCE: Duration = Duration::from_secs(60);
 
-/// The compositor's children that are Xwayland processes.
+/// The compositor's children that are running Xwayland processes.
 fn xwayland_children(compositor: u32) -> Vec<u32> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -33,8 +33,10 @@ fn xwayland_children(compositor: u32) -> Vec<u32> {
         let Some((comm, rest)) = stat.split_once(") ") else {
             continue;
         };
-        let parent = rest.split(' ').nth(1).and_then(|p| p.parse::<u32>().ok());
-        if comm.ends_with("(Xwayland") && parent == Some(compositor) {
+        let mut fields = rest.split(' ');
+        let running = fields.next() != Some("Z");
+        let parent = fields.next().and_then(|p| p.parse::<u32>().ok());
+        if comm.ends_with("(Xwayland") && parent == Some(compositor) && running {
             found.push(pid);
         }
     }
@@ -140,6 +142,31 @@ fn xwayland_starts_with_the_first_x11_client_whose_window_is_shown_listed_and_ca
     );
     xlogo.kill().unwrap();
     xlogo.wait().unwrap();
+
+    // Xwayland killed, the next X11 client starts a new one.
+    let first = xwayland_children(session.pid());
+    let status = Command::new("kill")
+        .args(first.iter().map(u32::to_string))
+        .status();
+    assert!(status.unwrap().success(), "killing Xwayland {first:?}");
+    let deadline = Instant::now() + PATIENCE;
+    while !xwayland_children(session.pid()).is_empty() {
+        assert!(Instant::now() < deadline, "Xwayland did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let root = x11_client(&display, &["xwininfo", "-root"])
+        .wait_with_output()
+        .unwrap();
+    let root = String::from_utf8_lossy(&root.stdout);
+    assert!(
+        root.contains("Width: 640"),
+        "xwininfo saw no root window of the output's size: {root}"
+    );
+    let second = xwayland_children(session.pid());
+    assert!(
+        second.len() == 1 && second != first,
+        "Xwayland {first:?}, then {second:?}"
+    );
 }
 
 #[test]
