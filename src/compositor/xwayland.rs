@@ -294,13 +294,14 @@ impl State {
     /// window manager only records), in no fixed order with the
     /// surface's creation and commits on the Wayland connection, so the
     /// pairing is tried every [`PAIRING_RETRY`] until it is done or the
-    /// window is gone.
+    /// window is unmapped or gone.
     fn pair_when_named(&mut self, surface: X11Surface) {
         let inserted = self
             .handle
             .insert_source(Timer::immediate(), move |_, _, state| {
                 state.pair_x11_window(&surface);
-                if surface.wl_surface().is_some() || !surface.alive() {
+                let shown = surface.alive() && state.x11_window(&surface).is_some();
+                if surface.wl_surface().is_some() || !shown {
                     TimeoutAction::Drop
                 } else {
                     TimeoutAction::ToDuration(PAIRING_RETRY)
