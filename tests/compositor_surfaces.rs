@@ -1,8 +1,9 @@
 //! What the compositor makes of a surface beyond one buffer, with
 //! `dmabridge-client` in its own process on lavapipe: a subsurface is
 //! composited at its offset and blended over its parent, a buffer of scale
-//! 2 covers its logical size, and presentation feedback reports every
-//! commit at the output's refresh.
+//! 2 covers its logical size, an NV12 `wl_shm` buffer shows the colour of
+//! its samples, and presentation feedback reports every commit at the
+//! output's refresh.
 
 #[path = "support/compositor.rs"]
 mod support;
@@ -76,6 +77,45 @@ fn a_single_pixel_buffer_fills_its_viewport() {
         "--subsurface",
     ]);
     session.assert_shows(&window_with_subsurface(), TOLERANCE);
+}
+
+/// What the copy engine's CPU reference makes of a pixel of
+/// `dmabridge-client --format nv12` (its `NV12_SAMPLES`: Y 0x90, Cb 0x50,
+/// Cr 0xb0), as RGB.
+fn nv12_colour() -> [u8; 3] {
+    use dmabridge::copy::reference::{self, ImageView, ImageViewMut};
+    use dmabridge::copy::{CopyPlan, CopyRequest, Point, Rect, Size, Transform};
+    let (y, cbcr) = ([0x90; 4], [0x50, 0xb0]);
+    let src = ImageView::nv12(Size::new(2, 2), &y, 2, &cbcr, 2).expect("a 2×2 NV12 image");
+    let mut bytes = [0; 16];
+    let mut dst = ImageViewMut::packed(
+        drm_fourcc::DrmFourcc::Xrgb8888,
+        Size::new(2, 2),
+        &mut bytes,
+        8,
+    )
+    .expect("a 2×2 XRGB8888 image");
+    let plan = CopyPlan::new(CopyRequest {
+        src_size: Size::new(2, 2),
+        dst_size: Size::new(2, 2),
+        src_rect: Rect::new(Point::new(0, 0), Size::new(2, 2)),
+        dst_rect: Rect::new(Point::new(0, 0), Size::new(2, 2)),
+        transform: Transform::Normal,
+        filter: None,
+    })
+    .expect("a 2×2 copy");
+    reference::copy(&plan, &src, &mut dst).expect("the reference converts NV12");
+    [bytes[2], bytes[1], bytes[0]]
+}
+
+#[test]
+fn an_nv12_shm_buffer_shows_the_colour_of_its_samples() {
+    // Its Y plane, then its CbCr plane in the same pool; opaque, so it
+    // replaces the background under the window.
+    let session = run_client(&["--format", "nv12"]);
+    let mut want = Rgb::background(OUTPUT);
+    want.fill((0, 0), WINDOW, nv12_colour());
+    session.assert_shows(&want, TOLERANCE);
 }
 
 /// One `presented` line of the client: commit, time in nanoseconds,

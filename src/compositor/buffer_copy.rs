@@ -34,8 +34,9 @@
 //!   loop once it did: never before the job's fence signalled.
 //! * **Exactly one answer.** A submitted copy hears `done` or `failed`:
 //!   `unsupported` for buffers the engine cannot read or write (a format
-//!   pair it does not convert, a non-LINEAR destination, a buffer that is
-//!   neither `wl_shm` nor a dma-buf), `buffer_gone` for a buffer destroyed
+//!   pair it does not convert, such as anything into NV12, which `wl_shm`
+//!   and linux-dmabuf offer as a source only; a non-LINEAR destination; a
+//!   buffer that is neither `wl_shm` nor a dma-buf), `buffer_gone` for a buffer destroyed
 //!   before its copy completed, `device_lost` when the device failed.
 
 use std::collections::VecDeque;

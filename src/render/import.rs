@@ -1,5 +1,6 @@
 //! Textures from memory, `wl_shm` buffers and dma-bufs.
 
+use std::ops::Range;
 use std::os::fd::BorrowedFd;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -249,6 +250,9 @@ impl VulkanRenderer {
         surface: Option<&UserDataMap>,
         damage: &[Rectangle<i32, BufferCoord>],
     ) -> Result<VulkanTexture, RenderError> {
+        if shm_format_to_fourcc(data.format) == Some(DrmFourcc::Nv12) {
+            return self.import_shm_whole(pool.bytes, data, surface);
+        }
         let format = shm_format_to_fourcc(data.format)
             .filter(|f| PACKED.contains(f))
             .ok_or(RenderError::UnsupportedShmFormat {
@@ -302,6 +306,67 @@ impl VulkanRenderer {
                 self.shm_uploads.staged += 1;
             }
         }
+        let texture = kept.texture.clone();
+        if let Some(cache) = cache {
+            cache.put(kept);
+        }
+        Ok(texture)
+    }
+
+    /// The planes of a `wl_shm` buffer, `data` in the pool `bytes`, copied
+    /// as they are into device memory: the texture kept in `surface` (a
+    /// surface's data map) where its layout is the same, else a new one,
+    /// kept there for the next commit. The whole buffer each time, through
+    /// staging memory: the path of NV12 buffers, whose damage the
+    /// per-pixel uploads do not cover, and of a buffer copy's source in a
+    /// pool the device cannot read in place.
+    pub(super) fn import_shm_whole(
+        &mut self,
+        bytes: &[u8],
+        data: BufferData,
+        surface: Option<&UserDataMap>,
+    ) -> Result<VulkanTexture, RenderError> {
+        let (desc, span) = shm_layout(data, bytes.len())?;
+        let desc = ImageDesc {
+            planes: desc
+                .planes
+                .iter()
+                .map(|plane| PlaneDesc {
+                    offset: plane.offset - span.start as u64,
+                    stride: plane.stride,
+                })
+                .collect(),
+            ..desc
+        };
+        let cache = surface.map(|map| map.get_or_insert_threadsafe(SurfaceShmTextures::default));
+        let kept = cache
+            .and_then(|cache| cache.take(&self.context))
+            .filter(|kept| {
+                kept.texture
+                    .device_buffer()
+                    .is_some_and(|(_, d)| *d == desc)
+            });
+        let kept = match kept {
+            Some(kept) => kept,
+            None => {
+                debug!(format = %desc.format, desc.width, desc.height, "new texture for a wl_shm buffer");
+                let buffer = self.copier.create_buffer(span.len() as u64)?;
+                self.shm_buffers_created += 1;
+                CachedTexture {
+                    context: self.context.clone(),
+                    texture: VulkanTexture::from_buffer(buffer, desc, false),
+                    staging: Vec::new(),
+                    pools: Vec::new(),
+                }
+            }
+        };
+        let (buffer, _) = kept
+            .texture
+            .device_buffer()
+            .expect("shm textures are in device memory");
+        // Later frames and copies follow the upload on the same queue.
+        let _uploaded = self.copier.upload(buffer, &bytes[span])?;
+        self.shm_uploads.staged += 1;
         let texture = kept.texture.clone();
         if let Some(cache) = cache {
             cache.put(kept);
@@ -440,6 +505,54 @@ impl VulkanRenderer {
                 .upload_ranges(&kept.staging[index], buffer, &byte_ranges(width, spans))?;
         Ok(())
     }
+}
+
+/// Where a `wl_shm` buffer's planes lie in its pool of `pool_len` bytes:
+/// its image, with each plane's offset counted from the start of the pool,
+/// and the bytes its planes span there. A packed buffer is one plane of
+/// 4-byte pixels. An NV12 buffer is its Y plane, then, at `offset + stride
+/// × height` with the same stride, its plane of interleaved Cb and Cr
+/// samples, half as many rows: the layout weston and wlroots read
+/// multi-planar `wl_shm` buffers in, which `wl_shm_pool.create_buffer`
+/// checked against the pool (`compositor/shm.rs`). [`RenderError::ShmLayout`]
+/// where a plane reaches past the pool all the same.
+pub(super) fn shm_layout(
+    data: BufferData,
+    pool_len: usize,
+) -> Result<(ImageDesc, Range<usize>), RenderError> {
+    let format = shm_format_to_fourcc(data.format)
+        .filter(|f| PACKED.contains(f) || *f == DrmFourcc::Nv12)
+        .ok_or(RenderError::UnsupportedShmFormat {
+            format: data.format,
+        })?;
+    let (width, height) = checked_size(Size::from((data.width, data.height)))?;
+    let (Ok(offset), Ok(stride)) = (u64::try_from(data.offset), u32::try_from(data.stride)) else {
+        return Err(RenderError::ShmLayout);
+    };
+    let luma = PlaneDesc { offset, stride };
+    let rows = |n: u32| u64::from(stride) * u64::from(n);
+    let (planes, end) = if format == DrmFourcc::Nv12 {
+        let chroma = PlaneDesc {
+            offset: offset + rows(height),
+            stride,
+        };
+        (vec![luma, chroma], chroma.offset + rows(height.div_ceil(2)))
+    } else {
+        (vec![luma], offset + rows(height))
+    };
+    let (Ok(start), Ok(end)) = (usize::try_from(offset), usize::try_from(end)) else {
+        return Err(RenderError::ShmLayout);
+    };
+    if end > pool_len {
+        return Err(RenderError::ShmLayout);
+    }
+    let desc = ImageDesc {
+        format,
+        width,
+        height,
+        planes,
+    };
+    Ok((desc, start..end))
 }
 
 impl ImportMemWl for VulkanRenderer {

@@ -91,8 +91,9 @@
 //! # Not supported
 //!
 //! * Sources other than ARGB8888, XRGB8888, ABGR8888, XBGR8888 (memory,
-//!   shm and dma-buf) and NV12 (dma-buf); targets other than the four packed
-//!   formats.
+//!   shm and dma-buf) and NV12 (shm and dma-buf; an NV12 shm buffer is
+//!   copied whole at each commit, `import_shm_whole`); targets other than
+//!   the four packed formats.
 //! * Dma-bufs with a modifier other than LINEAR (the copy engine reads rows
 //!   of a buffer), or the implicit modifier of an exporter whose layout is
 //!   unknown (`dmabuf::exporter`). Y-inverted dma-bufs are read bottom row
@@ -338,6 +339,9 @@ pub struct VulkanRenderer {
     shm_uploads: ShmUploads,
     /// Host-visible buffers kept for `wl_shm` captures (`capture.rs`).
     capture_buffers: Vec<DeviceBuffer>,
+    /// `wl_shm` pools imported for buffer copies to read in place, least
+    /// recently used first (`capture.rs`).
+    source_pools: Vec<shm_cache::PoolImport>,
     /// Every DRM device of the machine makes only linear buffers, so a
     /// DRM-exported dma-buf with the implicit modifier is linear
     /// ([`exporter::drm_exports_linear`]).
@@ -359,6 +363,7 @@ impl VulkanRenderer {
             frame_counters: FrameCounters::default(),
             shm_uploads: ShmUploads::default(),
             capture_buffers: Vec::new(),
+            source_pools: Vec::new(),
             drm_exports_linear: exporter::drm_exports_linear(&crate::alloc::drm_nodes()),
             copier: Copier::new(Arc::clone(&device))?,
             context: ContextId::new(),

@@ -161,6 +161,30 @@ fn buffer_copy_misuse_gets_the_spec_error_and_a_copy_flood_delays_no_one() {
         );
         None
     });
+    stage.run("buffer copy: into an NV12 buffer", |w| {
+        // NV12 is read, never written: the copy fails, no error.
+        let src = buffer(w, 8, 8);
+        let (_, pool) = pool(w, 8 * 12);
+        let dst = w.new_id();
+        // 8×8, stride 8: 64 bytes of Y, 32 of CbCr.
+        let args = [
+            Arg::NewId(dst),
+            Arg::Int(0),
+            Arg::Int(8),
+            Arg::Int(8),
+            Arg::Int(8),
+            Arg::Uint(0x3231_564e), // NV12
+        ];
+        w.send(pool, 0, &args);
+        let manager = w.bind("dmabridge_buffer_copy_manager_v1", 1);
+        let copy = w.new_id();
+        let args = [Arg::NewId(copy), Arg::Object(src), Arg::Object(dst)];
+        w.send(manager, 1, &args);
+        w.send(copy, SUBMIT, &[]);
+        let failed = wait_for(w, copy, FAILED).expect("failed");
+        assert_eq!(failed.word(0), 0, "unsupported");
+        None
+    });
     stage.run("buffer copy: 65 copy objects", |w| {
         let src = buffer(w, 8, 8);
         let dst = buffer(w, 8, 8);

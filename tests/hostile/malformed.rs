@@ -28,11 +28,40 @@ fn malformed_requests_get_the_spec_error_and_harm_no_one() {
             Arg::Int(4),
             Arg::Int(4),
             Arg::Int(16),
-            Arg::Uint(0x3231_564e), // NV12: not a wl_shm format here
+            Arg::Uint(0x3132_564e), // NV21: not a wl_shm format here
         ];
         w.send(pool, 0, &args);
         Some((pool, 0)) // wl_shm.invalid_format
     });
+    // NV12: a Y plane, then a CbCr plane of half its rows at offset +
+    // stride × height, the same stride. Each layout that does not fit is
+    // wl_shm.invalid_stride, raised before the buffer exists.
+    for (name, pool_size, (offset, width, height, stride)) in [
+        ("an odd width", 4096, (0, 15, 16, 16)),
+        ("an odd height", 4096, (0, 16, 15, 16)),
+        ("a stride narrower than its width", 4096, (0, 16, 16, 8)),
+        ("a CbCr plane past the pool", 4096, (0, 64, 64, 64)),
+        ("a CbCr plane one byte past the pool", 384, (1, 16, 16, 16)),
+        ("a negative offset", 4096, (-16, 16, 16, 16)),
+    ] {
+        stage.run(
+            &format!("wl_shm_pool.create_buffer NV12 with {name}"),
+            |w| {
+                let (_, pool) = pool(w, pool_size);
+                let buffer = w.new_id();
+                let args = [
+                    Arg::NewId(buffer),
+                    Arg::Int(offset),
+                    Arg::Int(width),
+                    Arg::Int(height),
+                    Arg::Int(stride),
+                    Arg::Uint(0x3231_564e), // NV12
+                ];
+                w.send(pool, 0, &args);
+                Some((pool, 1)) // wl_shm.invalid_stride
+            },
+        );
+    }
     stage.run("xdg_toplevel.set_title(NULL)", |w| {
         let (_, _, toplevel) = toplevel(w);
         w.send(toplevel, 2, &[Arg::Str(None)]);

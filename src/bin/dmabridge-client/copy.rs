@@ -14,6 +14,10 @@
 //! TRANSFORM FILTER ok` or `mismatch …`; the last line is `copies N
 //! mismatched M`, and the exit status is non-zero when M is.
 //!
+//! `--copy-nv12` does the same from an NV12 `wl_shm` source into each
+//! packed format (`run_nv12`), within ±1 per channel (the shader converts
+//! NV12 in `f32`, the reference in `f64`).
+//!
 //! `--copy-dmabuf` does the same with udmabufs (`run_dmabuf`), NV12
 //! sources included, and checks the fences that guard them.
 //!
@@ -107,9 +111,15 @@ const DST: (i32, i32) = (50, 44);
 const DST_AT: (i32, i32) = (5, 7);
 const DST_SCALED: (i32, i32, i32, i32) = (1, 2, 37, 29);
 
-/// Where an image's bytes are: a `wl_shm` pool's memfd, or a udmabuf.
+/// Where an image's bytes are: a `wl_shm` pool's memfd (the buffer's
+/// offset in it, and the stride of each of its planes, which follow one
+/// another), or a udmabuf.
 enum Storage {
-    Shm(OwnedFd),
+    Shm {
+        fd: OwnedFd,
+        offset: usize,
+        stride: usize,
+    },
     Dmabuf(Dmabuf),
 }
 
@@ -132,11 +142,41 @@ impl Image {
         bytes: &[u8],
     ) -> anyhow::Result<Self> {
         let (w, h) = (size.0 as u32, size.1 as u32);
-        let (fd, buffer) = shm_image(shm, qh, (w, h, w * 4), format, bytes)?;
+        let (fd, buffer) = shm_image(shm, qh, (0, w, h, w * 4), format, bytes)?;
         Ok(Self {
-            storage: Storage::Shm(fd),
+            storage: Storage::Shm {
+                fd,
+                offset: 0,
+                stride: w as usize * 4,
+            },
             buffer,
             fourcc,
+            size,
+        })
+    }
+
+    /// An NV12 `wl_shm` buffer at `offset` in its pool, both planes
+    /// `stride` bytes a row, the CbCr plane right after the Y plane (the
+    /// layout `wl_shm` takes NV12 in), filled with noise: the Y plane's
+    /// from `seed`, the CbCr plane's from `seed + 2` (`noise` seeds with
+    /// `seed | 1`, so `seed + 1` could give the same bytes).
+    fn shm_nv12(
+        shm: &WlShm,
+        qh: &QueueHandle<App>,
+        size: (i32, i32),
+        (offset, stride): (usize, usize),
+        seed: u32,
+    ) -> anyhow::Result<Self> {
+        let rows = size.1 as usize;
+        let mut pool = vec![0; offset];
+        pool.extend(reference::noise(seed, stride * rows));
+        pool.extend(reference::noise(seed + 2, stride * rows.div_ceil(2)));
+        let layout = (offset as u32, size.0 as u32, rows as u32, stride as u32);
+        let (fd, buffer) = shm_image(shm, qh, layout, wl_shm::Format::Nv12, &pool)?;
+        Ok(Self {
+            storage: Storage::Shm { fd, offset, stride },
+            buffer,
+            fourcc: DrmFourcc::Nv12,
             size,
         })
     }
@@ -191,7 +231,7 @@ impl Image {
     /// Each plane's stride.
     fn strides(&self) -> Vec<usize> {
         match &self.storage {
-            Storage::Shm(_) => vec![self.size.0 as usize * 4],
+            Storage::Shm { stride, .. } => vec![*stride; planes(self.fourcc)],
             Storage::Dmabuf(dmabuf) => dmabuf
                 .planes()
                 .iter()
@@ -203,10 +243,13 @@ impl Image {
     /// Replaces each plane's bytes (a dma-buf's through a CPU write
     /// bracket).
     fn write(&mut self, planes: &[Vec<u8>]) -> anyhow::Result<()> {
+        let spans = self.shm_planes();
         match &mut self.storage {
-            Storage::Shm(fd) => {
-                if rustix::io::pwrite(&*fd, &planes[0], 0)? != planes[0].len() {
-                    bail!("short write to the shm pool");
+            Storage::Shm { fd, .. } => {
+                for (bytes, (at, _)) in planes.iter().zip(spans) {
+                    if rustix::io::pwrite(&*fd, bytes, at as u64)? != bytes.len() {
+                        bail!("short write to the shm pool");
+                    }
                 }
             }
             Storage::Dmabuf(dmabuf) => {
@@ -222,34 +265,50 @@ impl Image {
     /// Each plane's bytes (a dma-buf's through a CPU read bracket, which
     /// waits for its writers' fences).
     fn read(&mut self) -> anyhow::Result<Vec<Vec<u8>>> {
+        let spans = self.shm_planes();
         match &mut self.storage {
-            Storage::Shm(fd) => {
-                let mut bytes = vec![0; self.size.0 as usize * 4 * self.size.1 as usize];
-                if rustix::io::pread(&*fd, &mut bytes, 0)? != bytes.len() {
-                    bail!("short read from the shm pool");
-                }
-                Ok(vec![bytes])
-            }
+            Storage::Shm { fd, .. } => spans
+                .into_iter()
+                .map(|(at, len)| {
+                    let mut bytes = vec![0; len];
+                    if rustix::io::pread(&*fd, &mut bytes, at as u64)? != len {
+                        bail!("short read from the shm pool");
+                    }
+                    Ok(bytes)
+                })
+                .collect(),
             Storage::Dmabuf(dmabuf) => {
                 let access = dmabuf.begin_cpu_access(Access::Read)?;
-                Ok((0..dmabuf_planes(self.fourcc))
+                Ok((0..planes(self.fourcc))
                     .map(|n| access.plane(n).to_vec())
                     .collect())
             }
         }
     }
 
+    /// Where each plane of a `wl_shm` image lies in its pool: (first byte,
+    /// length). Empty for a dma-buf.
+    fn shm_planes(&self) -> Vec<(usize, usize)> {
+        let Storage::Shm { offset, stride, .. } = self.storage else {
+            return Vec::new();
+        };
+        let rows = self.size.1 as usize;
+        let luma = (offset, stride * rows);
+        let chroma = (offset + stride * rows, stride * rows.div_ceil(2));
+        [luma, chroma][..planes(self.fourcc)].to_vec()
+    }
+
     /// The udmabuf, for its fences.
     fn dmabuf(&self) -> Option<&Dmabuf> {
         match &self.storage {
-            Storage::Shm(_) => None,
+            Storage::Shm { .. } => None,
             Storage::Dmabuf(dmabuf) => Some(dmabuf),
         }
     }
 }
 
 /// How many planes a format of this client has.
-fn dmabuf_planes(fourcc: DrmFourcc) -> usize {
+fn planes(fourcc: DrmFourcc) -> usize {
     if fourcc == DrmFourcc::Nv12 { 2 } else { 1 }
 }
 
@@ -397,6 +456,31 @@ impl Tally {
         Ok(())
     }
 
+    /// Checks every case from `src` into a `wl_shm` destination of each
+    /// packed format holding noise.
+    fn check_each_destination(
+        &mut self,
+        (manager, queue, app): (
+            &DmabridgeBufferCopyManagerV1,
+            &mut EventQueue<App>,
+            &mut App,
+        ),
+        shm: &WlShm,
+        src: (&Image, &[Vec<u8>]),
+    ) -> anyhow::Result<()> {
+        let qh = queue.handle();
+        let dst_bytes = vec![reference::noise(2, (DST.0 * DST.1 * 4) as usize)];
+        for dst_format in FORMATS {
+            let mut dst = Image::shm(shm, &qh, dst_format, DST, &dst_bytes[0])?;
+            for case in cases() {
+                let session = (manager, &mut *queue, &mut *app);
+                self.check(session, src, (&mut dst, &dst_bytes), &case)?;
+            }
+            dst.buffer.destroy();
+        }
+        Ok(())
+    }
+
     /// Prints the tally; an error when a copy mismatched.
     fn finish(&self) -> anyhow::Result<()> {
         let Self { copies, mismatched } = self;
@@ -418,24 +502,36 @@ pub(crate) fn run(
     let qh = queue.handle();
     let manager = manager(globals, &qh)?;
     let src_bytes = vec![reference::noise(1, (SRC.0 * SRC.1 * 4) as usize)];
-    let dst_bytes = vec![reference::noise(2, (DST.0 * DST.1 * 4) as usize)];
     let mut tally = Tally::default();
     for src_format in FORMATS {
         let src = Image::shm(shm, &qh, src_format, SRC, &src_bytes[0])?;
-        for dst_format in FORMATS {
-            let mut dst = Image::shm(shm, &qh, dst_format, DST, &dst_bytes[0])?;
-            for case in cases() {
-                tally.check(
-                    (&manager, &mut *queue, &mut *app),
-                    (&src, &src_bytes),
-                    (&mut dst, &dst_bytes),
-                    &case,
-                )?;
-            }
-            dst.buffer.destroy();
-        }
+        let session = (&manager, &mut *queue, &mut *app);
+        tally.check_each_destination(session, shm, (&src, &src_bytes))?;
         src.buffer.destroy();
     }
+    tally.finish()
+}
+
+/// Where `--copy-nv12`'s source lies in its pool: an offset, and a stride
+/// wider than its width, so that a reader that ignores either shows.
+const NV12_LAYOUT: (usize, usize) = (64, 48);
+
+/// `--copy-nv12`: an NV12 `wl_shm` source into each packed format, under
+/// each transform, exact and scaled, checked.
+pub(crate) fn run_nv12(
+    globals: &GlobalList,
+    shm: &WlShm,
+    queue: &mut EventQueue<App>,
+    app: &mut App,
+) -> anyhow::Result<()> {
+    let qh = queue.handle();
+    let manager = manager(globals, &qh)?;
+    let mut src = Image::shm_nv12(shm, &qh, SRC, NV12_LAYOUT, 8)?;
+    let src_planes = src.read()?;
+    let mut tally = Tally::default();
+    let session = (&manager, &mut *queue, &mut *app);
+    tally.check_each_destination(session, shm, (&src, &src_planes))?;
+    src.buffer.destroy();
     tally.finish()
 }
 

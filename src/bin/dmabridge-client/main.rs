@@ -36,7 +36,8 @@
 //!
 //! `--copy` instead copies between `wl_shm` buffers through
 //! dmabridge-buffer-copy-v1 with every format pair, transform and filter,
-//! and checks each result against the CPU reference; `--copy-flood SECS`
+//! and checks each result against the CPU reference (`--copy-nv12`: from
+//! an NV12 `wl_shm` source); `--copy-flood SECS`
 //! keeps large copies queued for that long; `--copy-dmabuf` copies with
 //! udmabufs and checks their fences (see `copy.rs`).
 //!
@@ -89,7 +90,7 @@ use app::App;
 use dmabuf_buffer::{DmabufBuffer, Sharing};
 use explicit_sync::ExplicitSync;
 use hostile::{Hostile, hostile};
-use shm::shm_buffer;
+use shm::{nv12_buffer, shm_buffer};
 use subsurface::Subsurface;
 
 /// A Wayland client that draws a known picture.
@@ -104,7 +105,8 @@ struct Args {
     buffer: BufferKind,
     /// With `--buffer shm`: the buffer's format. XRGB8888 makes the
     /// window opaque; ARGB8888 (the test card's alpha is 0xff everywhere)
-    /// sets no opaque region, so a compositor blends it.
+    /// sets no opaque region, so a compositor blends it. NV12 fills the
+    /// buffer with one colour, the samples `NV12_SAMPLES` (no `--color`).
     #[arg(long, value_enum, default_value_t = ShmFormat::Argb8888)]
     format: ShmFormat,
     /// Frames to commit before exiting; 0 runs until the compositor goes
@@ -144,6 +146,9 @@ struct Args {
     /// against the CPU reference; fails on a mismatch.
     #[arg(long)]
     copy: bool,
+    /// As --copy, from an NV12 wl_shm source into each packed format.
+    #[arg(long)]
+    copy_nv12: bool,
     /// As --copy, with udmabufs (LINEAR, through linux-dmabuf) on either
     /// side, NV12 sources, and the fences that guard them (vgem).
     #[arg(long)]
@@ -213,6 +218,8 @@ enum ShmFormat {
     Argb8888,
     /// `WL_SHM_FORMAT_XRGB8888`.
     Xrgb8888,
+    /// `WL_SHM_FORMAT_NV12`.
+    Nv12,
 }
 
 impl From<ShmFormat> for wl_shm::Format {
@@ -220,6 +227,7 @@ impl From<ShmFormat> for wl_shm::Format {
         match format {
             ShmFormat::Argb8888 => Self::Argb8888,
             ShmFormat::Xrgb8888 => Self::Xrgb8888,
+            ShmFormat::Nv12 => Self::Nv12,
         }
     }
 }
@@ -255,6 +263,9 @@ fn main() -> anyhow::Result<()> {
 
     if args.copy {
         return copy::run(&globals, &shm, &mut queue, &mut app);
+    }
+    if args.copy_nv12 {
+        return copy::run_nv12(&globals, &shm, &mut queue, &mut app);
     }
     if args.copy_dmabuf {
         return copy::run_dmabuf(&globals, &shm, &mut queue, &mut app);
@@ -333,6 +344,12 @@ fn main() -> anyhow::Result<()> {
         None => test_card(w, h),
     };
     let buffer = match args.buffer {
+        BufferKind::Shm if args.format == ShmFormat::Nv12 => {
+            if args.color.is_some() {
+                bail!("an NV12 buffer shows NV12_SAMPLES: it takes no --color");
+            }
+            nv12_buffer(&shm, &qh, (w, h))?
+        }
         BufferKind::Shm => shm_buffer(&shm, &qh, (w, h), args.format.into(), &pixels)?,
         BufferKind::SinglePixel => {
             if args.scale != 1 {
