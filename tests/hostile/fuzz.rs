@@ -114,6 +114,9 @@ fn interfaces() -> Vec<&'static Interface> {
     };
     use smithay::reexports::wayland_protocols::wp::primary_selection::zv1::server::zwp_primary_selection_device_manager_v1::ZwpPrimarySelectionDeviceManagerV1;
     use dmabridge::protocols::buffer_copy::server::dmabridge_buffer_copy_manager_v1::DmabridgeBufferCopyManagerV1;
+    use smithay::reexports::wayland_protocols::wp::content_type::v1::server::wp_content_type_manager_v1::WpContentTypeManagerV1;
+    use smithay::reexports::wayland_protocols::wp::fractional_scale::v1::server::wp_fractional_scale_manager_v1::WpFractionalScaleManagerV1;
+    use smithay::reexports::wayland_protocols::wp::idle_inhibit::zv1::server::zwp_idle_inhibit_manager_v1::ZwpIdleInhibitManagerV1;
     use smithay::reexports::wayland_server::Resource;
     vec![
         WlCompositor::interface(),
@@ -141,6 +144,9 @@ fn interfaces() -> Vec<&'static Interface> {
         ZwlrScreencopyManagerV1::interface(),
         WpCursorShapeManagerV1::interface(),
         DmabridgeBufferCopyManagerV1::interface(),
+        WpFractionalScaleManagerV1::interface(),
+        WpContentTypeManagerV1::interface(),
+        ZwpIdleInhibitManagerV1::interface(),
     ]
 }
 
