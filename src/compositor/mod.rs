@@ -62,6 +62,7 @@ mod dump;
 pub mod embedded;
 mod headless;
 mod hints;
+mod input;
 mod limits;
 mod nested;
 mod output;

@@ -5,21 +5,15 @@ use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use anyhow::Context;
 
 use smithay::backend::allocator::dmabuf::Dmabuf;
-use smithay::backend::input::{ButtonState, KeyState};
 use smithay::backend::renderer::buffer_dimensions;
 use smithay::backend::renderer::utils::{on_commit_buffer_handler, with_renderer_surface_state};
-use smithay::desktop::{PopupManager, Space, Window, WindowSurfaceType};
-use smithay::input::keyboard::{FilterResult, XkbConfig};
-use smithay::input::pointer::{AxisFrame, ButtonEvent, CursorImageStatus, MotionEvent};
-use smithay::input::touch::{
-    DownEvent as TouchDown, MotionEvent as TouchMotion, UpEvent as TouchUp,
-};
-use smithay::input::{Seat, SeatHandler, SeatState};
+use smithay::desktop::{PopupManager, Space, Window};
+use smithay::input::pointer::CursorImageStatus;
+use smithay::input::{Seat, SeatState};
 use smithay::output::{Mode, Output};
 use smithay::reexports::calloop::{LoopHandle, LoopSignal, RegistrationToken};
 use smithay::reexports::wayland_server::backend::{ClientData, ClientId, DisconnectReason};
@@ -28,7 +22,7 @@ use smithay::reexports::wayland_server::protocol::{
     wl_surface::{self, WlSurface},
 };
 use smithay::reexports::wayland_server::{Client, DisplayHandle, Resource};
-use smithay::utils::{Clock, Logical, Monotonic, Point, SERIAL_COUNTER, Serial, Size};
+use smithay::utils::{Clock, Logical, Monotonic, Point, Serial, Size};
 use smithay::wayland::buffer::BufferHandler;
 use smithay::wayland::compositor::{
     self, BufferAssignment, CompositorClientState, CompositorHandler, CompositorState,
@@ -51,7 +45,7 @@ use smithay::wayland::xwayland_shell::XWaylandShellState;
 use smithay::xwayland::XWaylandClientData;
 use smithay::{
     delegate_drm_syncobj, delegate_foreign_toplevel_list, delegate_output, delegate_presentation,
-    delegate_seat, delegate_single_pixel_buffer, delegate_viewporter,
+    delegate_single_pixel_buffer, delegate_viewporter,
 };
 use tracing::{debug, warn};
 
@@ -88,7 +82,7 @@ pub(crate) struct State {
     shm: ShmState,
     /// The formats `wl_shm` advertises.
     pub(crate) shm_formats: Vec<wl_shm::Format>,
-    seat_state: SeatState<State>,
+    pub(crate) seat_state: SeatState<State>,
     /// linux-dmabuf: smithay's state and what the compositor tracks
     /// beside it.
     pub(crate) dmabuf: Dmabufs,
@@ -308,20 +302,6 @@ impl State {
         handle.send_done();
     }
 
-    /// Gives the seat a keyboard (the default xkb keymap, or the one
-    /// `XKB_DEFAULT_*` names) and a pointer, for a backend with input.
-    pub(crate) fn add_input_devices(&mut self) {
-        if let Err(err) = self.seat.add_keyboard(XkbConfig::default(), 200, 25) {
-            warn!(%err, "no keyboard: the xkb keymap did not compile");
-        }
-        self.seat.add_pointer();
-    }
-
-    /// Gives the seat a touchscreen, for a backend with touch input.
-    pub(crate) fn add_touch(&mut self) {
-        self.seat.add_touch();
-    }
-
     /// The output's size in logical pixels (its mode turned upright, at
     /// its scale): the size windows are asked to take.
     pub(crate) fn output_size(&self) -> Option<Size<i32, Logical>> {
@@ -359,190 +339,6 @@ impl State {
             }
         }
         Ok(true)
-    }
-
-    /// A key went down or up: the focused client hears it. `keycode` is an
-    /// xkb keycode (evdev code + 8).
-    pub(crate) fn key(&mut self, keycode: u32, state: KeyState) {
-        let Some(keyboard) = self.seat.get_keyboard() else {
-            return;
-        };
-        let serial = SERIAL_COUNTER.next_serial();
-        if state == KeyState::Pressed {
-            self.last_press = Some(serial);
-        }
-        let time = self.input_time();
-        keyboard.input::<(), _>(self, keycode.into(), state, serial, time, |_, _, _| {
-            FilterResult::Forward
-        });
-    }
-
-    /// The pointer moved to `location` on the output: the surface under it
-    /// gets enter and motion events, the one it left a leave event.
-    pub(crate) fn pointer_motion(&mut self, location: Point<f64, Logical>) {
-        let Some(pointer) = self.seat.get_pointer() else {
-            return;
-        };
-        self.pointer_location = location;
-        self.pointer_on_output = true;
-        let focus = self.surface_under(location);
-        let event = MotionEvent {
-            location,
-            serial: SERIAL_COUNTER.next_serial(),
-            time: self.input_time(),
-        };
-        pointer.motion(self, focus, &event);
-        pointer.frame(self);
-        self.activate_pointer_constraint();
-        self.capture_cursor_changed(false);
-    }
-
-    /// The pointer left the output.
-    pub(crate) fn pointer_left(&mut self) {
-        let Some(pointer) = self.seat.get_pointer() else {
-            return;
-        };
-        let event = MotionEvent {
-            location: self.pointer_location,
-            serial: SERIAL_COUNTER.next_serial(),
-            time: self.input_time(),
-        };
-        pointer.motion(self, None, &event);
-        pointer.frame(self);
-        self.pointer_on_output = false;
-        self.capture_cursor_changed(false);
-    }
-
-    /// A pointer button (an evdev code, `BTN_LEFT`…) went down or up. A
-    /// press gives the keyboard to the window under the pointer.
-    pub(crate) fn pointer_button(&mut self, button: u32, state: ButtonState) {
-        let Some(pointer) = self.seat.get_pointer() else {
-            return;
-        };
-        let serial = SERIAL_COUNTER.next_serial();
-        if state == ButtonState::Pressed {
-            self.last_press = Some(serial);
-            // A popup's grab decides what a click does while it holds the
-            // pointer.
-            if !pointer.is_grabbed() {
-                self.activate_window_at(self.pointer_location);
-            }
-        }
-        let event = ButtonEvent {
-            serial,
-            time: self.input_time(),
-            button,
-            state,
-        };
-        pointer.button(self, &event);
-        pointer.frame(self);
-    }
-
-    /// A scroll: `frame` goes to the surface under the pointer.
-    pub(crate) fn pointer_axis(&mut self, mut frame: AxisFrame) {
-        let Some(pointer) = self.seat.get_pointer() else {
-            return;
-        };
-        frame.time = self.input_time();
-        pointer.axis(self, frame);
-        pointer.frame(self);
-    }
-
-    /// The surface with the keyboard focus, if any.
-    pub(crate) fn keyboard_focus(&self) -> Option<WlSurface> {
-        self.seat.get_keyboard()?.current_focus()
-    }
-
-    /// Gives the keyboard to the window at `location`, if any: a click or
-    /// a touch there.
-    fn activate_window_at(&mut self, location: Point<f64, Logical>) {
-        let window = self
-            .space
-            .element_under(location)
-            .map(|(window, _)| window.clone())
-            .filter(|window| self.is_toplevel(window));
-        if let Some(surface) = window.as_ref().and_then(|w| w.wl_surface()) {
-            self.focus(surface.into_owned());
-        }
-    }
-
-    /// Touch point `slot` went down at `location` on the output: the
-    /// surface under it gets this point's events until it goes up, and its
-    /// window the keyboard.
-    pub(crate) fn touch_down(&mut self, slot: u32, location: Point<f64, Logical>) {
-        let Some(touch) = self.seat.get_touch() else {
-            return;
-        };
-        self.activate_window_at(location);
-        let focus = self.surface_under(location);
-        let serial = SERIAL_COUNTER.next_serial();
-        self.last_press = Some(serial);
-        let event = TouchDown {
-            slot: Some(slot).into(),
-            location,
-            serial,
-            time: self.input_time(),
-        };
-        touch.down(self, focus, &event);
-        touch.frame(self);
-    }
-
-    /// Touch point `slot` moved to `location` on the output; the surface it
-    /// went down on hears it, wherever it is now.
-    pub(crate) fn touch_motion(&mut self, slot: u32, location: Point<f64, Logical>) {
-        let Some(touch) = self.seat.get_touch() else {
-            return;
-        };
-        let focus = self.surface_under(location);
-        let event = TouchMotion {
-            slot: Some(slot).into(),
-            location,
-            time: self.input_time(),
-        };
-        touch.motion(self, focus, &event);
-        touch.frame(self);
-    }
-
-    /// Touch point `slot` went up.
-    pub(crate) fn touch_up(&mut self, slot: u32) {
-        let Some(touch) = self.seat.get_touch() else {
-            return;
-        };
-        let event = TouchUp {
-            slot: Some(slot).into(),
-            serial: SERIAL_COUNTER.next_serial(),
-            time: self.input_time(),
-        };
-        touch.up(self, &event);
-        touch.frame(self);
-    }
-
-    /// Gives the keyboard to `surface`'s client, and raises its window
-    /// above the others.
-    pub(crate) fn focus(&mut self, surface: WlSurface) {
-        if let Some(window) = self.window_of(&surface) {
-            self.space.raise_element(&window, false);
-        }
-        if let Some(keyboard) = self.seat.get_keyboard() {
-            keyboard.set_focus(self, Some(surface), SERIAL_COUNTER.next_serial());
-        }
-    }
-
-    /// The surface under `location`, and where that surface's origin is.
-    pub(crate) fn surface_under(
-        &self,
-        location: Point<f64, Logical>,
-    ) -> Option<(WlSurface, Point<f64, Logical>)> {
-        let (window, origin) = self.space.element_under(location)?;
-        window
-            .surface_under(location - origin.to_f64(), WindowSurfaceType::ALL)
-            .map(|(surface, at)| (surface, (at + origin).to_f64()))
-    }
-
-    /// An input event's timestamp: milliseconds of the monotonic clock,
-    /// wrapping as wl_pointer and wl_keyboard times do.
-    pub(crate) fn input_time(&self) -> u32 {
-        Duration::from(self.clock.now()).as_millis() as u32
     }
 
     /// Places the windows, in the order they were made, so that each is
@@ -849,26 +645,6 @@ impl ShmHandler for State {
     }
 }
 
-impl SeatHandler for State {
-    type KeyboardFocus = WlSurface;
-    type PointerFocus = WlSurface;
-    type TouchFocus = WlSurface;
-
-    fn seat_state(&mut self) -> &mut SeatState<Self> {
-        &mut self.seat_state
-    }
-
-    fn cursor_image(&mut self, _seat: &Seat<Self>, image: CursorImageStatus) {
-        self.cursor_image = image;
-        self.cursor_image_changed();
-    }
-
-    fn focus_changed(&mut self, seat: &Seat<Self>, focused: Option<&WlSurface>) {
-        self.selection_focus_changed(seat, focused);
-        self.activate(focused);
-    }
-}
-
 impl OutputHandler for State {}
 
 impl ForeignToplevelListHandler for State {
@@ -883,7 +659,6 @@ impl DrmSyncobjHandler for State {
     }
 }
 
-delegate_seat!(State);
 delegate_output!(State);
 delegate_drm_syncobj!(State);
 delegate_presentation!(State);
