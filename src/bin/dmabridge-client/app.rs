@@ -50,6 +50,9 @@ use wayland_protocols::xdg::shell::client::{
 
 use crate::say;
 
+/// The evdev code of the left mouse button.
+const BTN_LEFT: u32 = 0x110;
+
 /// What the event handlers learned.
 #[derive(Debug, Default)]
 pub(crate) struct App {
@@ -74,6 +77,8 @@ pub(crate) struct App {
     /// The surface's preferred scale in 120ths (wp_fractional_scale_v1),
     /// once the compositor said it.
     pub(crate) preferred_scale: Option<u32>,
+    /// The side of a drag and drop this client takes (`--drag`, `--drop`).
+    pub(crate) dnd: Option<crate::dnd::Dnd>,
 }
 
 impl Dispatch<WlSeat, ()> for App {
@@ -129,12 +134,12 @@ impl Dispatch<WlKeyboard, ()> for App {
 
 impl Dispatch<WlPointer, ()> for App {
     fn event(
-        _: &mut Self,
+        app: &mut Self,
         _: &WlPointer,
         event: wl_pointer::Event,
         _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
+        conn: &Connection,
+        qh: &QueueHandle<Self>,
     ) {
         match event {
             wl_pointer::Event::Enter {
@@ -148,12 +153,24 @@ impl Dispatch<WlPointer, ()> for App {
                 surface_y,
                 ..
             } => say(format_args!("pointer motion {surface_x} {surface_y}")),
-            wl_pointer::Event::Button { button, state, .. } => {
-                let state = match state {
-                    wayland_client::WEnum::Value(wl_pointer::ButtonState::Pressed) => "pressed",
-                    _ => "released",
-                };
+            wl_pointer::Event::Button {
+                serial,
+                button,
+                state,
+                ..
+            } => {
+                let pressed = matches!(
+                    state,
+                    wayland_client::WEnum::Value(wl_pointer::ButtonState::Pressed)
+                );
+                let state = if pressed { "pressed" } else { "released" };
                 say(format_args!("button {button} {state}"));
+                if pressed
+                    && button == BTN_LEFT
+                    && let Some(dnd) = &app.dnd
+                {
+                    dnd.pressed(serial, conn, qh);
+                }
             }
             wl_pointer::Event::Axis { axis, value, .. } => {
                 let axis: u32 = axis.into();

@@ -44,6 +44,10 @@
 //! `--activation-token-out PATH` and `--activate-with PATH` pass an
 //! xdg-activation token from one client to another through a file.
 //!
+//! `--drag TEXT` starts a drag of `TEXT` from the window on a left-button
+//! press, and `--drop` takes what is dropped on the window, through
+//! `wl_data_device_manager` (see `dnd.rs`).
+//!
 //! Input from the compositor's seat is printed too: `keyboard enter`,
 //! `key 30 pressed` (the evdev code), `pointer enter 12 34`, `pointer
 //! motion 12 34` (surface coordinates), `button 272 pressed`, `axis 0 15`
@@ -58,6 +62,7 @@
 mod app;
 mod copy;
 mod dmabuf_buffer;
+mod dnd;
 mod explicit_sync;
 mod hostile;
 mod shm;
@@ -74,8 +79,8 @@ use drm_fourcc::DrmModifier;
 use wayland_client::Connection;
 use wayland_client::globals::registry_queue_init;
 use wayland_client::protocol::{
-    wl_compositor::WlCompositor, wl_seat::WlSeat, wl_shm, wl_shm::WlShm,
-    wl_subcompositor::WlSubcompositor,
+    wl_compositor::WlCompositor, wl_data_device_manager::WlDataDeviceManager, wl_seat::WlSeat,
+    wl_shm, wl_shm::WlShm, wl_subcompositor::WlSubcompositor,
 };
 use wayland_protocols::wp::fractional_scale::v1::client::wp_fractional_scale_manager_v1::WpFractionalScaleManagerV1;
 use wayland_protocols::wp::linux_dmabuf::zv1::client::zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1;
@@ -88,6 +93,7 @@ use wayland_protocols::xdg::shell::client::xdg_wm_base::XdgWmBase;
 
 use app::App;
 use dmabuf_buffer::{DmabufBuffer, Sharing};
+use dnd::Dnd;
 use explicit_sync::ExplicitSync;
 use hostile::{Hostile, hostile};
 use shm::{nv12_buffer, shm_buffer};
@@ -199,6 +205,18 @@ struct Args {
     /// window with it; prints `activation requested`.
     #[arg(long, value_name = "PATH")]
     activate_with: Option<PathBuf>,
+    /// Start a drag of TEXT (as `text/plain;charset=utf-8`, to be copied)
+    /// on a left-button press on the window; prints `drag started`, then
+    /// `drag dropped`, `drag finished` or `drag cancelled` as the
+    /// compositor tells the drag's source (and `drag entered` when the
+    /// drag comes over its own window, which declines it).
+    #[arg(long, value_name = "TEXT", conflicts_with = "drop")]
+    drag: Option<String>,
+    /// Accept text dragged onto the window (`drop entered`); on the drop,
+    /// read it and print `dropped TEXT`, then `finish` once the offer is
+    /// finished.
+    #[arg(long)]
+    drop: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -296,6 +314,13 @@ fn main() -> anyhow::Result<()> {
     } else {
         None
     };
+    if args.drag.is_some() || args.drop {
+        let manager: WlDataDeviceManager = globals
+            .bind(&qh, 3..=3, ())
+            .context("the compositor has no wl_data_device_manager version 3")?;
+        let seat = seat.as_ref().context("the compositor has no wl_seat")?;
+        app.dnd = Some(Dnd::new(manager, seat, &surface, args.drag.clone(), &qh));
+    }
     surface.commit();
     while !app.configured || (fractional.is_some() && app.preferred_scale.is_none()) {
         queue.blocking_dispatch(&mut app)?;
