@@ -9,7 +9,9 @@
 //! wl-clipboard's `wl-copy` on either side is pasted with `wl-paste` on the
 //! other, through the clipboard and the primary selection. A GTK 4
 //! application at output scale 2 draws at that scale and hears pointer
-//! positions in logical pixels, and keys.
+//! positions in logical pixels, and keys. Text dragged from one client
+//! onto another is dropped there, and a drag released elsewhere is
+//! cancelled.
 
 #[path = "support/capture_client.rs"]
 mod capture_client;
@@ -182,6 +184,85 @@ fn input_goes_to_the_client_under_the_pointer_and_with_the_keyboard() {
             .iter()
             .any(|l| l.starts_with("key ") || l.starts_with("button ") || l.starts_with("axis ")),
         "the right client heard input meant for the left one: {heard:?}"
+    );
+}
+
+/// Moves the pointer in `window` to `(x, y)`, then on a pixel at a time,
+/// until `lines` has a line that starts with `prefix`: the first motion
+/// of a drag can reach the compositor before the drag does.
+fn move_until(x: &Xvfb, window: &str, (px, py): (u32, u32), lines: &Lines, prefix: &str) {
+    for step in 0..50 {
+        let to = (px + step).to_string();
+        x.xdotool(&["mousemove", "--window", window, &to, &py.to_string()]);
+        std::thread::sleep(Duration::from_millis(100));
+        if lines.drain().iter().any(|line| line.starts_with(prefix)) {
+            return;
+        }
+    }
+    panic!("no {prefix:?} line with the pointer at ({px}, {py}) and on");
+}
+
+#[test]
+fn text_dragged_onto_a_client_is_dropped_and_elsewhere_cancelled() {
+    let x = Xvfb::start(SCREEN);
+    // The dragging client on the left (x 0..256, y 0..192), the dropping
+    // one beside it (x 256..512).
+    let session = Session::start_nested(
+        x.display(),
+        (640, 480),
+        &[
+            CLIENT,
+            "--size",
+            "256x192",
+            "--stay",
+            "--title",
+            "drag",
+            "--drag",
+            "dragged text",
+        ],
+    );
+    let drag = session.lines();
+    drag.expect("staying", PATIENCE);
+    let (_target_child, target) =
+        session.spawn_client(&["--size", "256x192", "--stay", "--title", "drop", "--drop"]);
+    target.expect("staying", PATIENCE);
+    let window = x.window("dmabridge");
+    let press = || {
+        x.xdotool(&["mousemove", "--window", &window, "100", "100"]);
+        x.xdotool(&["mousedown", "1"]);
+        drag.expect("drag started", PATIENCE);
+    };
+
+    // Onto the other client: it takes the text, and the source hears the
+    // drop and the finish.
+    press();
+    move_until(&x, &window, (300, 100), &target, "drop entered");
+    x.xdotool(&["mouseup", "1"]);
+    target.expect("dropped dragged text", PATIENCE);
+    target.expect("finish", PATIENCE);
+    drag.expect("drag dropped", PATIENCE);
+    drag.expect("drag finished", PATIENCE);
+
+    // Onto the output's background, where no client is: cancelled. A
+    // drag that had not ended would take no new press.
+    press();
+    x.xdotool(&["mousemove", "--window", &window, "100", "400"]);
+    x.xdotool(&["mouseup", "1"]);
+    let heard = drag.until("drag cancelled", PATIENCE);
+    assert!(
+        !heard.iter().any(|l| l == "drag dropped"),
+        "a drop on no client was performed: {heard:?}"
+    );
+
+    // Back onto the source's own window, which declines: cancelled.
+    press();
+    move_until(&x, &window, (150, 120), drag, "drag entered");
+    x.xdotool(&["mouseup", "1"]);
+    drag.expect("drag cancelled", PATIENCE);
+    let heard = target.drain();
+    assert!(
+        !heard.iter().any(|l| l.starts_with("drop")),
+        "the dropping client heard the later drags: {heard:?}"
     );
 }
 
