@@ -27,20 +27,16 @@
 //! [`VulkanRenderer::import_buffer`] makes a client's `wl_buffer` a
 //! texture such a copy reads.
 
-use std::os::fd::BorrowedFd;
-
 use drm_fourcc::DrmFourcc;
 use smithay::backend::allocator::dmabuf::Dmabuf as SmithayDmabuf;
 use smithay::reexports::wayland_server::protocol::wl_buffer::WlBuffer;
 use smithay::utils::{Buffer as BufferCoord, Rectangle, Transform};
 use smithay::wayland::dmabuf::get_dmabuf;
 use smithay::wayland::shm::with_buffer_pool_fd;
-use tracing::debug;
 
 use super::frame::content_map;
-use super::import::{Copies, shm_layout};
+use super::import::{Copies, import_pool, shm_layout};
 use super::shm::{with_shm_bytes, with_shm_bytes_mut};
-use super::shm_cache::PoolImport;
 use super::{PACKED, RenderError, VulkanRenderer, VulkanTexture, checked_size};
 use crate::copy::{
     CopyCompletion, CopyError, CopyJob, CopyPlan, CopyRequest, Dest, DeviceBuffer, ImageDesc,
@@ -70,9 +66,9 @@ pub enum CaptureTarget<'a> {
 /// Host-visible buffers kept for later `wl_shm` captures.
 pub(super) const SPARE_BUFFERS: usize = 2;
 
-/// `wl_shm` pools kept imported for buffer copies
-/// ([`VulkanRenderer::source_pool`]).
-const SOURCE_POOLS: usize = 4;
+/// `wl_shm` pools kept imported for buffer copies to read in place
+/// ([`VulkanRenderer::import_buffer`]).
+pub(super) const SOURCE_POOLS: usize = 4;
 
 /// A submitted capture: done once [`finish`](Self::finish) returned.
 #[must_use = "a capture is only done once finish returned"]
@@ -320,7 +316,9 @@ impl VulkanRenderer {
         }
         let in_place = with_buffer_pool_fd(buffer, |fd, len, data| {
             let (desc, _) = shm_layout(data, len)?;
-            let pool = self.source_pool(fd, len);
+            let pool = self.source_pools.get_or_import(fd, len, || {
+                import_pool(&self.copier, &mut self.shm_uploads, fd, len)
+            });
             Ok::<_, RenderError>(pool.map(|pool| VulkanTexture::from_buffer(pool, desc, false)))
         })??;
         match in_place {
@@ -329,48 +327,6 @@ impl VulkanRenderer {
                 self.import_shm_whole(bytes, data, None)
             })?,
         }
-    }
-
-    /// The `wl_shm` pool in `fd`, of `len` bytes, imported for copies to
-    /// read in place, with no copy of their own: a kept import of the same
-    /// file and size, else a new one, kept in place of the least recently
-    /// used beyond [`SOURCE_POOLS`]. `None` where the file cannot be
-    /// imported (not a memfd sealed against shrinking, or a device without
-    /// `VK_EXT_external_memory_host`: `vulkan/host.rs`), which is kept too.
-    /// A kept import maps the client's file until it is let go of, even
-    /// after the client closed it.
-    fn source_pool(&mut self, fd: BorrowedFd<'_>, len: usize) -> Option<DeviceBuffer> {
-        let stat = rustix::fs::fstat(fd).ok()?;
-        let file = (stat.st_dev, stat.st_ino);
-        let known = self
-            .source_pools
-            .iter()
-            .position(|pool| pool.file == file && pool.len == len);
-        if let Some(at) = known {
-            let pool = self.source_pools.remove(at);
-            let buffer = pool.buffer.clone();
-            self.source_pools.push(pool);
-            return buffer;
-        }
-        let buffer = match self.copier.import_host_memory(fd, len as u64) {
-            Ok(buffer) => {
-                self.shm_uploads.pool_imports += 1;
-                Some(buffer)
-            }
-            Err(err) => {
-                debug!(%err, "a buffer copy's wl_shm pool the device cannot read in place");
-                None
-            }
-        };
-        if self.source_pools.len() >= SOURCE_POOLS {
-            self.source_pools.remove(0);
-        }
-        self.source_pools.push(PoolImport {
-            file,
-            len,
-            buffer: buffer.clone(),
-        });
-        buffer
     }
 
     /// A host-visible buffer of at least `size` bytes that no job or

@@ -19,11 +19,15 @@ use tracing::debug;
 
 use super::shm::with_shm_bytes;
 use super::shm_cache::{
-    CachedTexture, PoolImport, Span, SurfaceShmTextures, byte_ranges, damaged_rects, damaged_spans,
+    CachedTexture, POOLS_KEPT, PoolImports, Span, SurfaceShmTextures, byte_ranges, damaged_rects,
+    damaged_spans,
 };
-use super::{DmabufTexture, PACKED, RenderError, VulkanRenderer, VulkanTexture, checked_size};
+use super::{
+    DmabufTexture, PACKED, RenderError, ShmUploads, VulkanRenderer, VulkanTexture, checked_size,
+};
 use crate::copy::{
-    self, CopyJob, CopyPlan, CopyRequest, DeviceBuffer, ImageDesc, PlaneDesc, Surface, Transform,
+    self, Copier, CopyJob, CopyPlan, CopyRequest, DeviceBuffer, ImageDesc, PlaneDesc, Surface,
+    Transform,
 };
 use crate::dmabuf::{Access, DmabufFlags, DmabufParams, SharedDmabuf, exporter};
 
@@ -109,7 +113,7 @@ impl VulkanRenderer {
                     context: self.context.clone(),
                     texture,
                     staging: Vec::new(),
-                    pools: Vec::new(),
+                    pools: PoolImports::new(POOLS_KEPT),
                 };
                 if copies == Copies::Read {
                     self.copy_dmabuf(&shared, &mut kept)?;
@@ -149,6 +153,28 @@ impl VulkanRenderer {
         self.upload_through_staging(access.plane(0), layout, kept, &spans)?;
         self.shm_uploads.dmabuf_copies += 1;
         Ok(())
+    }
+}
+
+/// `fd`'s first `len` bytes, a `wl_shm` pool, imported as host memory for
+/// the device to read in place, counted in `uploads`; `None` where it
+/// cannot be (not a memfd sealed against shrinking, or a device without
+/// `VK_EXT_external_memory_host`: `vulkan/host.rs`).
+pub(super) fn import_pool(
+    copier: &Copier,
+    uploads: &mut ShmUploads,
+    fd: BorrowedFd<'_>,
+    len: usize,
+) -> Option<DeviceBuffer> {
+    match copier.import_host_memory(fd, len as u64) {
+        Ok(buffer) => {
+            uploads.pool_imports += 1;
+            Some(buffer)
+        }
+        Err(err) => {
+            debug!(%err, "a wl_shm pool the device cannot read in place");
+            None
+        }
     }
 }
 
@@ -286,15 +312,18 @@ impl VulkanRenderer {
                     context: self.context.clone(),
                     texture: self.create_texture(format, size)?,
                     staging: Vec::new(),
-                    pools: Vec::new(),
+                    pools: PoolImports::new(POOLS_KEPT),
                 };
                 self.shm_buffers_created += 1;
                 (kept, damaged_spans(width, height, &[]))
             }
         };
-        let imported = pool
-            .fd
-            .and_then(|fd| self.imported_pool(&mut kept, fd, pool.bytes.len()));
+        let imported = pool.fd.and_then(|fd| {
+            let len = pool.bytes.len();
+            kept.pools.get_or_import(fd, len, || {
+                import_pool(&self.copier, &mut self.shm_uploads, fd, len)
+            })
+        });
         let layout = PlaneDesc {
             offset: offset as u64,
             stride: stride as u32,
@@ -356,7 +385,7 @@ impl VulkanRenderer {
                     context: self.context.clone(),
                     texture: VulkanTexture::from_buffer(buffer, desc, false),
                     staging: Vec::new(),
-                    pools: Vec::new(),
+                    pools: PoolImports::new(POOLS_KEPT),
                 }
             }
         };
@@ -372,40 +401,6 @@ impl VulkanRenderer {
             cache.put(kept);
         }
         Ok(texture)
-    }
-
-    /// The pool in `fd`, of `len` bytes, imported for the device to read
-    /// in place: an import `kept` holds of the same file and size, else a
-    /// new one, kept there; `None` where the file cannot be
-    /// imported (not sealed against shrinking, or the device cannot), which
-    /// `kept` remembers too.
-    fn imported_pool(
-        &mut self,
-        kept: &mut CachedTexture,
-        fd: BorrowedFd<'_>,
-        len: usize,
-    ) -> Option<DeviceBuffer> {
-        let stat = rustix::fs::fstat(fd).ok()?;
-        let file = (stat.st_dev, stat.st_ino);
-        if let Some(known) = kept.pool(file, len) {
-            return known.buffer.clone();
-        }
-        let buffer = match self.copier.import_host_memory(fd, len as u64) {
-            Ok(buffer) => {
-                self.shm_uploads.pool_imports += 1;
-                Some(buffer)
-            }
-            Err(err) => {
-                debug!(%err, "a wl_shm pool the device cannot read in place");
-                None
-            }
-        };
-        kept.add_pool(PoolImport {
-            file,
-            len,
-            buffer: buffer.clone(),
-        });
-        buffer
     }
 
     /// Copies the pixels `spans` cover from `pool`, the buffer's pool

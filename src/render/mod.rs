@@ -339,9 +339,9 @@ pub struct VulkanRenderer {
     shm_uploads: ShmUploads,
     /// Host-visible buffers kept for `wl_shm` captures (`capture.rs`).
     capture_buffers: Vec<DeviceBuffer>,
-    /// `wl_shm` pools imported for buffer copies to read in place, least
-    /// recently used first (`capture.rs`).
-    source_pools: Vec<shm_cache::PoolImport>,
+    /// `wl_shm` pools imported for buffer copies to read in place
+    /// (`capture.rs`).
+    source_pools: shm_cache::PoolImports,
     /// Every DRM device of the machine makes only linear buffers, so a
     /// DRM-exported dma-buf with the implicit modifier is linear
     /// ([`exporter::drm_exports_linear`]).
@@ -363,7 +363,7 @@ impl VulkanRenderer {
             frame_counters: FrameCounters::default(),
             shm_uploads: ShmUploads::default(),
             capture_buffers: Vec::new(),
-            source_pools: Vec::new(),
+            source_pools: shm_cache::PoolImports::new(capture::SOURCE_POOLS),
             drm_exports_linear: exporter::drm_exports_linear(&crate::alloc::drm_nodes()),
             copier: Copier::new(Arc::clone(&device))?,
             context: ContextId::new(),

@@ -30,6 +30,7 @@
 //! staging memory when neither is free.
 
 use std::ops::Range;
+use std::os::fd::BorrowedFd;
 use std::sync::{Mutex, PoisonError};
 
 use smithay::backend::renderer::ContextId;
@@ -76,9 +77,8 @@ pub(super) struct CachedTexture {
     /// Oldest first, at most [`STAGING_KEPT`].
     pub(super) staging: Vec<Staging>,
     /// The pools of the last commits, imported for the device to read in
-    /// place, or refused: least recently used first, at most
-    /// [`POOLS_KEPT`].
-    pub(super) pools: Vec<PoolImport>,
+    /// place, or refused: at most [`POOLS_KEPT`].
+    pub(super) pools: PoolImports,
 }
 
 /// How many pools a surface keeps imported. A client that draws into two
@@ -86,14 +86,69 @@ pub(super) struct CachedTexture {
 /// two imports kept let it alternate without importing again.
 pub(super) const POOLS_KEPT: usize = 2;
 
-/// A surface's pool as the device reads it: which file, how many bytes of
-/// it, and the import (`None`: refused, so copied through staging memory).
+/// `wl_shm` pools as the device reads them, by file: each import (or its
+/// refusal), least recently used first, at most a number of them. A kept
+/// import maps the client's file until it is let go of, even after the
+/// client closed it.
 #[derive(Debug)]
-pub(super) struct PoolImport {
+pub(super) struct PoolImports {
+    kept: Vec<PoolImport>,
+    capacity: usize,
+}
+
+/// A pool as the device reads it: which file, how many bytes of it, and
+/// the import (`None`: refused, so copied by the CPU).
+#[derive(Debug)]
+struct PoolImport {
     /// The file's device and inode: the same file while the import maps it.
-    pub(super) file: (u64, u64),
-    pub(super) len: usize,
-    pub(super) buffer: Option<DeviceBuffer>,
+    file: (u64, u64),
+    len: usize,
+    buffer: Option<DeviceBuffer>,
+}
+
+impl PoolImports {
+    /// None kept yet, at most `capacity` later.
+    pub(super) fn new(capacity: usize) -> Self {
+        Self {
+            kept: Vec::new(),
+            capacity,
+        }
+    }
+
+    /// The pool in `fd`, of `len` bytes, imported for the device to read
+    /// in place: a kept import of the same file and size (now the most
+    /// recently used), else the one `import` makes, kept in place of the
+    /// least recently used beyond the capacity. `None` where the file
+    /// cannot be imported, which is kept too.
+    pub(super) fn get_or_import(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        len: usize,
+        import: impl FnOnce() -> Option<DeviceBuffer>,
+    ) -> Option<DeviceBuffer> {
+        let stat = rustix::fs::fstat(fd).ok()?;
+        let file = (stat.st_dev, stat.st_ino);
+        let known = self
+            .kept
+            .iter()
+            .position(|pool| pool.file == file && pool.len == len);
+        let pool = match known {
+            Some(at) => self.kept.remove(at),
+            None => {
+                if self.kept.len() >= self.capacity {
+                    self.kept.remove(0);
+                }
+                PoolImport {
+                    file,
+                    len,
+                    buffer: import(),
+                }
+            }
+        };
+        let buffer = pool.buffer.clone();
+        self.kept.push(pool);
+        buffer
+    }
 }
 
 impl CachedTexture {
@@ -103,27 +158,6 @@ impl CachedTexture {
         self.staging
             .iter_mut()
             .position(|s| s.bytes_mut().is_some())
-    }
-
-    /// The import of the pool in `file`, `len` bytes long, if one is
-    /// kept, made the most recently used.
-    pub(super) fn pool(&mut self, file: (u64, u64), len: usize) -> Option<&PoolImport> {
-        let index = self
-            .pools
-            .iter()
-            .position(|p| p.file == file && p.len == len)?;
-        let known = self.pools.remove(index);
-        self.pools.push(known);
-        self.pools.last()
-    }
-
-    /// Keeps `pool`, letting go of the least recently used beyond
-    /// [`POOLS_KEPT`].
-    pub(super) fn add_pool(&mut self, pool: PoolImport) {
-        if self.pools.len() >= POOLS_KEPT {
-            self.pools.remove(0);
-        }
-        self.pools.push(pool);
     }
 
     /// Keeps `staging`, letting go of the oldest beyond [`STAGING_KEPT`]
