@@ -143,6 +143,20 @@ impl Case {
     }
 }
 
+/// A packed `width × height` image of `format` at the start of its
+/// buffer, its rows back to back.
+fn unpadded(format: DrmFourcc, width: usize, height: usize) -> ImageDesc {
+    ImageDesc {
+        format,
+        width: width as u32,
+        height: height as u32,
+        planes: vec![PlaneDesc {
+            offset: 0,
+            stride: width as u32 * 4,
+        }],
+    }
+}
+
 fn upload(copier: &mut Copier, bytes: &[u8]) -> DeviceBuffer {
     let buffer = copier
         .create_buffer(bytes.len() as u64)
@@ -581,15 +595,7 @@ fn a_batch_skips_the_draws_it_refuses_and_draws_the_others() {
     on_gpu(|copier| {
         let (w, h) = (8, 8);
         let target = upload(copier, &[SENTINEL; 8 * 8 * 4]);
-        let desc = |width, height| ImageDesc {
-            format: DrmFourcc::Argb8888,
-            width,
-            height,
-            planes: vec![PlaneDesc {
-                offset: 0,
-                stride: width * 4,
-            }],
-        };
+        let desc = |width, height| unpadded(DrmFourcc::Argb8888, width, height);
         let target_desc = desc(w, h);
         let texture = upload(copier, &[7; 4 * 4 * 4]);
         // Described as 4×2, drawn as if it were 4×4.
@@ -1054,16 +1060,7 @@ fn translucent_draws_blend_over_what_the_destination_holds() {
     let clip = support::rect(11, 6, 33, 29);
     on_gpu(|copier| {
         let texture_buffer = upload(copier, &texture);
-        let desc = |format, width: usize, height: usize| ImageDesc {
-            format,
-            width: width as u32,
-            height: height as u32,
-            planes: vec![PlaneDesc {
-                offset: 0,
-                stride: width as u32 * 4,
-            }],
-        };
-        let texture_desc = desc(DrmFourcc::Argb8888, tw, th);
+        let texture_desc = unpadded(DrmFourcc::Argb8888, tw, th);
         let cases = [
             (0.75, Point::new(9, 5)),
             (1.0, Point::new(9, 5)),
@@ -1075,7 +1072,7 @@ fn translucent_draws_blend_over_what_the_destination_holds() {
                     .flat_map(|y| (0..w).flat_map(move |x| bytes_of(format, under(x, y))))
                     .collect();
                 let target_buffer = upload(copier, &target);
-                let target_desc = desc(format, w, h);
+                let target_desc = unpadded(format, w, h);
                 let plan = DrawPlan::new(DrawRequest {
                     dst_size: Size::new(w as i32, h as i32),
                     dst_rect: Rect::new(at, Size::new(tw as i32, th as i32)),
@@ -1168,15 +1165,8 @@ fn scaled_nearest_draws_match_copies_of_the_same_geometry() {
     // the transform. The same geometry as a copy job is the expectation.
     let (sw, sh, w, h) = (20, 12, 64, 48);
     let source: Vec<u8> = (0..sw * sh * 4).map(|i| (i * 7 % 251) as u8).collect();
-    let desc = |width: i32, height: i32| ImageDesc {
-        format: DrmFourcc::Argb8888,
-        width: width as u32,
-        height: height as u32,
-        planes: vec![PlaneDesc {
-            offset: 0,
-            stride: width as u32 * 4,
-        }],
-    };
+    let desc =
+        |width: i32, height: i32| unpadded(DrmFourcc::Argb8888, width as usize, height as usize);
     let (src_desc, dst_desc) = (desc(sw, sh), desc(w, h));
     on_gpu(|copier| {
         let src = upload(copier, &source);
@@ -1359,16 +1349,7 @@ fn blends_over_a_fill_of_the_batch_match_blends_that_read_the_target() {
     let texture = noise(7, tw * th * 4);
     on_gpu(|copier| {
         let texture_buffer = upload(copier, &texture);
-        let desc = |format, width: usize, height: usize| ImageDesc {
-            format,
-            width: width as u32,
-            height: height as u32,
-            planes: vec![PlaneDesc {
-                offset: 0,
-                stride: width as u32 * 4,
-            }],
-        };
-        let texture_desc = desc(DrmFourcc::Argb8888, tw, th);
+        let texture_desc = unpadded(DrmFourcc::Argb8888, tw, th);
         for format in PACKED {
             let mut plans: Vec<DrawPlan> = fills
                 .iter()
@@ -1413,7 +1394,7 @@ fn blends_over_a_fill_of_the_batch_match_blends_that_read_the_target() {
                     Draw::new(plan, source)
                 })
                 .collect();
-            let target_desc = desc(format, w, h);
+            let target_desc = unpadded(format, w, h);
             let start = noise(11, w * h * 4);
             let mut results = Vec::new();
             for together in [true, false] {
