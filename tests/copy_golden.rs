@@ -157,6 +157,32 @@ fn unpadded(format: DrmFourcc, width: usize, height: usize) -> ImageDesc {
     }
 }
 
+/// A draw that blends a whole `tw × th` texture at `alpha`, unscaled and
+/// upright, at `at` of a `w × h` target, clipped to `clip`.
+fn blend_whole_texture(
+    (w, h): (usize, usize),
+    (tw, th): (usize, usize),
+    at: dmabridge::copy::Point<i32, dmabridge::copy::Dest>,
+    clip: Rect<i32, dmabridge::copy::Dest>,
+    alpha: f32,
+) -> dmabridge::copy::DrawPlan {
+    use dmabridge::copy::{Blend, DrawPlan, DrawRequest, DrawSource, Point};
+    DrawPlan::new(DrawRequest {
+        dst_size: Size::new(w as i32, h as i32),
+        dst_rect: Rect::new(at, Size::new(tw as i32, th as i32)),
+        clip,
+        source: DrawSource::Texture {
+            size: Size::new(tw as i32, th as i32),
+            rect: Rect::new(Point::new(0.0, 0.0), Size::new(tw as f64, th as f64)),
+            transform: Transform::Normal,
+            filter: Filter::Nearest,
+        },
+        blend: Blend::Over,
+        alpha,
+    })
+    .expect("a valid draw")
+}
+
 fn upload(copier: &mut Copier, bytes: &[u8]) -> DeviceBuffer {
     let buffer = copier
         .create_buffer(bytes.len() as u64)
@@ -1020,7 +1046,7 @@ fn work_in_flight_is_collected_once_done() {
 
 #[test]
 fn translucent_draws_blend_over_what_the_destination_holds() {
-    use dmabridge::copy::{Blend, Draw, DrawPlan, DrawRequest, DrawSource, Point};
+    use dmabridge::copy::{Draw, Point};
     // A 40×36 ARGB8888 texture of every alpha over a 64×48 destination
     // whose every pixel differs, alpha included, in each packed format:
     // whole blocks inside the clip read the destination as vectors, the
@@ -1073,20 +1099,7 @@ fn translucent_draws_blend_over_what_the_destination_holds() {
                     .collect();
                 let target_buffer = upload(copier, &target);
                 let target_desc = unpadded(format, w, h);
-                let plan = DrawPlan::new(DrawRequest {
-                    dst_size: Size::new(w as i32, h as i32),
-                    dst_rect: Rect::new(at, Size::new(tw as i32, th as i32)),
-                    clip,
-                    source: DrawSource::Texture {
-                        size: Size::new(tw as i32, th as i32),
-                        rect: Rect::new(Point::new(0.0, 0.0), Size::new(tw as f64, th as f64)),
-                        transform: Transform::Normal,
-                        filter: Filter::Nearest,
-                    },
-                    blend: Blend::Over,
-                    alpha,
-                })
-                .expect("a valid draw");
+                let plan = blend_whole_texture((w, h), (tw, th), at, clip, alpha);
                 let draws = [Draw::new(
                     &plan,
                     Some(Surface::Buffer {
@@ -1366,22 +1379,13 @@ fn blends_over_a_fill_of_the_batch_match_blends_that_read_the_target() {
                 })
                 .collect();
             for (alpha, clip) in blends {
-                plans.push(
-                    DrawPlan::new(DrawRequest {
-                        dst_size: Size::new(w as i32, h as i32),
-                        dst_rect: Rect::new(Point::new(0, 1), Size::new(tw as i32, th as i32)),
-                        clip,
-                        source: DrawSource::Texture {
-                            size: Size::new(tw as i32, th as i32),
-                            rect: Rect::new(Point::new(0.0, 0.0), Size::new(tw as f64, th as f64)),
-                            transform: Transform::Normal,
-                            filter: Filter::Nearest,
-                        },
-                        blend: Blend::Over,
-                        alpha,
-                    })
-                    .expect("a valid draw"),
-                );
+                plans.push(blend_whole_texture(
+                    (w, h),
+                    (tw, th),
+                    Point::new(0, 1),
+                    clip,
+                    alpha,
+                ));
             }
             let draws: Vec<Draw<'_>> = plans
                 .iter()
