@@ -189,17 +189,53 @@ fn input_goes_to_the_client_under_the_pointer_and_with_the_keyboard() {
 
 /// Moves the pointer in `window` to `(x, y)`, then on a pixel at a time,
 /// until `lines` has a line that starts with `prefix`: the first motion
-/// of a drag can reach the compositor before the drag does.
-fn move_until(x: &Xvfb, window: &str, (px, py): (u32, u32), lines: &Lines, prefix: &str) {
+/// of a drag can reach the compositor before the drag does. Where the
+/// pointer went across.
+fn move_until(x: &Xvfb, window: &str, (px, py): (u32, u32), lines: &Lines, prefix: &str) -> u32 {
     for step in 0..50 {
         let to = (px + step).to_string();
         x.xdotool(&["mousemove", "--window", window, &to, &py.to_string()]);
         std::thread::sleep(Duration::from_millis(100));
         if lines.drain().iter().any(|line| line.starts_with(prefix)) {
-            return;
+            return px + step;
         }
     }
     panic!("no {prefix:?} line with the pointer at ({px}, {py}) and on");
+}
+
+/// `dmabridge-client --drag`'s icon colour (opaque orange) and size.
+const ICON: ([u8; 3], u32) = ([255, 128, 0], 16);
+
+/// The top left corner of the drag icon in `frame`: the first pixel of
+/// its colour that starts a whole square of it.
+fn icon_corner(frame: &Rgb) -> Option<(u32, u32)> {
+    let (colour, size) = ICON;
+    let fits = |x: u32, y: u32| x + size <= frame.width && y + size <= frame.height;
+    (0..frame.height)
+        .flat_map(|y| (0..frame.width).map(move |x| (x, y)))
+        .find(|&(x, y)| {
+            fits(x, y)
+                && (0..size).all(|dy| (0..size).all(|dx| frame.pixel(x + dx, y + dy) == colour))
+        })
+}
+
+/// The newest frame `session` dumped once it is one that `wanted` picks,
+/// waiting at most [`PATIENCE`].
+fn newest_frame(session: &Session, wanted: impl Fn(&Rgb) -> bool) -> Rgb {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(frame) = session.frames().pop().map(|path| Rgb::load(&path))
+            && wanted(&frame)
+        {
+            return frame;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no frame of the kind wanted in {}",
+            session.dir().display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]
@@ -233,15 +269,23 @@ fn text_dragged_onto_a_client_is_dropped_and_elsewhere_cancelled() {
         drag.expect("drag started", PATIENCE);
     };
 
-    // Onto the other client: it takes the text, and the source hears the
-    // drop and the finish.
+    // Onto the other client: the drag's icon is drawn with its top left
+    // corner at the pointer; the other client takes the text, the source
+    // hears the drop and the finish, and the icon goes.
     press();
-    move_until(&x, &window, (300, 100), &target, "drop entered");
+    let at = move_until(&x, &window, (300, 100), &target, "drop entered");
+    let icon = newest_frame(&session, |frame| icon_corner(frame).is_some());
+    assert_eq!(
+        icon_corner(&icon),
+        Some((at, 100)),
+        "the icon is not at the pointer"
+    );
     x.xdotool(&["mouseup", "1"]);
     target.expect("dropped dragged text", PATIENCE);
     target.expect("finish", PATIENCE);
     drag.expect("drag dropped", PATIENCE);
     drag.expect("drag finished", PATIENCE);
+    newest_frame(&session, |frame| icon_corner(frame).is_none());
 
     // Onto the output's background, where no client is: cancelled. A
     // drag that had not ended would take no new press.

@@ -18,7 +18,7 @@ use smithay::backend::renderer::sync::SyncPoint;
 use smithay::backend::renderer::{Bind, Offscreen};
 use smithay::desktop::space::render_output;
 use smithay::desktop::utils::{
-    OutputPresentationFeedback, surface_primary_scanout_output,
+    OutputPresentationFeedback, send_frames_surface_tree, surface_primary_scanout_output,
     update_surface_primary_scanout_output,
 };
 use smithay::output::Output;
@@ -119,6 +119,7 @@ impl OutputFrames {
             .renderer
             .bind(&mut self.target)
             .context("binding the output image")?;
+        let icon = state.dnd_icon_elements();
         let result = render_output::<_, WaylandSurfaceRenderElement<VulkanRenderer>, _, _>(
             &output,
             &mut state.renderer,
@@ -126,7 +127,7 @@ impl OutputFrames {
             1.0,
             age,
             [&state.space],
-            &[],
+            &icon,
             &mut self.damage,
             CLEAR,
         )
@@ -188,6 +189,10 @@ impl OutputFrames {
                 Some(Duration::ZERO),
                 surface_primary_scanout_output,
             );
+        }
+        if let Some(icon) = &state.selections.dnd_icon {
+            let throttle = Some(Duration::ZERO);
+            send_frames_surface_tree(icon, &output, now, throttle, |_, _| Some(output.clone()));
         }
         state.space.refresh();
         state.popups.cleanup();

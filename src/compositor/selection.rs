@@ -17,7 +17,12 @@
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
+use smithay::backend::renderer::element::Kind;
+use smithay::backend::renderer::element::surface::{
+    WaylandSurfaceRenderElement, render_elements_from_surface_tree,
+};
 use smithay::input::Seat;
+use smithay::reexports::wayland_server::protocol::wl_data_source::WlDataSource;
 use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
 use smithay::reexports::wayland_server::{DisplayHandle, Resource};
 use smithay::wayland::selection::data_device::{
@@ -32,6 +37,7 @@ use smithay::{delegate_data_device, delegate_primary_selection};
 
 use super::nested::clipboard::{self, DesktopSelections};
 use super::state::State;
+use crate::render::VulkanRenderer;
 
 /// The two selection globals' states.
 #[derive(Debug)]
@@ -40,6 +46,8 @@ pub(crate) struct Selections {
     primary: PrimarySelectionState,
     /// The desktop's selections, where the nested backend crosses them.
     pub(crate) desktop: Option<DesktopSelections>,
+    /// The icon of the drag in progress, drawn at the pointer.
+    pub(crate) dnd_icon: Option<WlSurface>,
 }
 
 impl Selections {
@@ -48,11 +56,31 @@ impl Selections {
             data_device: DataDeviceState::new::<State>(display),
             primary: PrimarySelectionState::new::<State>(display),
             desktop: None,
+            dnd_icon: None,
         }
     }
 }
 
 impl State {
+    /// The icon of the drag in progress as render elements, its top left
+    /// corner at the pointer, in the output's pixels; none without a drag
+    /// or an icon.
+    pub(crate) fn dnd_icon_elements(&mut self) -> Vec<WaylandSurfaceRenderElement<VulkanRenderer>> {
+        let Some(icon) = self.selections.dnd_icon.clone().filter(Resource::is_alive) else {
+            return Vec::new();
+        };
+        let scale = self.output.current_scale().fractional_scale();
+        let at = self.pointer_location.to_physical_precise_round(scale);
+        render_elements_from_surface_tree(
+            &mut self.renderer,
+            &icon,
+            at,
+            scale,
+            1.0,
+            Kind::Unspecified,
+        )
+    }
+
     /// Offers the selections to the client of `focused`, which now has the
     /// keyboard (none: nobody is offered them).
     pub(crate) fn selection_focus_changed(&self, seat: &Seat<Self>, focused: Option<&WlSurface>) {
@@ -93,7 +121,15 @@ impl DataDeviceHandler for State {
     }
 }
 
-impl ClientDndGrabHandler for State {}
+impl ClientDndGrabHandler for State {
+    fn started(&mut self, _: Option<WlDataSource>, icon: Option<WlSurface>, _: Seat<Self>) {
+        self.selections.dnd_icon = icon;
+    }
+
+    fn dropped(&mut self, _: Option<WlSurface>, _: bool, _: Seat<Self>) {
+        self.selections.dnd_icon = None;
+    }
+}
 
 impl ServerDndGrabHandler for State {}
 

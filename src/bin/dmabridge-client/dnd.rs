@@ -1,7 +1,8 @@
 //! Drag and drop through `wl_data_device_manager`, one side per client.
 //!
 //! `--drag TEXT`: a left-button press on the window starts a drag of
-//! `TEXT` as [`MIME`], with the copy action and the press's serial; the
+//! `TEXT` as [`MIME`], with the copy action and the press's serial, and
+//! an icon, a square of [`ICON_COLOUR`] [`ICON_SIZE`] pixels wide; the
 //! client prints `drag started`, then what its `wl_data_source` hears:
 //! `drag dropped` (`dnd_drop_performed`), `drag finished`
 //! (`dnd_finished`) or `drag cancelled`. The drag over its own window is
@@ -17,74 +18,102 @@ use std::io::{Read, Write};
 use std::os::fd::AsFd;
 
 use wayland_client::protocol::{
+    wl_compositor::WlCompositor,
     wl_data_device::{self, WlDataDevice},
     wl_data_device_manager::{DndAction, WlDataDeviceManager},
     wl_data_offer::WlDataOffer,
     wl_data_source::{self, WlDataSource},
     wl_seat::WlSeat,
+    wl_shm::{self, WlShm},
     wl_surface::WlSurface,
 };
 use wayland_client::{Connection, Dispatch, QueueHandle, delegate_noop, event_created_child};
 
 use crate::app::App;
 use crate::say;
+use crate::shm::shm_buffer;
 
 /// The one type dragged and accepted.
 const MIME: &str = "text/plain;charset=utf-8";
 
+/// The drag icon's colour (ARGB8888), opaque orange: no other picture of
+/// this client shows it.
+pub(crate) const ICON_COLOUR: u32 = 0xffff_8000;
+
+/// The drag icon's width and height.
+pub(crate) const ICON_SIZE: u32 = 16;
+
 /// Which side of a drag and drop this client takes.
 #[derive(Debug)]
 pub(crate) enum Dnd {
-    /// Starts a drag of `text` from `origin` on a left-button press.
-    Drag {
-        text: String,
-        manager: WlDataDeviceManager,
-        device: WlDataDevice,
-        origin: WlSurface,
-    },
+    /// Starts a drag on a left-button press.
+    Drag(Box<Drag>),
     /// Accepts what is dropped on its window; the offer that entered it,
     /// until it leaves or is dropped.
     Drop { offer: Option<WlDataOffer> },
 }
 
+/// The drag side: a drag of `text` from `origin`, with `icon`.
+#[derive(Debug)]
+pub(crate) struct Drag {
+    text: String,
+    manager: WlDataDeviceManager,
+    device: WlDataDevice,
+    origin: WlSurface,
+    /// The icon's surface, its buffer committed.
+    icon: WlSurface,
+}
+
 impl Dnd {
     /// The side `drag` (the text of `--drag`) or, without it, the drop
-    /// side, on `seat`'s data device.
+    /// side, on `seat`'s data device; the drag's icon is a surface of
+    /// `compositor` with a buffer of `shm`.
     pub(crate) fn new(
         manager: WlDataDeviceManager,
         seat: &WlSeat,
         surface: &WlSurface,
         drag: Option<String>,
+        (compositor, shm): (&WlCompositor, &WlShm),
         qh: &QueueHandle<App>,
-    ) -> Self {
+    ) -> anyhow::Result<Self> {
         let device = manager.get_data_device(seat, qh, ());
-        match drag {
-            Some(text) => Self::Drag {
-                text,
-                manager,
-                device,
-                origin: surface.clone(),
-            },
+        Ok(match drag {
+            Some(text) => {
+                let icon = compositor.create_surface(qh, ());
+                let pixels = [ICON_COLOUR; (ICON_SIZE * ICON_SIZE) as usize];
+                let size = (ICON_SIZE, ICON_SIZE);
+                let buffer = shm_buffer(shm, qh, size, wl_shm::Format::Argb8888, &pixels)?;
+                icon.attach(Some(&buffer), 0, 0);
+                icon.commit();
+                Self::Drag(Box::new(Drag {
+                    text,
+                    manager,
+                    device,
+                    origin: surface.clone(),
+                    icon,
+                }))
+            }
             None => Self::Drop { offer: None },
-        }
+        })
     }
 
     /// The left button went down on the window with `serial`: the drag
     /// side starts a drag.
     pub(crate) fn pressed(&self, serial: u32, conn: &Connection, qh: &QueueHandle<App>) {
-        let Self::Drag {
+        let Self::Drag(drag) = self else {
+            return;
+        };
+        let Drag {
             text,
             manager,
             device,
             origin,
-        } = self
-        else {
-            return;
-        };
+            icon,
+        } = &**drag;
         let source = manager.create_data_source(qh, text.clone());
         source.offer(MIME.to_owned());
         source.set_actions(DndAction::Copy);
-        device.start_drag(Some(&source), origin, None, serial);
+        device.start_drag(Some(&source), origin, Some(icon), serial);
         // Sent before the line, so that a test moving the pointer on it
         // moves a drag.
         let _ = conn.flush();

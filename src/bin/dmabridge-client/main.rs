@@ -205,8 +205,9 @@ struct Args {
     /// window with it; prints `activation requested`.
     #[arg(long, value_name = "PATH")]
     activate_with: Option<PathBuf>,
-    /// Start a drag of TEXT (as `text/plain;charset=utf-8`, to be copied)
-    /// on a left-button press on the window; prints `drag started`, then
+    /// Start a drag of TEXT (as `text/plain;charset=utf-8`, to be copied,
+    /// with a 16×16 orange icon) on a left-button press on the window;
+    /// prints `drag started`, then
     /// `drag dropped`, `drag finished` or `drag cancelled` as the
     /// compositor tells the drag's source (and `drag entered` when the
     /// drag comes over its own window, which declines it).
@@ -319,7 +320,15 @@ fn main() -> anyhow::Result<()> {
             .bind(&qh, 3..=3, ())
             .context("the compositor has no wl_data_device_manager version 3")?;
         let seat = seat.as_ref().context("the compositor has no wl_seat")?;
-        app.dnd = Some(Dnd::new(manager, seat, &surface, args.drag.clone(), &qh));
+        let globals = (&compositor, &shm);
+        app.dnd = Some(Dnd::new(
+            manager,
+            seat,
+            &surface,
+            args.drag.clone(),
+            globals,
+            &qh,
+        )?);
     }
     surface.commit();
     while !app.configured || (fractional.is_some() && app.preferred_scale.is_none()) {
