@@ -206,6 +206,9 @@ fn move_until(x: &Xvfb, window: &str, (px, py): (u32, u32), lines: &Lines, prefi
 /// `dmabridge-client --drag`'s icon colour (opaque orange) and size.
 const ICON: ([u8; 3], u32) = ([255, 128, 0], 16);
 
+/// Where the pointer is on that icon.
+const ICON_HOTSPOT: (u32, u32) = (4, 6);
+
 /// The top left corner of the drag icon in `frame`: the first pixel of
 /// its colour that starts a whole square of it.
 fn icon_corner(frame: &Rgb) -> Option<(u32, u32)> {
@@ -269,16 +272,17 @@ fn text_dragged_onto_a_client_is_dropped_and_elsewhere_cancelled() {
         drag.expect("drag started", PATIENCE);
     };
 
-    // Onto the other client: the drag's icon is drawn with its top left
-    // corner at the pointer; the other client takes the text, the source
-    // hears the drop and the finish, and the icon goes.
+    // Onto the other client: the drag's icon follows the pointer, held
+    // at its hotspot; the other client takes the text, the source hears
+    // the drop and the finish, and the icon goes.
     press();
     let at = move_until(&x, &window, (300, 100), &target, "drop entered");
     let icon = newest_frame(&session, |frame| icon_corner(frame).is_some());
+    let (hx, hy) = ICON_HOTSPOT;
     assert_eq!(
         icon_corner(&icon),
-        Some((at, 100)),
-        "the icon is not at the pointer"
+        Some((at - hx, 100 - hy)),
+        "the icon is not held at its hotspot under the pointer"
     );
     x.xdotool(&["mouseup", "1"]);
     target.expect("dropped dragged text", PATIENCE);

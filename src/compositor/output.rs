@@ -192,7 +192,8 @@ impl OutputFrames {
         }
         if let Some(icon) = &state.selections.dnd_icon {
             let throttle = Some(Duration::ZERO);
-            send_frames_surface_tree(icon, &output, now, throttle, |_, _| Some(output.clone()));
+            let surface = &icon.surface;
+            send_frames_surface_tree(surface, &output, now, throttle, |_, _| Some(output.clone()));
         }
         state.space.refresh();
         state.popups.cleanup();

@@ -25,6 +25,8 @@ use smithay::input::Seat;
 use smithay::reexports::wayland_server::protocol::wl_data_source::WlDataSource;
 use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
 use smithay::reexports::wayland_server::{DisplayHandle, Resource};
+use smithay::utils::{Logical, Point};
+use smithay::wayland::compositor::{SurfaceAttributes, with_states};
 use smithay::wayland::selection::data_device::{
     ClientDndGrabHandler, DataDeviceHandler, DataDeviceState, ServerDndGrabHandler,
     set_data_device_focus,
@@ -47,7 +49,16 @@ pub(crate) struct Selections {
     /// The desktop's selections, where the nested backend crosses them.
     pub(crate) desktop: Option<DesktopSelections>,
     /// The icon of the drag in progress, drawn at the pointer.
-    pub(crate) dnd_icon: Option<WlSurface>,
+    pub(crate) dnd_icon: Option<DndIcon>,
+}
+
+/// A drag's icon: its surface, and where its top left corner is from the
+/// pointer (the sum of the offsets its commits moved it by; zero at
+/// first).
+#[derive(Debug)]
+pub(crate) struct DndIcon {
+    pub(crate) surface: WlSurface,
+    offset: Point<i32, Logical>,
 }
 
 impl Selections {
@@ -62,23 +73,47 @@ impl Selections {
 }
 
 impl State {
-    /// The icon of the drag in progress as render elements, its top left
-    /// corner at the pointer, in the output's pixels; none without a drag
-    /// or an icon.
+    /// The icon of the drag in progress as render elements, at its offset
+    /// from the pointer, in the output's pixels; none without a drag or an
+    /// icon.
     pub(crate) fn dnd_icon_elements(&mut self) -> Vec<WaylandSurfaceRenderElement<VulkanRenderer>> {
-        let Some(icon) = self.selections.dnd_icon.clone().filter(Resource::is_alive) else {
+        let Some(icon) = &self.selections.dnd_icon else {
             return Vec::new();
         };
+        if !icon.surface.is_alive() {
+            return Vec::new();
+        }
         let scale = self.output.current_scale().fractional_scale();
-        let at = self.pointer_location.to_physical_precise_round(scale);
+        let at = (self.pointer_location + icon.offset.to_f64()).to_physical_precise_round(scale);
+        let surface = icon.surface.clone();
         render_elements_from_surface_tree(
             &mut self.renderer,
-            &icon,
+            &surface,
             at,
             scale,
             1.0,
             Kind::Unspecified,
         )
+    }
+
+    /// A commit of `surface`: where it is the drag's icon, the offset its
+    /// buffer moved by (`wl_surface.offset`, or `attach`'s) moves the icon.
+    pub(crate) fn dnd_icon_committed(&mut self, surface: &WlSurface) {
+        let Some(icon) = &mut self.selections.dnd_icon else {
+            return;
+        };
+        if icon.surface != *surface {
+            return;
+        }
+        let moved = with_states(surface, |states| {
+            states
+                .cached_state
+                .get::<SurfaceAttributes>()
+                .current()
+                .buffer_delta
+                .take()
+        });
+        icon.offset += moved.unwrap_or_default();
     }
 
     /// Offers the selections to the client of `focused`, which now has the
@@ -123,7 +158,10 @@ impl DataDeviceHandler for State {
 
 impl ClientDndGrabHandler for State {
     fn started(&mut self, _: Option<WlDataSource>, icon: Option<WlSurface>, _: Seat<Self>) {
-        self.selections.dnd_icon = icon;
+        self.selections.dnd_icon = icon.map(|surface| DndIcon {
+            surface,
+            offset: Point::default(),
+        });
     }
 
     fn dropped(&mut self, _: Option<WlSurface>, _: bool, _: Seat<Self>) {

@@ -611,6 +611,7 @@ impl CompositorHandler for State {
         if self.is_cursor_surface(&root) {
             self.cursor_image_changed();
         }
+        self.dnd_icon_committed(surface);
         self.popups.commit(surface);
         self.configure_new_popup(surface);
     }

@@ -2,7 +2,8 @@
 //!
 //! `--drag TEXT`: a left-button press on the window starts a drag of
 //! `TEXT` as [`MIME`], with the copy action and the press's serial, and
-//! an icon, a square of [`ICON_COLOUR`] [`ICON_SIZE`] pixels wide; the
+//! an icon, a square of [`ICON_COLOUR`] [`ICON_SIZE`] pixels wide held
+//! at [`ICON_HOTSPOT`]; the
 //! client prints `drag started`, then what its `wl_data_source` hears:
 //! `drag dropped` (`dnd_drop_performed`), `drag finished`
 //! (`dnd_finished`) or `drag cancelled`. The drag over its own window is
@@ -27,7 +28,9 @@ use wayland_client::protocol::{
     wl_shm::{self, WlShm},
     wl_surface::WlSurface,
 };
-use wayland_client::{Connection, Dispatch, QueueHandle, delegate_noop, event_created_child};
+use wayland_client::{
+    Connection, Dispatch, Proxy, QueueHandle, delegate_noop, event_created_child,
+};
 
 use crate::app::App;
 use crate::say;
@@ -42,6 +45,11 @@ pub(crate) const ICON_COLOUR: u32 = 0xffff_8000;
 
 /// The drag icon's width and height.
 pub(crate) const ICON_SIZE: u32 = 16;
+
+/// Where the pointer is on the drag icon: each drag moves the icon by
+/// minus this (`wl_surface.offset`) once it started, from its first place
+/// with its top left corner at the pointer.
+pub(crate) const ICON_HOTSPOT: (i32, i32) = (4, 6);
 
 /// Which side of a drag and drop this client takes.
 #[derive(Debug)]
@@ -114,6 +122,10 @@ impl Dnd {
         source.offer(MIME.to_owned());
         source.set_actions(DndAction::Copy);
         device.start_drag(Some(&source), origin, Some(icon), serial);
+        if icon.version() >= 5 {
+            icon.offset(-ICON_HOTSPOT.0, -ICON_HOTSPOT.1);
+            icon.commit();
+        }
         // Sent before the line, so that a test moving the pointer on it
         // moves a drag.
         let _ = conn.flush();
