@@ -5,6 +5,7 @@ use std::os::fd::BorrowedFd;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use drm_fourcc::{DrmFourcc, DrmModifier};
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use smithay::backend::allocator::Buffer as _;
 use smithay::backend::allocator::Format;
 use smithay::backend::allocator::dmabuf::Dmabuf as SmithayDmabuf;
@@ -135,14 +136,27 @@ impl VulkanRenderer {
 
     /// Copies the whole of `dmabuf`, a packed LINEAR buffer, into `kept`'s
     /// texture: its plane read by the CPU inside a read bracket
-    /// (`DMA_BUF_IOCTL_SYNC`, which the commit's fences have passed) into
-    /// staging memory, and from there by one transfer.
+    /// (`DMA_BUF_IOCTL_SYNC`) into staging memory, and from there by one
+    /// transfer. Only once its write fences signalled, so that the bracket
+    /// never waits; until then the texture keeps the last copy.
     fn copy_dmabuf(
         &mut self,
         dmabuf: &SharedDmabuf,
         kept: &mut CachedTexture,
     ) -> Result<(), RenderError> {
         let mut locked = lock(dmabuf);
+        // A commit is held until its fences signalled, but a client may add
+        // a write after it: the read bracket would wait for that on the
+        // loop. Such a commit keeps the copy made before.
+        // A dma-buf polls readable once its write fences signalled.
+        let written = locked.buffers().all(|(fd, _)| {
+            let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+            matches!(poll(&mut fds, Some(&Timespec::default())), Ok(1))
+        });
+        if !written {
+            debug!("a copied dma-buf still being written: its last copy stays");
+            return Ok(());
+        }
         let stride = locked.planes()[0].stride();
         let (width, height) = (locked.width() as usize, locked.height() as usize);
         let access = locked
