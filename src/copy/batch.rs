@@ -319,6 +319,10 @@ struct Fill {
     rects: Vec<Rect<i32, Dest>>,
 }
 
+/// The most pieces of a clip not yet found under fills that
+/// [`blend_onto_fills`] follows before it leaves the draw as it is.
+const MAX_UNCOVERED: usize = 32;
+
 /// Finds the draws of `recorded` that blend over nothing but fills of the
 /// batch: going back from the draw, every draw that wrote a pixel of its
 /// clip last is a fill, all of the same word. Each of them blends over
@@ -360,7 +364,9 @@ fn blend_onto_fills(recorded: &mut [(usize, CheckedDraw)]) -> Vec<usize> {
                 (Some(_), None) => true,
                 (None, _) => false,
             };
-            if !same_fill {
+            // Past a few dozen pieces the clip is left to read the target:
+            // the pieces grow with the fills that cut it.
+            if !same_fill || uncovered.len() > MAX_UNCOVERED {
                 break;
             }
             for w in earlier.writes() {
