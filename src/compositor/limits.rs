@@ -8,8 +8,13 @@
 //!   `wl_buffer`s and [`MAX_DMABUF_PARAMS`] unfinished
 //!   `zwp_linux_buffer_params_v1` (each pins up to four file descriptors),
 //!   [`MAX_SURFACES`] surfaces, [`MAX_CAPTURES`] capture sessions and
-//!   frames and [`MAX_COPIES`] buffer-copy objects and unanswered copies. A client that asks for more is disconnected with
+//!   frames and [`MAX_COPIES`] buffer-copy objects and unanswered copies.
+//!   A client that asks for more is disconnected with
 //!   `wl_display.error(no_memory)`.
+//! * Xwayland holds what every X11 client asks for, so it may hold
+//!   [`XWAYLAND_SHARE`] times as much; past that it is disconnected like
+//!   any client (and started again for the next X11 client), so that X11
+//!   clients together cannot pin more than that.
 //! * File descriptors a client sends with requests that take none are
 //!   capped by the carried patch of the Wayland server backend (see
 //!   `docs/limits.md`).
@@ -34,9 +39,10 @@ use std::time::Duration;
 use rustix::io::Errno;
 use rustix::process::{Resource, getrlimit, setrlimit};
 use smithay::reexports::calloop::timer::{TimeoutAction, Timer};
-use smithay::reexports::wayland_server::backend::ClientId;
 use smithay::reexports::wayland_server::backend::protocol::ProtocolError;
+use smithay::reexports::wayland_server::backend::{ClientData, ClientId};
 use smithay::reexports::wayland_server::{Client, DisplayHandle, ListeningSocket};
+use smithay::xwayland::XWaylandClientData;
 use tracing::{info, warn};
 
 use super::state::{ClientState, State};
@@ -59,6 +65,10 @@ pub(crate) const MAX_CAPTURES: usize = 64;
 /// client may hold at once: each copy waits for its fences or the device.
 pub(crate) const MAX_COPIES: usize = 64;
 
+/// How many clients' worth Xwayland may hold: it holds the buffers and
+/// surfaces of every X11 client.
+pub(crate) const XWAYLAND_SHARE: usize = 16;
+
 /// File descriptors kept for the compositor's own work (sync_files,
 /// imports, captures): a client is accepted only while more than this
 /// many are free.
@@ -72,8 +82,10 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 const NO_MEMORY: u32 = 2;
 
 /// What one client holds, counted against the limits above.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct ClientLimits {
+    /// How many times the limits above this client may hold.
+    share: usize,
     shm_pools: AtomicUsize,
     shm_bytes: AtomicUsize,
     dmabufs: AtomicUsize,
@@ -140,7 +152,33 @@ impl Held {
     }
 }
 
+impl Default for ClientLimits {
+    fn default() -> Self {
+        Self::with_share(1)
+    }
+}
+
 impl ClientLimits {
+    /// The limits of a client that may hold `share` times the limits
+    /// above.
+    pub(crate) fn with_share(share: usize) -> Self {
+        Self {
+            share,
+            shm_pools: AtomicUsize::new(0),
+            shm_bytes: AtomicUsize::new(0),
+            dmabufs: AtomicUsize::new(0),
+            dmabuf_params: AtomicUsize::new(0),
+            surfaces: AtomicUsize::new(0),
+            captures: AtomicUsize::new(0),
+            copies: AtomicUsize::new(0),
+        }
+    }
+
+    /// How much of `held`'s kind this client may hold.
+    fn limit(&self, held: Held) -> usize {
+        held.limit().saturating_mul(self.share)
+    }
+
     fn counter(&self, held: Held) -> &AtomicUsize {
         match held {
             Held::ShmPool => &self.shm_pools,
@@ -159,7 +197,7 @@ impl ClientLimits {
         self.counter(held)
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
                 n.checked_add(held.amount())
-                    .filter(|&total| total <= held.limit())
+                    .filter(|&total| total <= self.limit(held))
             })
             .is_ok()
     }
@@ -178,21 +216,33 @@ impl ClientLimits {
 /// it already holds as many as it may, disconnects it (see
 /// [`disconnect`]) and returns false: the request must then be dropped.
 pub(crate) fn hold_or_disconnect(dh: &DisplayHandle, client: &Client, held: Held) -> bool {
-    // Xwayland holds what every X11 client has: it is not limited.
-    let counted = super::xwayland::is_xwayland(client)
-        || client
-            .get_data::<ClientState>()
-            .is_some_and(|c| c.limits.hold(held));
+    let data = dh.backend_handle().get_client_data(client.id()).ok();
+    let Some(limits) = client_limits(data.as_deref()) else {
+        return true;
+    };
+    let counted = limits.hold(held);
     if !counted {
-        disconnect(dh, client, held);
+        disconnect(dh, client, held, limits.limit(held));
     }
     counted
 }
 
-/// Disconnects `client` for asking for more `held` objects than it may
-/// hold, with `wl_display.error(no_memory)`.
-pub(crate) fn disconnect(dh: &DisplayHandle, client: &Client, held: Held) {
-    let message = format!("a client may hold at most {} {}", held.limit(), held.name());
+/// The limits a client's data keeps: a Wayland client's own, or those
+/// put in Xwayland's when it was started.
+fn client_limits(data: Option<&dyn ClientData>) -> Option<&ClientLimits> {
+    let data = data?;
+    if let Some(client) = data.downcast_ref::<ClientState>() {
+        return Some(&client.limits);
+    }
+    data.downcast_ref::<XWaylandClientData>()?
+        .user_data()
+        .get::<ClientLimits>()
+}
+
+/// Disconnects `client` for asking for more `held` objects than the
+/// `limit` it may hold, with `wl_display.error(no_memory)`.
+fn disconnect(dh: &DisplayHandle, client: &Client, held: Held, limit: usize) {
+    let message = format!("a client may hold at most {limit} {}", held.name());
     warn!(client = ?client.id(), "{message}: disconnecting it");
     client.kill(
         dh,
@@ -341,8 +391,42 @@ impl State {
         let Ok(data) = self.display.backend_handle().get_client_data(client) else {
             return;
         };
-        if let Some(owner) = data.downcast_ref::<ClientState>() {
-            owner.limits.release(held);
+        if let Some(limits) = client_limits(Some(data.as_ref())) {
+            limits.release(held);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_holds_up_to_its_limit_and_gets_back_what_it_releases() {
+        let limits = ClientLimits::default();
+        for _ in 0..MAX_SURFACES {
+            assert!(limits.hold(Held::Surface));
+        }
+        assert!(!limits.hold(Held::Surface));
+        limits.release(Held::Surface);
+        assert!(limits.hold(Held::Surface));
+        assert!(!limits.hold(Held::ShmBytes(MAX_SHM_BYTES + 1)));
+        assert!(limits.hold(Held::ShmBytes(MAX_SHM_BYTES)));
+        assert!(!limits.hold(Held::ShmBytes(1)));
+    }
+
+    #[test]
+    fn xwayland_holds_its_share_and_no_more() {
+        let limits = ClientLimits::with_share(XWAYLAND_SHARE);
+        for _ in 0..MAX_CAPTURES * XWAYLAND_SHARE {
+            assert!(limits.hold(Held::Capture));
+        }
+        assert!(!limits.hold(Held::Capture));
+        assert!(limits.hold(Held::ShmBytes(MAX_SHM_BYTES * XWAYLAND_SHARE)));
+        assert!(!limits.hold(Held::ShmBytes(1)));
+        // Sizes near usize::MAX neither wrap nor pass.
+        let limits = ClientLimits::with_share(usize::MAX);
+        assert!(limits.hold(Held::ShmBytes(usize::MAX)));
+        assert!(!limits.hold(Held::ShmBytes(1)));
     }
 }

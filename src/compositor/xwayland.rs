@@ -26,8 +26,8 @@
 //!   (Xwayland 23.1 and later; the global only Xwayland sees), which
 //!   smithay pairs, or by its protocol id (`WL_SURFACE_ID`, Debian 12's
 //!   Xwayland 22), which is paired here ([`State::pair_when_named`]).
-//!   Xwayland is exempt from the per-client limits: it holds every X11
-//!   client's buffers.
+//!   Xwayland holds every X11 client's buffers, so the per-client limits
+//!   let it hold [`XWAYLAND_SHARE`] times as much as a Wayland client.
 
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
@@ -46,11 +46,10 @@ use smithay::utils::{Logical, Point, Rectangle};
 use smithay::wayland::selection::SelectionTarget;
 use smithay::wayland::xwayland_shell::{XWaylandShellHandler, XWaylandShellState};
 use smithay::xwayland::xwm::{Reorder, ResizeEdge, WmWindowProperty, XwmId};
-use smithay::xwayland::{
-    X11Sockets, X11Surface, X11Wm, XWayland, XWaylandClientData, XWaylandEvent, XwmHandler,
-};
+use smithay::xwayland::{X11Sockets, X11Surface, X11Wm, XWayland, XWaylandEvent, XwmHandler};
 use tracing::{info, warn};
 
+use super::limits::{ClientLimits, XWAYLAND_SHARE};
 use super::state::State;
 
 /// Where X11 sockets live; X clients look for `X<n>` there.
@@ -86,11 +85,6 @@ impl std::fmt::Debug for Xwayland {
             .field("running", &self.server.is_some())
             .finish_non_exhaustive()
     }
-}
-
-/// Whether `client` is Xwayland.
-pub(crate) fn is_xwayland(client: &Client) -> bool {
-    client.get_data::<XWaylandClientData>().is_some()
 }
 
 /// Takes the first free X11 display, binds its sockets and waits for a
@@ -165,7 +159,9 @@ impl State {
             std::iter::empty::<(&str, &str)>(),
             Stdio::null(),
             Stdio::null(),
-            |_| (),
+            |data| {
+                data.insert_if_missing_threadsafe(|| ClientLimits::with_share(XWAYLAND_SHARE));
+            },
         );
         let (process, client) = match spawned {
             Ok(spawned) => spawned,
