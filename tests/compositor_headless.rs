@@ -41,6 +41,17 @@ fn an_shm_client_draws_the_test_card() {
     session.assert_shows_cards((320, 240), &[(0, (256, 192))], TOLERANCE);
 }
 
+/// An 8K window's first buffer goes up in bands of rows over several
+/// refreshes before the window shows it: the rows meet where the bands do.
+#[test]
+fn an_8k_window_uploaded_in_bands_shows_its_test_card() {
+    let args = [CLIENT, "--size", "7680x4320", "--frames", "1"];
+    let mut session = Session::start((64, 1200), &args);
+    let status = session.wait(Duration::from_secs(120));
+    assert!(status.success(), "the client failed: {status}");
+    session.assert_shows_cards((64, 1200), &[(0, (7680, 4320))], TOLERANCE);
+}
+
 #[test]
 fn the_compositor_exits_with_its_clients_status() {
     let mut session = Session::start((64, 64), &[CLIENT, "--no-such-option"]);

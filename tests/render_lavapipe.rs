@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use std::os::fd::{AsFd, OwnedFd};
 
-use dmabridge::render::{ShmPool, VulkanRenderer, VulkanTexture};
+use dmabridge::render::{ShmPool, ShmUpload, VulkanRenderer, VulkanTexture};
 use smithay::backend::allocator::Fourcc;
 use smithay::backend::renderer::damage::OutputDamageTracker;
 use smithay::backend::renderer::element::memory::{
@@ -32,6 +32,7 @@ use smithay::backend::renderer::utils::CommitCounter;
 use smithay::backend::renderer::{
     Bind, Color32F, ImportMem, Offscreen, Renderer, Texture, TextureFilter,
 };
+use smithay::reexports::wayland_server::backend::ObjectId;
 use smithay::reexports::wayland_server::protocol::wl_shm;
 use smithay::utils::user_data::UserDataMap;
 use smithay::utils::{Logical, Physical, Point, Rectangle, Size, Transform};
@@ -655,7 +656,12 @@ fn shm_commits_reuse_the_surfaces_texture_and_upload_only_the_damage() {
             .collect();
         write_shm(&mut pool, &first);
         let texture = renderer
-            .import_shm_bytes(in_memory(&pool), shm_data(), Some(&surface), &[])
+            .import_shm_bytes(
+                in_memory(&pool),
+                shm_data(),
+                Some(&surface),
+                ShmUpload::damage(&[]),
+            )
             .expect("importing the first commit");
         assert_eq!(
             renderer.shm_buffers_created(),
@@ -673,7 +679,12 @@ fn shm_commits_reuse_the_surfaces_texture_and_upload_only_the_damage() {
             Rectangle::new((4, 3).into(), (20, 2).into()),
         ];
         let updated = renderer
-            .import_shm_bytes(in_memory(&pool), shm_data(), Some(&surface), &damage)
+            .import_shm_bytes(
+                in_memory(&pool),
+                shm_data(),
+                Some(&surface),
+                ShmUpload::damage(&damage),
+            )
             .expect("importing the second commit");
         assert_eq!(renderer.shm_buffers_created(), 2, "the texture is reused");
         let mut want = first.clone();
@@ -693,7 +704,12 @@ fn shm_commits_reuse_the_surfaces_texture_and_upload_only_the_damage() {
         // their own.
         let other = UserDataMap::new();
         let _other = renderer
-            .import_shm_bytes(in_memory(&pool), shm_data(), Some(&other), &damage)
+            .import_shm_bytes(
+                in_memory(&pool),
+                shm_data(),
+                Some(&other),
+                ShmUpload::damage(&damage),
+            )
             .expect("importing another surface's buffer");
         assert_eq!(renderer.shm_buffers_created(), 4);
         let smaller = BufferData {
@@ -701,10 +717,92 @@ fn shm_commits_reuse_the_surfaces_texture_and_upload_only_the_damage() {
             ..shm_data()
         };
         let resized = renderer
-            .import_shm_bytes(in_memory(&pool), smaller, Some(&surface), &damage)
+            .import_shm_bytes(
+                in_memory(&pool),
+                smaller,
+                Some(&surface),
+                ShmUpload::damage(&damage),
+            )
             .expect("importing a smaller buffer");
         assert_eq!(renderer.shm_buffers_created(), 6);
         assert_eq!(resized.height(), H as u32 - 1);
+    });
+}
+
+/// A buffer uploaded ahead of the commit that shows it, in bands of rows:
+/// the bands make the whole image, the commit's import of that buffer
+/// uploads nothing more, and a commit of another buffer uploads all of
+/// its pixels again, whatever its damage.
+#[test]
+fn a_buffer_uploaded_ahead_in_bands_is_not_uploaded_again() {
+    on_renderer(|renderer| {
+        let surface = UserDataMap::new();
+        let mut pool = vec![0; OFFSET + STRIDE * H as usize];
+        let first: Image = (0..H as u8)
+            .map(|y| (0..W as u8).map(|x| [x * 10, y * 20, 100, 255]).collect())
+            .collect();
+        write_shm(&mut pool, &first);
+        let buffer = ObjectId::null();
+        for rows in [0..5, 5..10, 10..H as usize] {
+            let upload = ShmUpload::Ahead {
+                buffer: &buffer,
+                rows,
+            };
+            renderer
+                .import_shm_bytes(in_memory(&pool), shm_data(), Some(&surface), upload)
+                .expect("uploading a band ahead");
+        }
+        let staged = renderer.shm_uploads().staged;
+        assert_eq!(staged, 3, "a band an upload");
+
+        // Bytes the client may not write before the release: the commit
+        // of the buffer uploaded ahead does not read them again.
+        let second: Image = vec![vec![[1, 2, 3, 255]; W as usize]; H as usize];
+        write_shm(&mut pool, &second);
+        let commit = ShmUpload::Commit {
+            buffer: Some(&buffer),
+            damage: &[],
+        };
+        let texture = renderer
+            .import_shm_bytes(in_memory(&pool), shm_data(), Some(&surface), commit)
+            .expect("importing the commit uploaded ahead");
+        compare("ahead-bands", &read(renderer, &texture), &first, 0);
+
+        // The next commit uploads its damage as usual.
+        let damage = [Rectangle::new((0, 0).into(), (1, 1).into())];
+        let texture = renderer
+            .import_shm_bytes(
+                in_memory(&pool),
+                shm_data(),
+                Some(&surface),
+                ShmUpload::damage(&damage),
+            )
+            .expect("importing the next commit");
+        let mut want = first.clone();
+        want[0][0] = [1, 2, 3, 255];
+        compare("ahead-next", &read(renderer, &texture), &want, 0);
+
+        // A later commit came before the one uploaded ahead was shown:
+        // the texture forgets it, and the import uploads every pixel.
+        let other = UserDataMap::new();
+        write_shm(&mut pool, &first);
+        let upload = ShmUpload::Ahead {
+            buffer: &buffer,
+            rows: 0..H as usize,
+        };
+        renderer
+            .import_shm_bytes(in_memory(&pool), shm_data(), Some(&other), upload)
+            .expect("uploading ahead");
+        renderer.forget_shm_ahead(&other);
+        write_shm(&mut pool, &second);
+        let commit = ShmUpload::Commit {
+            buffer: Some(&buffer),
+            damage: &damage,
+        };
+        let texture = renderer
+            .import_shm_bytes(in_memory(&pool), shm_data(), Some(&other), commit)
+            .expect("importing after the texture forgot");
+        compare("ahead-forgotten", &read(renderer, &texture), &second, 0);
     });
 }
 
@@ -724,7 +822,12 @@ fn sealed_pools_are_read_in_place_and_unsealed_ones_through_staging() {
         let sealed = memfd_pool(&pool, true);
         let surface = UserDataMap::new();
         let texture = renderer
-            .import_shm_bytes(in_file(&pool, &sealed), shm_data(), Some(&surface), &[])
+            .import_shm_bytes(
+                in_file(&pool, &sealed),
+                shm_data(),
+                Some(&surface),
+                ShmUpload::damage(&[]),
+            )
             .expect("importing the first commit");
         let uploads = renderer.shm_uploads();
         assert_eq!(
@@ -744,7 +847,12 @@ fn sealed_pools_are_read_in_place_and_unsealed_ones_through_staging() {
         );
         let damage = [Rectangle::new((2, 1).into(), (5, 3).into())];
         renderer
-            .import_shm_bytes(in_file(&pool, &sealed), shm_data(), Some(&surface), &damage)
+            .import_shm_bytes(
+                in_file(&pool, &sealed),
+                shm_data(),
+                Some(&surface),
+                ShmUpload::damage(&damage),
+            )
             .expect("importing the second commit");
         let uploads = renderer.shm_uploads();
         assert_eq!(
@@ -765,7 +873,12 @@ fn sealed_pools_are_read_in_place_and_unsealed_ones_through_staging() {
             .enumerate()
         {
             renderer
-                .import_shm_bytes(in_file(&pool, file), shm_data(), Some(&surface), &damage)
+                .import_shm_bytes(
+                    in_file(&pool, file),
+                    shm_data(),
+                    Some(&surface),
+                    ShmUpload::damage(&damage),
+                )
                 .expect("importing a commit from either pool");
             let uploads = renderer.shm_uploads();
             assert_eq!(
@@ -779,7 +892,12 @@ fn sealed_pools_are_read_in_place_and_unsealed_ones_through_staging() {
         let unsealed = memfd_pool(&pool, false);
         let other = UserDataMap::new();
         let copied = renderer
-            .import_shm_bytes(in_file(&pool, &unsealed), shm_data(), Some(&other), &[])
+            .import_shm_bytes(
+                in_file(&pool, &unsealed),
+                shm_data(),
+                Some(&other),
+                ShmUpload::damage(&[]),
+            )
             .expect("importing from an unsealed pool");
         let uploads = renderer.shm_uploads();
         assert_eq!(
@@ -814,7 +932,7 @@ fn shm_buffers_of_every_advertised_format_import_in_that_format() {
                 ..shm_data()
             };
             let texture = renderer
-                .import_shm_bytes(in_memory(&pool), data, None, &[])
+                .import_shm_bytes(in_memory(&pool), data, None, ShmUpload::damage(&[]))
                 .unwrap_or_else(|err| panic!("importing {fourcc}: {err}"));
             assert_eq!(texture.fourcc(), fourcc);
             // The bytes land unchanged; the copy engine's golden tests
@@ -851,7 +969,12 @@ fn big_shm(renderer: &mut VulkanRenderer, (w, h): (usize, usize)) -> VulkanTextu
         format: wl_shm::Format::Argb8888,
     };
     renderer
-        .import_shm_bytes(in_memory(&pool), data, Some(&UserDataMap::new()), &[])
+        .import_shm_bytes(
+            in_memory(&pool),
+            data,
+            Some(&UserDataMap::new()),
+            ShmUpload::damage(&[]),
+        )
         .expect("importing a large shm buffer")
 }
 

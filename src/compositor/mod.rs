@@ -72,6 +72,7 @@ mod selection;
 mod shm;
 mod state;
 mod surface;
+mod upload_ahead;
 mod xdg;
 mod xwayland;
 

@@ -454,7 +454,7 @@ impl State {
         if fence.is_signalled().unwrap_or(true) {
             return;
         }
-        let blocker = FenceBlocker::default();
+        let blocker = FlagBlocker::default();
         let signalled = Arc::clone(&blocker.0);
         let inserted = self
             .handle
@@ -468,7 +468,7 @@ impl State {
         }
     }
 
-    fn blocker_cleared(&mut self, client: &Client) {
+    pub(super) fn blocker_cleared(&mut self, client: &Client) {
         let display = self.display.clone();
         self.client_compositor_state(client)
             .blocker_cleared(self, &display);
@@ -526,12 +526,13 @@ pub(crate) fn implicit_fence(
 /// ([`State::place_window`]), which [`State::arrange`] does not move.
 struct Placed;
 
-/// A commit blocker that lifts once the [`FenceSource`] watching the
-/// buffer's fence fired.
+/// A commit blocker that lifts once its flag is set: by the
+/// [`FenceSource`] watching the buffer's fence, or once the buffer was
+/// uploaded ahead (`upload_ahead.rs`).
 #[derive(Debug, Default)]
-struct FenceBlocker(Arc<AtomicBool>);
+pub(super) struct FlagBlocker(pub(super) Arc<AtomicBool>);
 
-impl compositor::Blocker for FenceBlocker {
+impl compositor::Blocker for FlagBlocker {
     fn state(&self) -> compositor::BlockerState {
         if self.0.load(Ordering::Acquire) {
             compositor::BlockerState::Released
@@ -573,7 +574,9 @@ impl CompositorHandler for State {
 
     fn new_surface(&mut self, surface: &WlSurface) {
         compositor::add_pre_commit_hook::<Self, _>(surface, |state, _display, surface| {
-            state.block_until_ready(surface);
+            if !state.upload_ahead(surface) {
+                state.block_until_ready(surface);
+            }
         });
     }
 

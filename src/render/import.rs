@@ -11,17 +11,20 @@ use smithay::backend::allocator::Format;
 use smithay::backend::allocator::dmabuf::Dmabuf as SmithayDmabuf;
 use smithay::backend::allocator::format::FormatSet;
 use smithay::backend::renderer::{ImportDma, ImportDmaWl, ImportMem, ImportMemWl, Texture};
+use smithay::reexports::wayland_server::Resource;
+use smithay::reexports::wayland_server::backend::ObjectId;
 use smithay::reexports::wayland_server::protocol::wl_buffer::WlBuffer;
 use smithay::utils::user_data::UserDataMap;
 use smithay::utils::{Buffer as BufferCoord, Rectangle, Size};
 use smithay::wayland::compositor::SurfaceData;
-use smithay::wayland::shm::{BufferData, shm_format_to_fourcc, with_buffer_pool_fd};
+use smithay::wayland::shm::{
+    BufferData, shm_format_to_fourcc, with_buffer_contents, with_buffer_pool_fd,
+};
 use tracing::debug;
 
 use super::shm::with_shm_bytes;
 use super::shm_cache::{
-    CachedTexture, POOLS_KEPT, PoolImports, Span, SurfaceShmTextures, byte_ranges, damaged_rects,
-    damaged_spans,
+    CachedTexture, Span, SurfaceShmTextures, byte_ranges, damaged_rects, damaged_spans,
 };
 use super::{
     DmabufTexture, PACKED, RenderError, ShmUploads, VulkanRenderer, VulkanTexture, checked_size,
@@ -44,7 +47,100 @@ pub struct ShmPool<'a> {
     pub fd: Option<BorrowedFd<'a>>,
 }
 
+/// Which pixels of a `wl_shm` buffer [`VulkanRenderer::import_shm_bytes`]
+/// uploads into its surface's texture.
+#[derive(Debug, Clone)]
+pub enum ShmUpload<'a> {
+    /// The commit that shows `buffer` (the renderer's import): the pixels
+    /// `damage` covers (every pixel where the texture is new), or none
+    /// where the buffer was all uploaded ahead.
+    Commit {
+        /// The buffer committed, where known.
+        buffer: Option<&'a ObjectId>,
+        /// Its damage since the texture was last brought up to date.
+        damage: &'a [Rectangle<i32, BufferCoord>],
+    },
+    /// Rows of `buffer`, committed and not yet shown, uploaded ahead of
+    /// the commit that shows it (`compositor/upload_ahead.rs`): into the
+    /// surface's texture of its size and format, or a new one. The rows
+    /// that end the buffer leave the texture holding all of it.
+    Ahead {
+        /// The buffer committed.
+        buffer: &'a ObjectId,
+        /// Rows of it.
+        rows: Range<usize>,
+    },
+}
+
+impl<'a> ShmUpload<'a> {
+    /// A commit of an unknown buffer with `damage`.
+    pub fn damage(damage: &'a [Rectangle<i32, BufferCoord>]) -> Self {
+        Self::Commit {
+            buffer: None,
+            damage,
+        }
+    }
+}
+
 impl VulkanRenderer {
+    /// Whether `surface` (a surface's data map) keeps no texture of
+    /// `buffer`'s size and format, a `wl_shm` buffer of one of the packed
+    /// formats larger than `bytes`: its next import would upload every
+    /// pixel at once.
+    pub fn shm_upload_is_large(
+        &self,
+        buffer: &WlBuffer,
+        surface: &UserDataMap,
+        bytes: usize,
+    ) -> bool {
+        let Ok(Some((format, size))) = with_buffer_contents(buffer, |_, _, data| {
+            let format = shm_format_to_fourcc(data.format).filter(|f| PACKED.contains(f))?;
+            let large = usize::try_from(data.stride)
+                .ok()
+                .and_then(|stride| stride.checked_mul(usize::try_from(data.height).ok()?))
+                .is_some_and(|len| len > bytes);
+            large.then(|| (format, Size::from((data.width, data.height))))
+        }) else {
+            return false;
+        };
+        !surface.get::<SurfaceShmTextures>().is_some_and(|cache| {
+            cache.holds(&self.context, |kept| {
+                kept.texture.fourcc() == format && kept.texture.size() == size
+            })
+        })
+    }
+
+    /// Uploads `rows` of the `wl_shm` `buffer`, committed to the surface
+    /// whose data map is `surface` and not yet shown, ahead of that commit
+    /// ([`ShmUpload::Ahead`]).
+    pub fn upload_shm_ahead(
+        &mut self,
+        buffer: &WlBuffer,
+        surface: &UserDataMap,
+        rows: Range<usize>,
+    ) -> Result<(), RenderError> {
+        let id = buffer.id();
+        let upload = ShmUpload::Ahead { buffer: &id, rows };
+        with_buffer_pool_fd(buffer, |fd, _, _| {
+            with_shm_bytes(buffer, |bytes, data| {
+                let pool = ShmPool {
+                    bytes,
+                    fd: Some(fd),
+                };
+                self.import_shm_bytes(pool, data, Some(surface), upload)
+                    .map(drop)
+            })
+        })??
+    }
+
+    /// Forgets that `surface`'s texture holds a buffer uploaded ahead: a
+    /// later commit may have changed its pixels.
+    pub fn forget_shm_ahead(&self, surface: &UserDataMap) {
+        if let Some(cache) = surface.get::<SurfaceShmTextures>() {
+            cache.forget_ahead();
+        }
+    }
+
     /// The texture of a smithay dma-buf: cached by the buffer (a re-import
     /// creates no Vulkan object), else validated as a client's buffer,
     /// converted to the crate's [`Dmabuf`](crate::dmabuf::Dmabuf) over dups
@@ -110,12 +206,7 @@ impl VulkanRenderer {
                     "a dma-buf the device cannot import: copied by the CPU at each commit"
                 );
                 let texture = self.create_texture_rows(format.code, size, dmabuf.y_inverted())?;
-                let mut kept = CachedTexture {
-                    context: self.context.clone(),
-                    texture,
-                    staging: Vec::new(),
-                    pools: PoolImports::new(POOLS_KEPT),
-                };
+                let mut kept = CachedTexture::new(self.context.clone(), texture);
                 if copies == Copies::Read {
                     self.copy_dmabuf(&shared, &mut kept)?;
                 }
@@ -279,7 +370,7 @@ impl VulkanRenderer {
     /// What [`import_shm_buffer`](ImportMemWl::import_shm_buffer) does once
     /// smithay lent it the buffer's `pool` and the buffer's layout in it,
     /// `data`: the pixels in the texture kept in `surface` (a surface's data
-    /// map), uploading only those `damage` covers, when the size and format
+    /// map), uploading only those `upload` names, when the size and format
     /// match; else in a new texture, kept there for the next commit. The
     /// device copies them straight from a pool it can import, else from
     /// staging memory the CPU copied them into (see `render/shm_cache.rs`).
@@ -288,7 +379,7 @@ impl VulkanRenderer {
         pool: ShmPool<'_>,
         data: BufferData,
         surface: Option<&UserDataMap>,
-        damage: &[Rectangle<i32, BufferCoord>],
+        upload: ShmUpload<'_>,
     ) -> Result<VulkanTexture, RenderError> {
         if shm_format_to_fourcc(data.format) == Some(DrmFourcc::Nv12) {
             return self.import_shm_whole(pool.bytes, data, surface);
@@ -318,20 +409,37 @@ impl VulkanRenderer {
         let kept = cache
             .and_then(|cache| cache.take(&self.context))
             .filter(|kept| kept.texture.fourcc() == format && kept.texture.size() == size);
-        let (mut kept, spans) = match kept {
-            Some(kept) => (kept, damaged_spans(width, height, damage)),
+        let mut kept = match kept {
+            Some(kept) => kept,
             None => {
                 debug!(%format, width, height, "new texture for a wl_shm surface");
-                let kept = CachedTexture {
-                    context: self.context.clone(),
-                    texture: self.create_texture(format, size)?,
-                    staging: Vec::new(),
-                    pools: PoolImports::new(POOLS_KEPT),
-                };
                 self.shm_buffers_created += 1;
-                (kept, damaged_spans(width, height, &[]))
+                CachedTexture::new(self.context.clone(), self.create_texture(format, size)?)
             }
         };
+        let spans = match upload {
+            // Uploaded ahead, all of it: nothing is left to upload.
+            ShmUpload::Commit {
+                buffer: Some(buffer),
+                ..
+            } if kept.ahead.take().as_ref() == Some(buffer) => Vec::new(),
+            // A texture that holds no frame yet gets every pixel.
+            ShmUpload::Commit { .. } if kept.fresh => damaged_spans(width, height, &[]),
+            ShmUpload::Commit { damage, .. } => damaged_spans(width, height, damage),
+            ShmUpload::Ahead { buffer, ref rows } => {
+                if rows.end >= height {
+                    kept.ahead = Some(buffer.clone());
+                }
+                let (w, h) = (data.width, i32::try_from(rows.len()).unwrap_or(i32::MAX));
+                let y = i32::try_from(rows.start).unwrap_or(i32::MAX);
+                damaged_spans(
+                    width,
+                    height,
+                    &[Rectangle::new((0, y).into(), (w, h).into())],
+                )
+            }
+        };
+        kept.fresh &= !matches!(upload, ShmUpload::Commit { .. });
         let imported = pool.fd.and_then(|fd| {
             let len = pool.bytes.len();
             kept.pools.get_or_import(fd, len, || {
@@ -395,12 +503,8 @@ impl VulkanRenderer {
                 debug!(format = %desc.format, desc.width, desc.height, "new texture for a wl_shm buffer");
                 let buffer = self.copier.create_buffer(span.len() as u64)?;
                 self.shm_buffers_created += 1;
-                CachedTexture {
-                    context: self.context.clone(),
-                    texture: VulkanTexture::from_buffer(buffer, desc, false),
-                    staging: Vec::new(),
-                    pools: PoolImports::new(POOLS_KEPT),
-                }
+                let texture = VulkanTexture::from_buffer(buffer, desc, false);
+                CachedTexture::new(self.context.clone(), texture)
             }
         };
         let (buffer, _) = kept
@@ -578,7 +682,12 @@ impl ImportMemWl for VulkanRenderer {
                     bytes,
                     fd: Some(fd),
                 };
-                self.import_shm_bytes(pool, data, surface, damage)
+                let buffer = buffer.id();
+                let upload = ShmUpload::Commit {
+                    buffer: Some(&buffer),
+                    damage,
+                };
+                self.import_shm_bytes(pool, data, surface, upload)
             })
         })??
     }

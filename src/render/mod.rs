@@ -135,7 +135,7 @@ pub use capture::{CaptureTarget, PendingCapture, WriteBackError};
 pub use fence::RenderFence;
 pub use frame::VulkanFrame;
 use import::Copies;
-pub use import::ShmPool;
+pub use import::{ShmPool, ShmUpload};
 pub use texture::{VulkanFramebuffer, VulkanMapping, VulkanTexture};
 
 /// The renderer's texture type, under the name smithay's traits use.

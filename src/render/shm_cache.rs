@@ -34,6 +34,7 @@ use std::os::fd::BorrowedFd;
 use std::sync::{Mutex, PoisonError};
 
 use smithay::backend::renderer::ContextId;
+use smithay::reexports::wayland_server::backend::ObjectId;
 use smithay::utils::{Buffer as BufferCoord, Rectangle};
 
 use super::VulkanTexture;
@@ -51,6 +52,24 @@ impl SurfaceShmTextures {
         let mut cached = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let index = cached.iter().position(|c| &c.context == context)?;
         Some(cached.swap_remove(index))
+    }
+
+    /// Whether the texture of the renderer `context` is kept and `matches`.
+    pub(super) fn holds(
+        &self,
+        context: &ContextId<VulkanTexture>,
+        matches: impl Fn(&CachedTexture) -> bool,
+    ) -> bool {
+        let cached = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        cached.iter().any(|c| &c.context == context && matches(c))
+    }
+
+    /// Forgets, for every renderer, which buffer was uploaded ahead.
+    pub(super) fn forget_ahead(&self) {
+        let mut cached = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        for kept in cached.iter_mut() {
+            kept.ahead = None;
+        }
     }
 
     /// Keeps `texture` until the surface's next commit.
@@ -74,6 +93,12 @@ const STAGING_KEPT: usize = 2;
 pub(super) struct CachedTexture {
     pub(super) context: ContextId<VulkanTexture>,
     pub(super) texture: VulkanTexture,
+    /// Whether no commit's import has filled the texture yet: the first
+    /// one uploads every pixel, whatever its damage.
+    pub(super) fresh: bool,
+    /// The buffer whose pixels were all uploaded ahead of the commit that
+    /// shows it (`ShmUpload::Ahead`), until that commit's import.
+    pub(super) ahead: Option<ObjectId>,
     /// Oldest first, at most [`STAGING_KEPT`].
     pub(super) staging: Vec<Staging>,
     /// The pools of the last commits, imported for the device to read in
@@ -84,7 +109,7 @@ pub(super) struct CachedTexture {
 /// How many pools a surface keeps imported. A client that draws into two
 /// buffers in turn often gives each a pool of its own (a file each), so
 /// two imports kept let it alternate without importing again.
-pub(super) const POOLS_KEPT: usize = 2;
+const POOLS_KEPT: usize = 2;
 
 /// `wl_shm` pools as the device reads them, by file: each import (or its
 /// refusal), least recently used first, at most a number of them. A kept
@@ -152,6 +177,18 @@ impl PoolImports {
 }
 
 impl CachedTexture {
+    /// `texture`, of the renderer `context`, new: no commit filled it yet.
+    pub(super) fn new(context: ContextId<VulkanTexture>, texture: VulkanTexture) -> Self {
+        Self {
+            context,
+            texture,
+            fresh: true,
+            ahead: None,
+            staging: Vec::new(),
+            pools: PoolImports::new(POOLS_KEPT),
+        }
+    }
+
     /// The index of staging memory that no submitted upload reads, if
     /// there is one.
     pub(super) fn free_staging(&mut self) -> Option<usize> {
