@@ -91,6 +91,8 @@ fn wayland_info_lists_every_global() {
         "wp_fractional_scale_manager_v1",
         "wp_content_type_manager_v1",
         "zwp_idle_inhibit_manager_v1",
+        "zwp_text_input_manager_v3",
+        "zwp_input_method_manager_v2",
     ] {
         assert!(
             info.contains(&format!("'{global}'")),

@@ -22,10 +22,14 @@ use super::state::State;
 
 impl State {
     /// Gives the seat a keyboard (the default xkb keymap, or the one
-    /// `XKB_DEFAULT_*` names) and a pointer, for a backend with input.
+    /// `XKB_DEFAULT_*` names), with text input for it, and a pointer,
+    /// for a backend with input.
     pub(crate) fn add_input_devices(&mut self) {
-        if let Err(err) = self.seat.add_keyboard(XkbConfig::default(), 200, 25) {
-            warn!(%err, "no keyboard: the xkb keymap did not compile");
+        match self.seat.add_keyboard(XkbConfig::default(), 200, 25) {
+            Ok(_) => super::text_input::create_globals(&self.display),
+            Err(err) => {
+                warn!(%err, "no keyboard and no text input: the xkb keymap did not compile")
+            }
         }
         self.seat.add_pointer();
     }

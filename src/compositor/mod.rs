@@ -42,6 +42,9 @@
 //! wp_fractional_scale_manager_v1 (`scale`: the output's scale, set by
 //! `dmabridge run --scale`), wp_content_type_manager_v1 and
 //! zwp_idle_inhibit_manager_v1 (`hints`: recorded, not acted on),
+//! zwp_text_input_manager_v3 and zwp_input_method_manager_v2
+//! (`text_input`: an input method writes into the text input of the
+//! window with the keyboard; where the seat has a keyboard),
 //! wp_linux_drm_syncobj_manager_v1 when that node supports timeline
 //! syncobjs with eventfd, ext_foreign_toplevel_list_v1, and screen capture
 //! (`capture`): ext-image-copy-capture-v1 with its output and toplevel
@@ -72,6 +75,7 @@ mod selection;
 mod shm;
 mod state;
 mod surface;
+mod text_input;
 mod upload_ahead;
 mod xdg;
 mod xwayland;

@@ -119,7 +119,10 @@ impl OutputFrames {
             .renderer
             .bind(&mut self.target)
             .context("binding the output image")?;
-        let icon = state.dnd_icon_elements();
+        // Drawn over the windows: the drag's icon above the input
+        // method's popup.
+        let mut overlay = state.dnd_icon_elements();
+        overlay.extend(state.input_popup_elements());
         let result = render_output::<_, WaylandSurfaceRenderElement<VulkanRenderer>, _, _>(
             &output,
             &mut state.renderer,
@@ -127,7 +130,7 @@ impl OutputFrames {
             1.0,
             age,
             [&state.space],
-            &icon,
+            &overlay,
             &mut self.damage,
             CLEAR,
         )
@@ -190,9 +193,10 @@ impl OutputFrames {
                 surface_primary_scanout_output,
             );
         }
-        if let Some(icon) = &state.selections.dnd_icon {
+        let icon = state.selections.dnd_icon.as_ref().map(|icon| &icon.surface);
+        let popup = state.input_popup.as_ref().map(|popup| popup.wl_surface());
+        for surface in icon.into_iter().chain(popup) {
             let throttle = Some(Duration::ZERO);
-            let surface = &icon.surface;
             send_frames_surface_tree(surface, &output, now, throttle, |_, _| Some(output.clone()));
         }
         state.space.refresh();

@@ -33,6 +33,7 @@ use smithay::wayland::drm_syncobj::{DrmSyncobjCachedState, DrmSyncobjHandler, Dr
 use smithay::wayland::foreign_toplevel_list::{
     ForeignToplevelHandle, ForeignToplevelListHandler, ForeignToplevelListState,
 };
+use smithay::wayland::input_method::PopupSurface;
 use smithay::wayland::output::{OutputHandler, OutputManagerState};
 use smithay::wayland::presentation::PresentationState;
 use smithay::wayland::seat::WaylandFocus;
@@ -112,6 +113,8 @@ pub(crate) struct State {
     pub(crate) selections: Selections,
     /// xdg-activation's tokens.
     pub(crate) activation: XdgActivationState,
+    /// The input method's popup, while it has one shown.
+    pub(crate) input_popup: Option<PopupSurface>,
     /// Screen capture: sessions, damage, frames in flight.
     pub(crate) capture: Capture,
     /// Buffer copies waiting for the device.
@@ -220,6 +223,7 @@ impl State {
             buffer_copies,
             selections,
             activation,
+            input_popup: None,
             foreign_toplevels,
             toplevel_handles: Vec::new(),
             xwayland: None,

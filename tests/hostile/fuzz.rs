@@ -116,6 +116,8 @@ fn interfaces() -> Vec<&'static Interface> {
     use smithay::reexports::wayland_protocols::wp::content_type::v1::server::wp_content_type_manager_v1::WpContentTypeManagerV1;
     use smithay::reexports::wayland_protocols::wp::fractional_scale::v1::server::wp_fractional_scale_manager_v1::WpFractionalScaleManagerV1;
     use smithay::reexports::wayland_protocols::wp::idle_inhibit::zv1::server::zwp_idle_inhibit_manager_v1::ZwpIdleInhibitManagerV1;
+    use smithay::reexports::wayland_protocols::wp::text_input::zv3::server::zwp_text_input_manager_v3::ZwpTextInputManagerV3;
+    use smithay::reexports::wayland_protocols_misc::zwp_input_method_v2::server::zwp_input_method_manager_v2::ZwpInputMethodManagerV2;
     use smithay::reexports::wayland_server::Resource;
     vec![
         WlCompositor::interface(),
@@ -146,6 +148,8 @@ fn interfaces() -> Vec<&'static Interface> {
         WpFractionalScaleManagerV1::interface(),
         WpContentTypeManagerV1::interface(),
         ZwpIdleInhibitManagerV1::interface(),
+        ZwpTextInputManagerV3::interface(),
+        ZwpInputMethodManagerV2::interface(),
     ]
 }
 

@@ -348,5 +348,69 @@ fn malformed_requests_get_the_spec_error_and_harm_no_one() {
             Some((device, 1))
         },
     );
+    stage.run(
+        "zwp_input_method_v2.get_input_popup_surface of a toplevel's surface",
+        |w| {
+            let (_, input_method) = input_method(w);
+            let (surface, _, _) = toplevel(w);
+            let popup = w.new_id();
+            let args = [Arg::NewId(popup), Arg::Object(surface)];
+            w.send(input_method, 4, &args);
+            // The protocol's role error, which it gives no enum.
+            Some((input_method, 0))
+        },
+    );
+    // Unknown enum values panicked smithay's text input; the protocol
+    // names no error for them.
+    for (name, opcode, args) in [
+        ("set_text_change_cause(7)", 4, vec![Arg::Uint(7)]),
+        (
+            "set_content_type with hint 1 << 20",
+            5,
+            vec![Arg::Uint(1 << 20), Arg::Uint(0)],
+        ),
+        (
+            "set_content_type with purpose 99",
+            5,
+            vec![Arg::Uint(0), Arg::Uint(99)],
+        ),
+    ] {
+        stage.run(&format!("zwp_text_input_v3.{name}"), |w| {
+            let input_method = enabled_text_input(w, opcode, &args);
+            // The commit reached the input method, past the request.
+            assert!(
+                w.events_of(input_method).any(|e| e.opcode == 0),
+                "the input method was not activated"
+            );
+            None
+        });
+    }
     stage.finish();
+}
+
+/// The seat's input method, as the client's first; (seat, the
+/// zwp_input_method_v2).
+fn input_method(w: &mut Wire) -> (u32, u32) {
+    let seat = w.bind("wl_seat", 7);
+    let manager = w.bind("zwp_input_method_manager_v2", 1);
+    let input_method = w.new_id();
+    w.send(manager, 0, &[Arg::Object(seat), Arg::NewId(input_method)]);
+    (seat, input_method)
+}
+
+/// A mapped window, which takes the keyboard, with a text input that is
+/// enabled and committed with request `opcode` (`args`) in between, while
+/// the client is the seat's input method too; the input method, after a
+/// roundtrip.
+fn enabled_text_input(w: &mut Wire, opcode: u16, args: &[Arg<'_>]) -> u32 {
+    let (seat, input_method) = input_method(w);
+    mapped(w, 16, 16);
+    let manager = w.bind("zwp_text_input_manager_v3", 1);
+    let text_input = w.new_id();
+    w.send(manager, 1, &[Arg::NewId(text_input), Arg::Object(seat)]);
+    w.send(text_input, 1, &[]); // enable
+    w.send(text_input, opcode, args);
+    w.send(text_input, 7, &[]); // commit
+    w.roundtrip();
+    input_method
 }

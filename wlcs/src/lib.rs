@@ -64,6 +64,8 @@ pub const EXTENSIONS: &[(&CStr, u32)] = &[
     (c"wp_fractional_scale_manager_v1", 1),
     (c"wp_content_type_manager_v1", 1),
     (c"zwp_idle_inhibit_manager_v1", 1),
+    (c"zwp_text_input_manager_v3", 1),
+    (c"zwp_input_method_manager_v2", 1),
 ];
 
 /// Logs to stderr, filtered by `RUST_LOG` as `dmabridge`'s are (warnings
