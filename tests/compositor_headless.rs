@@ -6,9 +6,10 @@
 //! well-behaved client keeps getting frame callbacks, only an
 //! xdg-activation token from the client with the keyboard moves it,
 //! windows that no longer fit side by side are cascaded where they are
-//! seen, popups are kept on the output as their positioner allows, and a popup
+//! seen, popups are kept on the output as their positioner allows, a popup
 //! grab needs a press and ends with a click outside (input through the
-//! embedded server).
+//! embedded server), and an input method writes into the text input of
+//! the window with the keyboard, and only while it has it.
 
 #[path = "support/compositor.rs"]
 mod support;
@@ -209,6 +210,95 @@ fn only_a_token_from_the_client_with_the_keyboard_activates_a_window() {
         .collect();
     assert_eq!(moved, Vec::<String>::new(), "the keyboard moved");
     for child in [&mut a, &mut b] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// Whether the newest dumped frame shows the input method's popup of
+/// `dmabridge-client --input-popup` (colour 0x123456) at `at`.
+fn shows_input_popup(session: &Session, at: (u32, u32)) -> bool {
+    session
+        .frames()
+        .last()
+        .is_some_and(|frame| Rgb::load(frame).pixel(at.0, at.1) == [0x12, 0x34, 0x56])
+}
+
+/// Waits at most `timeout` until [`shows_input_popup`] is `shown`.
+fn wait_for_input_popup(session: &Session, at: (u32, u32), shown: bool, timeout: Duration) {
+    let deadline = std::time::Instant::now() + timeout;
+    while shows_input_popup(session, at) != shown {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the input method's popup is {}shown at {at:?} (frames in {})",
+            if shown { "not " } else { "still " },
+            session.dir().display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn an_input_method_writes_into_the_text_input_with_the_keyboard_only() {
+    const PATIENCE: Duration = Duration::from_secs(60);
+    const TEXT: &str = "grüße, wörld";
+    let session = Session::start((320, 240), &[]);
+    let (mut im, im_lines) = session.spawn_client(&["--input-method", TEXT, "--input-popup"]);
+    im_lines.expect("input method ready", PATIENCE);
+
+    // The seat has its input method: a second one is unavailable.
+    let second = session
+        .client(&["--input-method", "other"])
+        .output()
+        .expect("running a second input method");
+    let stdout = String::from_utf8_lossy(&second.stdout);
+    assert!(second.status.success(), "{stdout}");
+    assert!(stdout.contains("input method unavailable"), "{stdout}");
+
+    // The window with a text input maps first, at the origin, and takes
+    // the keyboard: its text input enables itself, the input method is
+    // activated for it and commits its text.
+    let (mut writer, writer_lines) =
+        session.spawn_client(&["--text-input", "--size", "64x64", "--stay"]);
+    writer_lines.expect("text-input enter", PATIENCE);
+    im_lines.expect("input method activate", PATIENCE);
+    // Spellcheck (2), email (6).
+    assert_eq!(
+        im_lines.expect("content type", PATIENCE),
+        "content type 2 6"
+    );
+    im_lines.expect("committed", PATIENCE);
+    assert_eq!(
+        writer_lines.expect("commit_string", PATIENCE),
+        format!("commit_string {TEXT}")
+    );
+    // The popup is under the text cursor (10, 20, 2×16): its middle.
+    let popup_at = (10 + 8, 20 + 16 + 8);
+    wait_for_input_popup(&session, popup_at, true, PATIENCE);
+
+    // Another window takes the keyboard: the text input leaves, the input
+    // method is deactivated and its popup goes.
+    let (mut other, other_lines) = session.spawn_client(&["--size", "64x64", "--stay"]);
+    other_lines.expect("keyboard enter", PATIENCE);
+    writer_lines.expect("text-input leave", PATIENCE);
+    im_lines.expect("input method deactivate", PATIENCE);
+    wait_for_input_popup(&session, popup_at, false, PATIENCE);
+
+    // Exactly the one text was committed, and nothing else written.
+    std::thread::sleep(Duration::from_millis(500));
+    let written: Vec<String> = writer_lines
+        .drain()
+        .into_iter()
+        .filter(|l| l.starts_with("commit_string") || l.starts_with("preedit_string"))
+        .chain(
+            im_lines
+                .drain()
+                .into_iter()
+                .filter(|l| l.starts_with("committed")),
+        )
+        .collect();
+    assert_eq!(written, Vec::<String>::new(), "more text was written");
+    for child in [&mut im, &mut writer, &mut other] {
         let _ = child.kill();
         let _ = child.wait();
     }

@@ -79,6 +79,10 @@ pub(crate) struct App {
     pub(crate) preferred_scale: Option<u32>,
     /// The side of a drag and drop this client takes (`--drag`, `--drop`).
     pub(crate) dnd: Option<crate::dnd::Dnd>,
+    /// The input method this client is (`--input-method`).
+    pub(crate) input_method: Option<crate::text_input::InputMethod>,
+    /// The window's text input (`--text-input`).
+    pub(crate) text_input: Option<crate::text_input::TextInput>,
 }
 
 impl Dispatch<WlSeat, ()> for App {

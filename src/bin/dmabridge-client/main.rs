@@ -48,6 +48,12 @@
 //! press, and `--drop` takes what is dropped on the window, through
 //! `wl_data_device_manager` (see `dnd.rs`).
 //!
+//! `--input-method TEXT` is instead the seat's input method, which
+//! commits TEXT into the text input it is activated for, and
+//! `--text-input` gives the window a text input that prints what it is
+//! sent, through `zwp_input_method_v2` and `zwp_text_input_v3` (see
+//! `text_input.rs`).
+//!
 //! Input from the compositor's seat is printed too: `keyboard enter`,
 //! `key 30 pressed` (the evdev code), `pointer enter 12 34`, `pointer
 //! motion 12 34` (surface coordinates), `button 272 pressed`, `axis 0 15`
@@ -67,6 +73,7 @@ mod explicit_sync;
 mod hostile;
 mod shm;
 mod subsurface;
+mod text_input;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -98,6 +105,7 @@ use explicit_sync::ExplicitSync;
 use hostile::{Hostile, hostile};
 use shm::{nv12_buffer, shm_buffer};
 use subsurface::Subsurface;
+use text_input::TextInput;
 
 /// A Wayland client that draws a known picture.
 #[derive(Debug, Parser)]
@@ -218,6 +226,21 @@ struct Args {
     /// finished.
     #[arg(long)]
     drop: bool,
+    /// Instead of a window, be the seat's input method
+    /// (zwp_input_method_v2): print `input method activate` and
+    /// `deactivate`, and on each activation commit TEXT
+    /// (`committed TEXT`).
+    #[arg(long, value_name = "TEXT", conflicts_with = "text_input")]
+    input_method: Option<String>,
+    /// With `--input-method`: show a popup, a 16×16 square of 0xff123456,
+    /// which the compositor places under the text cursor.
+    #[arg(long, requires = "input_method")]
+    input_popup: bool,
+    /// Give the window a text input (zwp_text_input_v3), enabled while it
+    /// has the keyboard; print `commit_string TEXT` and `preedit_string
+    /// BEGIN END TEXT` as each `done` applies them.
+    #[arg(long)]
+    text_input: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -295,6 +318,18 @@ fn main() -> anyhow::Result<()> {
     if let Some(secs) = args.copy_flood {
         return copy::flood(&globals, &shm, &mut queue, &mut app, secs);
     }
+    if let Some(text) = args.input_method {
+        let globals_used = (&compositor, &shm);
+        let asked = (text, args.input_popup);
+        return text_input::input_method(
+            &globals,
+            seat.as_ref(),
+            globals_used,
+            &mut queue,
+            &mut app,
+            asked,
+        );
+    }
     if let Some(case) = args.hostile {
         let dmabuf = dmabuf.context("the compositor has no zwp_linux_dmabuf_v1")?;
         return hostile(&conn, &mut queue, &mut app, &dmabuf, case);
@@ -329,6 +364,10 @@ fn main() -> anyhow::Result<()> {
             globals,
             &qh,
         )?);
+    }
+    if args.text_input {
+        let seat = seat.as_ref().context("the compositor has no wl_seat")?;
+        app.text_input = Some(TextInput::new(&globals, seat, &qh)?);
     }
     surface.commit();
     while !app.configured || (fractional.is_some() && app.preferred_scale.is_none()) {
