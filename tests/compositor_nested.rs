@@ -11,7 +11,8 @@
 //! application at output scale 2 draws at that scale and hears pointer
 //! positions in logical pixels, and keys. Text dragged from one client
 //! onto another is dropped there, and a drag released elsewhere is
-//! cancelled.
+//! cancelled. The desktop's input method writes into a nested client's
+//! text input.
 
 #[path = "support/capture_client.rs"]
 mod capture_client;
@@ -640,6 +641,36 @@ fn the_window_opens_on_a_wayland_desktop() {
     });
     assert_eq!(top, 600 - height, "the card sits right below the title bar");
     assert!(desktop.is_running());
+}
+
+#[test]
+fn the_desktops_input_method_writes_into_a_nested_text_input() {
+    const TEXT: &str = "vom Desktop: ünïcödé";
+    // The desktop (the headless compositor) has an input method.
+    let desktop = Session::start((800, 600), &[]);
+    let (mut input_method, im_lines) = desktop.spawn_client(&["--input-method", TEXT]);
+    im_lines.expect("input method ready", PATIENCE);
+
+    // The nested window takes the desktop's keyboard when it maps; its
+    // client's text input is entered and enabled, so the window asks for
+    // the desktop's input method, which commits its text.
+    let mut nested = desktop
+        .command(env!("CARGO_BIN_EXE_dmabridge"))
+        .args(["run", "--backend", "nested", "--size", "320x240", "--"])
+        .args([CLIENT, "--text-input", "--size", "64x64", "--stay"])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting the nested compositor");
+    let lines = Lines::new(nested.stdout.take().unwrap());
+    lines.expect("text-input enter", PATIENCE);
+    im_lines.expect("input method activate", PATIENCE);
+    im_lines.expect("committed", PATIENCE);
+    let committed = lines.expect("commit_string", PATIENCE);
+    let _ = nested.kill();
+    let _ = nested.wait();
+    let _ = input_method.kill();
+    let _ = input_method.wait();
+    assert_eq!(committed, format!("commit_string {TEXT}"));
 }
 
 #[test]

@@ -17,6 +17,8 @@
 //!   the compositor.
 //! * On a Wayland desktop, text selections cross between the clients and
 //!   the desktop (`nested/clipboard.rs`).
+//! * The desktop's input method writes into the nested text input that is
+//!   enabled (`nested/ime.rs`).
 //!
 //! winit runs inside the compositor's event loop: its fd is a calloop
 //! source, and it is pumped without blocking whenever that fd is readable
@@ -29,6 +31,7 @@
 )]
 pub(super) mod clipboard;
 mod cursor;
+mod ime;
 
 use std::cell::RefCell;
 use std::os::fd::AsFd;
@@ -56,6 +59,7 @@ use winit::window::{CursorGrabMode, Window, WindowId};
 
 use self::clipboard::Bridge;
 use self::cursor::HostCursor;
+use self::ime::HostIme;
 use super::OutputConfig;
 use super::capture;
 use super::output::{OutputFrames, every_refresh};
@@ -221,6 +225,8 @@ struct Nested {
     host: Host,
     /// The cursor the host shows over the window.
     cursor: HostCursor,
+    /// Whether the window has the desktop's input method.
+    ime: HostIme,
     /// The host's pointer is grabbed for a pointer constraint.
     grabbed: bool,
     /// A frame was rendered but not shown yet.
@@ -244,6 +250,7 @@ pub(crate) fn start(
         config.dump_frames.clone(),
     )?;
     state.add_input_devices();
+    let ime = HostIme::start(state);
     if let Some(bridge) = &mut host.clipboard {
         clipboard::install(bridge, state)?;
     }
@@ -258,6 +265,7 @@ pub(crate) fn start(
         swapchain,
         host,
         cursor: HostCursor::default(),
+        ime,
         grabbed: false,
         unshown: true,
     }));
@@ -298,6 +306,7 @@ impl Nested {
             state.pointer_raw_motion(self.upright_delta(state, (dx, dy)));
         }
         self.grab_for_constraint(state);
+        self.ime.follow(self.host.window(), state);
     }
 
     /// `delta` on the window turned the way the output's picture is (the
@@ -414,6 +423,7 @@ impl Nested {
                 }
             }
             WindowEvent::MouseWheel { delta, .. } => state.pointer_axis(axis_frame(delta)),
+            WindowEvent::Ime(ime) => HostIme::event(state, ime),
             _ => {}
         }
         Ok(())
