@@ -3,7 +3,8 @@
 //! client copies between `wl_shm` buffers of every pair of the four packed
 //! formats, and from an NV12 `wl_shm` buffer into each of them
 //! (`--copy-nv12`), under each of the eight transforms, exact and scaled
-//! with either filter, from a rectangle of noise into a rectangle of a
+//! with either filter, and from a source rectangle whose edges cut pixels
+//! (`--copy-fractional`, version 2), from a rectangle of noise into a rectangle of a
 //! destination that holds noise, and compares every destination byte with
 //! the library's CPU reference (`copy::reference`): exact, or ±1 per
 //! channel for linear filtering and NV12 sources. A pixel written outside
@@ -49,4 +50,8 @@ fn every_transform_and_format_pair_matches_the_cpu_reference() {
     // An NV12 wl_shm source (offset in its pool, stride wider than its
     // width) into each packed format: 4 × 8 × 3, within ±1 per channel.
     assert_copies_match(&session, "--copy-nv12", 96);
+    // Version 2: an ARGB8888 source rectangle whose edges cut pixels, at
+    // its own size and scaled, either filter, into each packed format:
+    // 4 × 8 × 2 × 2.
+    assert_copies_match(&session, "--copy-fractional", 128);
 }

@@ -122,6 +122,22 @@ impl Case {
         (dst_format, dst_layout): (DrmFourcc, Layout),
     ) -> Self {
         let plan = CopyPlan::new(request).expect("a valid request");
+        Self::planned(
+            name,
+            plan,
+            (src_format, src_layout),
+            (dst_format, dst_layout),
+        )
+    }
+
+    /// A case of a plan made otherwise than from a request alone.
+    fn planned(
+        name: String,
+        plan: CopyPlan,
+        (src_format, src_layout): (DrmFourcc, Layout),
+        (dst_format, dst_layout): (DrmFourcc, Layout),
+    ) -> Self {
+        let request = *plan.request();
         let size = |s: Size<i32, _>| (s.w as u32, s.h as u32);
         let (src, src_size) = describe(src_format, size(request.src_size), src_layout);
         let (dst, dst_size) = describe(
@@ -498,6 +514,64 @@ fn scaled_copies_nearest_and_linear() {
                         (src, PADDED_SOURCE),
                         (dst, PADDED_DESTINATION),
                     ));
+                }
+            }
+        }
+    }
+    on_gpu(|copier| run_all(copier, &cases));
+}
+
+/// Fractional source rectangles (`CopyPlan::with_source`, as
+/// `wp_viewporter` crops): each edge cut inside a pixel, shown under every
+/// transform, at its own size (which still samples between texel centres)
+/// and scaled, with either filter. The shader clamps to the pixels the
+/// rectangle touches as the reference does: nearest exactly, linear within
+/// ±1 per channel.
+#[test]
+fn fractional_sources_nearest_and_linear() {
+    use dmabridge::copy::Point;
+    let sources: [Rect<f64, dmabridge::copy::Buffer>; 2] = [
+        Rect::new(Point::new(2.5, 1.25), Size::new(24.0, 16.0)),
+        Rect::new(Point::new(0.75, 3.5), Size::new(7.125, 5.375)),
+    ];
+    let pairs = [
+        (DrmFourcc::Argb8888, DrmFourcc::Xbgr8888),
+        (DrmFourcc::Nv12, DrmFourcc::Argb8888),
+    ];
+    let mut cases = Vec::new();
+    for (g, source) in sources.into_iter().enumerate() {
+        for transform in Transform::ALL {
+            let seen = transform.transformed_size(Size::<i32, dmabridge::copy::Buffer>::new(
+                source.size.w as i32,
+                source.size.h as i32,
+            ));
+            let destinations = [
+                ("own-size", support::rect(4, 5, seen.w, seen.h)),
+                ("scaled", support::rect(2, 3, 61, 47)),
+            ];
+            for (size, dst_rect) in destinations {
+                for filter in [Filter::Nearest, Filter::Linear] {
+                    for (src, dst) in pairs {
+                        let request = CopyRequest {
+                            src_size: Size::new(ODD.0, ODD.1),
+                            dst_size: Size::new(80, 60),
+                            src_rect: support::rect(0, 0, 1, 1),
+                            dst_rect,
+                            transform,
+                            filter: Some(filter),
+                        };
+                        let plan = CopyPlan::with_source(request, source).expect("inside");
+                        cases.push(Case::planned(
+                            format!(
+                                "fractional{g}-{size}-{transform:?}-{filter:?}-{}-to-{}",
+                                short(src),
+                                short(dst)
+                            ),
+                            plan,
+                            (src, PADDED_SOURCE),
+                            (dst, PADDED_DESTINATION),
+                        ));
+                    }
                 }
             }
         }

@@ -2,17 +2,20 @@
 //! a client asks for a copy between two of its buffers, and the
 //! compositor does it as one job of the copy engine.
 //!
-//! Global: `dmabridge_buffer_copy_manager_v1`, version 1.
+//! Global: `dmabridge_buffer_copy_manager_v1`, version 2. A copy object
+//! keeps the version its manager was bound with: at version 1 a source
+//! rectangle off whole pixels is `fractional_source`; from version 2 it is
+//! read as `wp_viewporter` reads one ([`CopyPlan::with_source`]).
 //!
 //! The rules it keeps:
 //!
 //! * **Checked before anything runs.** A zero or negative size, a
-//!   fractional source, an unknown transform or filter and a fence that is
-//!   not a sync_file are raised by the request that names them
-//!   (`invalid_size`, `fractional_source`, `invalid_transform`,
+//!   fractional source at version 1, an unknown transform or filter and a
+//!   fence that is not a sync_file are raised by the request that names
+//!   them (`invalid_size`, `fractional_source`, `invalid_transform`,
 //!   `invalid_filter`, `invalid_fence`); `submit` makes the description a
 //!   [`CopyPlan`], and a rectangle outside its buffer (`out_of_bounds`) or
-//!   a scaled copy without a filter (`no_filter`) is refused there, before
+//!   a copy that resamples without a filter (`no_filter`) is refused there, before
 //!   a command is recorded. Every request but `destroy` after `submit` is
 //!   `already_submitted`; one buffer on both sides is the manager's
 //!   `same_buffer`.
@@ -71,7 +74,10 @@ use crate::sync::{FenceSource, SyncAccess, SyncFile};
 use crate::vulkan::VulkanError;
 
 /// The version offered.
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
+
+/// The first version whose source rectangles may be fractional.
+const FRACTIONAL_SINCE: u32 = 2;
 
 /// The most buffer copies queued on the device at once (see the module
 /// documentation).
@@ -127,7 +133,7 @@ struct Draft {
     source: WlBuffer,
     destination: WlBuffer,
     /// `None`: the whole buffer.
-    src_rect: Option<Rect<i32, crate::copy::Buffer>>,
+    src_rect: Option<Rect<f64, crate::copy::Buffer>>,
     dst_rect: Option<Rect<i32, crate::copy::Dest>>,
     transform: Transform,
     filter: Option<Filter>,
@@ -277,18 +283,16 @@ impl Dispatch<DmabridgeBufferCopyV1, CopyData> for State {
                     copy.post_error(Error::InvalidSize, "the source rectangle is empty");
                     return;
                 }
-                if [x, y, width, height].iter().any(|v| v.fract() != 0.0) {
+                if copy.version() < FRACTIONAL_SINCE
+                    && [x, y, width, height].iter().any(|v| v.fract() != 0.0)
+                {
                     copy.post_error(
                         Error::FractionalSource,
                         "the source rectangle must lie on whole pixels",
                     );
                     return;
                 }
-                // wl_fixed holds 24 integer bits: the casts are exact.
-                described.src_rect = Some(Rect::new(
-                    Point::new(x as i32, y as i32),
-                    Size::new(width as i32, height as i32),
-                ));
+                described.src_rect = Some(Rect::new(Point::new(x, y), Size::new(width, height)));
             }
             Request::SetDestination {
                 x,
@@ -391,19 +395,23 @@ impl State {
             }
         };
         let dst_size = Size::new(dst_w, dst_h);
+        let whole = Rect::new(Point::new(0, 0), src_size);
         let request = CopyRequest {
             src_size,
             dst_size,
-            src_rect: draft
-                .src_rect
-                .unwrap_or(Rect::new(Point::new(0, 0), src_size)),
+            src_rect: whole,
             dst_rect: draft
                 .dst_rect
                 .unwrap_or(Rect::new(Point::new(0, 0), dst_size)),
             transform: draft.transform,
             filter: draft.filter,
         };
-        let plan = match CopyPlan::new(request) {
+        let planned = match draft.src_rect {
+            // wl_fixed values: exact in f64.
+            Some(source) => CopyPlan::with_source(request, source),
+            None => CopyPlan::new(request),
+        };
+        let plan = match planned {
             Ok(plan) => plan,
             Err(err) => {
                 match err {
@@ -413,7 +421,7 @@ impl State {
                     PlanError::NegativeOrigin { .. } | PlanError::RectOutOfBounds { .. } => {
                         copy.post_error(Error::OutOfBounds, err.to_string());
                     }
-                    PlanError::ScalingWithoutFilter { .. } => {
+                    PlanError::ScalingWithoutFilter { .. } | PlanError::FractionalWithoutFilter => {
                         copy.post_error(Error::NoFilter, err.to_string());
                     }
                     PlanError::EmptyBuffer { .. } | PlanError::BufferTooLarge { .. } => {

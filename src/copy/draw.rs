@@ -22,7 +22,10 @@
 //! rectangle.
 
 use super::geometry::{Buffer, Dest, Point, Rect, Size};
-use super::plan::{Filter, MAX_EXTENT, PlanError, Side, check_buffer, check_rect};
+use super::plan::{
+    Filter, MAX_EXTENT, PlanError, Side, check_buffer, check_rect, matrix, matrix_f64,
+    touched_pixels,
+};
 use super::transform::Transform;
 
 /// How a draw's pixels combine with what the destination holds.
@@ -342,37 +345,17 @@ fn source_bounds(
     if !fits(x, width, size.w) || !fits(y, height, size.h) {
         return Err(refused);
     }
-    // Inside the texture, which is at most MAX_EXTENT wide: the casts are
-    // exact.
-    let span = |start: f64, len: f64, extent: i32| {
-        let first = (start.floor() as i32).clamp(0, extent - 1);
-        let end = ((start + len).ceil() as i32).clamp(first + 1, extent);
-        (first, end - first)
+    // Inside the texture, which is at most MAX_EXTENT wide, give or take
+    // the slack: clamped into it.
+    let touched = touched_pixels(rect);
+    let span = |first: i32, len: i32, extent: i32| {
+        let start = first.clamp(0, extent - 1);
+        let end = (first + len).clamp(start + 1, extent);
+        (start, end - start)
     };
-    let (bx, bw) = span(x, width, size.w);
-    let (by, bh) = span(y, height, size.h);
+    let (bx, bw) = span(touched.loc.x, touched.size.w, size.w);
+    let (by, bh) = span(touched.loc.y, touched.size.h, size.h);
     Ok(Rect::new(super::Point::new(bx, by), Size::new(bw, bh)))
-}
-
-/// The column-major destination-to-source map of a source rectangle shown
-/// under `transform` in a destination rectangle of `dst` pixels: as
-/// [`CopyPlan::matrix`](super::CopyPlan::matrix), with a fractional source
-/// rectangle, computed in `f64` and rounded once.
-fn matrix(src: Rect<f64, Buffer>, transform: Transform, dst: Size<i32, Dest>) -> [f32; 6] {
-    matrix_f64(src, transform, (f64::from(dst.w), f64::from(dst.h))).map(|v| v as f32)
-}
-
-/// [`matrix`] in `f64`, for a destination rectangle of `dw × dh` pixels.
-fn matrix_f64(src: Rect<f64, Buffer>, transform: Transform, (dw, dh): (f64, f64)) -> [f64; 6] {
-    let m = transform.invert().unit_map();
-    let (sw, sh) = (src.size.w, src.size.h);
-    let a = f64::from(m[0][0]) * (sw / dw);
-    let b = f64::from(m[0][1]) * (sw / dh);
-    let c = src.loc.x + sw * f64::from(m[0][2]);
-    let d = f64::from(m[1][0]) * (sh / dw);
-    let e = f64::from(m[1][1]) * (sh / dh);
-    let f = src.loc.y + sh * f64::from(m[1][2]);
-    [a, d, b, e, c, f]
 }
 
 #[cfg(test)]

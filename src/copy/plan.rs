@@ -150,6 +150,11 @@ pub enum PlanError {
         /// Height of the destination rectangle.
         dst_height: i32,
     },
+    /// The source rectangle does not lie on whole pixels
+    /// ([`CopyPlan::with_source`]) and the request names no [`Filter`]:
+    /// such a copy samples between texel centres, so it resamples.
+    #[error("copy reads a source rectangle off whole pixels but names no filter")]
+    FractionalWithoutFilter,
 }
 
 /// Checks that a `w × h` buffer holds pixels and is at most [`MAX_EXTENT`]
@@ -221,9 +226,23 @@ pub(super) fn check_rect<S>(
 /// [`matrix`](Self::matrix) describes, it lands inside or on the border of
 /// `src_rect`, never outside. How a coordinate becomes a value (which texels,
 /// clamped how) is defined by [`reference`](super::reference).
+///
+/// # Fractional sources
+///
+/// [`with_source`](Self::with_source) plans a copy of a source rectangle in
+/// fractional pixels, as `wp_viewporter` crops a surface: the map sends the
+/// destination rectangle onto that rectangle, and the request's `src_rect`
+/// becomes the whole pixels it touches, `floor(x) .. ceil(x + width)` on
+/// each axis. Samples are clamped to those pixels, as for any copy, so a
+/// sample near a fractional edge reads (nearest) or blends in (linear) the
+/// pixel that edge cuts, and nothing beyond it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CopyPlan {
     request: CopyRequest,
+    /// The rectangle the map sends the destination rectangle onto:
+    /// `src_rect`, or the fractional rectangle of
+    /// [`with_source`](Self::with_source).
+    source: Rect<f64, Buffer>,
     /// See [`CopyPlan::matrix`].
     matrix: [f32; 6],
 }
@@ -233,22 +252,69 @@ impl CopyPlan {
     /// this order: both buffer sizes, then the source and destination
     /// rectangles, then scaling against the filter.
     pub fn new(request: CopyRequest) -> Result<Self, PlanError> {
+        let r = request.src_rect;
+        let source = Rect::new(
+            Point::new(f64::from(r.loc.x), f64::from(r.loc.y)),
+            Size::new(f64::from(r.size.w), f64::from(r.size.h)),
+        );
+        Self::plan(request, source)
+    }
+
+    /// As [`new`](Self::new), reading the rectangle `source` of fractional
+    /// source pixels (see [Fractional sources](Self#fractional-sources)):
+    /// `request.src_rect` is replaced by the whole pixels `source` touches,
+    /// and checked as `new` checks it. Such a pixel lies inside the buffer
+    /// exactly when `source` does, as the buffer's edges are whole. A
+    /// `source` off whole pixels resamples, so it needs a filter
+    /// ([`PlanError::FractionalWithoutFilter`]).
+    pub fn with_source(
+        mut request: CopyRequest,
+        source: Rect<f64, Buffer>,
+    ) -> Result<Self, PlanError> {
+        let (w, h) = (source.size.w, source.size.h);
+        let finite = [source.loc.x, source.loc.y, w, h]
+            .iter()
+            .all(|v| v.is_finite());
+        // A NaN is not finite, so no comparison below meets one.
+        if !finite || w <= 0.0 || h <= 0.0 {
+            return Err(PlanError::EmptyRect {
+                side: Side::Source,
+                width: w as i32,
+                height: h as i32,
+            });
+        }
+        request.src_rect = touched_pixels(source);
+        Self::plan(request, source)
+    }
+
+    /// Checks `request` and maps its destination rectangle onto `source`,
+    /// whose touched pixels are `request.src_rect`.
+    fn plan(request: CopyRequest, source: Rect<f64, Buffer>) -> Result<Self, PlanError> {
         check_buffer(Side::Source, request.src_size)?;
         check_buffer(Side::Destination, request.dst_size)?;
         check_rect(Side::Source, request.src_rect, request.src_size)?;
         check_rect(Side::Destination, request.dst_rect, request.dst_size)?;
-        if let (Some((seen, dst)), None) = (scaling(&request), request.filter) {
-            return Err(PlanError::ScalingWithoutFilter {
-                src_width: seen.w,
-                src_height: seen.h,
-                dst_width: dst.w,
-                dst_height: dst.h,
-            });
-        }
-        Ok(Self {
+        let plan = Self {
             request,
-            matrix: matrix(&request),
-        })
+            source,
+            matrix: matrix(source, request.transform, request.dst_rect.size),
+        };
+        if request.filter.is_none() {
+            // A fractional source's touched pixels are not its size: it is
+            // refused as fractional whatever its size.
+            if plan.is_fractional() {
+                return Err(PlanError::FractionalWithoutFilter);
+            }
+            if let Some((seen, dst)) = scaling(&request) {
+                return Err(PlanError::ScalingWithoutFilter {
+                    src_width: seen.w,
+                    src_height: seen.h,
+                    dst_width: dst.w,
+                    dst_height: dst.h,
+                });
+            }
+        }
+        Ok(plan)
     }
 
     /// The request this plan was made from.
@@ -264,10 +330,31 @@ impl CopyPlan {
         self.request.filter.unwrap_or(Filter::Nearest)
     }
 
-    /// Whether the transformed source rectangle differs in size from the
-    /// destination rectangle.
+    /// The rectangle of source pixels read: `src_rect`, or the fractional
+    /// one [`with_source`](Self::with_source) was given.
+    pub fn source(&self) -> Rect<f64, Buffer> {
+        self.source
+    }
+
+    /// Whether the copy resamples: the transformed source rectangle differs
+    /// in size from the destination rectangle, or the source rectangle is
+    /// not on whole pixels. A copy that does not resample maps each
+    /// destination pixel centre onto a source pixel centre.
     pub fn needs_scaling(&self) -> bool {
-        scaling(&self.request).is_some()
+        scaling(&self.request).is_some() || self.is_fractional()
+    }
+
+    /// Whether the source rectangle is not on whole pixels.
+    fn is_fractional(&self) -> bool {
+        let r = self.request.src_rect;
+        let s = self.source;
+        (s.loc.x, s.loc.y, s.size.w, s.size.h)
+            != (
+                f64::from(r.loc.x),
+                f64::from(r.loc.y),
+                f64::from(r.size.w),
+                f64::from(r.size.h),
+            )
     }
 
     /// Whether the copy is a plain rectangle copy: no transform and no
@@ -321,8 +408,26 @@ fn scaling(request: &CopyRequest) -> Option<(Size<i32, Buffer>, Size<i32, Dest>)
     ((seen.w, seen.h) != (dst.w, dst.h)).then_some((seen, dst))
 }
 
-/// The column-major destination-to-source matrix of a validated request
-/// (see [`CopyPlan::matrix`]).
+/// The whole pixels a rectangle touches: `floor(x) .. ceil(x + width)` on
+/// each axis, each bound saturated to `i32` (a rectangle that far out is
+/// refused by its check).
+pub(super) fn touched_pixels<S>(rect: Rect<f64, S>) -> Rect<i32, S> {
+    let span = |start: f64, len: f64| {
+        let first = start.floor() as i32;
+        let end = (start + len).ceil() as i64;
+        (
+            first,
+            (end - i64::from(first)).clamp(0, i64::from(i32::MAX)) as i32,
+        )
+    };
+    let (x, w) = span(rect.loc.x, rect.size.w);
+    let (y, h) = span(rect.loc.y, rect.size.h);
+    Rect::new(Point::new(x, y), Size::new(w, h))
+}
+
+/// The column-major destination-to-source map (see [`CopyPlan::matrix`]) of
+/// a source rectangle shown under `transform` in a destination rectangle of
+/// `dst` pixels, computed in `f64` and rounded once.
 ///
 /// In unit coordinates of the two rectangles, the destination shows the
 /// source under `transform`, so a destination point samples the source at
@@ -330,24 +435,36 @@ fn scaling(request: &CopyRequest) -> Option<(Size<i32, Buffer>, Size<i32, Dest>)
 /// each coefficient is `±(source extent / destination extent)` or zero, and
 /// each offset the source rectangle's edge, near or far.
 ///
-/// Why `f32` rounding cannot leave `src_rect`: a pixel centre's exact sample
-/// lies at least `0.5 × source extent / destination extent` inside each edge,
-/// at least 2⁻¹⁵ of the source extent since extents are at most
-/// [`MAX_EXTENT`]; the coefficient and its product carry a relative error
-/// near 2⁻²³, so `coefficient × x` stays strictly between 0 and the source
-/// extent, and adding the integer edge `c` rounds to a value between the two
-/// integer edges of `src_rect`, both of which `f32` holds exactly.
-fn matrix(request: &CopyRequest) -> [f32; 6] {
-    let m = request.transform.invert().unit_map();
-    let (src, dst) = (request.src_rect, request.dst_rect.size);
-    let (sw, sh) = (src.size.w as f32, src.size.h as f32);
-    let (dw, dh) = (dst.w as f32, dst.h as f32);
-    let a = f32::from(m[0][0]) * (sw / dw);
-    let b = f32::from(m[0][1]) * (sw / dh);
-    let c = (src.loc.x + src.size.w * i32::from(m[0][2])) as f32;
-    let d = f32::from(m[1][0]) * (sh / dw);
-    let e = f32::from(m[1][1]) * (sh / dh);
-    let f = (src.loc.y + src.size.h * i32::from(m[1][2])) as f32;
+/// For whole-pixel rectangles this is what the same arithmetic in `f32`
+/// gives: a quotient or product of `f32` values computed in `f64` and
+/// rounded once is the correctly rounded `f32` result, and integral edges
+/// are exact. Why `f32` rounding cannot then leave `src_rect`: a pixel
+/// centre's exact sample lies at least `0.5 × source extent / destination
+/// extent` inside each edge, at least 2⁻¹⁵ of the source extent since
+/// extents are at most [`MAX_EXTENT`]; the coefficient and its product carry
+/// a relative error near 2⁻²³, so `coefficient × x` stays strictly between 0
+/// and the source extent, and adding the integer edge `c` rounds to a value
+/// between the two integer edges of `src_rect`, both of which `f32` holds
+/// exactly. A fractional edge is rounded to `f32` too, which moves a sample
+/// by far less than a pixel; the clamp to the touched pixels holds it in.
+pub(super) fn matrix<S, D>(src: Rect<f64, S>, transform: Transform, dst: Size<i32, D>) -> [f32; 6] {
+    matrix_f64(src, transform, (f64::from(dst.w), f64::from(dst.h))).map(|v| v as f32)
+}
+
+/// [`matrix`] in `f64`, for a destination rectangle of `dw × dh` pixels.
+pub(super) fn matrix_f64<S>(
+    src: Rect<f64, S>,
+    transform: Transform,
+    (dw, dh): (f64, f64),
+) -> [f64; 6] {
+    let m = transform.invert().unit_map();
+    let (sw, sh) = (src.size.w, src.size.h);
+    let a = f64::from(m[0][0]) * (sw / dw);
+    let b = f64::from(m[0][1]) * (sw / dh);
+    let c = src.loc.x + sw * f64::from(m[0][2]);
+    let d = f64::from(m[1][0]) * (sh / dw);
+    let e = f64::from(m[1][1]) * (sh / dh);
+    let f = src.loc.y + sh * f64::from(m[1][2]);
     [a, d, b, e, c, f]
 }
 
@@ -357,7 +474,7 @@ mod tests {
 
     use super::*;
 
-    fn rect<S>(x: i32, y: i32, w: i32, h: i32) -> Rect<i32, S> {
+    fn rect<T, S>(x: T, y: T, w: T, h: T) -> Rect<T, S> {
         Rect::new(Point::new(x, y), Size::new(w, h))
     }
 
@@ -657,6 +774,52 @@ mod tests {
         assert_eq!(sample(&p, 5.5, 7.5), (3.75, 1.25));
     }
 
+    #[test]
+    fn fractional_sources_map_onto_the_rect_and_read_the_pixels_it_touches() {
+        let request = CopyRequest {
+            src_size: Size::new(4, 4),
+            dst_size: Size::new(4, 4),
+            src_rect: rect(0, 0, 1, 1),
+            dst_rect: rect(0, 0, 2, 2),
+            transform: Transform::Normal,
+            filter: Some(Filter::Nearest),
+        };
+        let p = CopyPlan::with_source(request, rect(0.5, 1.25, 2.0, 2.5)).expect("inside");
+        assert_eq!(p.request().src_rect, rect(0, 1, 3, 3));
+        assert_eq!(p.source(), rect(0.5, 1.25, 2.0, 2.5));
+        assert_eq!(p.matrix(), [1.0, 0.0, 0.0, 1.25, 0.5, 1.25]);
+        // Same size as the destination, yet between texel centres.
+        assert!(p.needs_scaling() && !p.is_identity_blit());
+        let exact = CopyRequest {
+            filter: None,
+            ..request
+        };
+        assert_eq!(
+            CopyPlan::with_source(exact, rect(0.5, 0.0, 2.0, 2.0)),
+            Err(PlanError::FractionalWithoutFilter)
+        );
+        // On whole pixels it is the integral plan.
+        assert_eq!(
+            CopyPlan::with_source(exact, rect(1.0, 1.0, 2.0, 2.0)),
+            CopyPlan::new(CopyRequest {
+                src_rect: rect(1, 1, 2, 2),
+                ..exact
+            })
+        );
+        // Touching a pixel past the edge is outside; ending on it is not.
+        assert!(matches!(
+            CopyPlan::with_source(request, rect(2.5, 0.0, 1.75, 1.0)),
+            Err(PlanError::RectOutOfBounds { .. })
+        ));
+        assert!(CopyPlan::with_source(request, rect(2.5, 0.0, 1.5, 1.0)).is_ok());
+        for empty in [rect(0.0, 0.0, 0.0, 1.0), rect(0.0, 0.0, f64::NAN, 1.0)] {
+            assert!(matches!(
+                CopyPlan::with_source(request, empty),
+                Err(PlanError::EmptyRect { .. })
+            ));
+        }
+    }
+
     /// A buffer extent: mostly small, sometimes up to the maximum.
     fn extent() -> impl Strategy<Value = i32> {
         prop_oneof![3 => 1..=8, 1 => 1..=MAX_EXTENT]
@@ -754,6 +917,8 @@ mod tests {
                         PlanError::ScalingWithoutFilter { .. } => {
                             prop_assert!(scales && r.filter.is_none());
                         }
+                        // Whole-pixel requests are never fractional.
+                        PlanError::FractionalWithoutFilter => prop_assert!(false),
                     }
                 }
             }

@@ -8,8 +8,10 @@
 //!
 //! Pixel `(i, j)` of `dst_rect` samples the source at
 //! `c = plan.src_coord((i + 0.5, j + 0.5))`, which lies inside `src_rect` or
-//! on its border. With `src_rect` covering columns `x0 ..= x1` and rows
-//! `y0 ..= y1`:
+//! on its border. `src_rect` is the request's: for a fractional source
+//! ([`CopyPlan::with_source`]) the whole pixels the fractional rectangle
+//! touches, which is what samples are clamped to. With `src_rect` covering
+//! columns `x0 ..= x1` and rows `y0 ..= y1`:
 //!
 //! * [`Filter::Nearest`]: the texel `(floor(c.x), floor(c.y))`, each clamped
 //!   to `x0 ..= x1`, `y0 ..= y1`. The clamp only acts when `f32` rounding put

@@ -3,11 +3,22 @@
 use super::*;
 
 /// A `dmabridge_buffer_copy_v1` from a new `src_size` buffer to a new
-/// `dst_size` one (ARGB8888, each in a pool of its own); (manager, copy).
+/// `dst_size` one (ARGB8888, each in a pool of its own), through a manager
+/// bound at version 1; (manager, copy).
 fn buffer_copy(wire: &mut Wire, src_size: (i32, i32), dst_size: (i32, i32)) -> (u32, u32) {
+    buffer_copy_at(wire, 1, src_size, dst_size)
+}
+
+/// [`buffer_copy`] through a manager bound at `version`.
+fn buffer_copy_at(
+    wire: &mut Wire,
+    version: u32,
+    src_size: (i32, i32),
+    dst_size: (i32, i32),
+) -> (u32, u32) {
     let src = buffer(wire, src_size.0, src_size.1);
     let dst = buffer(wire, dst_size.0, dst_size.1);
-    let manager = wire.bind("dmabridge_buffer_copy_manager_v1", 1);
+    let manager = wire.bind("dmabridge_buffer_copy_manager_v1", version);
     let copy = wire.new_id();
     wire.send(
         manager,
@@ -67,13 +78,37 @@ fn buffer_copy_misuse_gets_the_spec_error_and_a_copy_flood_delays_no_one() {
         w.send(copy, SET_DESTINATION, &int_rect(0, 0, 4, -1));
         Some((copy, 1)) // invalid_size
     });
-    stage.run("buffer copy: a source on half a pixel", |w| {
+    stage.run("buffer copy: a source on half a pixel, version 1", |w| {
         let (_, copy) = buffer_copy(w, (8, 8), (8, 8));
         let mut rect = fixed_rect(0, 0, 4, 4);
         rect[0] = Arg::Fixed(128);
         w.send(copy, SET_SOURCE, &rect);
         Some((copy, 3)) // fractional_source
     });
+    stage.run(
+        "buffer copy: a source on half a pixel, version 2, no filter",
+        |w| {
+            let (_, copy) = buffer_copy_at(w, 2, (8, 8), (8, 8));
+            let mut rect = fixed_rect(0, 0, 4, 4);
+            rect[0] = Arg::Fixed(128);
+            w.send(copy, SET_SOURCE, &rect);
+            w.send(copy, SET_DESTINATION, &int_rect(0, 0, 4, 4));
+            w.send(copy, SUBMIT, &[]);
+            Some((copy, 6)) // no_filter: a fractional source resamples
+        },
+    );
+    stage.run(
+        "buffer copy: a source cutting a pixel past its buffer",
+        |w| {
+            let (_, copy) = buffer_copy_at(w, 2, (8, 8), (8, 8));
+            // 4.5 + 3.75 = 8.25: the pixel at 8 is touched, and is not there.
+            let rect = [4 * 256 + 128, 0, 3 * 256 + 192, 4 * 256].map(Arg::Fixed);
+            w.send(copy, SET_SOURCE, &rect);
+            w.send(copy, SET_FILTER, &[Arg::Uint(1)]);
+            w.send(copy, SUBMIT, &[]);
+            Some((copy, 2)) // out_of_bounds
+        },
+    );
     stage.run("buffer copy: a source reaching past its buffer", |w| {
         let (_, copy) = buffer_copy(w, (8, 8), (8, 8));
         w.send(copy, SET_SOURCE, &fixed_rect(4, 4, 8, 8));

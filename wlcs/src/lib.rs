@@ -60,7 +60,7 @@ pub const EXTENSIONS: &[(&CStr, u32)] = &[
     (c"ext_output_image_capture_source_manager_v1", 1),
     (c"ext_foreign_toplevel_image_capture_source_manager_v1", 1),
     (c"zwlr_screencopy_manager_v1", 3),
-    (c"dmabridge_buffer_copy_manager_v1", 1),
+    (c"dmabridge_buffer_copy_manager_v1", 2),
     (c"wp_fractional_scale_manager_v1", 1),
     (c"wp_content_type_manager_v1", 1),
     (c"zwp_idle_inhibit_manager_v1", 1),

@@ -18,6 +18,10 @@
 //! packed format (`run_nv12`), within ±1 per channel (the shader converts
 //! NV12 in `f32`, the reference in `f64`).
 //!
+//! `--copy-fractional` does the same from an ARGB8888 source rectangle whose
+//! edges cut pixels (version 2 of the protocol), at its own size and
+//! scaled, with either filter (`run_fractional`).
+//!
 //! `--copy-dmabuf` does the same with udmabufs (`run_dmabuf`), NV12
 //! sources included, and checks the fences that guard them.
 //!
@@ -105,6 +109,8 @@ const FORMATS: [(DrmFourcc, wl_shm::Format); 4] = [
 /// The source buffer's size and the rectangle read from it.
 const SRC: (i32, i32) = (40, 30);
 const SRC_RECT: (i32, i32, i32, i32) = (3, 2, 24, 16);
+/// The source rectangle of `--copy-fractional`: every edge inside a pixel.
+const SRC_FRACTIONAL: (f64, f64, f64, f64) = (2.5, 1.75, 23.25, 15.5);
 /// The destination buffer's size, where an exact copy lands and the
 /// rectangle a scaled copy fills.
 const DST: (i32, i32) = (50, 44);
@@ -318,21 +324,28 @@ fn rect<S>((x, y, w, h): (i32, i32, i32, i32)) -> Rect<i32, S> {
 
 /// One copy as the protocol is asked for it.
 struct Case {
+    /// The source rectangle, as `set_source` takes it.
+    source: (f64, f64, f64, f64),
     transform: Transform,
     filter: Option<Filter>,
     dst_rect: (i32, i32, i32, i32),
 }
 
 impl Case {
+    /// The plan the compositor makes of this case: a source rectangle on
+    /// whole pixels plans as one given in pixels.
     fn plan(&self) -> anyhow::Result<CopyPlan> {
-        Ok(CopyPlan::new(CopyRequest {
+        let (x, y, w, h) = self.source;
+        let request = CopyRequest {
             src_size: Size::new(SRC.0, SRC.1),
             dst_size: Size::new(DST.0, DST.1),
             src_rect: rect(SRC_RECT),
             dst_rect: rect(self.dst_rect),
             transform: self.transform,
             filter: self.filter,
-        })?)
+        };
+        let source = Rect::new(Point::new(x, y), Size::new(w, h));
+        Ok(CopyPlan::with_source(request, source)?)
     }
 
     fn name(&self, src: &Image, dst: &Image) -> String {
@@ -346,18 +359,22 @@ impl Case {
 /// The cases for each format pair: exact, then scaled nearest and linear,
 /// under each transform.
 fn cases() -> Vec<Case> {
+    let (x, y, w, h) = SRC_RECT;
+    let source = (f64::from(x), f64::from(y), f64::from(w), f64::from(h));
     let mut cases = Vec::new();
     for transform in Transform::ALL {
         let seen = transform.transformed_size(Size::<i32, dmabridge::copy::Buffer>::new(
             SRC_RECT.2, SRC_RECT.3,
         ));
         cases.push(Case {
+            source,
             transform,
             filter: None,
             dst_rect: (DST_AT.0, DST_AT.1, seen.w, seen.h),
         });
         for filter in [Filter::Nearest, Filter::Linear] {
             cases.push(Case {
+                source,
                 transform,
                 filter: Some(filter),
                 dst_rect: DST_SCALED,
@@ -367,14 +384,39 @@ fn cases() -> Vec<Case> {
     cases
 }
 
-/// Binds the manager, or says why not.
+/// `--copy-fractional`'s cases: [`SRC_FRACTIONAL`] under each transform,
+/// onto a rectangle of its size (rounded down) and a scaled one, with
+/// either filter (a fractional source needs one).
+fn fractional_cases() -> Vec<Case> {
+    let (_, _, w, h) = SRC_FRACTIONAL;
+    let mut cases = Vec::new();
+    for transform in Transform::ALL {
+        let seen = transform.transformed_size(Size::<i32, dmabridge::copy::Buffer>::new(
+            w as i32, h as i32,
+        ));
+        for dst_rect in [(DST_AT.0, DST_AT.1, seen.w, seen.h), DST_SCALED] {
+            for filter in [Filter::Nearest, Filter::Linear] {
+                cases.push(Case {
+                    source: SRC_FRACTIONAL,
+                    transform,
+                    filter: Some(filter),
+                    dst_rect,
+                });
+            }
+        }
+    }
+    cases
+}
+
+/// Binds the manager at `version` or later, or says why not.
 fn manager(
     globals: &GlobalList,
     qh: &QueueHandle<App>,
+    version: u32,
 ) -> anyhow::Result<DmabridgeBufferCopyManagerV1> {
-    globals
-        .bind(qh, 1..=1, ())
-        .context("the compositor has no dmabridge_buffer_copy_manager_v1")
+    globals.bind(qh, version..=2, ()).with_context(|| {
+        format!("the compositor has no dmabridge_buffer_copy_manager_v1 v{version}")
+    })
 }
 
 /// Describes the copy `case` from `src` to `dst` on a new copy object
@@ -387,8 +429,8 @@ fn describe(
     id: u64,
 ) -> DmabridgeBufferCopyV1 {
     let copy = manager.copy(&src.buffer, &dst.buffer, qh, id);
-    let (x, y, w, h) = SRC_RECT;
-    copy.set_source(f64::from(x), f64::from(y), f64::from(w), f64::from(h));
+    let (x, y, w, h) = case.source;
+    copy.set_source(x, y, w, h);
     let (x, y, w, h) = case.dst_rect;
     copy.set_destination(x, y, w, h);
     let transform = wl_output::Transform::try_from(case.transform as u32)
@@ -456,8 +498,8 @@ impl Tally {
         Ok(())
     }
 
-    /// Checks every case from `src` into a `wl_shm` destination of each
-    /// packed format holding noise.
+    /// Checks each of `cases` from `src` into a `wl_shm` destination of
+    /// each packed format holding noise.
     fn check_each_destination(
         &mut self,
         (manager, queue, app): (
@@ -467,14 +509,15 @@ impl Tally {
         ),
         shm: &WlShm,
         src: (&Image, &[Vec<u8>]),
+        cases: &[Case],
     ) -> anyhow::Result<()> {
         let qh = queue.handle();
         let dst_bytes = vec![reference::noise(2, (DST.0 * DST.1 * 4) as usize)];
         for dst_format in FORMATS {
             let mut dst = Image::shm(shm, &qh, dst_format, DST, &dst_bytes[0])?;
-            for case in cases() {
+            for case in cases {
                 let session = (manager, &mut *queue, &mut *app);
-                self.check(session, src, (&mut dst, &dst_bytes), &case)?;
+                self.check(session, src, (&mut dst, &dst_bytes), case)?;
             }
             dst.buffer.destroy();
         }
@@ -500,15 +543,34 @@ pub(crate) fn run(
     app: &mut App,
 ) -> anyhow::Result<()> {
     let qh = queue.handle();
-    let manager = manager(globals, &qh)?;
+    let manager = manager(globals, &qh, 1)?;
     let src_bytes = vec![reference::noise(1, (SRC.0 * SRC.1 * 4) as usize)];
     let mut tally = Tally::default();
     for src_format in FORMATS {
         let src = Image::shm(shm, &qh, src_format, SRC, &src_bytes[0])?;
         let session = (&manager, &mut *queue, &mut *app);
-        tally.check_each_destination(session, shm, (&src, &src_bytes))?;
+        tally.check_each_destination(session, shm, (&src, &src_bytes), &cases())?;
         src.buffer.destroy();
     }
+    tally.finish()
+}
+
+/// `--copy-fractional`: a source rectangle off whole pixels, from an
+/// ARGB8888 `wl_shm` buffer into each packed format, checked.
+pub(crate) fn run_fractional(
+    globals: &GlobalList,
+    shm: &WlShm,
+    queue: &mut EventQueue<App>,
+    app: &mut App,
+) -> anyhow::Result<()> {
+    let qh = queue.handle();
+    let manager = manager(globals, &qh, 2)?;
+    let src_bytes = vec![reference::noise(1, (SRC.0 * SRC.1 * 4) as usize)];
+    let src = Image::shm(shm, &qh, FORMATS[0], SRC, &src_bytes[0])?;
+    let mut tally = Tally::default();
+    let session = (&manager, &mut *queue, &mut *app);
+    tally.check_each_destination(session, shm, (&src, &src_bytes), &fractional_cases())?;
+    src.buffer.destroy();
     tally.finish()
 }
 
@@ -525,12 +587,12 @@ pub(crate) fn run_nv12(
     app: &mut App,
 ) -> anyhow::Result<()> {
     let qh = queue.handle();
-    let manager = manager(globals, &qh)?;
+    let manager = manager(globals, &qh, 1)?;
     let mut src = Image::shm_nv12(shm, &qh, SRC, NV12_LAYOUT, 8)?;
     let src_planes = src.read()?;
     let mut tally = Tally::default();
     let session = (&manager, &mut *queue, &mut *app);
-    tally.check_each_destination(session, shm, (&src, &src_planes))?;
+    tally.check_each_destination(session, shm, (&src, &src_planes), &cases())?;
     src.buffer.destroy();
     tally.finish()
 }
@@ -610,7 +672,7 @@ pub(crate) fn run_dmabuf(
     app: &mut App,
 ) -> anyhow::Result<()> {
     let qh = queue.handle();
-    let manager = manager(globals, &qh)?;
+    let manager = manager(globals, &qh, 1)?;
     let linux_dmabuf: ZwpLinuxDmabufV1 = globals
         .bind(&qh, 3..=3, ())
         .context("the compositor has no zwp_linux_dmabuf_v1")?;
@@ -776,7 +838,7 @@ pub(crate) fn bench(
     (w, h): (u32, u32),
 ) -> anyhow::Result<()> {
     let qh = queue.handle();
-    let manager = manager(globals, &qh)?;
+    let manager = manager(globals, &qh, 1)?;
     let (w, h) = (w as usize, h as usize);
     let bytes = reference::noise(7, w * h * 4);
     let src = Image::shm(shm, &qh, FORMATS[0], (w as i32, h as i32), &bytes)?;
@@ -842,7 +904,7 @@ pub(crate) fn flood(
 ) -> anyhow::Result<()> {
     const SIDE: i32 = 1024;
     let qh = queue.handle();
-    let manager = manager(globals, &qh)?;
+    let manager = manager(globals, &qh, 1)?;
     let bytes = reference::noise(3, (SIDE * SIDE * 4) as usize);
     let src = Image::shm(shm, &qh, FORMATS[0], (SIDE, SIDE), &bytes)?;
     let dsts = (0..FLOOD_DEPTH)

@@ -37,7 +37,8 @@
 //! `--copy` instead copies between `wl_shm` buffers through
 //! dmabridge-buffer-copy-v1 with every format pair, transform and filter,
 //! and checks each result against the CPU reference (`--copy-nv12`: from
-//! an NV12 `wl_shm` source); `--copy-flood SECS`
+//! an NV12 `wl_shm` source, `--copy-fractional`: from a source rectangle
+//! off whole pixels); `--copy-flood SECS`
 //! keeps large copies queued for that long; `--copy-dmabuf` copies with
 //! udmabufs and checks their fences (see `copy.rs`).
 //!
@@ -163,6 +164,10 @@ struct Args {
     /// As --copy, from an NV12 wl_shm source into each packed format.
     #[arg(long)]
     copy_nv12: bool,
+    /// As --copy, from an ARGB8888 source rectangle whose edges cut pixels
+    /// (protocol version 2), with either filter.
+    #[arg(long)]
+    copy_fractional: bool,
     /// As --copy, with udmabufs (LINEAR, through linux-dmabuf) on either
     /// side, NV12 sources, and the fences that guard them (vgem).
     #[arg(long)]
@@ -305,6 +310,9 @@ fn main() -> anyhow::Result<()> {
 
     if args.copy {
         return copy::run(&globals, &shm, &mut queue, &mut app);
+    }
+    if args.copy_fractional {
+        return copy::run_fractional(&globals, &shm, &mut queue, &mut app);
     }
     if args.copy_nv12 {
         return copy::run_nv12(&globals, &shm, &mut queue, &mut app);
