@@ -6,7 +6,9 @@
 //!   client's buffers done by the compositor
 //!   (`protocols/dmabridge-buffer-copy-v1.xml`). The compositor speaks the
 //!   server side (`compositor/buffer_copy.rs`), the test client
-//!   (`dmabridge-client --copy`) the client side.
+//!   (`dmabridge-client --copy`) the client side. Version 2 takes points
+//!   of linux-drm-syncobj-v1's `wp_linux_drm_syncobj_timeline_v1`, whose
+//!   bindings come from wayland-protocols.
 
 /// `dmabridge-buffer-copy-v1`: the server side ([`server`](buffer_copy::server))
 /// and the client side ([`client`](buffer_copy::client)).
@@ -28,11 +30,13 @@ pub mod buffer_copy {
                   expectation would hold for every protocol"
     )]
     pub mod server {
+        use smithay::reexports::wayland_protocols::wp::linux_drm_syncobj::v1::server::*;
         use smithay::reexports::wayland_server;
         use smithay::reexports::wayland_server::protocol::*;
 
         /// The interfaces' wire descriptions.
         pub mod __interfaces {
+            use smithay::reexports::wayland_protocols::wp::linux_drm_syncobj::v1::server::__interfaces::*;
             use smithay::reexports::wayland_server::backend as wayland_backend;
             use smithay::reexports::wayland_server::protocol::__interfaces::*;
             wayland_scanner::generate_interfaces!("protocols/dmabridge-buffer-copy-v1.xml");
@@ -57,11 +61,13 @@ pub mod buffer_copy {
     pub mod client {
         use wayland_client;
         use wayland_client::protocol::*;
+        use wayland_protocols::wp::linux_drm_syncobj::v1::client::*;
 
         /// The interfaces' wire descriptions.
         pub mod __interfaces {
             use wayland_client::backend as wayland_backend;
             use wayland_client::protocol::__interfaces::*;
+            use wayland_protocols::wp::linux_drm_syncobj::v1::client::__interfaces::*;
             wayland_scanner::generate_interfaces!("protocols/dmabridge-buffer-copy-v1.xml");
         }
         use self::__interfaces::*;

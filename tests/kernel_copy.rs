@@ -23,7 +23,11 @@
 //!   it) as the reference does, a pending source fence and a pending
 //!   acquire fence each hold the copy, and the release fence and the
 //!   destination's implicit fence have signalled by `done`; the client
-//!   checks each itself.
+//!   checks each itself. With virtio-gpu's timeline syncobjs
+//!   (`--copy-timeline`, version 2): an unsignalled acquire point holds the
+//!   copy until the client signals it, the release point signals by `done`
+//!   and by `failed` and not before, and an acquire point beside an
+//!   acquire fence is `conflicting_acquire`.
 //!
 //! Every test ends by checking that the validation layer reported no error.
 
@@ -799,5 +803,25 @@ fn buffer_copies_between_dmabufs_match_the_reference_and_wait_for_their_fences()
             stdout.lines().any(|l| l.starts_with(line)),
             "no {line:?}:\n{stdout}"
         );
+    }
+    // The same compositor: timeline points. The client's last check ends
+    // its connection with a protocol error, which it expects.
+    let out = session
+        .client(&["--copy-timeline"])
+        .output()
+        .expect("running dmabridge-client --copy-timeline");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "acquire point held",
+        "release point signalled",
+        "release point signalled on failure",
+        "conflicting_acquire raised",
+    ] {
+        assert!(stdout.lines().any(|l| l == line), "no {line:?}:\n{stdout}");
     }
 }

@@ -5,7 +5,9 @@
 //! Global: `dmabridge_buffer_copy_manager_v1`, version 2. A copy object
 //! keeps the version its manager was bound with: at version 1 a source
 //! rectangle off whole pixels is `fractional_source`; from version 2 it is
-//! read as `wp_viewporter` reads one ([`CopyPlan::with_source`]).
+//! read as `wp_viewporter` reads one ([`CopyPlan::with_source`]), and
+//! timeline points of linux-drm-syncobj-v1 may stand for the fences
+//! (`set_acquire_point`, `set_release_point`).
 //!
 //! The rules it keeps:
 //!
@@ -23,7 +25,9 @@
 //!   dma-buf source's writers, a dma-buf destination's readers and
 //!   writers, the client's acquire fence) are watched on the event loop
 //!   ([`FenceSource`]) and the job is submitted once they signalled, so
-//!   the copier finds nothing to block on.
+//!   the copier finds nothing to block on. An acquire point is waited for
+//!   first, through the eventfd its timeline signals once the point has a
+//!   fence and that fence signalled (smithay's `DrmSyncPointSource`).
 //! * **Frames first.** At most [`ON_DEVICE`] copy is queued on the device
 //!   at a time; the others wait on the loop, in the order they became
 //!   ready. An output frame queued on the device runs after the work
@@ -41,6 +45,8 @@
 //!   and linux-dmabuf offer as a source only; a non-LINEAR destination; a
 //!   buffer that is neither `wl_shm` nor a dma-buf), `buffer_gone` for a buffer destroyed
 //!   before its copy completed, `device_lost` when the device failed.
+//!   A release point is signalled with every answer, right before it
+//!   ([`Answer`]), even for a copy object destroyed meanwhile.
 
 use std::collections::VecDeque;
 use std::os::fd::AsFd;
@@ -56,6 +62,7 @@ use smithay::reexports::wayland_server::{
 };
 use smithay::utils::{Clock, Monotonic};
 use smithay::wayland::dmabuf::get_dmabuf;
+use smithay::wayland::drm_syncobj::{DrmSyncPoint, DrmSyncobjTimelineData, DrmTimeline};
 use smithay::wayland::shm::{shm_format_to_fourcc, with_buffer_contents};
 use tracing::{debug, warn};
 
@@ -65,6 +72,7 @@ use super::state::{State, implicit_fence};
 use crate::copy::{
     CopyError, CopyPlan, CopyRequest, Filter, PlanError, Point, Rect, Size, Transform,
 };
+use smithay::reexports::wayland_protocols::wp::linux_drm_syncobj::v1::server::wp_linux_drm_syncobj_timeline_v1::WpLinuxDrmSyncobjTimelineV1;
 use crate::protocols::buffer_copy::server::{
     dmabridge_buffer_copy_manager_v1::{self, DmabridgeBufferCopyManagerV1},
     dmabridge_buffer_copy_v1::{self, DmabridgeBufferCopyV1, Error, Failure},
@@ -139,17 +147,49 @@ struct Draft {
     filter: Option<Filter>,
     acquire: Option<SyncFile>,
     release: bool,
+    acquire_point: Option<(DrmTimeline, u64)>,
+    release_point: Option<(DrmTimeline, u64)>,
 }
 
 /// A copy object: its description until `submit` takes it.
 #[derive(Debug)]
 pub(crate) struct CopyData(Mutex<Option<Draft>>);
 
+/// Where a submitted copy's one answer goes: its object, and the release
+/// point signalled right before the answer is sent.
+#[derive(Clone)]
+struct Answer {
+    copy: DmabridgeBufferCopyV1,
+    release_point: Option<DrmSyncPoint>,
+}
+
+impl Answer {
+    fn done(&self, clock: &Clock<Monotonic>) {
+        self.signal_release();
+        let (hi, lo, nsec) = split_time(Duration::from(clock.now()));
+        debug!(copy = ?self.copy.id(), "buffer copy done");
+        self.copy.done(hi, lo, nsec);
+    }
+
+    fn failed(&self, reason: Failure) {
+        self.signal_release();
+        self.copy.failed(reason);
+    }
+
+    fn signal_release(&self) {
+        if let Some(point) = &self.release_point
+            && let Err(err) = point.signal()
+        {
+            warn!(%err, "cannot signal a buffer copy's release point");
+        }
+    }
+}
+
 /// A submitted copy whose plan holds: what the job is made of. Its client
 /// holds one [`Held::Copy`] more until the copy is answered.
 struct Job {
     client: ClientId,
-    copy: DmabridgeBufferCopyV1,
+    answer: Answer,
     source: WlBuffer,
     destination: WlBuffer,
     plan: CopyPlan,
@@ -161,7 +201,7 @@ struct Job {
 /// the queue that the device has room for the next.
 struct CopyEvents {
     client: ClientId,
-    copy: DmabridgeBufferCopyV1,
+    answer: Answer,
     clock: Clock<Monotonic>,
     finished: channel::Sender<ClientId>,
 }
@@ -176,14 +216,12 @@ impl CopyEvents {
 impl FrameSink for CopyEvents {
     fn ready(&self, _: &Captured) {
         self.left_device();
-        let (hi, lo, nsec) = split_time(Duration::from(self.clock.now()));
-        debug!(copy = ?self.copy.id(), "buffer copy done");
-        self.copy.done(hi, lo, nsec);
+        self.answer.done(&self.clock);
     }
 
     fn failed(&self, reason: CaptureFailure) {
         self.left_device();
-        self.copy.failed(match reason {
+        self.answer.failed(match reason {
             CaptureFailure::BufferConstraints => Failure::Unsupported,
             CaptureFailure::Stopped | CaptureFailure::BufferGone => Failure::BufferGone,
             CaptureFailure::Unknown => Failure::DeviceLost,
@@ -242,6 +280,8 @@ impl Dispatch<DmabridgeBufferCopyManagerV1, ()> for State {
                         filter: None,
                         acquire: None,
                         release: false,
+                        acquire_point: None,
+                        release_point: None,
                     }))),
                 );
             }
@@ -332,6 +372,16 @@ impl Dispatch<DmabridgeBufferCopyV1, CopyData> for State {
                 Err(err) => copy.post_error(Error::InvalidFence, format!("acquire fence: {err}")),
             },
             Request::SetRelease => described.release = true,
+            Request::SetAcquirePoint {
+                timeline,
+                point_hi,
+                point_lo,
+            } => described.acquire_point = timeline_point(&timeline, point_hi, point_lo),
+            Request::SetReleasePoint {
+                timeline,
+                point_hi,
+                point_lo,
+            } => described.release_point = timeline_point(&timeline, point_hi, point_lo),
             Request::Submit => {
                 let described = draft.take().expect("checked above");
                 drop(draft);
@@ -346,6 +396,22 @@ impl Dispatch<DmabridgeBufferCopyV1, CopyData> for State {
     fn destroyed(state: &mut Self, client: ClientId, _: &DmabridgeBufferCopyV1, _: &CopyData) {
         state.release_held(client, Held::Copy);
     }
+}
+
+/// The timeline a `wp_linux_drm_syncobj_timeline_v1` imported and the
+/// point `point_hi << 32 | point_lo` on it. Every such object carries its
+/// timeline; `None` only for one of another global's making, which none
+/// is.
+fn timeline_point(
+    timeline: &WpLinuxDrmSyncobjTimelineV1,
+    point_hi: u32,
+    point_lo: u32,
+) -> Option<(DrmTimeline, u64)> {
+    let data = timeline.data::<DrmSyncobjTimelineData>()?;
+    Some((
+        data.timeline().clone(),
+        (u64::from(point_hi) << 32) | u64::from(point_lo),
+    ))
 }
 
 /// A buffer's size in pixels: a `wl_shm` buffer's or a dma-buf's. `Err`
@@ -384,13 +450,20 @@ impl State {
         copy: &DmabridgeBufferCopyV1,
         draft: Draft,
     ) {
+        let answer = Answer {
+            copy: copy.clone(),
+            release_point: draft
+                .release_point
+                .as_ref()
+                .map(|(timeline, point)| timeline.point(*point)),
+        };
         let sizes = buffer_size(&draft.source).and_then(|src| {
             buffer_size(&draft.destination).map(|dst| (Size::new(src.0, src.1), dst))
         });
         let (src_size, (dst_w, dst_h)) = match sizes {
             Ok(sizes) => sizes,
             Err(failure) => {
-                copy.failed(failure);
+                answer.failed(failure);
                 return;
             }
         };
@@ -426,12 +499,30 @@ impl State {
                     }
                     PlanError::EmptyBuffer { .. } | PlanError::BufferTooLarge { .. } => {
                         debug!(%err, "buffer copy refused");
-                        copy.failed(Failure::Unsupported);
+                        answer.failed(Failure::Unsupported);
                     }
                 }
                 return;
             }
         };
+        if draft.acquire.is_some() && draft.acquire_point.is_some() {
+            copy.post_error(
+                Error::ConflictingAcquire,
+                "both an acquire fence and an acquire point",
+            );
+            return;
+        }
+        if let (Some((acquire, at)), Some((release, until))) =
+            (&draft.acquire_point, &draft.release_point)
+            && acquire == release
+            && until <= at
+        {
+            copy.post_error(
+                Error::ConflictingPoints,
+                format!("release point {until} is not after acquire point {at} on one timeline"),
+            );
+            return;
+        }
         // A copy waiting for its fences or the device is held like an
         // object, so that a client that destroys its copy objects after
         // submit cannot queue without bound.
@@ -440,35 +531,69 @@ impl State {
         }
         let job = Job {
             client: client.id(),
-            copy: copy.clone(),
+            answer,
             source: draft.source,
             destination: draft.destination,
             plan,
             acquire: draft.acquire.into_iter().collect(),
             release: draft.release,
         };
-        match pending_fence(&job) {
-            Some(fence) => {
-                debug!(copy = ?copy.id(), "buffer copy waits for its fences");
+        let Some((timeline, point)) = draft.acquire_point else {
+            self.buffer_copy_wait_fences(job);
+            return;
+        };
+        debug!(copy = ?copy.id(), point, "buffer copy waits for its acquire point");
+        // Kept to answer with if the wait cannot start: the job goes into
+        // the callback.
+        let answer = job.answer.clone();
+        // The blocker is for surface commits; the source alone tells the
+        // loop once the point signalled.
+        let inserted = timeline
+            .point(point)
+            .generate_blocker()
+            .map_err(|err| err.to_string())
+            .and_then(|(_blocker, source)| {
                 let mut job = Some(job);
-                let inserted =
-                    self.handle
-                        .insert_source(FenceSource::new(fence), move |_, (), state| {
-                            if let Some(job) = job.take() {
-                                state.buffer_copies.waiting.push_back(job);
-                                state.buffer_copy_next();
-                            }
-                        });
-                if let Err(err) = inserted {
-                    warn!(%err, "cannot watch a buffer copy's fences");
-                    copy.failed(Failure::DeviceLost);
-                    self.release_held(client.id(), Held::Copy);
+                self.handle
+                    .insert_source(source, move |(), (), state| {
+                        if let Some(job) = job.take() {
+                            state.buffer_copy_wait_fences(job);
+                        }
+                        Ok(())
+                    })
+                    .map_err(|err| err.to_string())
+            });
+        if let Err(err) = inserted {
+            warn!(%err, "cannot wait for a buffer copy's acquire point");
+            answer.failed(Failure::DeviceLost);
+            self.release_held(client.id(), Held::Copy);
+        }
+    }
+
+    /// Queues `job` once the sync_files that guard it signalled (see
+    /// [`pending_fence`]), watching them on the loop meanwhile.
+    fn buffer_copy_wait_fences(&mut self, job: Job) {
+        let Some(fence) = pending_fence(&job) else {
+            self.buffer_copies.waiting.push_back(job);
+            self.buffer_copy_next();
+            return;
+        };
+        debug!(copy = ?job.answer.copy.id(), "buffer copy waits for its fences");
+        // Kept to answer with if the wait cannot start, as above.
+        let (client, answer) = (job.client.clone(), job.answer.clone());
+        let mut job = Some(job);
+        let inserted = self
+            .handle
+            .insert_source(FenceSource::new(fence), move |_, (), state| {
+                if let Some(job) = job.take() {
+                    state.buffer_copies.waiting.push_back(job);
+                    state.buffer_copy_next();
                 }
-            }
-            None => {
-                self.buffer_copies.waiting.push_back(job);
-                self.buffer_copy_next();
-            }
+            });
+        if let Err(err) = inserted {
+            warn!(%err, "cannot watch a buffer copy's fences");
+            answer.failed(Failure::DeviceLost);
+            self.release_held(client, Held::Copy);
         }
     }
 
@@ -493,7 +618,7 @@ impl State {
     fn buffer_copy_start(&mut self, job: Job) -> bool {
         let Job {
             client,
-            copy,
+            answer,
             source,
             destination,
             plan,
@@ -501,14 +626,14 @@ impl State {
             release,
         } = job;
         if !source.is_alive() || !destination.is_alive() {
-            copy.failed(Failure::BufferGone);
+            answer.failed(Failure::BufferGone);
             return false;
         }
         let texture = match self.renderer.import_buffer(&source) {
             Ok(texture) => texture,
             Err(err) => {
                 debug!(%err, "buffer copy source refused");
-                copy.failed(render_failure(&err));
+                answer.failed(render_failure(&err));
                 return false;
             }
         };
@@ -523,13 +648,13 @@ impl State {
                     stride: data.stride as u32,
                 },
                 None => {
-                    copy.failed(Failure::Unsupported);
+                    answer.failed(Failure::Unsupported);
                     return false;
                 }
             },
             (None, Some(dmabuf)) => CaptureTarget::Dmabuf(dmabuf),
             (None, None) => {
-                copy.failed(Failure::Unsupported);
+                answer.failed(Failure::Unsupported);
                 return false;
             }
         };
@@ -540,21 +665,21 @@ impl State {
             Ok(pending) => pending,
             Err(err) => {
                 debug!(%err, "buffer copy refused");
-                copy.failed(render_failure(&err));
+                answer.failed(render_failure(&err));
                 return false;
             }
         };
         if release {
             match pending.release_fence() {
-                Ok(Some(fence)) => copy.release(fence.as_fd()),
+                Ok(Some(fence)) => answer.copy.release(fence.as_fd()),
                 Ok(None) => {}
                 Err(err) => debug!(%err, "no release fence for a buffer copy"),
             }
         }
-        debug!(copy = ?copy.id(), "buffer copy submitted");
+        debug!(copy = ?answer.copy.id(), "buffer copy submitted");
         let events = CopyEvents {
             client,
-            copy,
+            answer,
             clock: Clock::new(),
             finished: self.buffer_copies.finished.clone(),
         };

@@ -25,6 +25,11 @@
 //! `--copy-dmabuf` does the same with udmabufs (`run_dmabuf`), NV12
 //! sources included, and checks the fences that guard them.
 //!
+//! `--copy-timeline` checks version 2's timeline points
+//! (`run_timeline`): a copy waits for its acquire point, its release point
+//! is signalled by `done` and by `failed`, and an acquire point beside an
+//! acquire fence is `conflicting_acquire`.
+//!
 //! `--copy-bench WxH` times a turned copy through the protocol against the
 //! same copy in a plain loop on the client's CPU.
 //!
@@ -46,16 +51,21 @@ use dmabridge::protocols::buffer_copy::client::{
 };
 use dmabridge::sync::{SyncAccess, SyncFile};
 use drm_fourcc::DrmFourcc;
+use wayland_client::backend::WaylandError;
 use wayland_client::globals::GlobalList;
 use wayland_client::protocol::wl_buffer::WlBuffer;
 use wayland_client::protocol::wl_output;
 use wayland_client::protocol::wl_shm::{self, WlShm};
-use wayland_client::{Connection, Dispatch, EventQueue, QueueHandle, WEnum, delegate_noop};
+use wayland_client::{
+    Connection, Dispatch, DispatchError, EventQueue, QueueHandle, WEnum, delegate_noop,
+};
 use wayland_protocols::wp::linux_dmabuf::zv1::client::{
     zwp_linux_buffer_params_v1, zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1,
 };
+use wayland_protocols::wp::linux_drm_syncobj::v1::client::wp_linux_drm_syncobj_manager_v1::WpLinuxDrmSyncobjManagerV1;
 
 use crate::app::App;
+use crate::explicit_sync::import_timeline;
 use crate::say;
 use crate::shm::shm_image;
 
@@ -810,6 +820,103 @@ fn hold<E: std::error::Error + Send + Sync + 'static>(
     match answer(queue, app, id)? {
         Answer::Done => Ok(()),
         Answer::Failed(reason) => bail!("copy {id} failed ({reason})"),
+    }
+}
+
+/// `--copy-timeline`: linux-drm-syncobj-v1 timeline points for copies
+/// between `wl_shm` buffers (version 2). Each check prints a line; a failed
+/// one ends the run with an error.
+///
+/// * a copy whose acquire point is unsignalled: no answer until the client
+///   signals it, and its release point unsignalled until then; at `done`
+///   the release point has signalled and the destination holds the
+///   reference's pixels (`acquire point held`, `release point signalled`);
+/// * a copy whose destination was destroyed: `failed` with `buffer_gone`,
+///   its release point signalled (`release point signalled on failure`);
+/// * an acquire point and an acquire fence on one copy: the
+///   `conflicting_acquire` protocol error, which ends the connection
+///   (`conflicting_acquire raised`).
+pub(crate) fn run_timeline(
+    globals: &GlobalList,
+    shm: &WlShm,
+    queue: &mut EventQueue<App>,
+    app: &mut App,
+) -> anyhow::Result<()> {
+    let qh = queue.handle();
+    let manager = manager(globals, &qh, 2)?;
+    let syncobj: WpLinuxDrmSyncobjManagerV1 = globals
+        .bind(&qh, 1..=1, ())
+        .context("the compositor has no wp_linux_drm_syncobj_manager_v1")?;
+    let (timeline, object) = import_timeline(&syncobj, &qh)?;
+    let split = |p: u64| ((p >> 32) as u32, p as u32);
+    let src_bytes = [reference::noise(7, (SRC.0 * SRC.1 * 4) as usize)];
+    let src = Image::shm(shm, &qh, FORMATS[0], SRC, &src_bytes[0])?;
+    let dst_bytes = [reference::noise(8, (DST.0 * DST.1 * 4) as usize)];
+    let mut dst = Image::shm(shm, &qh, FORMATS[1], DST, &dst_bytes[0])?;
+    let exact = &cases()[0];
+
+    // Points past 2³² check that both halves are read.
+    let (acquire, release) = ((1 << 32) + 1, (1 << 32) + 2);
+    let copy = describe(&manager, &qh, (&src, &dst), exact, 2_000);
+    let (hi, lo) = split(acquire);
+    copy.set_acquire_point(&object, hi, lo);
+    let (hi, lo) = split(release);
+    copy.set_release_point(&object, hi, lo);
+    copy.submit();
+    hold(queue, app, 2_000, || {
+        // Still held: the release point must not have signalled yet.
+        match timeline.wait(release, Duration::ZERO) {
+            Ok(false) => timeline.signal(acquire).map_err(std::io::Error::other),
+            Ok(true) => Err(std::io::Error::other(
+                "the release point signalled before the acquire point",
+            )),
+            Err(err) => Err(std::io::Error::other(err)),
+        }
+    })?;
+    say(format_args!("acquire point held"));
+    if !timeline.wait(release, Duration::ZERO)? {
+        bail!("the release point had not signalled at done");
+    }
+    expect_match((&src, &src_bytes), (&mut dst, &dst_bytes), exact)?;
+    copy.destroy();
+    say(format_args!("release point signalled"));
+
+    // A copy that fails signals its release point too.
+    let gone = Image::shm(shm, &qh, FORMATS[1], DST, &dst_bytes[0])?;
+    let copy = describe(&manager, &qh, (&src, &gone), exact, 2_001);
+    gone.buffer.destroy();
+    let release = release + 2;
+    let (hi, lo) = split(release);
+    copy.set_release_point(&object, hi, lo);
+    copy.submit();
+    match answer(queue, app, 2_001)? {
+        Answer::Failed(1) => {}
+        other => bail!("a copy into a destroyed buffer answered {other:?}"),
+    }
+    if !timeline.wait(release, Duration::ZERO)? {
+        bail!("the release point had not signalled at failed");
+    }
+    copy.destroy();
+    say(format_args!("release point signalled on failure"));
+
+    // Both kinds of acquire fence: a protocol error, the connection's end.
+    // An idle udmabuf's fence: a sync_file, already signalled.
+    let idle = Udmabuf::open()?.allocate(DrmFourcc::Argb8888, 16, 16)?;
+    let signalled = idle.export_sync_file(SyncAccess::Read)?;
+    let copy = describe(&manager, &qh, (&src, &dst), exact, 2_002);
+    copy.set_acquire(signalled.as_fd());
+    let (hi, lo) = split(acquire);
+    copy.set_acquire_point(&object, hi, lo);
+    copy.submit();
+    match queue.roundtrip(app) {
+        Err(DispatchError::Backend(WaylandError::Protocol(err)))
+            if err.code == dmabridge_buffer_copy_v1::Error::ConflictingAcquire as u32
+                && err.object_interface == "dmabridge_buffer_copy_v1" =>
+        {
+            say(format_args!("conflicting_acquire raised"));
+            Ok(())
+        }
+        other => bail!("an acquire point beside an acquire fence: {other:?}"),
     }
 }
 

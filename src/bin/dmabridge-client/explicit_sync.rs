@@ -16,6 +16,21 @@ use wayland_protocols::wp::linux_drm_syncobj::v1::client::{
 
 use crate::app::App;
 
+/// A new timeline syncobj on the first render node that has them, and its
+/// import as a `wp_linux_drm_syncobj_timeline_v1`.
+pub(crate) fn import_timeline(
+    manager: &WpLinuxDrmSyncobjManagerV1,
+    qh: &QueueHandle<App>,
+) -> anyhow::Result<(Timeline, WpLinuxDrmSyncobjTimelineV1)> {
+    let node = drm_nodes()
+        .into_iter()
+        .find(|n| n.kind == NodeKind::Render && n.syncobj_timeline)
+        .context("no DRM render node with timeline syncobjs")?;
+    let timeline = Timeline::new(&node.path)?;
+    let object = manager.import_timeline(timeline.export()?.as_fd(), qh, ());
+    Ok((timeline, object))
+}
+
 /// linux-drm-syncobj-v1 for the surface: one timeline, frame `k` acquiring
 /// at point `2k - 1` and releasing at `2k`.
 pub(crate) struct ExplicitSync {
@@ -30,12 +45,7 @@ impl ExplicitSync {
         surface: &WlSurface,
         qh: &QueueHandle<App>,
     ) -> anyhow::Result<Self> {
-        let node = drm_nodes()
-            .into_iter()
-            .find(|n| n.kind == NodeKind::Render && n.syncobj_timeline)
-            .context("no DRM render node with timeline syncobjs")?;
-        let timeline = Timeline::new(&node.path)?;
-        let object = manager.import_timeline(timeline.export()?.as_fd(), qh, ());
+        let (timeline, object) = import_timeline(manager, qh)?;
         let surface = manager.get_surface(surface, qh, ());
         Ok(Self {
             timeline: Arc::new(timeline),

@@ -38,7 +38,8 @@
 //! dmabridge-buffer-copy-v1 with every format pair, transform and filter,
 //! and checks each result against the CPU reference (`--copy-nv12`: from
 //! an NV12 `wl_shm` source, `--copy-fractional`: from a source rectangle
-//! off whole pixels); `--copy-flood SECS`
+//! off whole pixels, `--copy-timeline`: with timeline points);
+//! `--copy-flood SECS`
 //! keeps large copies queued for that long; `--copy-dmabuf` copies with
 //! udmabufs and checks their fences (see `copy.rs`).
 //!
@@ -164,6 +165,10 @@ struct Args {
     /// As --copy, from an NV12 wl_shm source into each packed format.
     #[arg(long)]
     copy_nv12: bool,
+    /// Check buffer copies' linux-drm-syncobj-v1 timeline points (acquire
+    /// waited for, release signalled with every answer, misuse refused).
+    #[arg(long)]
+    copy_timeline: bool,
     /// As --copy, from an ARGB8888 source rectangle whose edges cut pixels
     /// (protocol version 2), with either filter.
     #[arg(long)]
@@ -310,6 +315,9 @@ fn main() -> anyhow::Result<()> {
 
     if args.copy {
         return copy::run(&globals, &shm, &mut queue, &mut app);
+    }
+    if args.copy_timeline {
+        return copy::run_timeline(&globals, &shm, &mut queue, &mut app);
     }
     if args.copy_fractional {
         return copy::run_fractional(&globals, &shm, &mut queue, &mut app);
