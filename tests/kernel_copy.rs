@@ -26,7 +26,8 @@
 //!   checks each itself. With virtio-gpu's timeline syncobjs
 //!   (`--copy-timeline`, version 2): an unsignalled acquire point holds the
 //!   copy until the client signals it, the release point signals by `done`
-//!   and by `failed` and not before, and an acquire point beside an
+//!   and by `failed` and not before, a release point not after the
+//!   acquire point is `conflicting_points`, and an acquire point beside an
 //!   acquire fence is `conflicting_acquire`.
 //!
 //! Every test ends by checking that the validation layer reported no error.
@@ -820,6 +821,7 @@ fn buffer_copies_between_dmabufs_match_the_reference_and_wait_for_their_fences()
         "acquire point held",
         "release point signalled",
         "release point signalled on failure",
+        "conflicting_points raised",
         "conflicting_acquire raised",
     ] {
         assert!(stdout.lines().any(|l| l == line), "no {line:?}:\n{stdout}");

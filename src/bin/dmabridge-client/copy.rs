@@ -27,7 +27,8 @@
 //!
 //! `--copy-timeline` checks version 2's timeline points
 //! (`run_timeline`): a copy waits for its acquire point, its release point
-//! is signalled by `done` and by `failed`, and an acquire point beside an
+//! is signalled by `done` and by `failed`, a release point not after the
+//! acquire point is `conflicting_points`, and an acquire point beside an
 //! acquire fence is `conflicting_acquire`.
 //!
 //! `--copy-bench WxH` times a turned copy through the protocol against the
@@ -52,7 +53,7 @@ use dmabridge::protocols::buffer_copy::client::{
 use dmabridge::sync::{SyncAccess, SyncFile};
 use drm_fourcc::DrmFourcc;
 use wayland_client::backend::WaylandError;
-use wayland_client::globals::GlobalList;
+use wayland_client::globals::{GlobalList, registry_queue_init};
 use wayland_client::protocol::wl_buffer::WlBuffer;
 use wayland_client::protocol::wl_output;
 use wayland_client::protocol::wl_shm::{self, WlShm};
@@ -833,6 +834,8 @@ fn hold<E: std::error::Error + Send + Sync + 'static>(
 ///   reference's pixels (`acquire point held`, `release point signalled`);
 /// * a copy whose destination was destroyed: `failed` with `buffer_gone`,
 ///   its release point signalled (`release point signalled on failure`);
+/// * an acquire and a release point at one point of one timeline, on a
+///   second connection: `conflicting_points` (`conflicting_points raised`);
 /// * an acquire point and an acquire fence on one copy: the
 ///   `conflicting_acquire` protocol error, which ends the connection
 ///   (`conflicting_acquire raised`).
@@ -899,7 +902,27 @@ pub(crate) fn run_timeline(
     copy.destroy();
     say(format_args!("release point signalled on failure"));
 
-    // Both kinds of acquire fence: a protocol error, the connection's end.
+    // A release point not after the acquire point on one timeline: a
+    // protocol error, which ends a second connection.
+    let conn = Connection::connect_to_env()?;
+    let (other_globals, mut other_queue) = registry_queue_init::<App>(&conn)?;
+    let mut other_app = App::default();
+    let other_qh = other_queue.handle();
+    let other_manager = self::manager(&other_globals, &other_qh, 2)?;
+    let other_syncobj: WpLinuxDrmSyncobjManagerV1 = other_globals.bind(&other_qh, 1..=1, ())?;
+    let other_object = other_syncobj.import_timeline(timeline.export()?.as_fd(), &other_qh, ());
+    let other_shm: WlShm = other_globals.bind(&other_qh, 1..=1, ())?;
+    let a = Image::shm(&other_shm, &other_qh, FORMATS[0], SRC, &src_bytes[0])?;
+    let b = Image::shm(&other_shm, &other_qh, FORMATS[1], DST, &dst_bytes[0])?;
+    let copy = describe(&other_manager, &other_qh, (&a, &b), exact, 1);
+    copy.set_acquire_point(&other_object, 0, 9);
+    copy.set_release_point(&other_object, 0, 9);
+    copy.submit();
+    let code = dmabridge_buffer_copy_v1::Error::ConflictingPoints;
+    expect_copy_error(&mut other_queue, &mut other_app, code)?;
+    say(format_args!("conflicting_points raised"));
+
+    // Both kinds of acquire fence: a protocol error, this connection's end.
     // An idle udmabuf's fence: a sync_file, already signalled.
     let idle = Udmabuf::open()?.allocate(DrmFourcc::Argb8888, 16, 16)?;
     let signalled = idle.export_sync_file(SyncAccess::Read)?;
@@ -908,15 +931,28 @@ pub(crate) fn run_timeline(
     let (hi, lo) = split(acquire);
     copy.set_acquire_point(&object, hi, lo);
     copy.submit();
+    expect_copy_error(
+        queue,
+        app,
+        dmabridge_buffer_copy_v1::Error::ConflictingAcquire,
+    )?;
+    say(format_args!("conflicting_acquire raised"));
+    Ok(())
+}
+
+/// Waits for the protocol error `code` on a `dmabridge_buffer_copy_v1`.
+fn expect_copy_error(
+    queue: &mut EventQueue<App>,
+    app: &mut App,
+    code: dmabridge_buffer_copy_v1::Error,
+) -> anyhow::Result<()> {
     match queue.roundtrip(app) {
         Err(DispatchError::Backend(WaylandError::Protocol(err)))
-            if err.code == dmabridge_buffer_copy_v1::Error::ConflictingAcquire as u32
-                && err.object_interface == "dmabridge_buffer_copy_v1" =>
+            if err.code == code as u32 && err.object_interface == "dmabridge_buffer_copy_v1" =>
         {
-            say(format_args!("conflicting_acquire raised"));
             Ok(())
         }
-        other => bail!("an acquire point beside an acquire fence: {other:?}"),
+        other => bail!("expected {code:?}, got {other:?}"),
     }
 }
 
