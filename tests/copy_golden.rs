@@ -477,6 +477,158 @@ fn aligned_blocks_under_every_transform() {
     on_gpu(|copier| run_all(copier, &cases));
 }
 
+/// The fast path's preconditions one by one (`copy/turn.rs`), for every
+/// pair of packed formats under every transform: whole blocks on 16-byte
+/// boundaries throughout; a source rectangle and a destination rectangle
+/// off the grid of blocks (the inside on the fast path, the edges in the
+/// general shader); a destination off 16 bytes (the general shader only);
+/// and, bound in small windows, the grid cut into bands.
+#[test]
+fn fast_path_and_its_edges_under_every_transform_and_format_pair() {
+    let unaligned_destination = Layout { offset: 4, pad: 16 };
+    let geometries = [
+        (
+            "whole",
+            support::rect(0, 0, 64, 44),
+            (4, 8),
+            ALIGNED_DESTINATION,
+        ),
+        (
+            "edges",
+            support::rect(1, 2, 61, 39),
+            (6, 3),
+            ALIGNED_DESTINATION,
+        ),
+        (
+            "unaligned",
+            support::rect(0, 0, 64, 44),
+            (4, 8),
+            unaligned_destination,
+        ),
+    ];
+    let mut cases = Vec::new();
+    let mut banded = Vec::new();
+    for (name, src_rect, (x, y), dst_layout) in geometries {
+        for transform in Transform::ALL {
+            let seen = transform.transformed_size(src_rect.size);
+            for src in PACKED {
+                for dst in PACKED {
+                    let request = CopyRequest {
+                        src_size: Size::new(ODD.0, ODD.1),
+                        dst_size: Size::new(80, 76),
+                        src_rect,
+                        dst_rect: support::rect(x, y, seen.w, seen.h),
+                        transform,
+                        filter: None,
+                    };
+                    let case = |prefix: &str| {
+                        Case::new(
+                            format!(
+                                "{prefix}{name}-{transform:?}-{}-to-{}",
+                                short(src),
+                                short(dst)
+                            ),
+                            request,
+                            (src, ALIGNED_SOURCE),
+                            (dst, dst_layout),
+                        )
+                    };
+                    cases.push(case("fast-"));
+                    if name == "edges" && (src, dst) == (DrmFourcc::Argb8888, DrmFourcc::Xbgr8888) {
+                        banded.push(case("fast-banded-"));
+                    }
+                }
+            }
+        }
+    }
+    on_gpu(|copier| {
+        run_all(copier, &cases);
+        copier.set_binding_limit(Some(4096));
+        run_all(copier, &banded);
+    });
+}
+
+/// An opaque surface under a buffer transform, as the compositor draws it
+/// (unscaled, nearest, alpha 1, replacing what is under it): the draw takes
+/// the fast path inside its clip and the general shader at the clip's
+/// edges, and writes what the reference copy writes there, nothing outside.
+#[test]
+fn opaque_transformed_draws_match_the_reference_inside_their_clip() {
+    use dmabridge::copy::{Blend, Draw, DrawPlan, DrawRequest, DrawSource, Point};
+    let src_rect = support::rect(0, 0, 64, 44);
+    on_gpu(|copier| {
+        for transform in Transform::ALL {
+            let seen = transform.transformed_size(src_rect.size);
+            let dst_rect = support::rect(4, 8, seen.w, seen.h);
+            let case = Case::new(
+                format!("draw-{transform:?}"),
+                CopyRequest {
+                    src_size: Size::new(ODD.0, ODD.1),
+                    dst_size: Size::new(80, 76),
+                    src_rect,
+                    dst_rect,
+                    transform,
+                    filter: None,
+                },
+                (DrmFourcc::Xrgb8888, ALIGNED_SOURCE),
+                (DrmFourcc::Xrgb8888, ALIGNED_DESTINATION),
+            );
+            // Off the grid of blocks on every side.
+            let clip = support::rect(5, 11, seen.w - 3, seen.h - 6);
+            let plan = DrawPlan::new(DrawRequest {
+                dst_size: Size::new(80, 76),
+                dst_rect,
+                clip,
+                source: DrawSource::Texture {
+                    size: Size::new(ODD.0, ODD.1),
+                    rect: Rect::new(Point::new(0.0, 0.0), Size::new(64.0, 44.0)),
+                    transform,
+                    filter: Filter::Nearest,
+                },
+                blend: Blend::Replace,
+                alpha: 1.0,
+            })
+            .expect("a valid draw");
+            let src_bytes = reference::noise(7, case.src_size as usize);
+            let dst_bytes = vec![SENTINEL; case.dst_size as usize];
+            let (src, dst) = (upload(copier, &src_bytes), upload(copier, &dst_bytes));
+            let source = Surface::Buffer {
+                buffer: &src,
+                desc: &case.src,
+            };
+            let target = Surface::Buffer {
+                buffer: &dst,
+                desc: &case.dst,
+            };
+            let batch = copier
+                .submit_draws(target, &[Draw::new(&plan, Some(source))], Vec::new())
+                .expect("the batch is submitted");
+            assert!(batch.refused.is_empty());
+            batch.completion.wait().expect("waiting for the batch");
+            let actual = copier
+                .readback(&dst)
+                .expect("reading back")
+                .wait()
+                .expect("waiting for the readback");
+            // The reference copy of the whole rectangle, kept inside the clip.
+            let copied = expected(&case, &src_bytes, &dst_bytes);
+            let mut want = dst_bytes.clone();
+            let (offset, stride) = (
+                case.dst.planes[0].offset as usize,
+                case.dst.planes[0].stride as usize,
+            );
+            for y in clip.loc.y..clip.loc.y + clip.size.h {
+                let start = offset + y as usize * stride + clip.loc.x as usize * 4;
+                let end = start + clip.size.w as usize * 4;
+                want[start..end].copy_from_slice(&copied[start..end]);
+            }
+            if let Err(err) = compare(&case, &actual, &want) {
+                panic!("{err}");
+            }
+        }
+    });
+}
+
 #[test]
 fn scaled_copies_nearest_and_linear() {
     // A sub-rectangle stretched across and squeezed down, and a small one

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tracing::{debug, debug_span};
 
 use super::band::{Sampling, Tile};
-use super::copier::{BINDINGS, bindings, groups};
+use super::copier::{BINDINGS, bindings};
 use super::draw::{Blend, DrawPlan, DrawSource};
 use super::fences::CpuWait;
 use super::geometry::{Dest, Rect};
@@ -143,7 +143,7 @@ impl Copier {
                         [target; BINDINGS as usize]
                     }
                 };
-                commands.dispatch(&self.pipeline, &bindings, &push.bytes(), groups(&tile.clip))?;
+                self.record(&mut commands, &bindings, &push)?;
             }
         }
         for buffer in &imported {

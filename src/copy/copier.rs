@@ -8,7 +8,11 @@
 //! [`CopyPlan::matrix`](super::CopyPlan::matrix) (push constants), samples as
 //! [`reference`](super::reference) defines (nearest, or bilinear clamped to
 //! the source rectangle), converts the format and stores the packed pixel.
-//! No pixel outside the destination rectangle is written.
+//! No pixel outside the destination rectangle is written. An unscaled copy
+//! or draw that replaces whole words takes a small shader of its own over
+//! the 4×4 blocks that lie on 16-byte boundaries (`turn.rs`,
+//! `shaders/turn.comp`); [`Copier::record`] chooses, for copies and draws
+//! alike.
 //!
 //! A buffer larger than the device's `maxStorageBufferRange` (a 6000×6000
 //! `wl_shm` buffer on lavapipe's 128 MiB) is bound in windows: the
@@ -36,15 +40,20 @@ use std::sync::Arc;
 
 use super::CopyError;
 use super::band::{self, Limits, Sampling, Tile, Window};
-use super::geometry::{Dest, Rect};
+use super::geometry::{Dest, Point, Rect, Size};
 use super::layout::{Layout, PushConstants};
 use super::surface::Resolved;
+use super::turn::Turn;
 use crate::vulkan::{
     Binding, Commands, ComputePipeline, Device, Fence, ImportCache, ImportPath, Submitted,
 };
 
 /// The copy shader, compiled from `shaders/copy.comp` by `build.rs`.
 const COPY_SPIRV: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/copy.comp.spv"));
+
+/// Its fast path for whole blocks of words (`turn.rs`), from
+/// `shaders/turn.comp`.
+const TURN_SPIRV: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/turn.comp.spv"));
 
 /// Bindings of the copy shader: source planes 0 and 1, the destination,
 /// then source plane 0 and the destination again (the shader reads and
@@ -80,7 +89,9 @@ pub struct Copier {
     /// At most this many bytes of a buffer are bound to a dispatch, below
     /// the device's limit ([`Copier::set_binding_limit`]).
     binding_limit: Option<u64>,
-    pub(super) pipeline: Arc<ComputePipeline>,
+    pipeline: Arc<ComputePipeline>,
+    /// The fast path's pipeline, with the same bindings.
+    turn: Arc<ComputePipeline>,
     pub(super) device: Arc<Device>,
 }
 
@@ -90,6 +101,9 @@ impl Copier {
         let push_size = u32::try_from(PushConstants::SIZE).expect("a few dozen bytes");
         let pipeline =
             ComputePipeline::new(&device, COPY_SPIRV, BINDINGS, push_size, c"dmabridge copy")?;
+        let push_size = u32::try_from(Turn::SIZE).expect("a few dozen bytes");
+        let turn =
+            ComputePipeline::new(&device, TURN_SPIRV, BINDINGS, push_size, c"dmabridge turn")?;
         Ok(Self {
             in_flight: Vec::new(),
             spare: Vec::new(),
@@ -97,8 +111,35 @@ impl Copier {
             linear_sources: ImportPath::Buffer,
             binding_limit: None,
             pipeline: Arc::new(pipeline),
+            turn: Arc::new(turn),
             device,
         })
+    }
+
+    /// Records the dispatches of one tile of a copy or draw, `push` its
+    /// push constants: the fast path over as much of its clip as it takes
+    /// (`turn.rs`) and the copy shader over the rest.
+    pub(super) fn record(
+        &self,
+        commands: &mut Commands,
+        bindings: &[Binding<'_>],
+        push: &PushConstants,
+    ) -> Result<(), CopyError> {
+        let [x, y, w, h] = push.clip;
+        let clip = Rect::<i32, Dest>::new(Point::new(x, y), Size::new(w, h));
+        let (general, rest) = match Turn::split(push) {
+            Some((turn, rest)) => {
+                commands.dispatch(&self.turn, bindings, &turn.bytes(), turn.groups())?;
+                (None, rest)
+            }
+            None => (Some(clip), Vec::new()),
+        };
+        // The parts write disjoint pixels: no barrier between them.
+        for part in general.into_iter().chain(rest) {
+            let push = push.clipped(part);
+            commands.dispatch(&self.pipeline, bindings, &push.bytes(), groups(&part))?;
+        }
+        Ok(())
     }
 
     /// The dispatches that write `clip`: see `band.rs`. A solid colour
@@ -225,7 +266,7 @@ pub(super) fn bindings<'a>(
 /// shader's grid: from `rect`'s origin rounded down to a multiple of
 /// `BLOCK` (its coordinates are not negative: a clip lies in its buffer)
 /// to its end rounded up.
-pub(super) fn groups<S>(rect: &Rect<i32, S>) -> [u32; 2] {
+fn groups<S>(rect: &Rect<i32, S>) -> [u32; 2] {
     let blocks = |start: i32, len: i32| {
         let (start, end, block) = (
             i64::from(start),

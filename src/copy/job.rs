@@ -27,7 +27,7 @@ use std::time::Duration;
 use tracing::{debug, debug_span};
 
 use super::band::Sampling;
-use super::copier::{bindings, groups};
+use super::copier::bindings;
 use super::fences::CpuWait;
 use super::layout::{PushConstants, check};
 use super::plain::PlainCopy;
@@ -230,7 +230,7 @@ impl Copier {
             for tile in &tiles {
                 let push = push.tile(tile, Some(&src_layout), &dst_layout);
                 let bindings = bindings(&src, &dst, tile);
-                commands.dispatch(&self.pipeline, &bindings, &push.bytes(), groups(&tile.clip))?;
+                self.record(&mut commands, &bindings, &push)?;
             }
             for buffer in &imported {
                 commands.foreign(buffer, Ownership::Release);

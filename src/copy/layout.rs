@@ -6,6 +6,7 @@ use drm_fourcc::DrmFourcc;
 
 use super::band::{self, Tile, Window};
 use super::draw::{Blend, DrawPlan, DrawSource};
+use super::geometry::{Dest, Rect};
 use super::plan::{CopyPlan, Filter, Side};
 use super::{CopyError, ImageDesc};
 
@@ -148,16 +149,16 @@ pub(super) fn check(
 #[derive(Debug, Clone, Copy)]
 pub(super) struct PushConstants {
     /// `m0`, `m1`, `m2`: the plan's matrix, column-major.
-    matrix: [f32; 6],
+    pub(super) matrix: [f32; 6],
     /// `dst_origin`, `dst_extent`, `src_origin`, `src_extent`.
-    rects: [i32; 8],
+    pub(super) rects: [i32; 8],
     /// `src_offset0`, `src_stride0`, `src_offset1`, `src_stride1`,
     /// `dst_offset`, `dst_stride`, `src_format`, `dst_format`, `mode`.
-    words: [u32; 9],
+    pub(super) words: [u32; 9],
     /// `alpha`.
     alpha: f32,
     /// `clip_origin`, `clip_extent`.
-    clip: [i32; 4],
+    pub(super) clip: [i32; 4],
     /// `colour`: premultiplied, 0–255.
     colour: [f32; 4],
 }
@@ -166,7 +167,7 @@ pub(super) struct PushConstants {
 /// shader.
 const MODE_LINEAR: u32 = 1;
 const MODE_OVER: u32 = 2;
-const MODE_WORDS: u32 = 4;
+pub(super) const MODE_WORDS: u32 = 4;
 const MODE_ONTO_COLOUR: u32 = 8;
 
 impl PushConstants {
@@ -258,6 +259,14 @@ impl PushConstants {
         Self {
             words: words(src, dst, self.words[8], Some(tile)),
             clip: [c.loc.x, c.loc.y, c.size.w, c.size.h],
+            ..*self
+        }
+    }
+
+    /// These push constants writing only `clip`, a part of their clip.
+    pub(super) fn clipped(&self, clip: Rect<i32, Dest>) -> Self {
+        Self {
+            clip: [clip.loc.x, clip.loc.y, clip.size.w, clip.size.h],
             ..*self
         }
     }

@@ -36,6 +36,7 @@ pub mod reference;
 mod staging;
 mod surface;
 mod transform;
+mod turn;
 
 pub use batch::{Draw, DrawBatch};
 pub use copier::Copier;

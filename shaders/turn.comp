@@ -1,0 +1,84 @@
+#version 450
+// The fast path of the copy shader (shaders/copy.comp) for what most
+// transformed copies and opaque transformed draws are: an unscaled copy
+// that replaces whole words of a packed format with whole words of a packed
+// format, under any of the eight transforms, where every 4×4 block of the
+// clip lies on 16-byte boundaries in both buffers (src/copy/turn.rs checks
+// that and works out the addresses). One invocation moves one 4×4 block:
+// four 16-byte rows read, turned in registers, four 16-byte rows written.
+// The code has no per-pixel path, no formats to decode and no branches on
+// what a pixel holds, so that llvmpipe runs it as straight-line vector code.
+
+layout(local_size_x = 8, local_size_y = 8, local_size_z = 1) in;
+
+// The bindings of copy.comp, so that both take the same descriptor set; only
+// the 16-byte views of source plane 0 and the destination are used here.
+layout(set = 0, binding = 3) readonly buffer SourceBlocks { uvec4 blocks[]; } src;
+layout(set = 0, binding = 4) buffer DestinationBlocks { uvec4 blocks[]; } dst;
+
+// Every member is 4 bytes (TurnConstants in src/copy/turn.rs).
+layout(push_constant) uniform Job {
+    // The clip in blocks.
+    uint blocks_x;
+    uint blocks_y;
+    // The 16-byte index of the first destination block's first row, and
+    // the distance between rows, in 16-byte units.
+    uint dst_first;
+    uint dst_row;
+    // The 16-byte index of the source row read first for the first block
+    // (a row of its top or bottom row), and what a step of one block
+    // right or down in the destination adds to it.
+    uint src_first;
+    int src_block_x;
+    int src_block_y;
+    // Between the source rows read in order: plus or minus the stride.
+    int src_row;
+    // Non-zero: the destination's rows are the source block's columns.
+    uint transpose;
+    // Non-zero: each source row is reversed before any transposing.
+    uint reverse;
+    // The destination word is (w & keep) | ((w >> 16) & low) |
+    // ((w & low) << 16) | set: red and blue swapped where `low` is 0xff,
+    // the fourth byte set to 0xff where `set` is 0xff000000.
+    uint keep;
+    uint low;
+    uint set;
+} job;
+
+uvec4 convert(uvec4 w) {
+    return (w & uvec4(job.keep)) | ((w >> 16u) & uvec4(job.low)) | ((w & uvec4(job.low)) << 16u)
+        | uvec4(job.set);
+}
+
+void main() {
+    uvec2 block = gl_GlobalInvocationID.xy;
+    if (block.x >= job.blocks_x || block.y >= job.blocks_y) {
+        return;
+    }
+    int at = int(job.src_first) + int(block.x) * job.src_block_x + int(block.y) * job.src_block_y;
+    uvec4 r0 = src.blocks[uint(at)];
+    uvec4 r1 = src.blocks[uint(at + job.src_row)];
+    uvec4 r2 = src.blocks[uint(at + 2 * job.src_row)];
+    uvec4 r3 = src.blocks[uint(at + 3 * job.src_row)];
+    if (job.reverse != 0u) {
+        r0 = r0.wzyx;
+        r1 = r1.wzyx;
+        r2 = r2.wzyx;
+        r3 = r3.wzyx;
+    }
+    if (job.transpose != 0u) {
+        uvec4 t0 = uvec4(r0.x, r1.x, r2.x, r3.x);
+        uvec4 t1 = uvec4(r0.y, r1.y, r2.y, r3.y);
+        uvec4 t2 = uvec4(r0.z, r1.z, r2.z, r3.z);
+        uvec4 t3 = uvec4(r0.w, r1.w, r2.w, r3.w);
+        r0 = t0;
+        r1 = t1;
+        r2 = t2;
+        r3 = t3;
+    }
+    uint first = job.dst_first + block.y * 4u * job.dst_row + block.x;
+    dst.blocks[first] = convert(r0);
+    dst.blocks[first + job.dst_row] = convert(r1);
+    dst.blocks[first + 2u * job.dst_row] = convert(r2);
+    dst.blocks[first + 3u * job.dst_row] = convert(r3);
+}
