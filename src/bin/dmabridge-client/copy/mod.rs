@@ -557,17 +557,7 @@ pub(crate) fn run(
     queue: &mut EventQueue<App>,
     app: &mut App,
 ) -> anyhow::Result<()> {
-    let qh = queue.handle();
-    let manager = manager(globals, &qh, 1)?;
-    let src_bytes = vec![reference::noise(1, (SRC.0 * SRC.1 * 4) as usize)];
-    let mut tally = Tally::default();
-    for src_format in FORMATS {
-        let src = Image::shm(shm, &qh, src_format, SRC, &src_bytes[0])?;
-        let session = (&manager, &mut *queue, &mut *app);
-        tally.check_each_destination(session, shm, (&src, &src_bytes), &cases())?;
-        src.buffer.destroy();
-    }
-    tally.finish()
+    check_shm_copies(globals, shm, (queue, app), (1, &FORMATS), &cases())
 }
 
 /// `--copy-fractional`: a source rectangle off whole pixels, from an
@@ -578,14 +568,30 @@ pub(crate) fn run_fractional(
     queue: &mut EventQueue<App>,
     app: &mut App,
 ) -> anyhow::Result<()> {
+    let fractional = fractional_cases();
+    check_shm_copies(globals, shm, (queue, app), (2, &FORMATS[..1]), &fractional)
+}
+
+/// Each of `cases` from a `wl_shm` source of noise in each of
+/// `src_formats` into each packed format, through a manager of at least
+/// `version`, checked against the reference.
+fn check_shm_copies(
+    globals: &GlobalList,
+    shm: &WlShm,
+    (queue, app): (&mut EventQueue<App>, &mut App),
+    (version, src_formats): (u32, &[(DrmFourcc, wl_shm::Format)]),
+    cases: &[Case],
+) -> anyhow::Result<()> {
     let qh = queue.handle();
-    let manager = manager(globals, &qh, 2)?;
+    let manager = manager(globals, &qh, version)?;
     let src_bytes = vec![reference::noise(1, (SRC.0 * SRC.1 * 4) as usize)];
-    let src = Image::shm(shm, &qh, FORMATS[0], SRC, &src_bytes[0])?;
     let mut tally = Tally::default();
-    let session = (&manager, &mut *queue, &mut *app);
-    tally.check_each_destination(session, shm, (&src, &src_bytes), &fractional_cases())?;
-    src.buffer.destroy();
+    for &src_format in src_formats {
+        let src = Image::shm(shm, &qh, src_format, SRC, &src_bytes[0])?;
+        let session = (&manager, &mut *queue, &mut *app);
+        tally.check_each_destination(session, shm, (&src, &src_bytes), cases)?;
+        src.buffer.destroy();
+    }
     tally.finish()
 }
 
