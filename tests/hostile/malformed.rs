@@ -385,6 +385,23 @@ fn malformed_requests_get_the_spec_error_and_harm_no_one() {
             None
         });
     }
+    stage.run(
+        "zwp_text_input_v3.set_cursor_rectangle(i32::MAX × 4) under an input popup",
+        |w| {
+            let max = Arg::Int(i32::MAX);
+            let args = [max, max, max, max];
+            let input_method = enabled_text_input(w, 6, &args);
+            let (_, surface) = surface(w);
+            let popup = w.new_id();
+            w.send(input_method, 4, &[Arg::NewId(popup), Arg::Object(surface)]);
+            w.send(surface, 6, &[]);
+            w.roundtrip();
+            // A few refreshes place the popup under that rectangle.
+            std::thread::sleep(Duration::from_millis(100));
+            w.roundtrip();
+            None
+        },
+    );
     stage.finish();
 }
 
