@@ -69,6 +69,7 @@ mod input;
 mod limits;
 mod nested;
 mod output;
+mod panic;
 mod pointer_lock;
 mod scale;
 mod selection;
@@ -154,6 +155,7 @@ pub struct Config {
 /// the first of them starts Xwayland) once clients can connect. Returns
 /// the client's exit code, or 0.
 pub fn run(config: Config, on_socket: impl FnOnce(&OsString, Option<u32>)) -> anyhow::Result<i32> {
+    panic::install();
     let mut compositor = Compositor::new(config.backend, &config.output)?;
     let (socket, socket_name) =
         bind_socket(config.runtime_dir.as_deref(), config.socket.as_deref())
