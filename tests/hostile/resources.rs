@@ -25,7 +25,8 @@ fn oversized_windows_do_not_stall_the_others() {
     });
     // The first buffer of a large window goes up a band a refresh before
     // the window shows it, from a pool the device reads in place (sealed
-    // against shrinking) or through staging memory.
+    // against shrinking) or through staging memory (FIRST_UPLOAD_GAP).
+    stage.max_gap = FIRST_UPLOAD_GAP;
     for (width, height) in [(6000, 6000), (7680, 4320)] {
         let name = format!("a {width}x{height} wl_shm window, sealed pool");
         stage.run(&name, |w| {
