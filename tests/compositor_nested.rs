@@ -278,11 +278,19 @@ fn text_dragged_onto_a_client_is_dropped_and_elsewhere_cancelled() {
     // the drop and the finish, and the icon goes.
     press();
     let at = move_until(&x, &window, (300, 100), &target, "drop entered");
-    let icon = newest_frame(&session, |frame| icon_corner(frame).is_some());
+    // The frame of the last motion may come after the client heard it.
     let (hx, hy) = ICON_HOTSPOT;
+    let held = Some((at - hx, 100 - hy));
+    let deadline = Instant::now() + PATIENCE;
+    let mut corner = None;
+    while corner != held && Instant::now() < deadline {
+        corner = icon_corner(&newest_frame(&session, |frame| {
+            icon_corner(frame).is_some()
+        }));
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert_eq!(
-        icon_corner(&icon),
-        Some((at - hx, 100 - hy)),
+        corner, held,
         "the icon is not held at its hotspot under the pointer"
     );
     x.xdotool(&["mouseup", "1"]);
