@@ -17,11 +17,15 @@
 //! releases it, so the rows read across several refreshes are one frame. A
 //! later commit of the surface (with a new buffer, or the same buffer
 //! again) makes the texture forget it was uploaded ahead, and that
-//! commit's import uploads what its damage covers as usual.
+//! commit's import uploads what its damage covers as usual. A surface has
+//! at most one buffer uploaded ahead at a time: a commit made meanwhile
+//! waits behind the held one and is uploaded by its import, whole, so that
+//! a client alternating sizes cannot make two uploads replace each other's
+//! texture band after band.
 
 use std::ops::Range;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use smithay::reexports::calloop::timer::{TimeoutAction, Timer};
@@ -65,12 +69,20 @@ impl State {
         };
         let large = with_states(surface, |states| {
             self.renderer.forget_shm_ahead(&states.data_map);
-            self.renderer
-                .shm_upload_is_large(&buffer, &states.data_map, LARGE)
+            // One upload ahead at a time: a commit after the one being
+            // uploaded waits behind it, and its import uploads it.
+            let uploading = states
+                .data_map
+                .get_or_insert_threadsafe(UploadingAhead::default);
+            !uploading.0.load(Ordering::Acquire)
+                && self
+                    .renderer
+                    .shm_upload_is_large(&buffer, &states.data_map, LARGE)
         });
         let Some(rows) = large.then(|| band_rows(&buffer)).flatten() else {
             return false;
         };
+        uploading_ahead(surface, true);
         let blocker = FlagBlocker::default();
         let uploaded = Arc::clone(&blocker.0);
         let held = surface.clone();
@@ -102,6 +114,7 @@ impl State {
                     return TimeoutAction::ToDuration(pace);
                 }
                 uploaded.store(true, Ordering::Release);
+                uploading_ahead(&held, false);
                 state.blocker_cleared(&client);
                 TimeoutAction::Drop
             });
@@ -112,6 +125,7 @@ impl State {
             }
             Err(err) => {
                 warn!(%err, "cannot upload a wl_shm buffer ahead");
+                uploading_ahead(surface, false);
                 false
             }
         }
@@ -131,6 +145,24 @@ impl State {
         })?;
         Ok(())
     }
+}
+
+/// Set in a surface's data map while one of its buffers is uploaded
+/// ahead.
+#[derive(Debug, Default)]
+struct UploadingAhead(AtomicBool);
+
+/// Marks `surface` as having a buffer uploaded ahead, or no longer.
+fn uploading_ahead(surface: &WlSurface, on: bool) {
+    if !surface.is_alive() {
+        return;
+    }
+    with_states(surface, |states| {
+        let uploading = states
+            .data_map
+            .get_or_insert_threadsafe(UploadingAhead::default);
+        uploading.0.store(on, Ordering::Release);
+    });
 }
 
 /// The height of `buffer` and how many of its rows make a band of about

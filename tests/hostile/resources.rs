@@ -44,6 +44,19 @@ fn oversized_windows_do_not_stall_the_others() {
             None
         });
     }
+    // Sizes changed faster than the first is uploaded: the later buffers
+    // wait behind the one uploaded ahead.
+    let name = "a 6000x6000 window, then 7680x4320 and 6000x6000 before it shows";
+    stage.run(name, |w| {
+        let (surface, ..) = mapped(w, 6000, 6000);
+        for (width, height) in [(7680, 4320), (6000, 6000)] {
+            let buffer = buffer_in(w, memfd((width * height * 4) as u64).as_fd(), width, height);
+            w.send(surface, 1, &[Arg::Object(buffer), Arg::Int(0), Arg::Int(0)]);
+            w.send(surface, 6, &[]);
+        }
+        until_drawn(w, surface, name);
+        None
+    });
     stage.finish();
 }
 
