@@ -782,8 +782,9 @@ fn a_buffer_uploaded_ahead_in_bands_is_not_uploaded_again() {
         want[0][0] = [1, 2, 3, 255];
         compare("ahead-next", &read(renderer, &texture), &want, 0);
 
-        // A later commit came before the one uploaded ahead was shown:
-        // the texture forgets it, and the import uploads every pixel.
+        // The same buffer was committed again before the commit uploaded
+        // ahead was shown: the texture forgets it, and the import uploads
+        // every pixel.
         let other = UserDataMap::new();
         write_shm(&mut pool, &first);
         let upload = ShmUpload::Ahead {
@@ -793,7 +794,9 @@ fn a_buffer_uploaded_ahead_in_bands_is_not_uploaded_again() {
         renderer
             .import_shm_bytes(in_memory(&pool), shm_data(), Some(&other), upload)
             .expect("uploading ahead");
-        renderer.forget_shm_ahead(&other);
+        assert!(renderer.holds_shm_ahead(&other));
+        renderer.forget_shm_ahead(&other, &buffer);
+        assert!(!renderer.holds_shm_ahead(&other));
         write_shm(&mut pool, &second);
         let commit = ShmUpload::Commit {
             buffer: Some(&buffer),

@@ -30,8 +30,8 @@ use super::{
     DmabufTexture, PACKED, RenderError, ShmUploads, VulkanRenderer, VulkanTexture, checked_size,
 };
 use crate::copy::{
-    self, Copier, CopyJob, CopyPlan, CopyRequest, DeviceBuffer, ImageDesc, PlaneDesc, Surface,
-    Transform,
+    self, Copier, CopyCompletion, CopyJob, CopyPlan, CopyRequest, DeviceBuffer, ImageDesc,
+    PlaneDesc, Surface, Transform,
 };
 use crate::dmabuf::{Access, DmabufFlags, DmabufParams, SharedDmabuf, exporter};
 
@@ -93,14 +93,7 @@ impl VulkanRenderer {
         surface: &UserDataMap,
         bytes: usize,
     ) -> bool {
-        let Ok(Some((format, size))) = with_buffer_contents(buffer, |_, _, data| {
-            let format = shm_format_to_fourcc(data.format).filter(|f| PACKED.contains(f))?;
-            let large = usize::try_from(data.stride)
-                .ok()
-                .and_then(|stride| stride.checked_mul(usize::try_from(data.height).ok()?))
-                .is_some_and(|len| len > bytes);
-            large.then(|| (format, Size::from((data.width, data.height))))
-        }) else {
+        let Some((format, size)) = large_shm_buffer(buffer, bytes) else {
             return false;
         };
         !surface.get::<SurfaceShmTextures>().is_some_and(|cache| {
@@ -108,6 +101,20 @@ impl VulkanRenderer {
                 kept.texture.fourcc() == format && kept.texture.size() == size
             })
         })
+    }
+
+    /// Whether `buffer` is a `wl_shm` buffer of one of the packed formats
+    /// larger than `bytes`.
+    pub fn shm_buffer_is_large(buffer: &WlBuffer, bytes: usize) -> bool {
+        large_shm_buffer(buffer, bytes).is_some()
+    }
+
+    /// Whether `surface`'s texture holds a buffer uploaded ahead whose
+    /// commit was not imported yet.
+    pub fn holds_shm_ahead(&self, surface: &UserDataMap) -> bool {
+        surface
+            .get::<SurfaceShmTextures>()
+            .is_some_and(|cache| cache.holds(&self.context, |kept| kept.ahead.is_some()))
     }
 
     /// Uploads `rows` of the `wl_shm` `buffer`, committed to the surface
@@ -133,11 +140,26 @@ impl VulkanRenderer {
         })??
     }
 
-    /// Forgets that `surface`'s texture holds a buffer uploaded ahead: a
-    /// later commit may have changed its pixels.
-    pub fn forget_shm_ahead(&self, surface: &UserDataMap) {
+    /// Whether the last band of rows uploaded ahead is still being
+    /// uploaded by the device: the next band waits for it, so that a frame
+    /// never queues behind more than one band.
+    pub fn band_ahead_in_flight(&mut self) -> bool {
+        let done = self
+            .band_ahead
+            .as_ref()
+            .is_none_or(|band| band.is_done().unwrap_or(true));
+        if done {
+            self.band_ahead = None;
+        }
+        !done
+    }
+
+    /// Forgets that `surface`'s texture holds `buffer` uploaded ahead: the
+    /// buffer was committed again, and the client may have changed its
+    /// pixels since it was released.
+    pub fn forget_shm_ahead(&self, surface: &UserDataMap, buffer: &ObjectId) {
         if let Some(cache) = surface.get::<SurfaceShmTextures>() {
-            cache.forget_ahead();
+            cache.forget_ahead(buffer);
         }
     }
 
@@ -450,12 +472,15 @@ impl VulkanRenderer {
             offset: offset as u64,
             stride: stride as u32,
         };
-        match imported {
+        let uploaded = match imported {
             Some(buffer) => self.upload_from_pool(&buffer, layout, &kept.texture, &spans)?,
             None => {
-                self.upload_through_staging(pool.bytes, layout, &mut kept, &spans)?;
                 self.shm_uploads.staged += 1;
+                self.upload_through_staging(pool.bytes, layout, &mut kept, &spans)?
             }
+        };
+        if matches!(upload, ShmUpload::Ahead { .. }) {
+            self.band_ahead = uploaded;
         }
         let texture = kept.texture.clone();
         if let Some(cache) = cache {
@@ -530,7 +555,7 @@ impl VulkanRenderer {
         layout: PlaneDesc,
         texture: &VulkanTexture,
         spans: &[Span],
-    ) -> Result<(), RenderError> {
+    ) -> Result<Option<CopyCompletion>, RenderError> {
         let (_, desc) = texture
             .device_buffer()
             .expect("shm textures are in device memory");
@@ -539,6 +564,7 @@ impl VulkanRenderer {
             ..desc.clone()
         };
         let (width, height) = (texture.size().w, texture.size().h);
+        let mut uploaded = None;
         for (rows, columns) in damaged_rects(spans) {
             // Inside the texture, whose size fits i32.
             let [x, y, w, h] = [columns.start, rows.start, columns.len(), rows.len()]
@@ -556,25 +582,27 @@ impl VulkanRenderer {
                 desc: &source,
             };
             // Later frames follow the upload on the same queue.
-            let _uploaded = self
-                .copier
-                .submit(&CopyJob::new(&plan, src, texture.surface()))?;
+            uploaded = Some(
+                self.copier
+                    .submit(&CopyJob::new(&plan, src, texture.surface()))?,
+            );
         }
         self.shm_uploads.from_pool += 1;
-        Ok(())
+        Ok(uploaded)
     }
 
     /// Copies the pixels `spans` cover from `pool`, the bytes of the
     /// buffer's pool, where `layout` places the buffer, into staging memory
     /// `kept` has free (or new staging memory), and from there into its
-    /// texture in one transfer.
+    /// texture in one transfer; its completion, where anything was
+    /// submitted.
     fn upload_through_staging(
         &mut self,
         pool: &[u8],
         layout: PlaneDesc,
         kept: &mut CachedTexture,
         spans: &[Span],
-    ) -> Result<(), RenderError> {
+    ) -> Result<Option<CopyCompletion>, RenderError> {
         let (width, height) = (
             kept.texture.width() as usize,
             kept.texture.height() as usize,
@@ -613,11 +641,28 @@ impl VulkanRenderer {
             .device_buffer()
             .expect("shm textures are in device memory");
         // Later frames follow the upload on the same queue.
-        let _uploaded =
-            self.copier
-                .upload_ranges(&kept.staging[index], buffer, &byte_ranges(width, spans))?;
-        Ok(())
+        Ok(self
+            .copier
+            .upload_ranges(&kept.staging[index], buffer, &byte_ranges(width, spans))?)
     }
+}
+
+/// The format and size of `buffer`, a `wl_shm` buffer of one of the packed
+/// formats larger than `bytes`; `None` for any other buffer.
+fn large_shm_buffer(
+    buffer: &WlBuffer,
+    bytes: usize,
+) -> Option<(DrmFourcc, Size<i32, BufferCoord>)> {
+    with_buffer_contents(buffer, |_, _, data| {
+        let format = shm_format_to_fourcc(data.format).filter(|f| PACKED.contains(f))?;
+        let large = usize::try_from(data.stride)
+            .ok()
+            .and_then(|stride| stride.checked_mul(usize::try_from(data.height).ok()?))
+            .is_some_and(|len| len > bytes);
+        large.then(|| (format, Size::from((data.width, data.height))))
+    })
+    .ok()
+    .flatten()
 }
 
 /// Where a `wl_shm` buffer's planes lie in its pool of `pool_len` bytes:

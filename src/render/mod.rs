@@ -127,7 +127,9 @@ use smithay::backend::renderer::{
 use smithay::reexports::wayland_server::protocol::wl_shm;
 use smithay::utils::{Buffer as BufferCoord, Physical, Size, Transform};
 
-use crate::copy::{Copier, CopyError, DeviceBuffer, DrawError, ImageDesc, MAX_EXTENT, PlaneDesc};
+use crate::copy::{
+    Copier, CopyCompletion, CopyError, DeviceBuffer, DrawError, ImageDesc, MAX_EXTENT, PlaneDesc,
+};
 use crate::dmabuf::{ParamsError, exporter};
 use crate::vulkan::{Device, Presented, Swapchain};
 
@@ -337,6 +339,9 @@ pub struct VulkanRenderer {
     frame_counters: FrameCounters,
     /// How `wl_shm` commits were uploaded so far.
     shm_uploads: ShmUploads,
+    /// The last band of rows uploaded ahead, until it completed
+    /// ([`band_ahead_in_flight`](Self::band_ahead_in_flight)).
+    band_ahead: Option<CopyCompletion>,
     /// Host-visible buffers kept for `wl_shm` captures (`capture.rs`).
     capture_buffers: Vec<DeviceBuffer>,
     /// `wl_shm` pools imported for buffer copies to read in place
@@ -362,6 +367,7 @@ impl VulkanRenderer {
             shm_buffers_created: 0,
             frame_counters: FrameCounters::default(),
             shm_uploads: ShmUploads::default(),
+            band_ahead: None,
             capture_buffers: Vec::new(),
             source_pools: shm_cache::PoolImports::new(capture::SOURCE_POOLS),
             drm_exports_linear: exporter::drm_exports_linear(&crate::alloc::drm_nodes()),

@@ -64,11 +64,13 @@ impl SurfaceShmTextures {
         cached.iter().any(|c| &c.context == context && matches(c))
     }
 
-    /// Forgets, for every renderer, which buffer was uploaded ahead.
-    pub(super) fn forget_ahead(&self) {
+    /// Forgets, for every renderer, that `buffer` was uploaded ahead.
+    pub(super) fn forget_ahead(&self, buffer: &ObjectId) {
         let mut cached = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         for kept in cached.iter_mut() {
-            kept.ahead = None;
+            if kept.ahead.as_ref() == Some(buffer) {
+                kept.ahead = None;
+            }
         }
     }
 
