@@ -24,7 +24,6 @@ fn random_requests_to_every_global_harm_no_one() {
         let mut rng = Rng(seed ^ client.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
         let name = format!("fuzz client {client} of seed {seed:#x}");
         let mut outcome = None;
-        stage.max_gap = FIRST_UPLOAD_GAP;
         stage.run_any(&name, |w| {
             outcome = fuzz_client(w, &mut rng);
         });
