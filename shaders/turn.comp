@@ -9,7 +9,11 @@
 // The code has no per-pixel path, no formats to decode and no branches on
 // what a pixel holds, so that llvmpipe runs it as straight-line vector code.
 
-layout(local_size_x = 8, local_size_y = 8, local_size_z = 1) in;
+// A workgroup is 256 blocks (GROUP and TILE in src/copy/turn.rs): a run
+// along a destination row, or, where the transform transposes, 4 blocks
+// across and 64 down, invocations going down first. Either way its blocks
+// lie along the source's rows.
+layout(local_size_x = 256, local_size_y = 1, local_size_z = 1) in;
 
 // The bindings of copy.comp, so that both take the same descriptor set; only
 // the 16-byte views of source plane 0 and the destination are used here.
@@ -51,7 +55,20 @@ uvec4 convert(uvec4 w) {
 }
 
 void main() {
-    uvec2 block = gl_GlobalInvocationID.xy;
+    uvec2 block = job.transpose != 0u
+        ? uvec2(gl_WorkGroupID.x * 4u + gl_LocalInvocationID.x / 64u,
+            gl_WorkGroupID.y * 64u + gl_LocalInvocationID.x % 64u)
+        : gl_GlobalInvocationID.xy;
+    // The blocks are visited in the order of the source's addresses: where
+    // a step right or down in the destination steps back in the source,
+    // the workgroups count from the other end. (Past the end, the count
+    // wraps around and the bounds check below drops the invocation.)
+    if (job.src_block_x < 0) {
+        block.x = job.blocks_x - 1u - block.x;
+    }
+    if (job.src_block_y < 0) {
+        block.y = job.blocks_y - 1u - block.y;
+    }
     if (block.x >= job.blocks_x || block.y >= job.blocks_y) {
         return;
     }

@@ -20,6 +20,19 @@ use super::layout::{MODE_WORDS, PushConstants};
 /// The side of a block in pixels, and the words of a 16-byte row.
 const BLOCK: i32 = 4;
 
+/// The blocks of a workgroup (`local_size` in `shaders/turn.comp`), and
+/// how they lie: a run of 256 along a destination row, or, where the
+/// transform transposes, [`TILE`] blocks across and down. Lavapipe runs a
+/// workgroup's invocations in order on one thread and the workgroups
+/// along x first, so either way a workgroup reads long runs of the
+/// source's rows, and a transposing one writes whole 64-byte lines of the
+/// destination's. Square workgroups of 8×8 blocks ran 2–3× slower at
+/// 3840×2160 (docs/PERFORMANCE.md).
+const GROUP: u32 = 256;
+
+/// The blocks across and down of a transposing workgroup.
+const TILE: [u32; 2] = [4, GROUP / 4];
+
 /// The push constants of `shaders/turn.comp`, member by member, each 4 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Turn {
@@ -181,10 +194,16 @@ impl Turn {
         })
     }
 
-    /// The workgroups of the dispatch: 8×8 blocks each (`local_size` in
-    /// `shaders/turn.comp`).
+    /// The workgroups of the dispatch: [`GROUP`] blocks each, in a run
+    /// along the destination's rows, or in a [`TILE`] where the transform
+    /// transposes.
     pub(super) fn groups(&self) -> [u32; 2] {
-        [self.counts[0].div_ceil(8), self.counts[1].div_ceil(8)]
+        let [blocks_x, blocks_y, ..] = self.counts;
+        if self.words[0] != 0 {
+            [blocks_x.div_ceil(TILE[0]), blocks_y.div_ceil(TILE[1])]
+        } else {
+            [blocks_x.div_ceil(GROUP), blocks_y]
+        }
     }
 
     pub(super) fn bytes(&self) -> [u8; Self::SIZE] {
