@@ -264,16 +264,34 @@ vec4 shade(ivec2 p) {
 // 255. That sum never lies on a half (255 is odd), so this is what the
 // float path's round_half_up makes of it. An X source is opaque; an X
 // destination stores 0xff.
+// Two 8-bit channels held in the low bytes of each 16-bit half of a word:
+// s + (d × inverse + 127) / 255 for each, clamped to 255. The division is
+// exact without dividing: with t = d × inverse + 128 (at most 65153, so
+// the halves never carry into each other), (t + (t >> 8)) >> 8 is the
+// rounded quotient for every d and inverse up to 255, and 255 being odd,
+// no quotient lies halfway, so it equals the reference's (x + 127) / 255
+// (src/copy/reference.rs).
+uvec4 over_pair(uvec4 s, uvec4 d, uvec4 inverse) {
+    uvec4 low = uvec4(0x00ff00ffu);
+    uvec4 t = d * inverse + uvec4(0x00800080u);
+    t = ((t + ((t >> 8u) & low)) >> 8u) & low;
+    uvec4 sum = s + t;
+    // A half of 256 or more (source channels above their alpha) is 255.
+    uvec4 over = (sum >> 8u) & uvec4(0x00010001u);
+    return (sum | (over * 255u)) & low;
+}
+
 uvec4 over_words(uvec4 s, uvec4 d) {
     if ((job.src_format & 1u) != 0u) {
         s |= uvec4(0xff000000u);
     }
     uvec4 inverse = uvec4(255u) - (s >> 24u);
-    uvec4 words = uvec4(0u);
-    for (uint shift = 0u; shift < 32u; shift += 8u) {
-        uvec4 c = ((s >> shift) & uvec4(255u)) + (((d >> shift) & uvec4(255u)) * inverse + uvec4(127u)) / uvec4(255u);
-        words |= min(c, uvec4(255u)) << shift;
-    }
+    // Two channels at a time, each in its own 16 bits: red and blue, then
+    // green and alpha.
+    uvec4 low = uvec4(0x00ff00ffu);
+    uvec4 rb = over_pair(s & low, d & low, inverse);
+    uvec4 ga = over_pair((s >> 8u) & low, (d >> 8u) & low, inverse);
+    uvec4 words = rb | (ga << 8u);
     if ((job.dst_format & 1u) != 0u) {
         words |= uvec4(0xff000000u);
     }

@@ -1396,6 +1396,79 @@ fn translucent_draws_blend_over_what_the_destination_holds() {
     });
 }
 
+/// A source that is not premultiplied (a channel above its alpha) blends
+/// to more than a byte holds; each channel is clamped to 255, exactly as
+/// the reference's integer blend does, on the block path (whole 4×4 blocks
+/// read and written as vectors).
+#[test]
+fn blends_of_channels_above_alpha_saturate() {
+    use dmabridge::copy::{Draw, Point};
+    let (w, h) = (8usize, 4usize);
+    // B, G, R, A: the bytes of ARGB8888.
+    let texel = |x: usize, y: usize| -> [u8; 4] {
+        [
+            (255 - x * 7) as u8,
+            (200 + y * 10) as u8,
+            (x * y * 9) as u8,
+            ((x * 31 + y * 17) % 256) as u8,
+        ]
+    };
+    let under =
+        |x: usize, y: usize| -> [u8; 4] { [(200 + x) as u8, (100 + y * 30) as u8, 250, 128] };
+    let bytes = |f: &dyn Fn(usize, usize) -> [u8; 4]| -> Vec<u8> {
+        (0..h)
+            .flat_map(|y| (0..w).flat_map(move |x| f(x, y)))
+            .collect()
+    };
+    on_gpu(|copier| {
+        let texture = upload(copier, &bytes(&texel));
+        let target = upload(copier, &bytes(&under));
+        let desc = unpadded(DrmFourcc::Argb8888, w, h);
+        let plan = blend_whole_texture(
+            (w, h),
+            (w, h),
+            Point::new(0, 0),
+            support::rect(0, 0, 8, 4),
+            1.0,
+        );
+        let draws = [Draw::new(
+            &plan,
+            Some(Surface::Buffer {
+                buffer: &texture,
+                desc: &desc,
+            }),
+        )];
+        let target_surface = Surface::Buffer {
+            buffer: &target,
+            desc: &desc,
+        };
+        let batch = copier
+            .submit_draws(target_surface, &draws, Vec::new())
+            .expect("the batch is submitted");
+        batch.completion.wait().expect("waiting for the batch");
+        let got = copier
+            .readback(&target)
+            .expect("reading back")
+            .wait()
+            .expect("waiting for the readback");
+        let mut clamped = 0;
+        for y in 0..h {
+            for x in 0..w {
+                let (src, dst) = (texel(x, y), under(x, y));
+                let inverse = 255 - u32::from(src[3]);
+                let want = std::array::from_fn::<u8, 4, _>(|c| {
+                    let sum = u32::from(src[c]) + (u32::from(dst[c]) * inverse + 127) / 255;
+                    clamped += usize::from(sum > 255);
+                    sum.min(255) as u8
+                });
+                let at = (y * w + x) * 4;
+                assert_eq!(got[at..at + 4], want, "pixel ({x}, {y})");
+            }
+        }
+        assert!(clamped > 8, "the pattern clamps only {clamped} channels");
+    });
+}
+
 #[test]
 fn scaled_nearest_draws_match_copies_of_the_same_geometry() {
     use dmabridge::copy::{Blend, Draw, DrawPlan, DrawRequest, DrawSource, Point};
