@@ -1,8 +1,9 @@
 #version 450
 // The fast path of the copy shader (shaders/copy.comp) for what most
-// transformed copies and opaque transformed draws are: an unscaled copy
-// that replaces whole words of a packed format with whole words of a packed
-// format, under any of the eight transforms, where every 4×4 block of the
+// transformed copies and window draws are: an unscaled copy that replaces
+// whole words of a packed format with whole words of a packed format, or
+// blends them over the destination's at alpha 1, under any of the eight
+// transforms, where every 4×4 block of the
 // clip lies on 16-byte boundaries in both buffers (src/copy/turn.rs checks
 // that and works out the addresses). One invocation moves one 4×4 block:
 // four 16-byte rows read, turned in registers, four 16-byte rows written.
@@ -47,11 +48,50 @@ layout(push_constant) uniform Job {
     uint keep;
     uint low;
     uint set;
+    // 0: the words replace the destination's. 1: they are blended over
+    // the destination's (premultiplied, as copy.comp's over_words). 2: over
+    // `below`, which the destination holds throughout the clip, without
+    // reading it.
+    uint over;
+    uint below;
+    // Or-ed into each blended word: 0xff000000 for an X destination.
+    uint opaque;
 } job;
 
 uvec4 convert(uvec4 w) {
     return (w & uvec4(job.keep)) | ((w >> 16u) & uvec4(job.low)) | ((w & uvec4(job.low)) << 16u)
         | uvec4(job.set);
+}
+
+// Two 8-bit channels in the low bytes of each 16-bit half of a word,
+// blended as copy.comp's over_pair (the same code: the results are the
+// same bits).
+uvec4 over_pair(uvec4 s, uvec4 d, uvec4 inverse) {
+    uvec4 low = uvec4(0x00ff00ffu);
+    uvec4 t = d * inverse + uvec4(0x00800080u);
+    t = ((t + ((t >> 8u) & low)) >> 8u) & low;
+    uvec4 sum = s + t;
+    uvec4 over = (sum >> 8u) & uvec4(0x00010001u);
+    return (sum | (over * 255u)) & low;
+}
+
+// The source words `s` (converted) over the destination's `d`.
+uvec4 blend(uvec4 s, uvec4 d) {
+    uvec4 inverse = uvec4(255u) - (s >> 24u);
+    uvec4 low = uvec4(0x00ff00ffu);
+    uvec4 rb = over_pair(s & low, d & low, inverse);
+    uvec4 ga = over_pair((s >> 8u) & low, (d >> 8u) & low, inverse);
+    return rb | (ga << 8u) | uvec4(job.opaque);
+}
+
+// Writes the converted source row `s` to destination block row `at`.
+void put(uint at, uvec4 s) {
+    if (job.over == 0u) {
+        dst.blocks[at] = s;
+        return;
+    }
+    uvec4 d = job.over == 1u ? dst.blocks[at] : uvec4(job.below);
+    dst.blocks[at] = blend(s, d);
 }
 
 void main() {
@@ -94,8 +134,8 @@ void main() {
         r3 = t3;
     }
     uint first = job.dst_first + block.y * 4u * job.dst_row + block.x;
-    dst.blocks[first] = convert(r0);
-    dst.blocks[first + job.dst_row] = convert(r1);
-    dst.blocks[first + 2u * job.dst_row] = convert(r2);
-    dst.blocks[first + 3u * job.dst_row] = convert(r3);
+    put(first, convert(r0));
+    put(first + job.dst_row, convert(r1));
+    put(first + 2u * job.dst_row, convert(r2));
+    put(first + 3u * job.dst_row, convert(r3));
 }

@@ -32,8 +32,13 @@ fn shader_format(format: DrmFourcc) -> Option<u32> {
 /// shader code `format` (0–3), computed as `encode` in `shaders/copy.comp`
 /// computes it, in `f32`: the same bits a fill writes.
 pub(super) fn solid_word(rgba: [f32; 4], alpha: f32, format: u32) -> u32 {
+    encoded_word(rgba.map(|v| v * 255.0 * alpha), format)
+}
+
+/// The packed word of `rgba` (0–255) in the format with shader code
+/// `format`, as `encode` in `shaders/copy.comp` computes it.
+fn encoded_word(rgba: [f32; 4], format: u32) -> u32 {
     let [r, g, b, a] = rgba.map(|v| {
-        let v = v * 255.0 * alpha;
         // Halves round up, as the shader's round_half_up.
         let whole = v.floor() + if v - v.floor() >= 0.5 { 1.0 } else { 0.0 };
         whole.clamp(0.0, 255.0) as u32
@@ -163,11 +168,23 @@ pub(super) struct PushConstants {
     colour: [f32; 4],
 }
 
+/// What a draw of whole words does to the destination's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum WordBlend {
+    /// Replaces them.
+    Replace,
+    /// Blends over them, reading them.
+    OverDestination,
+    /// Blends over this word, which the destination holds throughout the
+    /// clip (`MODE_ONTO_COLOUR`).
+    OverWord(u32),
+}
+
 /// `MODE_LINEAR`, `MODE_OVER`, `MODE_WORDS` and `MODE_ONTO_COLOUR` of the
 /// shader.
 const MODE_LINEAR: u32 = 1;
 const MODE_OVER: u32 = 2;
-pub(super) const MODE_WORDS: u32 = 4;
+const MODE_WORDS: u32 = 4;
 const MODE_ONTO_COLOUR: u32 = 8;
 
 impl PushConstants {
@@ -236,6 +253,24 @@ impl PushConstants {
     /// Whether the draw blends over what the destination holds, reading it.
     pub(super) fn reads_destination(&self) -> bool {
         self.words[8] & (MODE_OVER | MODE_ONTO_COLOUR) == MODE_OVER
+    }
+
+    /// How the draw writes whole words (`MODE_WORDS`): `None` where it
+    /// does not.
+    pub(super) fn word_blend(&self) -> Option<WordBlend> {
+        let mode = self.words[8];
+        match mode & !(MODE_OVER | MODE_ONTO_COLOUR) {
+            MODE_WORDS => {}
+            _ => return None,
+        }
+        Some(if mode & MODE_OVER == 0 {
+            WordBlend::Replace
+        } else if mode & MODE_ONTO_COLOUR == 0 {
+            WordBlend::OverDestination
+        } else {
+            // The word the shader encodes the colour into (`below`).
+            WordBlend::OverWord(encoded_word(self.colour, self.words[7]))
+        })
     }
 
     /// The colour a solid draw writes (premultiplied, 0–255): its colour at

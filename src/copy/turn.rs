@@ -1,7 +1,8 @@
 //! The fast path of the copy shader (`shaders/turn.comp`): an unscaled copy
 //! or draw that replaces whole words of a packed format with whole words of
-//! a packed format, under any transform, moved a 4×4 block at a time with
-//! no per-pixel code. The general shader (`shaders/copy.comp`) does the
+//! a packed format, or blends them over the destination's at alpha 1,
+//! under any transform, moved a 4×4 block at a time with no per-pixel
+//! code. The general shader (`shaders/copy.comp`) does the
 //! same to such blocks, among everything else; lavapipe runs the small
 //! shader about three times faster (docs/PERFORMANCE.md).
 //!
@@ -15,7 +16,7 @@
 //! takes the fast path and each edge the general shader ([`Turn::split`]).
 
 use super::geometry::{Dest, Point, Rect, Size};
-use super::layout::{MODE_WORDS, PushConstants};
+use super::layout::{PushConstants, WordBlend};
 
 /// The side of a block in pixels, and the words of a 16-byte row.
 const BLOCK: i32 = 4;
@@ -40,12 +41,13 @@ pub(super) struct Turn {
     counts: [u32; 5],
     /// `src_block_x`, `src_block_y`, `src_row`.
     steps: [i32; 3],
-    /// `transpose`, `reverse`, `keep`, `low`, `set`.
-    words: [u32; 5],
+    /// `transpose`, `reverse`, `keep`, `low`, `set`, `over`, `below`,
+    /// `opaque`.
+    words: [u32; 8],
 }
 
 impl Turn {
-    pub(super) const SIZE: usize = 4 * 13;
+    pub(super) const SIZE: usize = 4 * 16;
 
     /// The fast path's constants for the dispatch of `push` (one tile),
     /// or `None` where it does not apply to the whole clip.
@@ -60,13 +62,13 @@ impl Turn {
             dst_stride,
             src_format,
             dst_format,
-            mode,
+            _,
         ] = push.words;
         let [clip_x, clip_y, clip_w, clip_h] = push.clip;
-        // Whole words replacing the destination's: no blending, no
+        // Whole words replacing the destination's or blended over them: no
         // filtering, no solid colour, no NV12 (which never has MODE_WORDS).
-        if mode != MODE_WORDS
-            || clip_w % BLOCK != 0
+        let blend = push.word_blend()?;
+        if clip_w % BLOCK != 0
             || clip_h % BLOCK != 0
             || clip_x % BLOCK != 0
             || clip_w <= 0
@@ -150,10 +152,15 @@ impl Turn {
         } else {
             (u32::MAX, 0)
         };
-        let set = if (src_format ^ dst_format) & 1 != 0 {
-            0xff00_0000
-        } else {
-            0
+        // An X format's fourth byte. Replacing: 0xff between an X format
+        // and one that is not, as the general shader's replace_words makes
+        // it. Blending, as its over_words: an X source is opaque, and an X
+        // destination gets 0xff.
+        let x = |format: u32| if format & 1 != 0 { 0xff00_0000 } else { 0 };
+        let (set, over, below, opaque) = match blend {
+            WordBlend::Replace => (x(src_format ^ dst_format), 0, 0, 0),
+            WordBlend::OverDestination => (x(src_format), 1, 0, x(dst_format)),
+            WordBlend::OverWord(word) => (x(src_format), 2, word, x(dst_format)),
         };
         Some(Self {
             counts: [
@@ -164,7 +171,16 @@ impl Turn {
                 src_first,
             ],
             steps: [step(a, d), step(b, e), if down { row } else { -row }],
-            words: [u32::from(transpose), u32::from(reverse), keep, low, set],
+            words: [
+                u32::from(transpose),
+                u32::from(reverse),
+                keep,
+                low,
+                set,
+                over,
+                below,
+                opaque,
+            ],
         })
     }
 
