@@ -199,6 +199,37 @@ fn blend_whole_texture(
     .expect("a valid draw")
 }
 
+/// Draws `plan` from `texture` into `target` alone in a batch, which must
+/// refuse nothing, and reads `target` back.
+fn draw_and_read(
+    copier: &mut Copier,
+    plan: &dmabridge::copy::DrawPlan,
+    (texture, texture_desc): (&DeviceBuffer, &ImageDesc),
+    (target, target_desc): (&DeviceBuffer, &ImageDesc),
+) -> Vec<u8> {
+    let draws = [dmabridge::copy::Draw::new(
+        plan,
+        Some(Surface::Buffer {
+            buffer: texture,
+            desc: texture_desc,
+        }),
+    )];
+    let target_surface = Surface::Buffer {
+        buffer: target,
+        desc: target_desc,
+    };
+    let batch = copier
+        .submit_draws(target_surface, &draws, Vec::new())
+        .expect("the batch is submitted");
+    batch.completion.wait().expect("waiting for the batch");
+    assert!(batch.refused.is_empty(), "{:?}", batch.refused);
+    copier
+        .readback(target)
+        .expect("reading back")
+        .wait()
+        .expect("waiting for the readback")
+}
+
 fn upload(copier: &mut Copier, bytes: &[u8]) -> DeviceBuffer {
     let buffer = copier
         .create_buffer(bytes.len() as u64)
@@ -1272,7 +1303,7 @@ fn work_in_flight_is_collected_once_done() {
 
 #[test]
 fn translucent_draws_blend_over_what_the_destination_holds() {
-    use dmabridge::copy::{Draw, Point};
+    use dmabridge::copy::Point;
     // A 40×36 ARGB8888 texture of every alpha over a 64×48 destination
     // whose every pixel differs, alpha included, in each packed format:
     // whole blocks inside the clip read the destination as vectors, the
@@ -1326,27 +1357,12 @@ fn translucent_draws_blend_over_what_the_destination_holds() {
                 let target_buffer = upload(copier, &target);
                 let target_desc = unpadded(format, w, h);
                 let plan = blend_whole_texture((w, h), (tw, th), at, clip, alpha);
-                let draws = [Draw::new(
+                let bytes = draw_and_read(
+                    copier,
                     &plan,
-                    Some(Surface::Buffer {
-                        buffer: &texture_buffer,
-                        desc: &texture_desc,
-                    }),
-                )];
-                let target_surface = Surface::Buffer {
-                    buffer: &target_buffer,
-                    desc: &target_desc,
-                };
-                let batch = copier
-                    .submit_draws(target_surface, &draws, Vec::new())
-                    .expect("the batch is submitted");
-                batch.completion.wait().expect("waiting for the batch");
-                assert!(batch.refused.is_empty(), "{:?}", batch.refused);
-                let bytes = copier
-                    .readback(&target_buffer)
-                    .expect("reading back")
-                    .wait()
-                    .expect("waiting for the readback");
+                    (&texture_buffer, &texture_desc),
+                    (&target_buffer, &target_desc),
+                );
                 let inside = |x: usize, y: usize| {
                     let (x, y) = (x as i32, y as i32);
                     (clip.loc.x..clip.loc.x + clip.size.w).contains(&x)
@@ -1402,7 +1418,7 @@ fn translucent_draws_blend_over_what_the_destination_holds() {
 /// read and written as vectors).
 #[test]
 fn blends_of_channels_above_alpha_saturate() {
-    use dmabridge::copy::{Draw, Point};
+    use dmabridge::copy::Point;
     let (w, h) = (8usize, 4usize);
     // B, G, R, A: the bytes of ARGB8888.
     let texel = |x: usize, y: usize| -> [u8; 4] {
@@ -1431,26 +1447,7 @@ fn blends_of_channels_above_alpha_saturate() {
             support::rect(0, 0, 8, 4),
             1.0,
         );
-        let draws = [Draw::new(
-            &plan,
-            Some(Surface::Buffer {
-                buffer: &texture,
-                desc: &desc,
-            }),
-        )];
-        let target_surface = Surface::Buffer {
-            buffer: &target,
-            desc: &desc,
-        };
-        let batch = copier
-            .submit_draws(target_surface, &draws, Vec::new())
-            .expect("the batch is submitted");
-        batch.completion.wait().expect("waiting for the batch");
-        let got = copier
-            .readback(&target)
-            .expect("reading back")
-            .wait()
-            .expect("waiting for the readback");
+        let got = draw_and_read(copier, &plan, (&texture, &desc), (&target, &desc));
         let mut clamped = 0;
         for y in 0..h {
             for x in 0..w {
