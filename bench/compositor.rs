@@ -11,10 +11,11 @@
 //! opaque window) and ARGB8888 (no opaque region: blended), at 1920×1080
 //! and 3840×2160, each with its own output of that size.
 //!
-//! `cargo bench --bench compositor -- --soak` instead runs one opaque
-//! 1920×1080 client for 10,000 frames on `dmabridge run` and reports the
-//! compositor's resident memory every 1,000 frames (about three minutes at
-//! 60 fps).
+//! `cargo bench --bench compositor -- --soak` instead runs a 1920×1080
+//! client for 10,000 frames on `dmabridge run`, an opaque one and then a
+//! translucent one, each in a compositor of its own, and reports the
+//! compositor's resident memory every 1,000 frames (about three minutes a
+//! client at 60 fps).
 
 #[path = "../tests/support/compositor.rs"]
 mod support;
@@ -192,9 +193,16 @@ fn e2e() {
     }
 }
 
-/// 10,000 frames of an opaque 1920×1080 client; the compositor's resident
-/// memory every [`SOAK_STEP`] frames and its growth after the first step.
+/// 10,000 frames of an opaque 1920×1080 client, then of a translucent
+/// one; for each, the compositor's resident memory every [`SOAK_STEP`]
+/// frames and its growth after the first step.
 fn soak() {
+    for (name, format) in [("opaque", "xrgb8888"), ("translucent", "argb8888")] {
+        soak_one(name, format);
+    }
+}
+
+fn soak_one(name: &str, format: &str) {
     let mut out = std::io::stdout().lock();
     let size = SIZES[0].0;
     let session = Session::start_plain(&[format!("--size={size}"), "--refresh=60".into()]);
@@ -205,10 +213,10 @@ fn soak() {
     };
     let _ = writeln!(
         out,
-        "soak: {size} opaque client, {SOAK_FRAMES} frames; load average {}",
+        "soak: {size} {name} client, {SOAK_FRAMES} frames; load average {}",
         load()
     );
-    let (mut child, lines) = client(&server, size, "xrgb8888", SOAK_FRAMES);
+    let (mut child, lines) = client(&server, size, format, SOAK_FRAMES);
     let start = Instant::now();
     let mut first = None;
     for frame in (SOAK_STEP..=SOAK_FRAMES).step_by(SOAK_STEP as usize) {
