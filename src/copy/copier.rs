@@ -9,7 +9,8 @@
 //! [`reference`](super::reference) defines (nearest, or bilinear clamped to
 //! the source rectangle), converts the format and stores the packed pixel.
 //! No pixel outside the destination rectangle is written. An unscaled copy
-//! or draw that replaces whole words takes a small shader of its own over
+//! or draw of whole words (replacing, or blending at alpha 1) takes a small
+//! shader of its own over
 //! the 4×4 blocks that lie on 16-byte boundaries (`turn.rs`,
 //! `shaders/turn.comp`); [`Copier::record`] chooses, for copies and draws
 //! alike.
