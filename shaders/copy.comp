@@ -1,7 +1,8 @@
 #version 450
 // The copy job and the draws of a frame (src/copy/job.rs, batch.rs): one
 // invocation per 4×4 block of the clip rectangle (a copy's clip is its
-// destination rectangle). For each pixel it finds the source coordinate
+// destination rectangle), or of each of several clips that share
+// everything else, a part each (common.glsl). For each pixel it finds the source coordinate
 // with the plan's destination-to-source matrix, samples as
 // src/copy/reference.rs defines (nearest, or bilinear clamped to the source
 // rectangle) or takes the solid colour, multiplies by the alpha, blends over
@@ -30,10 +31,14 @@ layout(set = 0, binding = 2) buffer Destination { uint words[]; } dst;
 layout(set = 0, binding = 3) readonly buffer SourceBlocks { uvec4 blocks[]; } src0_blocks;
 layout(set = 0, binding = 4) buffer DestinationBlocks { uvec4 blocks[]; } dst_blocks;
 
+// The dispatch's parts (binding 5) and over_pair.
+#include "common.glsl"
+
 // Every member is 4 bytes, an 8-byte vector at a multiple of 8 or a 16-byte
 // vector at a multiple of 16, so std140 and std430 agree and the Rust side
-// (PushConstants in src/copy/exec.rs) writes them one after the other: 128
-// bytes, the smallest maxPushConstantsSize Vulkan allows.
+// (PushConstants in src/copy/layout.rs) writes them one after the other:
+// 116 bytes, within the 128 of the smallest maxPushConstantsSize Vulkan
+// allows.
 layout(push_constant) uniform Job {
     // CopyPlan::matrix, column by column: src = m0 * x + m1 * y + m2 for the
     // point (x, y) relative to the destination rectangle.
@@ -61,12 +66,12 @@ layout(push_constant) uniform Job {
     uint mode;
     // Multiplies the premultiplied source.
     float alpha;
-    // The pixels written, absolute, inside the buffer and the destination
-    // rectangle.
-    ivec2 clip_origin;
-    ivec2 clip_extent;
     // The premultiplied colour (0-255) of a FORMAT_SOLID source.
     vec4 colour;
+    // The workgroups of the dispatch's parts (common.glsl), each part a
+    // clip: the pixels written, absolute, inside the buffer and the
+    // destination rectangle.
+    uint groups;
 } job;
 
 const uint FORMAT_ARGB8888 = 0u;
@@ -261,25 +266,9 @@ vec4 shade(ivec2 p) {
 // Premultiplied "over" of four source words `s`, in the destination's
 // channel order, onto the destination's words `d`, in integers: each
 // channel is s + d × (255 − s.alpha) / 255, rounded to nearest, at most
-// 255. That sum never lies on a half (255 is odd), so this is what the
-// float path's round_half_up makes of it. An X source is opaque; an X
-// destination stores 0xff.
-// Two 8-bit channels held in the low bytes of each 16-bit half of a word:
-// s + (d × inverse + 127) / 255 for each, clamped to 255. The division is
-// exact without dividing: with t = d × inverse + 128 (at most 65153, so
-// the halves never carry into each other), (t + (t >> 8)) >> 8 is the
-// rounded quotient for every d and inverse up to 255, and 255 being odd,
-// no quotient lies halfway, so it equals the reference's (x + 127) / 255
-// (src/copy/reference.rs).
-uvec4 over_pair(uvec4 s, uvec4 d, uvec4 inverse) {
-    uvec4 low = uvec4(0x00ff00ffu);
-    uvec4 t = d * inverse + uvec4(0x00800080u);
-    t = ((t + ((t >> 8u) & low)) >> 8u) & low;
-    uvec4 sum = s + t;
-    // A half of 256 or more (source channels above their alpha) is 255.
-    uvec4 over = (sum >> 8u) & uvec4(0x00010001u);
-    return (sum | (over * 255u)) & low;
-}
+// 255 (over_pair in common.glsl). That sum never lies on a half (255 is
+// odd), so this is what the float path's round_half_up makes of it. An X
+// source is opaque; an X destination stores 0xff.
 
 uvec4 over_words(uvec4 s, uvec4 d) {
     if ((job.src_format & 1u) != 0u) {
@@ -404,14 +393,21 @@ void word_block(ivec2 corner, out uvec4 b0, out uvec4 b1, out uvec4 b2, out uvec
 // pixel, in one loop, so that the per-pixel path is compiled once (lavapipe
 // compiles the shader in every process that uses it).
 void main() {
-    ivec2 corner = ((job.clip_origin >> 2) << 2) + ivec2(gl_GlobalInvocationID.xy) * 4;
-    ivec2 clip_end = job.clip_origin + job.clip_extent;
+    Part part;
+    uvec2 place;
+    if (!find_part(job.groups, part, place)) {
+        return;
+    }
+    ivec2 clip_origin = part.origin;
+    ivec2 clip_end = part.origin + part.extent;
+    uvec2 invocation = place * 8u + gl_LocalInvocationID.xy;
+    ivec2 corner = ((clip_origin >> 2) << 2) + ivec2(invocation) * 4;
     if (any(greaterThanEqual(corner, clip_end))) {
         return;
     }
     // The word a fill of job.colour left under the clip (MODE_ONTO_COLOUR).
     uint below = encode(job.colour, job.dst_format);
-    bool whole = all(greaterThanEqual(corner, job.clip_origin))
+    bool whole = all(greaterThanEqual(corner, clip_origin))
         && all(lessThanEqual(corner + ivec2(4), clip_end));
     // Unit steps: an unscaled draw, under any transform.
     bool unit = abs(job.m0.x) + abs(job.m0.y) == 1.0 && abs(job.m1.x) + abs(job.m1.y) == 1.0;
@@ -453,7 +449,7 @@ void main() {
     }
     for (uint k = 0u; k < 16u; k++) {
         ivec2 p = corner + ivec2(int(k & 3u), int(k >> 2u));
-        if (all(greaterThanEqual(p, job.clip_origin)) && all(lessThan(p, clip_end))) {
+        if (all(greaterThanEqual(p, clip_origin)) && all(lessThan(p, clip_end))) {
             write_pixel(p, below);
         }
     }

@@ -13,7 +13,10 @@
 // A workgroup is 256 blocks (GROUP and TILE in src/copy/turn.rs): a run
 // along a destination row, or, where the transform transposes, 4 blocks
 // across and 64 down, invocations going down first. Either way its blocks
-// lie along the source's rows.
+// lie along the source's rows. (A workgroup shaped to a narrower clip, its
+// invocations mapped to blocks by numbers the shader is given, ran the
+// whole fast path about 1.5 times as long: llvmpipe then no longer sees
+// that neighbouring invocations read neighbouring blocks.)
 layout(local_size_x = 256, local_size_y = 1, local_size_z = 1) in;
 
 // The bindings of copy.comp, so that both take the same descriptor set; only
@@ -21,19 +24,29 @@ layout(local_size_x = 256, local_size_y = 1, local_size_z = 1) in;
 layout(set = 0, binding = 3) readonly buffer SourceBlocks { uvec4 blocks[]; } src;
 layout(set = 0, binding = 4) buffer DestinationBlocks { uvec4 blocks[]; } dst;
 
-// Every member is 4 bytes (TurnConstants in src/copy/turn.rs).
+// over_pair, and with PARTS defined (turn-parts.comp.spv, build.rs) the
+// dispatch's parts (binding 5). A part is a clip: its blocks across and
+// down in `extent`, the 16-byte index of the first destination block's
+// first row and that of the source row read first for it (a row of its
+// top or bottom row) in `first`. Without PARTS, the dispatch writes one
+// clip, given in the push constants: lavapipe runs that a quarter faster
+// than one part read from the parameters.
+#include "common.glsl"
+
+// Every member is 4 bytes (Turn in src/copy/turn.rs).
 layout(push_constant) uniform Job {
-    // The clip in blocks.
+    // The one clip without PARTS (as a part's `extent` and `first`, and the
+    // grid is its workgroups); with PARTS, unused.
     uint blocks_x;
     uint blocks_y;
-    // The 16-byte index of the first destination block's first row, and
-    // the distance between rows, in 16-byte units.
     uint dst_first;
-    uint dst_row;
-    // The 16-byte index of the source row read first for the first block
-    // (a row of its top or bottom row), and what a step of one block
-    // right or down in the destination adds to it.
     uint src_first;
+    // With PARTS, the workgroups of the dispatch's parts; unused without.
+    uint groups;
+    // The distance between destination rows, in 16-byte units.
+    uint dst_row;
+    // What a step of one block right or down in the destination adds to
+    // the index of the source row read first.
     int src_block_x;
     int src_block_y;
     // Between the source rows read in order: plus or minus the stride.
@@ -63,18 +76,6 @@ uvec4 convert(uvec4 w) {
         | uvec4(job.set);
 }
 
-// Two 8-bit channels in the low bytes of each 16-bit half of a word,
-// blended as copy.comp's over_pair (the same code: the results are the
-// same bits).
-uvec4 over_pair(uvec4 s, uvec4 d, uvec4 inverse) {
-    uvec4 low = uvec4(0x00ff00ffu);
-    uvec4 t = d * inverse + uvec4(0x00800080u);
-    t = ((t + ((t >> 8u) & low)) >> 8u) & low;
-    uvec4 sum = s + t;
-    uvec4 over = (sum >> 8u) & uvec4(0x00010001u);
-    return (sum | (over * 255u)) & low;
-}
-
 // The source words `s` (converted) over the destination's `d`.
 uvec4 blend(uvec4 s, uvec4 d) {
     uvec4 inverse = uvec4(255u) - (s >> 24u);
@@ -95,24 +96,37 @@ void put(uint at, uvec4 s) {
 }
 
 void main() {
+#ifdef PARTS
+    Part part;
+    uvec2 place;
+    if (!find_part(job.groups, part, place)) {
+        return;
+    }
+    uvec2 blocks = uvec2(part.extent);
+    uvec2 first = part.first;
+#else
+    uvec2 place = gl_WorkGroupID.xy;
+    uvec2 blocks = uvec2(job.blocks_x, job.blocks_y);
+    uvec2 first = uvec2(job.dst_first, job.src_first);
+#endif
+    uint invocation = gl_LocalInvocationID.x;
     uvec2 block = job.transpose != 0u
-        ? uvec2(gl_WorkGroupID.x * 4u + gl_LocalInvocationID.x / 64u,
-            gl_WorkGroupID.y * 64u + gl_LocalInvocationID.x % 64u)
-        : gl_GlobalInvocationID.xy;
+        ? uvec2(place.x * 4u + invocation / 64u, place.y * 64u + invocation % 64u)
+        : uvec2(place.x * 256u + invocation, place.y);
     // The blocks are visited in the order of the source's addresses: where
     // a step right or down in the destination steps back in the source,
     // the workgroups count from the other end. (Past the end, the count
     // wraps around and the bounds check below drops the invocation.)
     if (job.src_block_x < 0) {
-        block.x = job.blocks_x - 1u - block.x;
+        block.x = blocks.x - 1u - block.x;
     }
     if (job.src_block_y < 0) {
-        block.y = job.blocks_y - 1u - block.y;
+        block.y = blocks.y - 1u - block.y;
     }
-    if (block.x >= job.blocks_x || block.y >= job.blocks_y) {
+    if (block.x >= blocks.x || block.y >= blocks.y) {
         return;
     }
-    int at = int(job.src_first) + int(block.x) * job.src_block_x + int(block.y) * job.src_block_y;
+    int at = int(first.y) + int(block.x) * job.src_block_x + int(block.y) * job.src_block_y;
     uvec4 r0 = src.blocks[uint(at)];
     uvec4 r1 = src.blocks[uint(at + job.src_row)];
     uvec4 r2 = src.blocks[uint(at + 2 * job.src_row)];
@@ -133,9 +147,9 @@ void main() {
         r2 = t2;
         r3 = t3;
     }
-    uint first = job.dst_first + block.y * 4u * job.dst_row + block.x;
-    put(first, convert(r0));
-    put(first + job.dst_row, convert(r1));
-    put(first + 2u * job.dst_row, convert(r2));
-    put(first + 3u * job.dst_row, convert(r3));
+    uint row = first.x + block.y * 4u * job.dst_row + block.x;
+    put(row, convert(r0));
+    put(row + job.dst_row, convert(r1));
+    put(row + 2u * job.dst_row, convert(r2));
+    put(row + 3u * job.dst_row, convert(r3));
 }

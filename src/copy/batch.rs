@@ -143,7 +143,7 @@ impl Copier {
                         [target; BINDINGS as usize]
                     }
                 };
-                self.record(&mut commands, &bindings, &push)?;
+                self.record(&mut commands, &bindings, &[push])?;
             }
         }
         for buffer in &imported {

@@ -43,6 +43,7 @@ use super::CopyError;
 use super::band::{self, Limits, Sampling, Tile, Window};
 use super::geometry::{Dest, Point, Rect, Size};
 use super::layout::{Layout, PushConstants};
+use super::parts::Parts;
 use super::surface::Resolved;
 use super::turn::Turn;
 use crate::vulkan::{
@@ -53,22 +54,14 @@ use crate::vulkan::{
 const COPY_SPIRV: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/copy.comp.spv"));
 
 /// Its fast path for whole blocks of words (`turn.rs`), from
-/// `shaders/turn.comp`.
+/// `shaders/turn.comp`: for one clip, and for several (`parts.rs`).
 const TURN_SPIRV: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/turn.comp.spv"));
+const TURN_PARTS_SPIRV: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/turn-parts.comp.spv"));
 
 /// Bindings of the copy shader: source planes 0 and 1, the destination,
 /// then source plane 0 and the destination again (the shader reads and
 /// writes them as 16-byte vectors there).
 pub(super) const BINDINGS: u32 = 5;
-
-/// The shader's workgroup is `WORKGROUP × WORKGROUP` invocations
-/// (`local_size_x`, `local_size_y` in `shaders/copy.comp`).
-const WORKGROUP: u32 = 8;
-
-/// Each invocation of the shader writes a `BLOCK × BLOCK` block of pixels,
-/// on a grid of multiples of `BLOCK` in destination pixels (`main` in
-/// `shaders/copy.comp`).
-const BLOCK: i32 = 4;
 
 /// Completed command buffers kept for reuse; more are destroyed.
 const SPARE_COMMANDS: usize = 4;
@@ -91,8 +84,10 @@ pub struct Copier {
     /// the device's limit ([`Copier::set_binding_limit`]).
     binding_limit: Option<u64>,
     pipeline: Arc<ComputePipeline>,
-    /// The fast path's pipeline, with the same bindings.
+    /// The fast path's pipelines, with the same bindings: for one clip,
+    /// and for several.
     turn: Arc<ComputePipeline>,
+    turn_parts: Arc<ComputePipeline>,
     pub(super) device: Arc<Device>,
 }
 
@@ -105,6 +100,13 @@ impl Copier {
         let push_size = u32::try_from(Turn::SIZE).expect("a few dozen bytes");
         let turn =
             ComputePipeline::new(&device, TURN_SPIRV, BINDINGS, push_size, c"dmabridge turn")?;
+        let turn_parts = ComputePipeline::new(
+            &device,
+            TURN_PARTS_SPIRV,
+            BINDINGS,
+            push_size,
+            c"dmabridge turn parts",
+        )?;
         Ok(Self {
             in_flight: Vec::new(),
             spare: Vec::new(),
@@ -113,34 +115,68 @@ impl Copier {
             binding_limit: None,
             pipeline: Arc::new(pipeline),
             turn: Arc::new(turn),
+            turn_parts: Arc::new(turn_parts),
             device,
         })
     }
 
-    /// Records the dispatches of one tile of a copy or draw, `push` its
-    /// push constants: the fast path over as much of its clip as it takes
-    /// (`turn.rs`) and the copy shader over the rest.
+    /// Records the dispatches of tiles of copies or draws that bind the
+    /// same `bindings` and write disjoint pixels, `pushes` their push
+    /// constants, which differ in their clip alone: the fast path over as
+    /// much of each clip as it takes (`turn.rs`) and the copy shader over
+    /// the rest, each clip a part of one dispatch of each shader
+    /// (`parts.rs`). Returns how many dispatches it recorded.
     pub(super) fn record(
         &self,
         commands: &mut Commands,
         bindings: &[Binding<'_>],
-        push: &PushConstants,
-    ) -> Result<(), CopyError> {
-        let [x, y, w, h] = push.clip;
-        let clip = Rect::<i32, Dest>::new(Point::new(x, y), Size::new(w, h));
-        let (general, rest) = match Turn::split(push) {
-            Some((turn, rest)) => {
-                commands.dispatch(&self.turn, bindings, &turn.bytes(), turn.groups())?;
-                (None, rest)
-            }
-            None => (Some(clip), Vec::new()),
+        pushes: &[PushConstants],
+    ) -> Result<usize, CopyError> {
+        let Some(first) = pushes.first() else {
+            return Ok(0);
         };
-        // The parts write disjoint pixels: no barrier between them.
-        for part in general.into_iter().chain(rest) {
-            let push = push.clipped(part);
-            commands.dispatch(&self.pipeline, bindings, &push.bytes(), groups(&part))?;
+        // One fast-path dispatch for each set of constants besides the
+        // parts: the same for clips of the same draw.
+        let mut turns: Vec<(Turn, Parts)> = Vec::new();
+        let mut general = Parts::default();
+        for push in pushes {
+            let [x, y, w, h] = push.clip;
+            let clip = Rect::<i32, Dest>::new(Point::new(x, y), Size::new(w, h));
+            let rest = match Turn::split(push) {
+                Some((turn, rest)) => {
+                    match turns.iter_mut().find(|(t, _)| t.shares_dispatch(&turn)) {
+                        Some((_, parts)) => turn.add_to(parts),
+                        None => {
+                            let mut parts = Parts::default();
+                            turn.add_to(&mut parts);
+                            turns.push((turn, parts));
+                        }
+                    }
+                    rest
+                }
+                None => vec![clip],
+            };
+            for part in rest {
+                push.clipped(part).add_clip_to(&mut general);
+            }
         }
-        Ok(())
+        let max_x = self.device.max_workgroups_x();
+        // The parts write disjoint pixels: no barrier between them.
+        for (turn, parts) in &turns {
+            if parts.count() == 1 {
+                commands.dispatch(&self.turn, bindings, &turn.bytes(0), None, turn.groups())?;
+            } else {
+                let push = turn.bytes(parts.groups());
+                let (parameters, grid) = (parts.bytes(), parts.grid(max_x));
+                commands.dispatch(&self.turn_parts, bindings, &push, Some(&parameters), grid)?;
+            }
+        }
+        if general.count() > 0 {
+            let push = first.bytes(&general);
+            let (parameters, grid) = (general.bytes(), general.grid(max_x));
+            commands.dispatch(&self.pipeline, bindings, &push, Some(&parameters), grid)?;
+        }
+        Ok(turns.len() + usize::from(general.count() > 0))
     }
 
     /// The dispatches that write `clip`: see `band.rs`. A solid colour
@@ -261,24 +297,4 @@ pub(super) fn bindings<'a>(
         window: window(tile.dst),
     };
     [src0, src1, dst, src0, dst]
-}
-
-/// The workgroups that cover `rect`, which is not empty, with blocks on the
-/// shader's grid: from `rect`'s origin rounded down to a multiple of
-/// `BLOCK` (its coordinates are not negative: a clip lies in its buffer)
-/// to its end rounded up.
-fn groups<S>(rect: &Rect<i32, S>) -> [u32; 2] {
-    let blocks = |start: i32, len: i32| {
-        let (start, end, block) = (
-            i64::from(start),
-            i64::from(start) + i64::from(len),
-            i64::from(BLOCK),
-        );
-        u32::try_from((end + block - 1).div_euclid(block) - start.div_euclid(block))
-            .expect("validated rectangles are not empty")
-    };
-    [
-        blocks(rect.loc.x, rect.size.w).div_ceil(WORKGROUP),
-        blocks(rect.loc.y, rect.size.h).div_ceil(WORKGROUP),
-    ]
 }

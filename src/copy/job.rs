@@ -230,7 +230,7 @@ impl Copier {
             for tile in &tiles {
                 let push = push.tile(tile, Some(&src_layout), &dst_layout);
                 let bindings = bindings(&src, &dst, tile);
-                self.record(&mut commands, &bindings, &push)?;
+                self.record(&mut commands, &bindings, &[push])?;
             }
             for buffer in &imported {
                 commands.foreign(buffer, Ownership::Release);

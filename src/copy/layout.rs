@@ -7,8 +7,18 @@ use drm_fourcc::DrmFourcc;
 use super::band::{self, Tile, Window};
 use super::draw::{Blend, DrawPlan, DrawSource};
 use super::geometry::{Dest, Rect};
+use super::parts::Parts;
 use super::plan::{CopyPlan, Filter, Side};
 use super::{CopyError, ImageDesc};
+
+/// The copy shader's workgroup is `WORKGROUP × WORKGROUP` invocations
+/// (`local_size_x`, `local_size_y` in `shaders/copy.comp`).
+const WORKGROUP: u32 = 8;
+
+/// Each invocation of the copy shader writes a `BLOCK × BLOCK` block of
+/// pixels, on a grid of multiples of `BLOCK` in destination pixels (`main`
+/// in `shaders/copy.comp`).
+const BLOCK: i32 = 4;
 
 /// The shader's codes for NV12 (`FORMAT_NV12`) and a solid-colour source
 /// (`FORMAT_SOLID`).
@@ -162,7 +172,8 @@ pub(super) struct PushConstants {
     pub(super) words: [u32; 9],
     /// `alpha`.
     alpha: f32,
-    /// `clip_origin`, `clip_extent`.
+    /// The pixels written: origin and extent. Not a push constant: each
+    /// clip is a part of its dispatch (`parts.rs`).
     pub(super) clip: [i32; 4],
     /// `colour`: premultiplied, 0–255.
     colour: [f32; 4],
@@ -188,7 +199,9 @@ const MODE_WORDS: u32 = 4;
 const MODE_ONTO_COLOUR: u32 = 8;
 
 impl PushConstants {
-    pub(super) const SIZE: usize = 4 * (6 + 8 + 9 + 1 + 4 + 4);
+    /// The push constants' size: the members above but the clip, then
+    /// `groups`.
+    pub(super) const SIZE: usize = 4 * (6 + 8 + 9 + 1 + 4 + 1);
 
     /// A copy: its destination rectangle is its clip, alpha 1, replace.
     pub(super) fn new(plan: &CopyPlan, src: &Layout, dst: &Layout) -> Self {
@@ -306,7 +319,32 @@ impl PushConstants {
         }
     }
 
-    pub(super) fn bytes(&self) -> [u8; Self::SIZE] {
+    /// Adds the clip to `parts`, with its workgroups of
+    /// `WORKGROUP × WORKGROUP` blocks of `BLOCK × BLOCK` pixels
+    /// (`shaders/copy.comp`).
+    pub(super) fn add_clip_to(&self, parts: &mut Parts) {
+        let [x, y, w, h] = self.clip;
+        // A clip lies in its buffer: no coordinate is negative, and the
+        // blocks lie on a grid of multiples of BLOCK from the buffer's
+        // corner.
+        let workgroups = |start: i32, len: i32| {
+            let (start, end) = (i64::from(start), i64::from(start) + i64::from(len));
+            let block = i64::from(BLOCK);
+            let blocks = (end + block - 1).div_euclid(block) - start.div_euclid(block);
+            u32::try_from(blocks)
+                .expect("validated rectangles are not empty")
+                .div_ceil(WORKGROUP)
+        };
+        let own = [x, y, w, h].map(i32::cast_unsigned);
+        parts.push(
+            [workgroups(x, w), workgroups(y, h)],
+            [own[0], own[1], own[2], own[3], 0, 0],
+        );
+    }
+
+    /// The push constants of a dispatch of `parts`, each the clip of
+    /// push constants that differ from these in their clip alone.
+    pub(super) fn bytes(&self, parts: &Parts) -> [u8; Self::SIZE] {
         let words = self
             .matrix
             .iter()
@@ -314,8 +352,8 @@ impl PushConstants {
             .chain(self.rects.iter().map(|&i| i.cast_unsigned()))
             .chain(self.words.iter().copied())
             .chain(std::iter::once(self.alpha.to_bits()))
-            .chain(self.clip.iter().map(|&i| i.cast_unsigned()))
-            .chain(self.colour.iter().map(|f| f.to_bits()));
+            .chain(self.colour.iter().map(|f| f.to_bits()))
+            .chain(std::iter::once(parts.groups()));
         let mut bytes = [0; Self::SIZE];
         for (chunk, word) in bytes.chunks_exact_mut(4).zip(words) {
             chunk.copy_from_slice(&word.to_ne_bytes());
@@ -448,7 +486,10 @@ mod tests {
             format: 1,
             planes: vec![plane(4, 40, 0)],
         };
-        let bytes = PushConstants::new(&plan, &src, &dst).bytes();
+        let push = PushConstants::new(&plan, &src, &dst);
+        let mut parts = Parts::default();
+        push.add_clip_to(&mut parts);
+        let bytes = push.bytes(&parts);
         let word = |offset: usize| {
             u32::from_ne_bytes(bytes[offset..offset + 4].try_into().expect("4 bytes"))
         };
@@ -461,11 +502,17 @@ mod tests {
         // The planes, the formats and the mode at 56..92.
         let words: Vec<u32> = (14..23).map(|i| word(4 * i)).collect();
         assert_eq!(words, [8, 12, 48, 16, 4, 40, 4, 1, 1]);
-        // Alpha 1, the clip (the destination rectangle), no colour.
+        // Alpha 1, no colour, the one workgroup of the clip (the
+        // destination rectangle), which is the part's.
         assert_eq!(f32::from_bits(word(92)), 1.0);
-        let clip: Vec<u32> = (24..28).map(|i| word(4 * i)).collect();
-        assert_eq!(clip, [5, 7, 4, 6]);
-        assert!((28..32).all(|i| word(4 * i) == 0));
-        assert_eq!(bytes.len(), 128);
+        assert!((24..28).all(|i| word(4 * i) == 0));
+        assert_eq!(word(112), 1);
+        assert_eq!(bytes.len(), 116);
+        let entry: Vec<u32> = parts
+            .bytes()
+            .chunks_exact(4)
+            .map(|b| u32::from_ne_bytes(b.try_into().expect("4 bytes")))
+            .collect();
+        assert_eq!(entry[..7], [5, 7, 4, 6, 0, 0, 0]);
     }
 }

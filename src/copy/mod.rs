@@ -30,6 +30,7 @@ mod geometry;
 mod import;
 mod job;
 mod layout;
+mod parts;
 mod plain;
 mod plan;
 pub mod reference;

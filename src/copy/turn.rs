@@ -17,6 +17,7 @@
 
 use super::geometry::{Dest, Point, Rect, Size};
 use super::layout::{PushConstants, WordBlend};
+use super::parts::Parts;
 
 /// The side of a block in pixels, and the words of a 16-byte row.
 const BLOCK: i32 = 4;
@@ -34,11 +35,16 @@ const GROUP: u32 = 256;
 /// The blocks across and down of a transposing workgroup.
 const TILE: [u32; 2] = [4, GROUP / 4];
 
-/// The push constants of `shaders/turn.comp`, member by member, each 4 bytes.
+/// What `shaders/turn.comp` takes for one clip: its part of a dispatch
+/// (`parts.rs`) and the push constants, member by member, each 4 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Turn {
-    /// `blocks_x`, `blocks_y`, `dst_first`, `dst_row`, `src_first`.
-    counts: [u32; 5],
+    /// The part: the blocks across and down (its `extent`), the 16-byte
+    /// indices of the first destination row and the source row read first
+    /// (its `first`).
+    part: [u32; 4],
+    /// `dst_row`.
+    dst_row: u32,
     /// `src_block_x`, `src_block_y`, `src_row`.
     steps: [i32; 3],
     /// `transpose`, `reverse`, `keep`, `low`, `set`, `over`, `below`,
@@ -47,7 +53,9 @@ pub(super) struct Turn {
 }
 
 impl Turn {
-    pub(super) const SIZE: usize = 4 * 16;
+    /// The push constants' size: the part, `groups`, then the members
+    /// above from `dst_row`.
+    pub(super) const SIZE: usize = 4 * 17;
 
     /// The fast path's constants for the dispatch of `push` (one tile),
     /// or `None` where it does not apply to the whole clip.
@@ -163,13 +171,13 @@ impl Turn {
             WordBlend::OverWord(word) => (x(src_format), 2, word, x(dst_format)),
         };
         Some(Self {
-            counts: [
+            part: [
                 (clip_w / BLOCK) as u32,
                 (clip_h / BLOCK) as u32,
                 dst_first,
-                dst_stride / 16,
                 src_first,
             ],
+            dst_row: dst_stride / 16,
             steps: [step(a, d), step(b, e), if down { row } else { -row }],
             words: [
                 u32::from(transpose),
@@ -210,11 +218,20 @@ impl Turn {
         })
     }
 
-    /// The workgroups of the dispatch: [`GROUP`] blocks each, in a run
-    /// along the destination's rows, or in a [`TILE`] where the transform
-    /// transposes.
+    /// Whether `other`'s clip can be a part of the same dispatch as this
+    /// one's: everything but the part is the same.
+    pub(super) fn shares_dispatch(&self, other: &Self) -> bool {
+        Self {
+            part: other.part,
+            ..*self
+        } == *other
+    }
+
+    /// The clip's workgroups, across and down: [`GROUP`] blocks each, in a
+    /// run along the destination's rows, or in a [`TILE`] where the
+    /// transform transposes.
     pub(super) fn groups(&self) -> [u32; 2] {
-        let [blocks_x, blocks_y, ..] = self.counts;
+        let [blocks_x, blocks_y, ..] = self.part;
         if self.words[0] != 0 {
             [blocks_x.div_ceil(TILE[0]), blocks_y.div_ceil(TILE[1])]
         } else {
@@ -222,11 +239,24 @@ impl Turn {
         }
     }
 
-    pub(super) fn bytes(&self) -> [u8; Self::SIZE] {
+    /// Adds this clip to `parts`, for the shader built with `PARTS`.
+    pub(super) fn add_to(&self, parts: &mut Parts) {
+        let [blocks_x, blocks_y, dst_first, src_first] = self.part;
+        parts.push(
+            self.groups(),
+            [0, 0, blocks_x, blocks_y, dst_first, src_first],
+        );
+    }
+
+    /// The push constants of a dispatch of this clip alone (`groups` 0),
+    /// or of `groups` workgroups of parts (the shader built with `PARTS`),
+    /// each added by a [`Turn`] that [shares the
+    /// dispatch](Self::shares_dispatch) with this one.
+    pub(super) fn bytes(&self, groups: u32) -> [u8; Self::SIZE] {
         let words = self
-            .counts
-            .iter()
-            .copied()
+            .part
+            .into_iter()
+            .chain([groups, self.dst_row])
             .chain(self.steps.iter().map(|&i| i.cast_unsigned()))
             .chain(self.words.iter().copied());
         let mut bytes = [0; Self::SIZE];
@@ -298,7 +328,7 @@ mod tests {
             );
             let (turn, rest) = Turn::split(&push).expect("the fast path");
             assert!(rest.is_empty(), "{transform:?}: {rest:?}");
-            assert_eq!(turn.counts[..2], [seen.w as u32 / 4, seen.h as u32 / 4]);
+            assert_eq!(turn.part[..2], [seen.w as u32 / 4, seen.h as u32 / 4]);
         }
     }
 
@@ -311,7 +341,7 @@ mod tests {
             Transform::_90,
         );
         let (turn, rest) = Turn::split(&constants).expect("the inside on the fast path");
-        let inside = i64::from(turn.counts[0] * turn.counts[1]) * 16;
+        let inside = i64::from(turn.part[0] * turn.part[1]) * 16;
         assert!(!rest.is_empty());
         assert_eq!(inside + rest.iter().map(Rect::area).sum::<i64>(), 39 * 61);
         // The same source 4 bytes further on: no block lies on 16 bytes.

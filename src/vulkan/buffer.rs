@@ -32,6 +32,10 @@ pub(crate) enum BufferKind {
     /// Written by shaders and transfers, read by the CPU: host-visible
     /// (cached where the device offers it) and mapped for its whole life.
     HostRead,
+    /// Written by the CPU, read by shaders: the parameters of dispatches
+    /// that do not fit their push constants. Host-visible (coherent where
+    /// the device offers it) and mapped for its whole life.
+    Parameters,
 }
 
 /// A persistent host mapping of a staging buffer's memory.
@@ -103,6 +107,7 @@ impl Buffer {
                     | vk::BufferUsageFlags::TRANSFER_SRC
                     | vk::BufferUsageFlags::TRANSFER_DST
             }
+            BufferKind::Parameters => vk::BufferUsageFlags::STORAGE_BUFFER,
         };
         let info = vk::BufferCreateInfo::default()
             .size(size)
@@ -127,7 +132,7 @@ impl Buffer {
                 vk::MemoryPropertyFlags::empty(),
                 vk::MemoryPropertyFlags::DEVICE_LOCAL,
             ),
-            BufferKind::Staging => (
+            BufferKind::Staging | BufferKind::Parameters => (
                 vk::MemoryPropertyFlags::HOST_VISIBLE,
                 vk::MemoryPropertyFlags::HOST_VISIBLE | vk::MemoryPropertyFlags::HOST_COHERENT,
             ),
@@ -342,10 +347,11 @@ impl Buffer {
             .contains(vk::BufferUsageFlags::TRANSFER_SRC | vk::BufferUsageFlags::TRANSFER_DST)
     }
 
-    /// Copies `bytes` into a staging buffer at `offset`, and flushes them
-    /// for the device where the memory is not coherent. Panics on a buffer
-    /// that is not [`BufferKind::Staging`] or a range past its end: both
-    /// are bugs of the caller.
+    /// Copies `bytes` into a staging or parameters buffer at `offset`, and
+    /// flushes them for the device where the memory is not coherent.
+    /// Panics on a buffer the host does not write
+    /// ([`BufferKind::Staging`], [`BufferKind::Parameters`]) or a range
+    /// past its end: both are bugs of the caller.
     ///
     /// The caller writes before submitting the commands that read the
     /// buffer (submission makes host writes visible to the device).

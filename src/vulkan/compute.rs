@@ -2,8 +2,9 @@
 //! record transfers, barriers and dispatches and are submitted once.
 //!
 //! * [`ComputePipeline`]: a SPIR-V compute shader whose descriptor set 0
-//!   holds `bindings` storage buffers (bindings 0, 1, …) and whose push
-//!   constants are `push_size` bytes at offset 0.
+//!   holds `bindings` storage buffers (bindings 0, 1, …), then one of
+//!   parameters, and whose push constants are `push_size` bytes at
+//!   offset 0.
 //! * [`Commands`]: a command buffer in its own command pool, with its own
 //!   descriptor pools, recording begun. Every buffer, image, pipeline and
 //!   semaphore it records is held until the work completed, so none is
@@ -15,6 +16,11 @@
 //!   before anything is destroyed; once it is reached,
 //!   [`Submitted::recycle`] resets the pools and begins recording again, so
 //!   a caller that keeps its spare `Commands` creates no pool per job.
+//!
+//! A dispatch's parameters are what its push constants cannot hold (the
+//! copy shaders' list of rectangles, one dispatch writing many): the
+//! `Commands` writes them into host-visible memory of its own and binds
+//! them after the buffers.
 
 use std::ffi::CStr;
 use std::sync::Arc;
@@ -23,7 +29,7 @@ use std::time::Duration;
 use ash::vk;
 use tracing::{error, trace};
 
-use super::buffer::Buffer;
+use super::buffer::{Buffer, BufferKind};
 use super::conv::map_host_device_oom_err;
 use super::image::ImportedImage;
 use super::semaphore::Semaphore;
@@ -33,9 +39,13 @@ use crate::sync::SyncFile;
 /// Descriptor sets a descriptor pool of [`Commands`] holds.
 const SETS_PER_POOL: u32 = 64;
 
-/// The most storage-buffer bindings a [`ComputePipeline`] may have: each
-/// descriptor pool holds this many descriptors for each of its sets.
-const MAX_BINDINGS: u32 = 5;
+/// The most storage-buffer bindings a [`ComputePipeline`] may have, its
+/// parameters' included: each descriptor pool holds this many descriptors
+/// for each of its sets.
+const MAX_BINDINGS: u32 = 6;
+
+/// The smallest parameters buffer of a [`Commands`], in bytes.
+const MIN_PARAMETERS: u64 = 4096;
 
 /// The completion of one submission: the value it signals on the
 /// device's timeline semaphore. It outlives the commands when someone keeps
@@ -68,7 +78,8 @@ impl Fence {
 }
 
 /// A compute pipeline and its layout: descriptor set 0 of `bindings`
-/// storage buffers, push constants of `push_size` bytes.
+/// storage buffers and the parameters, push constants of `push_size`
+/// bytes.
 ///
 /// Fields are in destruction order; the device is released last.
 pub(crate) struct ComputePipeline {
@@ -92,8 +103,9 @@ impl std::fmt::Debug for ComputePipeline {
 
 impl ComputePipeline {
     /// Builds the pipeline of the compute shader `spirv` (entry point
-    /// `main`), whose interface is `bindings` storage buffers in set 0 and
-    /// `push_size` bytes of push constants.
+    /// `main`), whose interface is `bindings` storage buffers in set 0,
+    /// then its parameters as binding `bindings` (a read-only storage
+    /// buffer), and `push_size` bytes of push constants.
     ///
     /// Panics when `spirv` is not whole 32-bit words or `push_size` is not a
     /// multiple of 4: the shaders are built into the crate, so either is a
@@ -112,7 +124,7 @@ impl ComputePipeline {
             "push constants are whole words"
         );
         assert!(
-            bindings <= MAX_BINDINGS,
+            bindings < MAX_BINDINGS,
             "a descriptor pool holds {MAX_BINDINGS} descriptors a set"
         );
         if push_size > device.limits().max_push_constants_size {
@@ -132,7 +144,7 @@ impl ComputePipeline {
             device: Arc::clone(device),
         };
         // From here on a failure drops `this`, destroying what exists.
-        let layout_bindings: Vec<_> = (0..bindings)
+        let layout_bindings: Vec<_> = (0..=bindings)
             .map(|binding| {
                 vk::DescriptorSetLayoutBinding::default()
                     .binding(binding)
@@ -314,6 +326,11 @@ pub(crate) struct Commands {
     buffers: Vec<Arc<Buffer>>,
     images: Vec<Arc<ImportedImage>>,
     pipelines: Vec<Arc<ComputePipeline>>,
+    /// Host-visible memory the dispatches' parameters are written into,
+    /// `parameters_used` bytes of the last buffer so far: a larger buffer
+    /// replaces a full one, which is kept until the submission completed.
+    parameters: Vec<Buffer>,
+    parameters_used: u64,
     /// The fence of the submission, once submitted.
     fence: Option<Arc<Fence>>,
     device: Arc<Device>,
@@ -353,6 +370,8 @@ impl Commands {
             buffers: Vec::new(),
             images: Vec::new(),
             pipelines: Vec::new(),
+            parameters: Vec::new(),
+            parameters_used: 0,
             fence: None,
             device: Arc::clone(device),
         };
@@ -418,6 +437,46 @@ impl Commands {
             .map_err(|r| map_host_device_oom_err("vkAllocateDescriptorSets", r))?[0];
         self.sets_left -= 1;
         Ok(set)
+    }
+
+    /// Writes `bytes` (not empty) into the parameters memory, after what
+    /// this recording wrote there, and returns the buffer and the range
+    /// they are bound as: at an offset aligned to
+    /// `minStorageBufferOffsetAlignment`, within `maxStorageBufferRange`.
+    fn write_parameters(&mut self, bytes: &[u8]) -> Result<(vk::Buffer, (u64, u64)), VulkanError> {
+        let limits = self.device.limits();
+        let len = bytes.len() as u64;
+        assert!(
+            len > 0 && len <= u64::from(limits.max_storage_buffer_range),
+            "{len} bytes of parameters"
+        );
+        let align = limits.min_storage_buffer_offset_alignment.max(1);
+        let at = self.parameters_used.next_multiple_of(align);
+        let fits = self
+            .parameters
+            .last()
+            .is_some_and(|buffer| at + len <= buffer.size());
+        let at = if fits {
+            at
+        } else {
+            let size = self
+                .parameters
+                .last()
+                .map_or(MIN_PARAMETERS, |last| last.size() * 2)
+                .max(len.next_power_of_two());
+            let buffer = Buffer::new(
+                &self.device,
+                size,
+                BufferKind::Parameters,
+                c"dmabridge dispatch parameters",
+            )?;
+            self.parameters.push(buffer);
+            0
+        };
+        let buffer = self.parameters.last_mut().expect("a buffer was made above");
+        buffer.write(at, bytes)?;
+        self.parameters_used = at + len;
+        Ok((buffer.raw(), (at, len)))
     }
 
     /// Records `barrier`: a global memory barrier.
@@ -687,8 +746,9 @@ impl Commands {
     }
 
     /// Records a dispatch of `groups` workgroups of `pipeline`, with
-    /// `bindings` as bindings 0, 1, … of set 0 and `push` as its push
-    /// constants.
+    /// `bindings` as bindings 0, 1, … of set 0, `parameters` (not empty,
+    /// copied into this object's memory) bound after them where the shader
+    /// reads any, and `push` as its push constants.
     ///
     /// Panics when the numbers do not fit the pipeline or the device's
     /// limits: callers bind at most `maxStorageBufferRange` bytes at an
@@ -699,8 +759,12 @@ impl Commands {
         pipeline: &Arc<ComputePipeline>,
         bindings: &[Binding<'_>],
         push: &[u8],
+        parameters: Option<&[u8]>,
         groups: [u32; 2],
     ) -> Result<(), VulkanError> {
+        let parameters = parameters
+            .map(|bytes| self.write_parameters(bytes))
+            .transpose()?;
         let limits = self.device.limits();
         assert_eq!(
             bindings.len(),
@@ -735,10 +799,11 @@ impl Commands {
         let raw = self.device.raw();
         let infos: Vec<[vk::DescriptorBufferInfo; 1]> = bindings
             .iter()
-            .map(|b| {
-                let (offset, range) = b.bound();
+            .map(|b| (b.buffer.raw(), b.bound()))
+            .chain(parameters)
+            .map(|(buffer, (offset, range))| {
                 [vk::DescriptorBufferInfo::default()
-                    .buffer(b.buffer.raw())
+                    .buffer(buffer)
                     .offset(offset)
                     .range(range)]
             })
@@ -761,14 +826,16 @@ impl Commands {
         // not empty, inside its buffer (VUID-VkDescriptorBufferInfo-offset-00340,
         // VUID-VkDescriptorBufferInfo-range-00341) and within
         // maxStorageBufferRange (VUID-VkWriteDescriptorSet-descriptorType-00333),
-        // all asserted above; the set is not in use by any command buffer yet.
+        // all asserted above, and so placed by `write_parameters` for the
+        // parameters; the set is not in use by any command buffer yet.
         unsafe { raw.update_descriptor_sets(&writes, &[]) };
         // SAFETY: recording, outside a render pass; the pipeline is a compute
         // pipeline whose layout the set and the push constant range come
         // from (VUID-vkCmdBindDescriptorSets-pDescriptorSets-00358,
         // VUID-vkCmdPushConstants-offset-01795: the range covers offset 0
         // and push.len() bytes, asserted above); every binding the shader
-        // uses is written; the group counts are within
+        // uses is written (the parameters' where the caller has them: a
+        // shader the caller gives none does not read them); the group counts are within
         // maxComputeWorkGroupCount (VUID-vkCmdDispatch-groupCountX-00386,
         // asserted above).
         unsafe {
@@ -928,6 +995,10 @@ impl Submitted {
         commands.buffers.clear();
         commands.images.clear();
         commands.pipelines.clear();
+        // The largest parameters buffer serves the next recording.
+        let last = commands.parameters.len().saturating_sub(1);
+        commands.parameters.drain(..last);
+        commands.parameters_used = 0;
         let raw = commands.device.raw();
         // SAFETY: the submission completed (its fence signalled), so
         // neither the command buffer nor any set is pending

@@ -363,6 +363,12 @@ impl Device {
         self.limits.min_storage_buffer_offset_alignment
     }
 
+    /// `maxComputeWorkGroupCount[0]`: the most workgroups of a dispatch
+    /// across, at least 65,535.
+    pub(crate) fn max_workgroups_x(&self) -> u32 {
+        self.limits.max_compute_work_group_count[0]
+    }
+
     /// The first memory type among `allowed` (a `memoryTypeBits` mask) that
     /// has every property of `required`, and the properties it has.
     pub(super) fn memory_type(
