@@ -660,6 +660,135 @@ fn opaque_transformed_draws_match_the_reference_inside_their_clip() {
     });
 }
 
+/// A texture drawn over many damage rectangles in one batch: each clip a
+/// part of one dispatch of the fast path and one of the general shader
+/// (its edges). Replacing, under every transform, the result is the
+/// reference's copy inside each clip and the target's own bytes outside;
+/// blending, it is what the same draws make one batch each.
+#[test]
+fn damage_rectangles_of_one_texture_are_one_dispatch_of_each_shader() {
+    use dmabridge::copy::{Blend, Draw, DrawPlan, DrawRequest, DrawSource, Point};
+    let src_rect = support::rect(0, 0, 64, 44);
+    // Nine clips that share no pixel, in cells of 14 pixels, each off the
+    // grid of blocks on some side: inside the destination rectangle of
+    // every transform (it covers 44 × 44 from (4, 8) at least).
+    let clips: Vec<Rect<i32, dmabridge::copy::Dest>> = (0..9)
+        .map(|k| {
+            let (x, y) = (4 + (k % 3) * 14 + k % 4, 8 + (k / 3) * 14 + (k + 1) % 4);
+            support::rect(x, y, 14 - k % 4 - k % 3, 14 - (k + 1) % 4 - k % 2)
+        })
+        .collect();
+    on_gpu(|copier| {
+        for (transform, blend) in Transform::ALL
+            .into_iter()
+            .map(|t| (t, Blend::Replace))
+            .chain([
+                (Transform::_90, Blend::Over),
+                (Transform::Normal, Blend::Over),
+            ])
+        {
+            let seen = transform.transformed_size(src_rect.size);
+            let dst_rect = support::rect(4, 8, seen.w, seen.h);
+            let src_format = match blend {
+                Blend::Replace => DrmFourcc::Xrgb8888,
+                Blend::Over => DrmFourcc::Argb8888,
+            };
+            let case = Case::new(
+                format!("damage-{transform:?}-{blend:?}"),
+                CopyRequest {
+                    src_size: Size::new(ODD.0, ODD.1),
+                    dst_size: Size::new(80, 76),
+                    src_rect,
+                    dst_rect,
+                    transform,
+                    filter: None,
+                },
+                (src_format, ALIGNED_SOURCE),
+                (DrmFourcc::Xrgb8888, ALIGNED_DESTINATION),
+            );
+            let plans: Vec<DrawPlan> = clips
+                .iter()
+                .map(|&clip| {
+                    DrawPlan::new(DrawRequest {
+                        dst_size: Size::new(80, 76),
+                        dst_rect,
+                        clip,
+                        source: DrawSource::Texture {
+                            size: Size::new(ODD.0, ODD.1),
+                            rect: Rect::new(Point::new(0.0, 0.0), Size::new(64.0, 44.0)),
+                            transform,
+                            filter: Filter::Nearest,
+                        },
+                        blend,
+                        alpha: 1.0,
+                    })
+                    .expect("a valid draw")
+                })
+                .collect();
+            let src_bytes = reference::noise(7, case.src_size as usize);
+            let dst_bytes = reference::noise(8, case.dst_size as usize);
+            let src = upload(copier, &src_bytes);
+            let source = Surface::Buffer {
+                buffer: &src,
+                desc: &case.src,
+            };
+            let draw = |copier: &mut Copier, draws: &[Draw<'_>], dst: &DeviceBuffer| {
+                let target = Surface::Buffer {
+                    buffer: dst,
+                    desc: &case.dst,
+                };
+                let batch = copier
+                    .submit_draws(target, draws, Vec::new())
+                    .expect("the batch is submitted");
+                assert!(batch.refused.is_empty());
+                batch.completion.wait().expect("waiting for the batch");
+                batch.dispatches
+            };
+            let draws: Vec<Draw<'_>> = plans.iter().map(|p| Draw::new(p, Some(source))).collect();
+            let merged = upload(copier, &dst_bytes);
+            let dispatches = draw(copier, &draws, &merged);
+            assert_eq!(dispatches, 2, "{}: dispatches", case.name);
+            let want = match blend {
+                Blend::Replace => {
+                    let copied = expected(&case, &src_bytes, &dst_bytes);
+                    let mut want = dst_bytes.clone();
+                    let (offset, stride) = (
+                        case.dst.planes[0].offset as usize,
+                        case.dst.planes[0].stride as usize,
+                    );
+                    for clip in &clips {
+                        for y in clip.loc.y..clip.loc.y + clip.size.h {
+                            let start = offset + y as usize * stride + clip.loc.x as usize * 4;
+                            let end = start + clip.size.w as usize * 4;
+                            want[start..end].copy_from_slice(&copied[start..end]);
+                        }
+                    }
+                    want
+                }
+                Blend::Over => {
+                    let apart = upload(copier, &dst_bytes);
+                    for one in &draws {
+                        draw(copier, std::slice::from_ref(one), &apart);
+                    }
+                    copier
+                        .readback(&apart)
+                        .expect("reading back")
+                        .wait()
+                        .expect("waiting for the readback")
+                }
+            };
+            let actual = copier
+                .readback(&merged)
+                .expect("reading back")
+                .wait()
+                .expect("waiting for the readback");
+            if let Err(err) = compare(&case, &actual, &want) {
+                panic!("{err}");
+            }
+        }
+    });
+}
+
 #[test]
 fn scaled_copies_nearest_and_linear() {
     // A sub-rectangle stretched across and squeezed down, and a small one

@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use tracing::{debug, debug_span};
 
-use super::band::{Sampling, Tile};
+use super::band::{Sampling, Tile, Window};
 use super::copier::{BINDINGS, bindings};
 use super::draw::{Blend, DrawPlan, DrawSource};
 use super::fences::CpuWait;
 use super::geometry::{Dest, Rect};
 use super::layout::{Layout, PushConstants, check, solid_word};
+use super::parts::Parts;
 use super::plan::Side;
 use super::surface::Resolved;
 use super::{Copier, CopyCompletion, CopyError, Surface};
@@ -106,11 +107,20 @@ impl Copier {
         if recorded.iter().any(|(_, checked)| checked.fill.is_some()) {
             commands.barrier(Barrier::BeforeTransfer);
         }
+        // The tiles since the last barrier that bind the same buffers and
+        // differ in their clip alone (a texture drawn over several damage
+        // rectangles): recorded as one dispatch of each shader
+        // (`parts.rs`) once a tile that differs or a barrier comes.
+        let mut run: Option<Run<'_>> = None;
+        let mut dispatches = 0;
         for (index, checked) in &recorded {
             if checked
                 .writes()
                 .any(|rect| written.iter().any(|w| w.intersection(rect).is_some()))
             {
+                if let Some(run) = run.take() {
+                    dispatches += self.record(&mut commands, &run.bindings, &run.pushes)?;
+                }
                 commands.barrier(Barrier::BeforeShader);
                 commands.barrier(Barrier::BeforeTransfer);
                 written.clear();
@@ -133,6 +143,21 @@ impl Copier {
             let src_layout = checked.source.as_ref().map(|(_, layout)| layout);
             for tile in &checked.tiles {
                 let push = checked.push.tile(tile, src_layout, &checked.dst_layout);
+                let key = RunKey {
+                    source: checked.source.as_ref().map(|(i, _)| *i),
+                    src: tile.src.clone(),
+                    dst: tile.dst,
+                    constants: push.bytes(&Parts::default()),
+                };
+                if let Some(run) = &mut run
+                    && run.key == key
+                {
+                    run.pushes.push(push);
+                    continue;
+                }
+                if let Some(run) = run.take() {
+                    dispatches += self.record(&mut commands, &run.bindings, &run.pushes)?;
+                }
                 let bindings = match src_layout {
                     Some(_) => bindings(src, &dst, tile),
                     None => {
@@ -143,8 +168,15 @@ impl Copier {
                         [target; BINDINGS as usize]
                     }
                 };
-                self.record(&mut commands, &bindings, &[push])?;
+                run = Some(Run {
+                    key,
+                    bindings,
+                    pushes: vec![push],
+                });
             }
+        }
+        if let Some(run) = run.take() {
+            dispatches += self.record(&mut commands, &run.bindings, &run.pushes)?;
         }
         for buffer in &imported {
             commands.foreign(buffer, Ownership::Release);
@@ -152,12 +184,13 @@ impl Copier {
         let export = self.device.capabilities().semaphore_sync_fd.export;
         let completion =
             self.submit_exporting(commands, c"dmabridge draw batch", export, &dmabufs)?;
-        debug!(refused = refused.len(), "draw batch submitted");
+        debug!(refused = refused.len(), dispatches, "draw batch submitted");
         Ok(DrawBatch {
             completion,
             refused,
             fills,
             onto_fills,
+            dispatches,
         })
     }
 
@@ -180,13 +213,18 @@ impl Copier {
                 if surface.same_as(&target) {
                     return Err(CopyError::SameBuffer);
                 }
-                // A dma-buf drawn more than once is resolved (and, as
-                // an image, staged) once.
+                // A source drawn more than once is resolved (and, a
+                // dma-buf imported as an image, staged) once, and its
+                // draws can share dispatches (`Run`).
                 let known = match surface {
                     Surface::Dmabuf(dmabuf) => sources
                         .iter()
                         .position(|s| s.dmabuf.is_some_and(|seen| Arc::ptr_eq(seen, dmabuf))),
-                    Surface::Buffer { .. } => None,
+                    Surface::Buffer { buffer, desc } => sources.iter().position(|s| {
+                        s.dmabuf.is_none()
+                            && Arc::ptr_eq(&s.planes[0], &buffer.buffer)
+                            && *s.desc == *desc
+                    }),
                 };
                 let size = (size.w, size.h);
                 match known {
@@ -280,6 +318,30 @@ pub struct DrawBatch {
     /// those pixels is written once, where it was written, read and
     /// written again.
     pub onto_fills: Vec<usize>,
+    /// The compute dispatches recorded. The draws between two barriers
+    /// that read the same source and differ in their clip alone (one
+    /// texture over several damage rectangles) are one dispatch of the
+    /// fast path and one of the general shader, or either alone.
+    pub dispatches: usize,
+}
+
+/// Tiles of draws recorded as one dispatch of each shader: they bind the
+/// same buffers and differ in their clip alone.
+struct Run<'a> {
+    key: RunKey,
+    bindings: [Binding<'a>; BINDINGS as usize],
+    pushes: Vec<PushConstants>,
+}
+
+/// What the tiles of a [`Run`] share: the source among the batch's
+/// resolved ones (`None` for a solid colour), the windows bound, and the
+/// push constants but the clip.
+#[derive(PartialEq)]
+struct RunKey {
+    source: Option<usize>,
+    src: Vec<Option<Window>>,
+    dst: Option<Window>,
+    constants: [u8; PushConstants::SIZE],
 }
 
 /// A draw of a batch, checked and ready to record.
