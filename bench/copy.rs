@@ -14,6 +14,14 @@
 //! process's CPU time (all its threads, lavapipe's included), which other
 //! load on the machine disturbs far less than wall time.
 //!
+//! Then draw batches at 1920×1080, as a compositor's frame over its damage:
+//! one texture drawn over many clips in one batch against the same texture
+//! over one clip of as many pixels, replacing the target (XRGB8888) and
+//! blending over it (ARGB8888): the frame split into 64 tiles against the
+//! whole frame, and 256 scattered 32 × 16 rectangles off the grid of
+//! blocks against one 256 × 512 rectangle. The last table gives each
+//! batch's time over its baseline's.
+//!
 //! `cargo bench --bench copy`; release builds run without the validation
 //! layer. See docs/PERFORMANCE.md for the measured table.
 
@@ -25,8 +33,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use dmabridge::copy::{
-    Copier, CopyJob, CopyPlan, CopyRequest, ImageDesc, PlaneDesc, Point, Rect, Size, Surface,
-    Transform,
+    Blend, Copier, CopyJob, CopyPlan, CopyRequest, Dest, Draw, DrawPlan, DrawRequest, DrawSource,
+    Filter, ImageDesc, PlaneDesc, Point, Rect, Size, Surface, Transform,
 };
 use dmabridge::vulkan::{Device, Instance};
 use drm_fourcc::DrmFourcc;
@@ -49,6 +57,33 @@ const COPIES: [(&str, DrmFourcc, DrmFourcc, Transform); 10] = {
         ("flip270", Xrgb, Xrgb, Transform::Flipped270),
     ]
 };
+
+/// A draw batch: its name, its clips in a 1920×1080 target, and the batch
+/// it is measured against.
+type Batch = (&'static str, Vec<Rect<i32, Dest>>, &'static str);
+
+/// The draw batches.
+fn batches() -> [Batch; 4] {
+    let rect = |x, y, w, h| Rect::new(Point::new(x, y), Size::new(w, h));
+    [
+        ("whole", vec![rect(0, 0, 1920, 1080)], "whole"),
+        (
+            "tiles-64",
+            (0..64)
+                .map(|i| rect((i % 8) * 240, (i / 8) * 135, 240, 135))
+                .collect(),
+            "whole",
+        ),
+        ("one-256x512", vec![rect(3, 5, 256, 512)], "one-256x512"),
+        (
+            "scattered-256",
+            (0..256)
+                .map(|i| rect((i % 16) * 120 + 3, (i / 16) * 67 + 5, 32, 16))
+                .collect(),
+            "one-256x512",
+        ),
+    ]
+}
 
 /// Wall time, CPU time and iterations of one benchmark.
 #[derive(Default, Clone, Copy)]
@@ -179,6 +214,8 @@ fn bench(c: &mut Criterion) {
         group.finish();
     }
 
+    draws(c, &mut copier, &mut totals);
+
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
@@ -210,6 +247,113 @@ fn bench(c: &mut Criterion) {
             .expect("writing to stdout");
         }
     }
+    writeln!(
+        out,
+        "\n{:<22} {:>10} {:>10} {:>10} {:>8}",
+        "draws 1920x1080", "mean", "baseline", "cpu", "time"
+    )
+    .expect("writing to stdout");
+    for blend in ["replace", "over"] {
+        for (batch, _, baseline) in batches() {
+            let name = format!("{blend}-{batch}");
+            let (Some((mean, cpu)), Some((base, _))) = (
+                totals.mean(1920, &name),
+                totals.mean(1920, &format!("{blend}-{baseline}")),
+            ) else {
+                continue;
+            };
+            writeln!(
+                out,
+                "{:<22} {:>10.2?} {:>10.2?} {:>10.2?} {:>7.2}×",
+                name,
+                mean,
+                base,
+                cpu,
+                mean.as_secs_f64() / base.as_secs_f64(),
+            )
+            .expect("writing to stdout");
+        }
+    }
+}
+
+/// The draw batches ([`batches`]), replacing and blending, timed whole:
+/// checking, recording, submitting, waiting.
+fn draws(c: &mut Criterion, copier: &mut Copier, totals: &mut Totals) {
+    let (w, h) = (1920, 1080);
+    let len = (w * h * 4) as u64;
+    let texture = copier.create_buffer(len).expect("a buffer");
+    let target = copier.create_buffer(len).expect("a buffer");
+    let pattern: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+    for buffer in [&texture, &target] {
+        copier
+            .upload(buffer, &pattern)
+            .expect("uploading")
+            .wait()
+            .expect("waiting");
+    }
+    let mut group = c.benchmark_group(format!("draws-{w}x{h}"));
+    group.sample_size(20);
+    for (blend, format) in [
+        (Blend::Replace, DrmFourcc::Xrgb8888),
+        (Blend::Over, DrmFourcc::Argb8888),
+    ] {
+        let texture_desc = packed(format, w, h);
+        let target_desc = packed(DrmFourcc::Xrgb8888, w, h);
+        for (batch, clips, _) in batches() {
+            let plans: Vec<DrawPlan> = clips
+                .iter()
+                .map(|&clip| draw_plan((w as i32, h as i32), clip, blend))
+                .collect();
+            let source = Surface::Buffer {
+                buffer: &texture,
+                desc: &texture_desc,
+            };
+            let draws: Vec<Draw<'_>> = plans
+                .iter()
+                .map(|plan| Draw::new(plan, Some(source)))
+                .collect();
+            let target = Surface::Buffer {
+                buffer: &target,
+                desc: &target_desc,
+            };
+            let mut submit = || {
+                let batch = copier
+                    .submit_draws(target, &draws, Vec::new())
+                    .expect("submitting");
+                batch.completion.wait().expect("waiting");
+            };
+            // Once untimed, for the pipelines' first use.
+            submit();
+            let name = format!("{blend:?}-{batch}").to_lowercase();
+            group.bench_function(&name, |b| {
+                b.iter_custom(|iters| totals.time(w, &name, iters, &mut submit));
+            });
+        }
+    }
+    group.finish();
+}
+
+/// An upright, unscaled draw of a whole `size` texture over a target of the
+/// same size, clipped to `clip`, at alpha 1.
+fn draw_plan(size: (i32, i32), clip: Rect<i32, Dest>, blend: Blend) -> DrawPlan {
+    let whole = Size::new(size.0, size.1);
+    DrawPlan::new(DrawRequest {
+        dst_size: whole,
+        dst_rect: Rect::new(Point::new(0, 0), whole),
+        clip,
+        source: DrawSource::Texture {
+            size: Size::new(size.0, size.1),
+            rect: Rect::new(
+                Point::new(0.0, 0.0),
+                Size::new(size.0 as f64, size.1 as f64),
+            ),
+            transform: Transform::Normal,
+            filter: Filter::Nearest,
+        },
+        blend,
+        alpha: 1.0,
+    })
+    .expect("a valid draw")
 }
 
 criterion_group!(benches, bench);
