@@ -583,43 +583,93 @@ fn fast_path_and_its_edges_under_every_transform_and_format_pair() {
 /// (unscaled, nearest, alpha 1, replacing what is under it): the draw takes
 /// the fast path inside its clip and the general shader at the clip's
 /// edges, and writes what the reference copy writes there, nothing outside.
+/// A copy of the 64 × 44 top-left of an `ODD` source of `src_format` to
+/// (4, 8) of an 80 × 76 XRGB8888 destination under `transform`, both with
+/// rows on 16-byte boundaries: what [`odd_texture_draw`] draws.
+fn odd_texture_case(name: String, transform: Transform, src_format: DrmFourcc) -> Case {
+    let src_rect = support::rect(0, 0, 64, 44);
+    let seen = transform.transformed_size(src_rect.size);
+    Case::new(
+        name,
+        CopyRequest {
+            src_size: Size::new(ODD.0, ODD.1),
+            dst_size: Size::new(80, 76),
+            src_rect,
+            dst_rect: support::rect(4, 8, seen.w, seen.h),
+            transform,
+            filter: None,
+        },
+        (src_format, ALIGNED_SOURCE),
+        (DrmFourcc::Xrgb8888, ALIGNED_DESTINATION),
+    )
+}
+
+/// A draw of the 64 × 44 top-left of an `ODD` texture into `dst_rect` of
+/// an 80 × 76 target under `transform`, clipped to `clip`, at alpha 1.
+fn odd_texture_draw(
+    dst_rect: Rect<i32, dmabridge::copy::Dest>,
+    clip: Rect<i32, dmabridge::copy::Dest>,
+    transform: Transform,
+    blend: dmabridge::copy::Blend,
+) -> dmabridge::copy::DrawPlan {
+    use dmabridge::copy::{DrawPlan, DrawRequest, DrawSource, Point};
+    DrawPlan::new(DrawRequest {
+        dst_size: Size::new(80, 76),
+        dst_rect,
+        clip,
+        source: DrawSource::Texture {
+            size: Size::new(ODD.0, ODD.1),
+            rect: Rect::new(Point::new(0.0, 0.0), Size::new(64.0, 44.0)),
+            transform,
+            filter: Filter::Nearest,
+        },
+        blend,
+        alpha: 1.0,
+    })
+    .expect("a valid draw")
+}
+
+/// `dst_bytes` with the reference's copy of `case` (of its whole
+/// rectangle) inside `clips` alone.
+fn copied_within(
+    case: &Case,
+    src_bytes: &[u8],
+    dst_bytes: &[u8],
+    clips: &[Rect<i32, dmabridge::copy::Dest>],
+) -> Vec<u8> {
+    let copied = expected(case, src_bytes, dst_bytes);
+    let mut want = dst_bytes.to_vec();
+    let (offset, stride) = (
+        case.dst.planes[0].offset as usize,
+        case.dst.planes[0].stride as usize,
+    );
+    for clip in clips {
+        for y in clip.loc.y..clip.loc.y + clip.size.h {
+            let start = offset + y as usize * stride + clip.loc.x as usize * 4;
+            let end = start + clip.size.w as usize * 4;
+            want[start..end].copy_from_slice(&copied[start..end]);
+        }
+    }
+    want
+}
+
 #[test]
 fn opaque_transformed_draws_match_the_reference_inside_their_clip() {
-    use dmabridge::copy::{Blend, Draw, DrawPlan, DrawRequest, DrawSource, Point};
-    let src_rect = support::rect(0, 0, 64, 44);
+    use dmabridge::copy::{Blend, Draw};
     on_gpu(|copier| {
         for transform in Transform::ALL {
-            let seen = transform.transformed_size(src_rect.size);
-            let dst_rect = support::rect(4, 8, seen.w, seen.h);
-            let case = Case::new(
+            let case = odd_texture_case(
                 format!("draw-{transform:?}"),
-                CopyRequest {
-                    src_size: Size::new(ODD.0, ODD.1),
-                    dst_size: Size::new(80, 76),
-                    src_rect,
-                    dst_rect,
-                    transform,
-                    filter: None,
-                },
-                (DrmFourcc::Xrgb8888, ALIGNED_SOURCE),
-                (DrmFourcc::Xrgb8888, ALIGNED_DESTINATION),
+                transform,
+                DrmFourcc::Xrgb8888,
+            );
+            let (seen, dst_rect) = (
+                case.plan.request().dst_rect.size,
+                case.plan.request().dst_rect,
             );
             // Off the grid of blocks on every side.
             let clip = support::rect(5, 11, seen.w - 3, seen.h - 6);
-            let plan = DrawPlan::new(DrawRequest {
-                dst_size: Size::new(80, 76),
-                dst_rect,
-                clip,
-                source: DrawSource::Texture {
-                    size: Size::new(ODD.0, ODD.1),
-                    rect: Rect::new(Point::new(0.0, 0.0), Size::new(64.0, 44.0)),
-                    transform,
-                    filter: Filter::Nearest,
-                },
-                blend: Blend::Replace,
-                alpha: 1.0,
-            })
-            .expect("a valid draw");
+            let plan = odd_texture_draw(dst_rect, clip, transform, Blend::Replace);
             let src_bytes = reference::noise(7, case.src_size as usize);
             let dst_bytes = vec![SENTINEL; case.dst_size as usize];
             let (src, dst) = (upload(copier, &src_bytes), upload(copier, &dst_bytes));
@@ -641,18 +691,7 @@ fn opaque_transformed_draws_match_the_reference_inside_their_clip() {
                 .expect("reading back")
                 .wait()
                 .expect("waiting for the readback");
-            // The reference copy of the whole rectangle, kept inside the clip.
-            let copied = expected(&case, &src_bytes, &dst_bytes);
-            let mut want = dst_bytes.clone();
-            let (offset, stride) = (
-                case.dst.planes[0].offset as usize,
-                case.dst.planes[0].stride as usize,
-            );
-            for y in clip.loc.y..clip.loc.y + clip.size.h {
-                let start = offset + y as usize * stride + clip.loc.x as usize * 4;
-                let end = start + clip.size.w as usize * 4;
-                want[start..end].copy_from_slice(&copied[start..end]);
-            }
+            let want = copied_within(&case, &src_bytes, &dst_bytes, &[clip]);
             if let Err(err) = compare(&case, &actual, &want) {
                 panic!("{err}");
             }
@@ -667,8 +706,7 @@ fn opaque_transformed_draws_match_the_reference_inside_their_clip() {
 /// blending, it is what the same draws make one batch each.
 #[test]
 fn damage_rectangles_of_one_texture_are_one_dispatch_of_each_shader() {
-    use dmabridge::copy::{Blend, Draw, DrawPlan, DrawRequest, DrawSource, Point};
-    let src_rect = support::rect(0, 0, 64, 44);
+    use dmabridge::copy::{Blend, Draw, DrawPlan};
     // Nine clips that share no pixel, in cells of 14 pixels, each off the
     // grid of blocks on some side: inside the destination rectangle of
     // every transform (it covers 44 × 44 from (4, 8) at least).
@@ -687,43 +725,16 @@ fn damage_rectangles_of_one_texture_are_one_dispatch_of_each_shader() {
                 (Transform::Normal, Blend::Over),
             ])
         {
-            let seen = transform.transformed_size(src_rect.size);
-            let dst_rect = support::rect(4, 8, seen.w, seen.h);
             let src_format = match blend {
                 Blend::Replace => DrmFourcc::Xrgb8888,
                 Blend::Over => DrmFourcc::Argb8888,
             };
-            let case = Case::new(
-                format!("damage-{transform:?}-{blend:?}"),
-                CopyRequest {
-                    src_size: Size::new(ODD.0, ODD.1),
-                    dst_size: Size::new(80, 76),
-                    src_rect,
-                    dst_rect,
-                    transform,
-                    filter: None,
-                },
-                (src_format, ALIGNED_SOURCE),
-                (DrmFourcc::Xrgb8888, ALIGNED_DESTINATION),
-            );
+            let name = format!("damage-{transform:?}-{blend:?}");
+            let case = odd_texture_case(name, transform, src_format);
+            let dst_rect = case.plan.request().dst_rect;
             let plans: Vec<DrawPlan> = clips
                 .iter()
-                .map(|&clip| {
-                    DrawPlan::new(DrawRequest {
-                        dst_size: Size::new(80, 76),
-                        dst_rect,
-                        clip,
-                        source: DrawSource::Texture {
-                            size: Size::new(ODD.0, ODD.1),
-                            rect: Rect::new(Point::new(0.0, 0.0), Size::new(64.0, 44.0)),
-                            transform,
-                            filter: Filter::Nearest,
-                        },
-                        blend,
-                        alpha: 1.0,
-                    })
-                    .expect("a valid draw")
-                })
+                .map(|&clip| odd_texture_draw(dst_rect, clip, transform, blend))
                 .collect();
             let src_bytes = reference::noise(7, case.src_size as usize);
             let dst_bytes = reference::noise(8, case.dst_size as usize);
@@ -749,22 +760,7 @@ fn damage_rectangles_of_one_texture_are_one_dispatch_of_each_shader() {
             let dispatches = draw(copier, &draws, &merged);
             assert_eq!(dispatches, 2, "{}: dispatches", case.name);
             let want = match blend {
-                Blend::Replace => {
-                    let copied = expected(&case, &src_bytes, &dst_bytes);
-                    let mut want = dst_bytes.clone();
-                    let (offset, stride) = (
-                        case.dst.planes[0].offset as usize,
-                        case.dst.planes[0].stride as usize,
-                    );
-                    for clip in &clips {
-                        for y in clip.loc.y..clip.loc.y + clip.size.h {
-                            let start = offset + y as usize * stride + clip.loc.x as usize * 4;
-                            let end = start + clip.size.w as usize * 4;
-                            want[start..end].copy_from_slice(&copied[start..end]);
-                        }
-                    }
-                    want
-                }
+                Blend::Replace => copied_within(&case, &src_bytes, &dst_bytes, &clips),
                 Blend::Over => {
                     let apart = upload(copier, &dst_bytes);
                     for one in &draws {
