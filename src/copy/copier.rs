@@ -26,7 +26,8 @@
 //! [`Copier::submit`] returns a [`CopyCompletion`](super::CopyCompletion)
 //! holding the job's fence (`job.rs`).
 //! [`Copier::submit_draws`] records the draws of a frame into one
-//! submission; a draw it cannot carry out (its source does not import or
+//! submission, the draws of one texture over several clips as parts of
+//! one dispatch of each shader (`parts.rs`); a draw it cannot carry out (its source does not import or
 //! does not fit its plan) is skipped and reported in
 //! [`DrawBatch::refused`](super::DrawBatch::refused) while the others are
 //! drawn: one client's buffer does not cost everyone the frame

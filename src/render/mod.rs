@@ -28,10 +28,11 @@
 //! the frame is drawn (`render/frame.rs`). A texture's buffer transform, composed with the output's, is one of the
 //! eight [`Transform`]s the copy engine already knows; its source rectangle
 //! may be fractional (`wp_viewporter`). `finish` records every draw of the
-//! frame, in order, into one command buffer ([`Copier::submit_draws`]): one
-//! compute dispatch per draw (one a band where a texture or the target is
-//! larger than a storage buffer binding may be, such as a 6000×6000
-//! `wl_shm` buffer on lavapipe), or, for a solid colour that replaces what
+//! frame, in order, into one command buffer ([`Copier::submit_draws`]):
+//! compute dispatches, where the draws of one texture over several damage
+//! rectangles share one of each shader (one a band where a texture or the
+//! target is larger than a storage buffer binding may be, such as a
+//! 6000×6000 `wl_shm` buffer on lavapipe), or, for a solid colour that replaces what
 //! it covers (`clear`) in a target that takes transfers, a buffer fill of
 //! its rows (`vkCmdFillBuffer`), a barrier only before a draw that overlaps
 //! one written since the last barrier, one submission. The command buffer
