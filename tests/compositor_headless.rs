@@ -409,6 +409,25 @@ fn embedded_with_a_window() -> (Server, Wire, u32, u32, u32, u32) {
     (server, w, seat, pointer, surface, xdg)
 }
 
+/// A command returns once the compositor applied it and the events it
+/// made are on the client's socket, so that a roundtrip begun after it is
+/// answered after them: each motion here is read without waiting and
+/// without a roundtrip.
+#[test]
+fn a_command_returns_once_its_events_were_sent() {
+    let (server, mut w, _, pointer, _, _) = embedded_with_a_window();
+    let remote = server.remote();
+    remote.pointer_to((5.0, 50.0).into()).unwrap();
+    wait_for(&mut w, pointer, 0).expect("the pointer entered the window");
+    for x in 10..50 {
+        remote.pointer_to((f64::from(x), 50.0).into()).unwrap();
+        w.read(Duration::ZERO);
+        assert_eq!(motions(&w, pointer).last(), Some(&(x, 50)), "at x = {x}");
+    }
+    assert_eq!(w.error(), None);
+    server.stop().unwrap();
+}
+
 #[test]
 fn a_popup_grab_needs_a_press_and_a_click_outside_dismisses_the_popup() {
     let (server, mut w, seat, pointer, _, parent) = embedded_with_a_window();

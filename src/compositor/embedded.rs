@@ -7,7 +7,11 @@
 //! and up. Input goes through the same seat code as the nested backend's,
 //! so a click or a touch gives its window the keyboard. Commands are
 //! applied in the order they were sent, on the compositor's thread,
-//! between dispatches of the clients.
+//! between dispatches of the clients, and each returns once it was
+//! applied and the events it made are on the clients' sockets: a client's
+//! roundtrip begun after a click is answered after the events the click
+//! sent it, as a conformance suite expects. So a [`Remote`] is for other
+//! threads than the compositor's.
 //!
 //! ```no_run
 //! use std::os::unix::net::UnixStream;
@@ -35,8 +39,8 @@
 
 use std::collections::HashMap;
 use std::os::unix::net::UnixStream;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 
 use anyhow::Context;
@@ -62,9 +66,13 @@ pub struct Server {
 /// Sends commands to a [`Server`]; clones send to the same one.
 #[derive(Debug, Clone)]
 pub struct Remote {
-    sender: Sender<Command>,
+    sender: Sender<Sent>,
     next_client: Arc<AtomicU64>,
 }
+
+/// A command, and where the compositor's thread says it applied it: it
+/// drops the sender once it did, or unapplied when it stops first.
+type Sent = (Command, mpsc::Sender<()>);
 
 /// A client inserted with [`Remote::insert_client`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -133,8 +141,10 @@ impl Server {
     /// its Vulkan device are gone and the thread has ended; an error if
     /// the setup failed or the loop did.
     pub fn stop(self) -> anyhow::Result<()> {
-        // A send fails only when the thread has already ended.
-        let _ = self.remote.sender.send(Command::Stop);
+        // A send fails only when the thread has already ended; the loop
+        // ends before anyone would hear that it applied the command.
+        let (applied, _) = mpsc::channel();
+        let _ = self.remote.sender.send((Command::Stop, applied));
         match self.thread.join() {
             Ok(result) => result,
             Err(_) => anyhow::bail!("the compositor's thread panicked"),
@@ -203,14 +213,18 @@ impl Remote {
         self.send(Command::TouchUp { slot })
     }
 
+    /// Sends `command` and returns once the compositor's thread applied
+    /// it and sent the clients what it made.
     fn send(&self, command: Command) -> Result<(), Stopped> {
-        self.sender.send(command).map_err(|_| Stopped)
+        let (applied, done) = mpsc::channel();
+        self.sender.send((command, applied)).map_err(|_| Stopped)?;
+        done.recv().map_err(|_| Stopped)
     }
 }
 
 /// The server's thread: the compositor's setup, then its loop, with the
 /// channel's commands as one more source.
-fn serve(output: &OutputConfig, commands: Channel<Command>) -> anyhow::Result<()> {
+fn serve(output: &OutputConfig, commands: Channel<Sent>) -> anyhow::Result<()> {
     let mut compositor = Compositor::new(Backend::Headless, output)?;
     compositor.state.add_touch();
     let mut clients: HashMap<ClientKey, Client> = HashMap::new();
@@ -218,7 +232,14 @@ fn serve(output: &OutputConfig, commands: Channel<Command>) -> anyhow::Result<()
         .event_loop
         .handle()
         .insert_source(commands, move |event, _, state| match event {
-            Event::Msg(command) => apply(state, &mut clients, command),
+            Event::Msg((command, applied)) => {
+                apply(state, &mut clients, command);
+                if let Err(err) = state.display.flush_clients() {
+                    warn!(%err, "flushing clients");
+                }
+                // The caller may have given up waiting.
+                let _ = applied.send(());
+            }
             // Every sender is gone: no one can stop it later.
             Event::Closed => state.signal.stop(),
         })
